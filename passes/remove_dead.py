@@ -1,0 +1,16 @@
+"""Remove nodes whose outputs reach no graph output; graph inputs are kept (the plan's contract)."""
+from __future__ import annotations
+
+import onnx_graphsurgeon as gs
+
+from rewriter.pass_manager import Pass, PassContext
+
+
+class RemoveDeadNodes(Pass):
+    name = "remove-dead-nodes"
+
+    def run(self, graph: gs.Graph, ctx: PassContext) -> list[str]:
+        before = {id(n): n.name for n in graph.nodes}
+        graph.cleanup(remove_unused_graph_inputs=False)
+        kept = {id(n) for n in graph.nodes}
+        return [name for key, name in before.items() if key not in kept]

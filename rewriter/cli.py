@@ -1,0 +1,147 @@
+"""`rewrite` command line: convert (default verb), inspect, run, check, rules, compile."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from pathlib import Path
+
+from rewriter.errors import UserError
+
+VERBS = ("inspect", "run", "check", "rules", "compile")
+USAGE = """rewrite MODEL.onnx --target hailo8 [-o OUT]     write a plan
+       rewrite inspect MODEL.onnx --target hailo8      print the placement, write nothing
+       rewrite run OUT --input NAME=x.npy [--profile]  execute a plan
+       rewrite check OUT --against MODEL.onnx          parity of a plan against its model
+       rewrite rules list|verify ...                   rule files
+       rewrite compile OUT                             DFC compile (needs hailo_sdk_client)"""
+
+
+def _progress(args, message: str) -> None:
+    if not getattr(args, "quiet", False):
+        print(message, file=sys.stderr, flush=True)
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", type=Path, help="ONNX model")
+    p.add_argument("--target", default="hailo8", help="built-in target name or path to a target.toml")
+    p.add_argument("--input-shape", action="append", default=[], metavar="NAME=D1,D2,..",
+                   help="pin a model input's shape (batch defaults to 1)")
+    p.add_argument("--rules", action="append", type=Path, default=[], metavar="FILE.rw",
+                   help="extra rule file, applied after the target's")
+    p.add_argument("--start-node", action="append", default=[], metavar="NAME",
+                   help="Hailo part starts at this node; what comes before runs on the host")
+    p.add_argument("--end-node", action="append", default=[], metavar="NAME",
+                   help="Hailo part ends at this node; what comes after runs on the host")
+    p.add_argument("--tile-channels", type=int, help="override the target's channels per tile block")
+    p.add_argument("--tile-width", type=int, help="override the target's max tensor width")
+    p.add_argument("--normalize", type=Path, metavar="STATS.json",
+                   help="add per-channel z-score as a host pre-step (mean/std JSON)")
+    p.add_argument("--calib", type=Path, metavar="FILE", help="calibration windows (.npy / .npz)")
+    p.add_argument("--explain", action="store_true", help="print which pass changed which nodes")
+    p.add_argument("--trace-rule", metavar="RULE", help="say why RULE did not match each candidate")
+    p.add_argument("--debug", action="store_true", help="check the graph after every pass")
+    p.add_argument("--json", action="store_true", help="print the placement as JSON on stdout")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    p.add_argument("--verbose", action="store_true", help="show tracebacks")
+
+
+def convert_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rewrite", usage=USAGE,
+                                description="Rewrite an ONNX model into a Hailo plan.")
+    _add_model_options(p)
+    p.add_argument("-o", "--output", type=Path, help="plan folder (default: MODEL.plan next to the model)")
+    return p
+
+
+def verb_parser(verb: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"rewrite {verb}")
+    if verb == "inspect":
+        _add_model_options(p)
+    elif verb == "run":
+        p.add_argument("plan", type=Path)
+        p.add_argument("--input", action="append", default=[], metavar="NAME=x.npy")
+        p.add_argument("--backend", default="auto", choices=["auto", "onnxruntime", "hailo", "emulate-int8"])
+        p.add_argument("--profile", action="store_true", help="time per step and runtime overhead")
+        p.add_argument("--repeat", type=int, default=1, help="run N times (profile shows the last)")
+        p.add_argument("--save", type=Path, metavar="DIR", help="write each output to DIR/NAME.npy")
+        p.add_argument("--verbose", action="store_true")
+    elif verb == "check":
+        p.add_argument("plan", type=Path)
+        p.add_argument("--against", type=Path, required=True, metavar="MODEL.onnx")
+        p.add_argument("--samples", type=int, default=3)
+        p.add_argument("--input", action="append", default=[], metavar="NAME=x.npy",
+                       help="check on these inputs instead of random ones")
+        p.add_argument("--backend", default="onnxruntime", choices=["onnxruntime", "emulate-int8", "hailo"])
+        p.add_argument("--min-cosine", type=float, help="default 0.99999 (0.95 for emulate-int8 / hailo)")
+        p.add_argument("--max-rel-error", type=float, default=1e-4,
+                       help="max abs error / max |reference| (float backends only)")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--json", action="store_true")
+        p.add_argument("--verbose", action="store_true")
+    elif verb == "rules":
+        sub = p.add_subparsers(dest="rules_verb", required=True)
+        ls = sub.add_parser("list")
+        ls.add_argument("files", nargs="*", type=Path)
+        ls.add_argument("--target", default=None)
+        vf = sub.add_parser("verify")
+        vf.add_argument("files", nargs="*", type=Path)
+        vf.add_argument("--target", default=None)
+        vf.add_argument("--samples", type=int, default=5)
+        vf.add_argument("--seed", type=int, default=0)
+        for q in (ls, vf):
+            q.add_argument("--verbose", action="store_true")
+    elif verb == "compile":
+        from rewriter.toolchain.compile_cli import add_arguments
+        add_arguments(p)
+        if not any(a.dest == "verbose" for a in p._actions):
+            p.add_argument("--verbose", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in VERBS:
+        verb, parser = argv[0], verb_parser(argv[0])
+        args = parser.parse_args(argv[1:])
+    else:
+        verb, parser = "convert", convert_parser()
+        args = parser.parse_args(argv)
+    try:
+        from rewriter import commands
+        return getattr(commands, f"cmd_{verb}")(args)
+    except UserError as exc:
+        return _fail(args, exc)
+    except KeyboardInterrupt:
+        print("rewrite: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - last line of defence: one line, not a traceback
+        known = _known_error(exc)
+        if known is None:
+            raise
+        return _fail(args, known)
+
+
+def _known_error(exc: Exception) -> Exception | None:
+    """Library errors that are about the user's input, mapped to one-line messages."""
+    from rewriter.pass_manager import PassError
+    names = {"PlanError", "RuleSyntaxError", "RuleError", "ToolchainMissing"}
+    if isinstance(exc, PassError) or type(exc).__name__ in names:
+        return exc
+    return None
+
+
+def _fail(args, exc: Exception) -> int:
+    if getattr(args, "verbose", False):
+        traceback.print_exception(exc)
+    message = str(exc).strip() or type(exc).__name__
+    first, _, rest = message.partition("\n")
+    # rule syntax errors carry a source line and caret: keep them, they are the point
+    print(f"rewrite: error: {first}" + (f"\n{rest}" if type(exc).__name__ == "RuleSyntaxError" else ""),
+          file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""The verbs behind the CLI; each returns an exit code. User mistakes raise UserError."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from rewriter.errors import UserError
+from rewriter.load import parse_input_shapes
+from rewriter.target import load_target
+
+
+def _progress(args, message: str) -> None:
+    if not getattr(args, "quiet", False):
+        print(message, file=sys.stderr, flush=True)
+
+
+def _options(args):
+    from rewriter.pipeline import RewriteOptions
+    for path in args.rules:
+        if not path.is_file():
+            raise UserError(f"no such rule file: {path}")
+    for flag in ("tile_channels", "tile_width"):
+        value = getattr(args, flag)
+        if value is not None and value <= 0:
+            raise UserError(f"--{flag.replace('_', '-')} must be a positive integer, got {value}")
+    return RewriteOptions(input_shapes=parse_input_shapes(args.input_shape), rule_files=list(args.rules),
+                          start_nodes=list(args.start_node), end_nodes=list(args.end_node),
+                          debug=args.debug, trace_rule=args.trace_rule)
+
+
+def _target(args):
+    return load_target(args.target).with_tiling(args.tile_channels, args.tile_width)
+
+
+def _rewrite(args):
+    from rewriter.pipeline import rewrite
+    target = _target(args)
+    options = _options(args)
+    if not args.model.is_file():
+        raise UserError(f"no such model file: {args.model}")
+    _progress(args, f"rewriting {args.model} for {target.name} ...")
+    result = rewrite(args.model, target, options)
+    _progress(args, "  " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in result.timings.items()))
+    return target, result
+
+
+def _report(args, result, doc) -> None:
+    from rewriter.summary import pass_summary, placement_summary
+    if args.explain:
+        print("Passes:")
+        print(pass_summary(result.manager))
+        for line in result.manager.explain():
+            print(line)
+    if result.trace:
+        print(f"Trace of rule {args.trace_rule}:")
+        for line in result.trace:
+            print("  " + line)
+    if args.json:
+        print(json.dumps({"target": doc["target"], "steps": doc["steps"], "placement": doc["placement"]},
+                         indent=2))
+    else:
+        print(placement_summary(doc))
+
+
+def cmd_inspect(args) -> int:
+    target, result = _rewrite(args)
+    _report(args, result, result.document(target, args.model))
+    return 0
+
+
+def cmd_convert(args) -> int:
+    from rewriter.plan_writer import write_plan
+    out = args.output or args.model.with_name(args.model.stem + ".plan")
+    if out.resolve() == args.model.resolve():
+        raise UserError("-o must not be the model file itself")
+    target, result = _rewrite(args)
+    doc = result.document(target, args.model)
+    files = {}
+    if args.normalize or args.calib:
+        from rewriter.plan_extras import add_extras
+        files = add_extras(args, doc, result, target, _progress)
+    write_plan(out, doc, result.steps, files)
+    _report(args, result, doc)
+    _progress(args, f"plan written to {out}")
+    return 0
+
+
+def _load_plan(path: Path, backend: str, **kwargs):
+    from runtime import Plan
+    if not (path / "plan.json").is_file():
+        raise UserError(f"{path} is not a plan folder (no plan.json)")
+    return Plan.load(path, backend=backend, **kwargs)
+
+
+def cmd_run(args) -> int:
+    from runtime.cli_support import format_profile, load_inputs
+    plan = _load_plan(args.plan, args.backend)
+    try:
+        inputs = load_inputs(args.input, plan)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    if args.repeat < 1:
+        raise UserError("--repeat must be at least 1")
+    for _ in range(args.repeat):
+        outputs = plan.run(inputs, profile=args.profile)
+    print(f"backend: {plan.backend_name} ({plan.backend_reason})")
+    for name, value in outputs.items():
+        flat = np.asarray(value).ravel()
+        preview = ", ".join(f"{v:.5g}" for v in flat[:6]) + (", ..." if flat.size > 6 else "")
+        print(f"{name}: shape {list(value.shape)} {value.dtype} [{preview}]")
+        if args.save:
+            args.save.mkdir(parents=True, exist_ok=True)
+            np.save(args.save / f"{name.replace('/', '_')}.npy", value)
+    if args.profile:
+        print(format_profile(plan.last_profile))
+    return 0
+
+
+def cmd_check(args) -> int:
+    from rewriter.parity import check_plan
+    return check_plan(args)
+
+
+def cmd_rules(args) -> int:
+    from rewriter.rule_tools import rules_command
+    return rules_command(args)
+
+
+def cmd_compile(args) -> int:
+    from rewriter.toolchain.compile_cli import run
+    return run(args)

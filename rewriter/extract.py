@@ -1,0 +1,78 @@
+"""Cut a whole (shape-inferred) ONNX model into one self-contained model per segment."""
+from __future__ import annotations
+
+import onnx
+from onnx import helper
+
+
+def _subgraph_refs(node: onnx.NodeProto) -> list[str]:
+    """Names a node's subgraphs (If/Loop/Scan bodies) read from the enclosing scope."""
+    refs: list[str] = []
+    for attr in node.attribute:
+        graphs = [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)
+        for g in graphs:
+            defined = {i.name for i in g.input} | {t.name for t in g.initializer}
+            for inner in g.node:
+                for name in list(inner.input) + _subgraph_refs(inner):
+                    if name and name not in defined:
+                        refs.append(name)
+                defined.update(inner.output)
+    return refs
+
+
+def node_inputs(node: onnx.NodeProto) -> list[str]:
+    return [n for n in node.input if n] + _subgraph_refs(node)
+
+
+class SegmentExtractor:
+    """Indexes the model once; `extract` is then linear in the segment's size."""
+
+    def __init__(self, model: onnx.ModelProto):
+        self.model = model
+        graph = model.graph
+        self.initializers = {t.name: t for t in graph.initializer}
+        self.types = {v.name: v for v in list(graph.value_info) + list(graph.input) + list(graph.output)}
+        self.graph_outputs = [o.name for o in graph.output]
+        self.consumers: dict[str, set[int]] = {}
+        for i, node in enumerate(graph.node):
+            for name in node_inputs(node):
+                self.consumers.setdefault(name, set()).add(i)
+
+    def boundary(self, members: list[int]) -> tuple[list[str], list[str]]:
+        """(inputs, outputs) tensor names of the segment made of node indices `members`."""
+        nodes = self.model.graph.node
+        inside = set(members)
+        produced: set[str] = set()
+        inputs: list[str] = []
+        for i in members:
+            for name in node_inputs(nodes[i]):
+                if name not in produced and name not in self.initializers and name not in inputs:
+                    inputs.append(name)
+            produced.update(o for o in nodes[i].output if o)
+        wanted = set(self.graph_outputs)
+        outputs = [o for i in members for o in nodes[i].output
+                   if o and (o in wanted or self.consumers.get(o, set()) - inside)]
+        return inputs, outputs
+
+    def extract(self, members: list[int], name: str, opset: int) -> onnx.ModelProto:
+        nodes = [self.model.graph.node[i] for i in members]
+        inputs, outputs = self.boundary(members)
+        used = {n for node in nodes for n in node_inputs(node)}
+        inits = [self.initializers[n] for n in self.initializers if n in used]
+        internal = {o for node in nodes for o in node.output} - set(outputs)
+        graph = helper.make_graph(
+            nodes, name, [self._value(n) for n in inputs], [self._value(n) for n in outputs],
+            initializer=inits, value_info=[self.types[n] for n in sorted(internal) if n in self.types])
+        opsets = self._opsets(opset)
+        model = helper.make_model(graph, opset_imports=opsets, producer_name="hailo-rewriter")
+        model.ir_version = helper.find_min_ir_version_for(opsets)  # oldest IR that holds it: widest reach
+        return model
+
+    def _value(self, name: str) -> onnx.ValueInfoProto:
+        if name not in self.types:
+            raise ValueError(f"tensor {name!r} has no inferred type/shape")
+        return self.types[name]
+
+    def _opsets(self, opset: int) -> list[onnx.OperatorSetIdProto]:
+        others = [o for o in self.model.opset_import if o.domain not in ("", "ai.onnx")]
+        return [helper.make_opsetid("", opset)] + list(others)

@@ -1,0 +1,175 @@
+"""Load any ONNX model into a normalized onnx-graphsurgeon graph.
+
+Normalization: external data resolved, opset converted to WORKING_OPSET, dynamic dims pinned,
+constants folded (ConstantOfShape / Shape / Gather / Cast chains become initializers), shapes
+inferred. Identity / Dropout / dead-node removal are passes (passes/cleanup.py), run right after.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnx_graphsurgeon as gs
+from onnx import shape_inference, version_converter
+from onnx_graphsurgeon.logger import G_LOGGER
+
+from rewriter import provenance
+from rewriter.errors import UserError
+
+G_LOGGER.severity = G_LOGGER.ERROR  # its folding chatter is not for our users
+
+WORKING_OPSET = 17
+
+
+def parse_input_shapes(specs: list[str] | None) -> dict[str, list[int]]:
+    """`["imu_window=1,100,9", ...]` -> {"imu_window": [1, 100, 9]}."""
+    shapes: dict[str, list[int]] = {}
+    for spec in specs or []:
+        name, sep, dims = spec.rpartition("=")
+        try:
+            values = [int(d) for d in dims.split(",")] if sep and name else None
+        except ValueError:
+            values = None
+        if not values or any(v <= 0 for v in values):
+            raise UserError(f"bad --input-shape {spec!r}: expected NAME=D1,D2,... with positive integers")
+        shapes[name] = values
+    return shapes
+
+
+def read_model(path: str | os.PathLike) -> onnx.ModelProto:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"no such model file: {path}")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf raises DecodeError and friends
+        raise UserError(f"{path} is not an ONNX model ({type(exc).__name__})") from exc
+    if not model.graph.node and not model.graph.output:
+        raise UserError(f"{path} is not an ONNX model (empty graph)")
+    try:
+        onnx.external_data_helper.load_external_data_for_model(model, str(path.parent))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: cannot read its external data: {exc}") from exc
+    return model
+
+
+def default_opset(model: onnx.ModelProto) -> int:
+    for entry in model.opset_import:
+        if entry.domain in ("", "ai.onnx"):
+            return entry.version
+    raise UserError("model imports no default-domain (ai.onnx) opset")
+
+
+def convert_opset(model: onnx.ModelProto, opset: int) -> onnx.ModelProto:
+    if default_opset(model) == opset:
+        return model
+    try:
+        return version_converter.convert_version(model, opset)
+    except Exception as exc:
+        raise UserError(f"cannot convert the model from opset {default_opset(model)} to {opset}: "
+                        f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
+
+
+def _drop_initializer_inputs(model: onnx.ModelProto) -> None:
+    """IR<4 models list weights as graph inputs too; they are constants for us."""
+    inits = {t.name for t in model.graph.initializer}
+    keep = [i for i in model.graph.input if i.name not in inits]
+    del model.graph.input[:]
+    model.graph.input.extend(keep)
+
+
+def pin_input_shapes(model: onnx.ModelProto, shapes: dict[str, list[int]]) -> None:
+    inits = {t.name for t in model.graph.initializer}
+    inputs = {i.name: i for i in model.graph.input if i.name not in inits}
+    unknown = sorted(set(shapes) - set(inputs))
+    if unknown:
+        raise UserError(f"--input-shape names no model input: {', '.join(unknown)} "
+                        f"(inputs: {', '.join(inputs)})")
+    for name, value in inputs.items():
+        dims = value.type.tensor_type.shape.dim
+        if name in shapes:
+            wanted = shapes[name]
+            if len(wanted) != len(dims):
+                raise UserError(f"--input-shape {name}: model input has rank {len(dims)}, got {len(wanted)} dims")
+            for dim, size in zip(dims, wanted):
+                if dim.HasField("dim_value") and dim.dim_value != size:
+                    raise UserError(f"--input-shape {name}: dim {dim.dim_value} is fixed by the model, got {size}")
+                dim.Clear()
+                dim.dim_value = size
+            continue
+        for axis, dim in enumerate(dims):
+            if dim.HasField("dim_value") and dim.dim_value > 0:
+                continue
+            if axis == 0:  # batch 1 by default
+                dim.Clear()
+                dim.dim_value = 1
+                continue
+            label = dim.dim_param or "?"
+            raise UserError(f"input {name!r} dim {axis} ({label}) is unknown: pin it with "
+                            f"--input-shape {name}=" + ",".join(
+                                str(d.dim_value) if d.dim_value > 0 else "N" for d in dims))
+
+
+def infer_shapes(model: onnx.ModelProto, strict: bool = False) -> onnx.ModelProto:
+    try:
+        return shape_inference.infer_shapes(model, strict_mode=strict, data_prop=True)
+    except Exception as exc:
+        raise UserError(f"shape inference failed: {str(exc).splitlines()[0]}") from exc
+
+
+def fold_constants(graph: gs.Graph) -> gs.Graph:
+    """Fold every subgraph whose inputs are all constants into initializers (onnxruntime evaluates)."""
+    graph.fold_constants(fold_shapes=True, error_ok=True, flatten_subgraphs=False)
+    return graph.cleanup(remove_unused_graph_inputs=False)
+
+
+def check_static(graph: gs.Graph) -> None:
+    for tensor in graph.tensors().values():
+        if isinstance(tensor, gs.Variable) and tensor.shape is not None:
+            if any(not isinstance(d, (int, np.integer)) or d < 0 for d in tensor.shape):
+                producer = tensor.inputs[0].name if tensor.inputs else "a graph input"
+                raise UserError(f"tensor {tensor.name!r} (from {producer}) has a dynamic shape "
+                                f"{list(tensor.shape)} after folding: pin the inputs with --input-shape")
+
+
+def graph_from_model(model: onnx.ModelProto) -> gs.Graph:
+    return gs.import_onnx(model)
+
+
+def model_from_graph(graph: gs.Graph, opset: int | None = None) -> onnx.ModelProto:
+    model = gs.export_onnx(graph, do_type_check=False)
+    provenance.stamp(model, graph.nodes)
+    if opset is not None:
+        del model.opset_import[:]
+        model.opset_import.append(onnx.helper.make_opsetid("", opset))
+    return model
+
+
+def load_graph(path: str | os.PathLike, input_shapes: dict[str, list[int]] | None = None,
+               opset: int = WORKING_OPSET) -> tuple[gs.Graph, onnx.ModelProto]:
+    """Returns (normalized graph, original model as read)."""
+    original = read_model(path)
+    model = onnx.ModelProto()
+    model.CopyFrom(original)
+    pin_input_shapes(model, input_shapes or {})
+    model = convert_opset(model, opset)  # the converter wants IR<4 weights still listed as inputs
+    _drop_initializer_inputs(model)
+    model = infer_shapes(model)
+    graph = fold_constants(graph_from_model(model))
+    graph = graph_from_model(infer_shapes(model_from_graph(graph)))
+    check_static(graph)
+    name_nodes(graph)
+    return graph, original
+
+
+def name_nodes(graph: gs.Graph) -> None:
+    """Give every node a unique, deterministic name (summaries, --end-node and rules refer to them)."""
+    seen: set[str] = set()
+    for i, node in enumerate(graph.nodes):
+        name = node.name or f"{node.op}_{i}"
+        while name in seen:
+            name = f"{name}_{i}"
+        node.name = name
+        seen.add(name)

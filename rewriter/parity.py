@@ -1,0 +1,82 @@
+"""`rewrite check`: run a plan and its original model on the same inputs and compare outputs."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from rewriter.errors import UserError
+from rewriter.summary import table
+
+FLOAT_MIN_COSINE = 0.99999
+QUANTIZED_MIN_COSINE = 0.95  # the deployment contract's INT8 gate
+
+
+def random_inputs(specs: list, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    feeds = {}
+    for spec in specs:
+        dtype = np.dtype(spec.dtype)
+        if dtype.kind == "f":
+            feeds[spec.name] = rng.standard_normal(spec.shape).astype(dtype)
+        else:
+            feeds[spec.name] = rng.integers(0, 4, spec.shape).astype(dtype)
+    return feeds
+
+
+def reference_session(model_path: Path) -> ort.InferenceSession:
+    if not model_path.is_file():
+        raise UserError(f"no such model file: {model_path}")
+    try:
+        return ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise UserError(f"onnxruntime cannot load {model_path}: {str(exc).splitlines()[0]}") from exc
+
+
+def check_plan(args) -> int:
+    from runtime.cli_support import load_inputs
+    from runtime.parity import ParityRow, compare
+    from rewriter.commands import _load_plan
+    plan = _load_plan(args.plan, args.backend)
+    session = reference_session(args.against)
+    quantized = args.backend != "onnxruntime"
+    min_cosine = args.min_cosine if args.min_cosine is not None else (
+        QUANTIZED_MIN_COSINE if quantized else FLOAT_MIN_COSINE)
+    if args.samples < 1:
+        raise UserError("--samples must be at least 1")
+    rng = np.random.default_rng(args.seed)
+    if args.input:
+        try:
+            batches = [load_inputs(args.input, plan)]
+        except ValueError as exc:
+            raise UserError(str(exc)) from exc
+    else:
+        batches = [random_inputs(plan.inputs, rng) for _ in range(args.samples)]
+    worst: dict[str, dict] = {}
+    names = [o.name for o in session.get_outputs()]
+    for feeds in batches:
+        got = plan.run(feeds)
+        want = dict(zip(names, session.run(names, feeds)))
+        for row in map(ParityRow._asdict, compare(got, want)):
+            acc = worst.setdefault(row["output"], dict(row))
+            acc["cosine"] = min(acc["cosine"], row["cosine"])
+            acc["max_abs"] = max(acc["max_abs"], row["max_abs"])
+            acc["max_rel"] = max(acc["max_rel"], row["max_rel"])
+    ok = True
+    rows = []
+    for name, row in worst.items():
+        passed = row["cosine"] >= min_cosine and (quantized or row["max_rel"] <= args.max_rel_error)
+        ok &= passed
+        rows.append([name, f"{row['cosine']:.7f}", f"{row['max_abs']:.3g}", f"{row['max_rel']:.3g}",
+                     "ok" if passed else "FAIL"])
+        row["passed"] = passed
+    if args.json:
+        print(json.dumps({"backend": plan.backend_name, "samples": len(batches), "min_cosine": min_cosine,
+                          "outputs": list(worst.values()), "passed": ok}, indent=2))
+    else:
+        print(f"parity of {args.plan} against {args.against} on {len(batches)} input set(s), "
+              f"backend {plan.backend_name}; gate cosine >= {min_cosine}"
+              + ("" if quantized else f", max rel error <= {args.max_rel_error}"))
+        print(table(["output", "cosine", "max abs err", "max rel err", ""], rows))
+    return 0 if ok else 1

@@ -1,0 +1,146 @@
+"""Group placed nodes into convex segments: as few Hailo segments as the plan's acyclicity allows.
+
+1. Grouping in waves (as ONNX Runtime's CreateSupportedPartitions does): a topological sort that keeps
+   taking ready nodes of the current device and switches device only when none is ready. Every group
+   is then an interval of one topological order, hence convex.
+2. Merging: two segments of the same device merge when no path runs from one to the other through a
+   third segment (checked with networkx on the segment DAG), which is exactly convexity of the union.
+3. Cost rule: a Hailo segment whose MACs are below the target's `roundtrip_macs` is cheaper on the
+   host than one device round trip; its nodes go to the host and grouping is redone.
+"""
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+
+import networkx as nx
+import onnx_graphsurgeon as gs
+
+from rewriter.macs import node_macs
+from rewriter.placement import HAILO, HOST, Placement, place_nodes
+from rewriter.target import Target
+
+
+@dataclass
+class Segment:
+    device: str
+    nodes: list[gs.Node] = field(default_factory=list)
+
+    @property
+    def macs(self) -> int:
+        return sum(node_macs(n) for n in self.nodes)
+
+
+@dataclass
+class Partition:
+    segments: list[Segment]
+    placements: dict[int, Placement]  # id(node) -> final placement with reason
+
+
+def node_graph(nodes: list[gs.Node]) -> nx.DiGraph:
+    """Node-index DAG: edge i -> j when node j consumes an output of node i."""
+    index = {id(n): i for i, n in enumerate(nodes)}
+    dag = nx.DiGraph()
+    dag.add_nodes_from(range(len(nodes)))
+    for j, node in enumerate(nodes):
+        for tensor in node.inputs:
+            for producer in tensor.inputs:
+                if id(producer) in index:
+                    dag.add_edge(index[id(producer)], j)
+    return dag
+
+
+def _waves(dag: nx.DiGraph, device: list[str]) -> list[list[int]]:
+    indegree = {v: dag.in_degree(v) for v in dag}
+    ready = {HAILO: [], HOST: []}
+    for v, d in indegree.items():
+        if d == 0:
+            heapq.heappush(ready[device[v]], v)
+    groups: list[list[int]] = []
+    current = None
+    while ready[HAILO] or ready[HOST]:
+        if current is None or not ready[current]:
+            current = min((d for d in ready if ready[d]), key=lambda d: ready[d][0])
+            groups.append([])
+        v = heapq.heappop(ready[current])
+        groups[-1].append(v)
+        for w in dag.successors(v):
+            indegree[w] -= 1
+            if indegree[w] == 0:
+                heapq.heappush(ready[device[w]], w)
+    return groups
+
+
+def _merge(dag: nx.DiGraph, groups: list[list[int]], device: list[str]) -> list[list[int]]:
+    seg = nx.condensation(dag, [set(m) for m in groups]) if groups else nx.DiGraph()
+    # nx.condensation numbers components in the order given
+    alive = {g: set(m) for g, m in enumerate(groups)}
+    changed = True
+    while changed:
+        changed = False
+        order = sorted(alive, key=lambda g: min(alive[g]))
+        for a_pos, a in enumerate(order):
+            for b in order[a_pos + 1:]:
+                if a not in alive or b not in alive or device[min(alive[a])] != device[min(alive[b])]:
+                    continue
+                if _mergeable(seg, a, b):
+                    seg = nx.contracted_nodes(seg, a, b, self_loops=False)
+                    alive[a] |= alive.pop(b)
+                    changed = True
+    return sorted((sorted(m) for m in alive.values()), key=min)
+
+
+def _mergeable(seg: nx.DiGraph, a: int, b: int) -> bool:
+    """Union of a and b stays convex iff no path a ~> b or b ~> a passes through another segment."""
+    for src, dst in ((a, b), (b, a)):
+        for mid in seg.successors(src):
+            if mid != dst and nx.has_path(seg, mid, dst):
+                return False
+    return True
+
+
+def _order(dag: nx.DiGraph, groups: list[list[int]]) -> list[list[int]]:
+    seg = nx.condensation(dag, [set(m) for m in groups])
+    order = nx.lexicographical_topological_sort(seg, key=lambda g: min(groups[g]))
+    return [groups[g] for g in order]
+
+
+def forced_host_nodes(graph: gs.Graph, start_nodes: list[str], end_nodes: list[str]) -> set[str]:
+    """Names of nodes outside the [start, end] cut, as the DFC's start/end node names define it."""
+    nodes = list(graph.nodes)
+    by_name = {n.name: i for i, n in enumerate(nodes)}
+    dag = node_graph(nodes)
+    cut: set[int] = set()
+    for name in end_nodes:
+        cut |= nx.descendants(dag, by_name[name])
+    for name in start_nodes:
+        cut |= nx.ancestors(dag, by_name[name])
+    return {nodes[i].name for i in cut}
+
+
+def partition(graph: gs.Graph, target: Target, forced_host: set[str] = frozenset()) -> Partition:
+    graph.toposort()
+    nodes = list(graph.nodes)
+    dag = node_graph(nodes)
+    placements = place_nodes(graph, target, forced_host)
+    while True:
+        device = [placements[id(n)].device for n in nodes]
+        groups = _order(dag, _merge(dag, _waves(dag, device), device))
+        small = [g for g in groups if device[g[0]] == HAILO
+                 and sum(node_macs(nodes[i]) for i in g) < target.roundtrip_macs]
+        if not small:
+            break
+        for g in small:
+            macs = sum(node_macs(nodes[i]) for i in g)
+            for i in g:
+                placements[id(nodes[i])] = Placement(
+                    HOST, f"too small for a device round trip ({macs} MACs < roundtrip_macs {target.roundtrip_macs})")
+    _check_acyclic(dag, groups)
+    segments = [Segment(device[g[0]], [nodes[i] for i in g]) for g in groups]
+    return Partition(segments, placements)
+
+
+def _check_acyclic(dag: nx.DiGraph, groups: list[list[int]]) -> None:
+    seg = nx.quotient_graph(dag, [set(g) for g in groups], relabel=True)
+    if not nx.is_directed_acyclic_graph(seg):  # a bug here, not a user error
+        raise AssertionError("partition produced a cyclic segment graph")

@@ -1,0 +1,104 @@
+"""The `rewrite` job: load -> passes -> partition -> plan steps. No I/O beyond reading the model."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import onnx
+import onnx_graphsurgeon as gs
+
+from passes.fold_constants import FoldConstants
+from passes.remove_dead import RemoveDeadNodes
+from passes.remove_passthrough import RemovePassthrough
+from rewriter.errors import UserError
+from rewriter.load import WORKING_OPSET, infer_shapes, load_graph, model_from_graph
+from rewriter.partition import Partition, forced_host_nodes, partition
+from rewriter.pass_manager import Pass, PassContext, PassManager
+from rewriter.plan_writer import PlannedStep, plan_document, steps_from_partition
+from rewriter.target import Target
+
+
+@dataclass
+class RewriteOptions:
+    input_shapes: dict[str, list[int]] = field(default_factory=dict)
+    rule_files: list[Path] = field(default_factory=list)   # user rules, after the target's
+    start_nodes: list[str] = field(default_factory=list)
+    end_nodes: list[str] = field(default_factory=list)
+    debug: bool = False
+    trace_rule: str | None = None
+
+
+@dataclass
+class RewriteResult:
+    graph: gs.Graph
+    original: onnx.ModelProto
+    partition: Partition
+    steps: list[PlannedStep]
+    manager: PassManager
+    timings: dict[str, float]
+    trace: list[str] = field(default_factory=list)
+
+    def document(self, target: Target, source: Path) -> dict:
+        return plan_document(target.name, source, self.original, self.steps,
+                             {"placement": self.placement_rows()})
+
+    def placement_rows(self) -> list[dict]:
+        step_of = {id(n): s.name for s, seg in zip(self.steps, self.partition.segments) for n in seg.nodes}
+        rows = []
+        for node in self.graph.nodes:
+            placed = self.partition.placements[id(node)]
+            rows.append({"node": node.name, "op": node.op, "device": placed.device,
+                         "step": step_of.get(id(node)), "reason": placed.reason})
+        return rows
+
+
+def build_passes(target: Target, options: RewriteOptions) -> tuple[list[Pass], object]:
+    """The pipeline: cleanup first, then the target's rule files and the user's, then cleanup again."""
+    passes: list[Pass] = [FoldConstants(), RemovePassthrough()]
+    tracer = None
+    rule_files = list(target.rule_files) + list(options.rule_files)
+    if rule_files:
+        from rewriter.rules_pass import RulesPass  # lark only when rules are used
+        rules_pass = RulesPass(rule_files, trace_rule=options.trace_rule)
+        tracer = rules_pass.tracer
+        passes.append(rules_pass)
+    elif options.trace_rule:
+        raise UserError(f"--trace-rule {options.trace_rule}: no rule files are loaded")
+    passes.append(RemoveDeadNodes())
+    return passes, tracer
+
+
+def check_cut_names(graph: gs.Graph, options: RewriteOptions) -> None:
+    names = {n.name for n in graph.nodes}
+    for flag, wanted in (("--start-node", options.start_nodes), ("--end-node", options.end_nodes)):
+        for name in wanted:
+            if name not in names:
+                raise UserError(f"{flag} {name!r}: no node of that name after rewriting "
+                                "(see `rewrite inspect` for node names)")
+
+
+def rewrite(model_path: Path, target: Target, options: RewriteOptions) -> RewriteResult:
+    timings = {}
+    start = time.perf_counter()
+    graph, original = load_graph(model_path, options.input_shapes)
+    timings["load"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    passes, tracer = build_passes(target, options)
+    manager = PassManager(passes, debug=options.debug)
+    manager.run(graph, PassContext(target=target, options={"rewrite": options}))
+    timings["passes"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    check_cut_names(graph, options)
+    forced = forced_host_nodes(graph, options.start_nodes, options.end_nodes)
+    part = partition(graph, target, forced)
+    timings["partition"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    whole = infer_shapes(model_from_graph(graph, WORKING_OPSET))
+    steps = steps_from_partition(whole, list(graph.nodes), part, WORKING_OPSET, target.segment_opset)
+    timings["extract"] = time.perf_counter() - start
+    trace = tracer.lines() if tracer is not None else []
+    return RewriteResult(graph, original, part, steps, manager, timings, trace)

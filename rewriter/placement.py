@@ -1,0 +1,101 @@
+"""Decide, node by node, whether the target can run it, and say why not."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import onnx_graphsurgeon as gs
+
+from rewriter.target import Target
+
+HAILO, HOST = "hailo", "host"
+
+
+@dataclass(frozen=True)
+class Placement:
+    device: str
+    reason: str = ""
+
+
+def _dtype_name(tensor) -> str | None:
+    dtype = getattr(tensor, "dtype", None)
+    if dtype is None:
+        return None
+    try:
+        return np.dtype(dtype).name
+    except TypeError:
+        return str(dtype)
+
+
+def _is_static(shape) -> bool:
+    return shape is not None and all(isinstance(d, (int, np.integer)) and d >= 0 for d in shape)
+
+
+def _attr(node: gs.Node, name: str):
+    value = node.attrs.get(name)
+    if isinstance(value, bytes):
+        value = value.decode()
+    return value
+
+
+def why_not(node: gs.Node, target: Target) -> str | None:
+    """None when `node` may run in a Hailo segment of `target`, else the reason it may not."""
+    rule = target.ops.get(node.op)
+    if node.domain not in ("", "ai.onnx", None):
+        return f"custom-domain op {node.domain}.{node.op}"
+    if rule is None:
+        return f"op {node.op} not in target {target.name}"
+    for i, tensor in enumerate(node.inputs):
+        if isinstance(tensor, gs.Constant) or (tensor.name == "" and not tensor.inputs):
+            continue
+        if i in rule.const_inputs:
+            return f"input {i} ({tensor.name}) must be a constant"
+    for tensor in [t for t in node.inputs if isinstance(t, gs.Variable) and t.name] + list(node.outputs):
+        if not _is_static(tensor.shape):
+            return f"dynamic or unknown shape {tensor.shape} on {tensor.name}"
+        dtype = _dtype_name(tensor)
+        if dtype is not None and dtype not in target.dtypes:
+            return f"dtype {dtype} on {tensor.name}"
+    ranks = {len(t.shape) for t in node.inputs if isinstance(t, gs.Variable) and t.name}
+    out_ranks = {len(t.shape) for t in node.outputs}
+    if rule.output_ranks:
+        bad = sorted(r for r in out_ranks if r not in rule.output_ranks)
+        if bad:
+            return f"rank-{bad[0]} output (allowed: {list(rule.output_ranks)})"
+        out_ranks = set()
+    for r in sorted(ranks | out_ranks):
+        if r not in rule.ranks:
+            return f"rank-{r} tensor (allowed: {list(rule.ranks)})"
+    for name, allowed in rule.attrs.items():
+        value = _attr(node, name)
+        if value is not None and value not in allowed:
+            return f"attribute {name}={value!r} (allowed: {allowed})"
+    if node.op in ("Conv", "ConvTranspose"):
+        reason = _group_reason(node, rule.groups)
+        if reason:
+            return reason
+    return None
+
+
+def _group_reason(node: gs.Node, policy: str) -> str | None:
+    group = int(node.attrs.get("group", 1))
+    if group == 1 or policy == "any":
+        return None
+    channels_in = node.inputs[0].shape[1]
+    depthwise = node.op == "Conv" and group == channels_in
+    if depthwise and policy == "dense_or_depthwise":
+        return None
+    kind = "depthwise" if depthwise else "grouped"
+    return f"{kind} {node.op} (group={group}) not allowed (policy {policy})"
+
+
+def place_nodes(graph: gs.Graph, target: Target, forced_host: set[str] = frozenset()) -> dict[int, Placement]:
+    """id(node) -> Placement for every node of the graph."""
+    placements = {}
+    for node in graph.nodes:
+        if node.name in forced_host:
+            placements[id(node)] = Placement(HOST, "cut by --start-node/--end-node")
+            continue
+        reason = why_not(node, target)
+        placements[id(node)] = Placement(HOST, reason) if reason else Placement(HAILO)
+    return placements

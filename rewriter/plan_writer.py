@@ -1,0 +1,106 @@
+"""Turn a partitioned graph into a plan: plan.json + segments/*.onnx, deterministic and atomic."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import version_converter
+
+from rewriter import provenance
+from rewriter.atomic import staged_dir
+from rewriter.extract import SegmentExtractor
+from rewriter.macs import node_macs
+from rewriter.partition import Partition
+
+PLAN_FORMAT = "hailo-rewriter-plan"
+PLAN_VERSION = 1
+
+
+@dataclass
+class PlannedStep:
+    """One step of the plan, before it is written."""
+    name: str
+    device: str
+    inputs: list[str]
+    outputs: list[str]
+    model: onnx.ModelProto | None = None
+    extra: dict = field(default_factory=dict)   # nodes, macs, rules, tile, calib, kind...
+
+
+def value_spec(value: onnx.ValueInfoProto) -> dict:
+    ttype = value.type.tensor_type
+    return {"name": value.name, "shape": [d.dim_value for d in ttype.shape.dim],
+            "dtype": np.dtype(onnx.helper.tensor_dtype_to_np_dtype(ttype.elem_type)).name}
+
+
+def steps_from_partition(model: onnx.ModelProto, nodes: list, part: Partition, working_opset: int,
+                         segment_opset: int) -> list[PlannedStep]:
+    """One step per segment; `model` is the exported, shape-inferred whole graph whose nodes are
+    `nodes` (the gs nodes, in export order)."""
+    extractor = SegmentExtractor(model)
+    index = {id(n): i for i, n in enumerate(nodes)}
+    steps = []
+    counts = {"hailo": 0, "host": 0}
+    for seg in part.segments:
+        members = sorted(index[id(n)] for n in seg.nodes)
+        name = f"{seg.device}_{counts[seg.device]}"
+        counts[seg.device] += 1
+        segment = extractor.extract(members, name, working_opset)
+        if seg.device == "hailo" and segment_opset != working_opset:
+            segment = version_converter.convert_version(segment, segment_opset)
+        inputs, outputs = [v.name for v in segment.graph.input], [v.name for v in segment.graph.output]
+        steps.append(PlannedStep(name, seg.device, inputs, outputs, segment, {
+            "nodes": len(seg.nodes), "macs": int(sum(node_macs(n) for n in seg.nodes)),
+            "rules": provenance.rules_in(segment)}))
+    return steps
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def plan_document(target_name: str, source: Path, original: onnx.ModelProto, steps: list[PlannedStep],
+                  extra: dict | None = None) -> dict:
+    inits = {t.name for t in original.graph.initializer}
+    doc = {
+        "format": PLAN_FORMAT,
+        "version": PLAN_VERSION,
+        "target": target_name,
+        "source": {"model": source.name, "sha256": sha256_file(source)},
+        "inputs": [value_spec(v) for v in original.graph.input if v.name not in inits],
+        "outputs": [value_spec(v) for v in original.graph.output],
+    }
+    doc.update(extra or {})
+    doc["steps"] = []
+    for step in steps:
+        entry = {"name": step.name, "device": step.device, "kind": step.extra.get("kind", "onnx")}
+        if step.model is not None:
+            entry["model"] = step.extra.pop("model_file", f"segments/{step.name}.onnx")
+        entry["inputs"], entry["outputs"] = step.inputs, step.outputs
+        entry.update({k: v for k, v in step.extra.items() if k != "kind"})
+        doc["steps"].append(entry)
+    return doc
+
+
+def write_plan(out_dir: Path, doc: dict, steps: list[PlannedStep], files: dict[str, bytes] | None = None) -> None:
+    """Writes everything into a staging folder and swaps it in: never a half-written plan."""
+    with staged_dir(Path(out_dir)) as stage:
+        (stage / "segments").mkdir()
+        written = set()
+        for step, entry in zip(steps, doc["steps"]):
+            if step.model is not None and entry["model"] not in written:
+                onnx.checker.check_model(step.model, full_check=True)
+                (stage / entry["model"]).write_bytes(step.model.SerializeToString(deterministic=True))
+                written.add(entry["model"])
+        for rel, data in (files or {}).items():
+            (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+            (stage / rel).write_bytes(data)
+        (stage / "plan.json").write_text(json.dumps(doc, indent=2) + "\n")

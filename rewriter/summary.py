@@ -1,0 +1,58 @@
+"""Human-readable summaries: what runs where and why."""
+from __future__ import annotations
+
+from collections import Counter
+
+
+def _si(n: int) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f}{unit}"
+    return str(n)
+
+
+def _names(names: list[str], limit: int = 3) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f", +{len(names) - limit}" if len(names) > limit else "")
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    lines = [fmt.format(*headers), fmt.format(*("-" * w for w in widths))]
+    lines += [fmt.format(*map(str, row)) for row in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def placement_summary(doc: dict, host_limit: int = 40) -> str:
+    """The table `rewrite` and `rewrite inspect` print, from a plan document."""
+    steps = doc["steps"]
+    hailo = [s for s in steps if s["device"] == "hailo"]
+    rows = [[s["name"], s["device"], s.get("nodes", ""), _si(s.get("macs", 0)), _names(s["inputs"]),
+             _names(s["outputs"])] for s in steps]
+    total_macs = sum(s.get("macs", 0) for s in steps) or 1
+    share = sum(s.get("macs", 0) for s in hailo) / total_macs
+    out = [f"Placement for target {doc['target']}: {len(steps)} steps, {len(hailo)} on hailo "
+           f"({share:.1%} of MACs)",
+           table(["step", "device", "nodes", "MACs", "inputs", "outputs"], rows)]
+    tiled = [s for s in steps if s.get("tile")]
+    if tiled:
+        out.append("Tiled segments:")
+        out.append(table(["step", "grid (channel blocks x time tiles)", "halo", "distinct files"],
+                         [[s["name"], "x".join(map(str, s["tile"]["grid"])), s["tile"].get("halo", 0),
+                           s["tile"].get("distinct", "")] for s in tiled]))
+    host = [r for r in doc.get("placement", []) if r["device"] == "host"]
+    if host:
+        out.append(f"Sent to host ({len(host)} nodes):")
+        rows = [[r["node"], r["op"], r["reason"]] for r in host[:host_limit]]
+        out.append(table(["node", "op", "why"], rows))
+        if len(host) > host_limit:
+            counts = Counter(r["reason"].split(" (")[0] for r in host[host_limit:])
+            out.append(f"... and {len(host) - host_limit} more: " +
+                       "; ".join(f"{n} x {why}" for why, n in counts.most_common(5)))
+    return "\n".join(out)
+
+
+def pass_summary(manager) -> str:
+    rows = [[r["pass"], r["runs"], r["changed"], f"{r['seconds'] * 1000:.1f}"] for r in manager.summary()]
+    return table(["pass", "runs", "nodes changed", "ms"], rows)

@@ -1,0 +1,110 @@
+"""Target descriptions (rules/<name>/target.toml): what a Hailo segment may hold, as data."""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rewriter.errors import UserError
+
+RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
+GROUP_POLICIES = ("dense", "dense_or_depthwise", "any")
+
+
+@dataclass(frozen=True)
+class OpConstraint:
+    ranks: tuple[int, ...]
+    const_inputs: tuple[int, ...] = ()
+    attrs: dict = field(default_factory=dict)
+    groups: str = "any"
+    output_ranks: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class TilingLimits:
+    channels: int
+    width: int
+    tile_when_channels_above_at_width: int
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    arch: str
+    path: Path
+    description: str
+    segment_opset: int
+    ranks: tuple[int, ...]
+    dtypes: tuple[str, ...]
+    ops: dict[str, OpConstraint]
+    rule_files: tuple[Path, ...]
+    tiling: TilingLimits
+    roundtrip_macs: int
+    compile: dict
+
+    def with_tiling(self, channels: int | None = None, width: int | None = None) -> "Target":
+        from dataclasses import replace
+        tiling = replace(self.tiling, channels=channels or self.tiling.channels,
+                         width=width or self.tiling.width)
+        return replace(self, tiling=tiling)
+
+
+def available_targets() -> list[str]:
+    return sorted(p.parent.name for p in RULES_DIR.glob("*/target.toml"))
+
+
+def resolve_target_path(spec: str) -> Path:
+    candidate = Path(spec)
+    if candidate.suffix == ".toml" or candidate.is_file():
+        if not candidate.is_file():
+            raise UserError(f"no such target file: {spec}")
+        return candidate.resolve()
+    builtin = RULES_DIR / spec / "target.toml"
+    if not builtin.is_file():
+        raise UserError(f"unknown target {spec!r}: built-in targets are {', '.join(available_targets())}, "
+                        "or pass a path to a target.toml")
+    return builtin
+
+
+def load_target(spec: str) -> Target:
+    path = resolve_target_path(spec)
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not a valid target file: {exc}") from exc
+    try:
+        return _build(path, data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UserError(f"{path}: bad target description: {exc}") from exc
+
+
+def _build(path: Path, data: dict) -> Target:
+    segment = data.get("segment", {})
+    ranks = tuple(segment.get("ranks", [4]))
+    ops = {}
+    for op, spec in data.get("ops", {}).items():
+        groups = spec.get("groups", "any")
+        if groups not in GROUP_POLICIES:
+            raise ValueError(f"ops.{op}.groups must be one of {GROUP_POLICIES}, got {groups!r}")
+        ops[op] = OpConstraint(ranks=tuple(spec.get("ranks", ranks)),
+                               const_inputs=tuple(spec.get("const_inputs", ())),
+                               attrs=dict(spec.get("attrs", {})), groups=groups,
+                               output_ranks=tuple(spec.get("output_ranks", ())))
+    rule_files = []
+    for rel in data.get("rules", []):
+        rule_path = (path.parent / rel).resolve()
+        if not rule_path.is_file():
+            raise ValueError(f"rule file {rel!r} listed in 'rules' does not exist")
+        rule_files.append(rule_path)
+    tiling = data.get("tiling", {})
+    return Target(
+        name=data["name"], arch=data.get("arch", data["name"]), path=path,
+        description=data.get("description", ""), segment_opset=int(segment.get("opset", 17)),
+        ranks=ranks, dtypes=tuple(segment.get("dtypes", ["float32"])), ops=ops,
+        rule_files=tuple(rule_files),
+        tiling=TilingLimits(channels=int(tiling.get("channels", 64)), width=int(tiling.get("width", 512)),
+                            tile_when_channels_above_at_width=int(
+                                tiling.get("tile_when_channels_above_at_width", 256))),
+        roundtrip_macs=int(data.get("partition", {}).get("roundtrip_macs", 0)),
+        compile=dict(data.get("compile", {})),
+    )
