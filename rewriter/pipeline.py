@@ -8,9 +8,12 @@ from pathlib import Path
 import onnx
 import onnx_graphsurgeon as gs
 
+from passes.dedupe_nodes import DedupeNodes
 from passes.fold_constants import FoldConstants
+from passes.fsq_cut import FsqCut
 from passes.remove_dead import RemoveDeadNodes
 from passes.remove_passthrough import RemovePassthrough
+from passes.split_grouped_conv import SplitGroupedConv
 from rewriter.errors import UserError
 from rewriter.load import WORKING_OPSET, infer_shapes, load_graph, model_from_graph
 from rewriter.partition import Partition, forced_host_nodes, partition
@@ -54,18 +57,18 @@ class RewriteResult:
 
 
 def build_passes(target: Target, options: RewriteOptions) -> tuple[list[Pass], object]:
-    """The pipeline: cleanup first, then the target's rule files and the user's, then cleanup again."""
+    """The pipeline: cleanup, then one pass per rule file (the target's, then the user's), then the
+    native passes that need more than a pattern, then cleanup again."""
     passes: list[Pass] = [FoldConstants(), RemovePassthrough()]
     tracer = None
     rule_files = list(target.rule_files) + list(options.rule_files)
     if rule_files:
-        from rewriter.rules_pass import RulesPass  # lark only when rules are used
-        rules_pass = RulesPass(rule_files, trace_rule=options.trace_rule)
-        tracer = rules_pass.tracer
-        passes.append(rules_pass)
+        from rewriter.rules_pass import rule_file_passes  # lark only when rules are used
+        file_passes, tracer = rule_file_passes(rule_files, options.trace_rule)
+        passes += file_passes + [RemovePassthrough(), DedupeNodes()]
     elif options.trace_rule:
         raise UserError(f"--trace-rule {options.trace_rule}: no rule files are loaded")
-    passes.append(RemoveDeadNodes())
+    passes += [SplitGroupedConv(), FoldConstants(), RemoveDeadNodes(), FsqCut()]
     return passes, tracer
 
 

@@ -96,6 +96,10 @@ def place_nodes(graph: gs.Graph, target: Target, forced_host: set[str] = frozens
         if node.name in forced_host:
             placements[id(node)] = Placement(HOST, "cut by --start-node/--end-node")
             continue
+        pinned = node.__dict__.get("host_reason")  # set by passes (FSQ cut, normalization)
+        if pinned:
+            placements[id(node)] = Placement(HOST, pinned)
+            continue
         reason = why_not(node, target)
         placements[id(node)] = Placement(HOST, reason) if reason else Placement(HAILO)
     return placements

@@ -9,6 +9,7 @@ from rewriter.errors import UserError
 
 RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
 GROUP_POLICIES = ("dense", "dense_or_depthwise", "any")
+GROUP_SPLITS = ("auto", "block_diagonal", "per_group")
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,8 @@ class OpConstraint:
     attrs: dict = field(default_factory=dict)
     groups: str = "any"
     output_ranks: tuple[int, ...] = ()
+    group_split: str = "auto"
+    block_diagonal_max_groups: int = 4
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,11 @@ def _build(path: Path, data: dict) -> Target:
         ops[op] = OpConstraint(ranks=tuple(spec.get("ranks", ranks)),
                                const_inputs=tuple(spec.get("const_inputs", ())),
                                attrs=dict(spec.get("attrs", {})), groups=groups,
-                               output_ranks=tuple(spec.get("output_ranks", ())))
+                               output_ranks=tuple(spec.get("output_ranks", ())),
+                               group_split=spec.get("group_split", "auto"),
+                               block_diagonal_max_groups=int(spec.get("block_diagonal_max_groups", 4)))
+        if ops[op].group_split not in GROUP_SPLITS:
+            raise ValueError(f"ops.{op}.group_split must be one of {GROUP_SPLITS}")
     rule_files = []
     for rel in data.get("rules", []):
         rule_path = (path.parent / rel).resolve()

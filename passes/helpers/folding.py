@@ -1,0 +1,83 @@
+"""Helpers that fold elementwise constants into conv weights and biases, and split groups."""
+from __future__ import annotations
+
+import numpy as np
+
+from .registry import native_helper
+
+
+@native_helper("is_channel_const")
+def is_channel_const(c, channels: int, out_rank: int) -> bool:
+    """True when c broadcasts over [N, C, spatial...] as a per-channel (or scalar) value."""
+    c = np.asarray(c)
+    if c.size == 1:
+        return True
+    if c.ndim > out_rank or c.size != channels:
+        return False
+    aligned = (1,) * (out_rank - c.ndim) + c.shape
+    return aligned[1] == channels
+
+
+@native_helper("scale_conv_weight")
+def scale_conv_weight(w, c, divide: bool = False):
+    """Conv weights [O, I/g, ...] times (or divided by) a per-output-channel constant."""
+    w64 = np.asarray(w, np.float64)
+    k = np.asarray(c, np.float64).reshape(-1)
+    k = np.broadcast_to(k, (w64.shape[0],)) if k.size == 1 else k
+    k = 1.0 / k if divide else k
+    return (w64 * k.reshape((-1,) + (1,) * (w64.ndim - 1))).astype(np.asarray(w).dtype)
+
+
+@native_helper("scale_conv_bias")
+def scale_conv_bias(b, c, channels: int, divide: bool = False):
+    k = np.asarray(c, np.float64).reshape(-1)
+    k = np.broadcast_to(k, (int(channels),)) if k.size == 1 else k
+    b64 = np.zeros(int(channels)) if b is None else np.asarray(b, np.float64)
+    return (b64 / k if divide else b64 * k).astype(np.float32)
+
+
+@native_helper("shift_conv_bias")
+def shift_conv_bias(b, c, channels: int, sign: float = 1.0):
+    k = np.asarray(c, np.float64).reshape(-1)
+    k = np.broadcast_to(k, (int(channels),)) if k.size == 1 else k
+    b64 = np.zeros(int(channels)) if b is None else np.asarray(b, np.float64)
+    return (b64 + float(sign) * k).astype(np.float32)
+
+
+@native_helper("bn_scale")
+def bn_scale(s, v, eps, rank: int):
+    """BatchNorm as x * scale + shift: scale shaped [C, 1, ...] for a rank-`rank` input."""
+    k = np.asarray(s, np.float64) / np.sqrt(np.asarray(v, np.float64) + float(eps))
+    return k.reshape((-1,) + (1,) * (int(rank) - 2)).astype(np.float32)
+
+
+@native_helper("bn_shift")
+def bn_shift(s, beta, m, v, eps, rank: int):
+    k = np.asarray(s, np.float64) / np.sqrt(np.asarray(v, np.float64) + float(eps))
+    shift = np.asarray(beta, np.float64) - np.asarray(m, np.float64) * k
+    return shift.reshape((-1,) + (1,) * (int(rank) - 2)).astype(np.float32)
+
+
+@native_helper("block_diagonal")
+def block_diagonal(w, groups: int):
+    """Grouped conv weights [O, I/g, ...] -> dense [O, I, ...] with zeros off the diagonal blocks:
+    group=1 conv with them computes exactly the grouped conv."""
+    w = np.asarray(w)
+    g = int(groups)
+    out_per, in_per = w.shape[0] // g, w.shape[1]
+    dense = np.zeros((w.shape[0], in_per * g) + w.shape[2:], w.dtype)
+    for i in range(g):
+        dense[i * out_per:(i + 1) * out_per, i * in_per:(i + 1) * in_per] = w[i * out_per:(i + 1) * out_per]
+    return dense
+
+
+@native_helper("block_diagonal_transpose")
+def block_diagonal_transpose(w, groups: int):
+    """Grouped ConvTranspose weights [I, O/g, ...] -> dense [I, O, ...] (block diagonal)."""
+    w = np.asarray(w)
+    g = int(groups)
+    in_per, out_per = w.shape[0] // g, w.shape[1]
+    dense = np.zeros((w.shape[0], out_per * g) + w.shape[2:], w.dtype)
+    for i in range(g):
+        dense[i * in_per:(i + 1) * in_per, i * out_per:(i + 1) * out_per] = w[i * in_per:(i + 1) * in_per]
+    return dense

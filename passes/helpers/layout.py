@@ -1,0 +1,81 @@
+"""Helpers for the rank-3 -> rank-4 (time on W) layout rules and constant reshaping."""
+from __future__ import annotations
+
+import numpy as np
+
+from .registry import native_helper
+
+
+@native_helper("unsqueeze_axis")
+def unsqueeze_axis(w, axis: int):
+    """Insert a size-1 axis into a constant (Conv1d weights [O, I, k] -> [O, I, 1, k])."""
+    return np.expand_dims(np.asarray(w), int(axis))
+
+
+@native_helper("to_rank4_operand")
+def to_rank4_operand(c, other_rank: int = 3):
+    """A constant broadcast against a rank-3 [N, C, T] tensor, reshaped for the rank-4
+    [N, C, 1, T] form: right-aligned broadcasting means the new H axis sits just before the last
+    axis when the constant spans T, and a per-channel [C, 1] constant gets [C, 1, 1]."""
+    c = np.asarray(c)
+    if c.ndim == 0:
+        return c
+    if c.ndim == 1:  # broadcast over T only: [T] stays [T] (aligned to W)
+        return c
+    full = c.reshape((1,) * (int(other_rank) - c.ndim) + c.shape)  # [N?, C, T]
+    return np.expand_dims(full, full.ndim - 1)
+
+
+@native_helper("axis_3_to_4")
+def axis_3_to_4(axes):
+    """Map axes of a rank-3 [N, C, T] tensor to the rank-4 [N, C, 1, T] form."""
+    single = np.ndim(axes) == 0
+    out = [a + 3 if a < 0 else a for a in np.atleast_1d(np.asarray(axes)).tolist()]
+    out = [a + 1 if a == 2 else a for a in out]
+    return out[0] if single else np.asarray(out, np.int64)
+
+
+@native_helper("pads_3_to_4")
+def pads_3_to_4(pads):
+    """Pad's pads [n0, c0, t0, n1, c1, t1] -> [n0, c0, 0, t0, n1, c1, 0, t1]."""
+    p = np.asarray(pads, np.int64).tolist()
+    return np.asarray([p[0], p[1], 0, p[2], p[3], p[4], 0, p[5]], np.int64)
+
+
+@native_helper("is_identity_perm")
+def is_identity_perm(perm) -> bool:
+    return list(perm) == list(range(len(perm)))
+
+
+@native_helper("compose_perm")
+def compose_perm(first, second):
+    """Transpose(Transpose(x, first), second) == Transpose(x, compose_perm(first, second))."""
+    return [int(first[i]) for i in second]
+
+
+@native_helper("gemm_weight_as_conv")
+def gemm_weight_as_conv(w, trans_b: int):
+    """Gemm B ([K, N], or [N, K] with transB) -> 1x1 conv weights [N, K, 1, 1]."""
+    w = np.asarray(w)
+    w = w if int(trans_b) else w.T
+    return np.ascontiguousarray(w).reshape(w.shape[0], w.shape[1], 1, 1)
+
+
+@native_helper("gemm_bias")
+def gemm_bias(c, w, trans_b: int):
+    """Gemm's C as a per-output bias [N] (C may be missing, a scalar, [N] or [1, N])."""
+    n = np.asarray(w).shape[0 if int(trans_b) else 1]
+    if c is None:
+        return np.zeros(n, np.float32)
+    c = np.asarray(c, np.float32).reshape(-1)
+    return np.broadcast_to(c, (n,)).astype(np.float32).copy()
+
+
+@native_helper("all_zero")
+def all_zero(values) -> bool:
+    return not np.any(np.asarray(values))
+
+
+@native_helper("any_zero")
+def any_zero(values) -> bool:
+    return bool(np.any(np.asarray(values) == 0))
