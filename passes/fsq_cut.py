@@ -7,19 +7,11 @@ from __future__ import annotations
 import onnx_graphsurgeon as gs
 
 from rewriter.pass_manager import Pass, PassContext
+from rewriter.placement import host_reason, pin_to_host
 
-HOST_REASON_KEY = "host_reason"
 REASON = "FSQ quantizer (tanh bound, scale, Round, rescale) runs on the host as one step"
 # elementwise ops an FSQ implementation wraps around Round, with at most one non-constant input
 CHAIN_OPS = {"Tanh", "Sigmoid", "Mul", "Div", "Add", "Sub", "Clip", "Round"}
-
-
-def pin_to_host(node: gs.Node, reason: str) -> None:
-    node.__dict__[HOST_REASON_KEY] = reason
-
-
-def host_reason(node: gs.Node) -> str | None:
-    return node.__dict__.get(HOST_REASON_KEY)
 
 
 def _variables(node: gs.Node) -> list:

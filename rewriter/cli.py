@@ -116,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("rewrite: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `rewrite ... | head`: the reader left, nothing more to say
+        sys.stderr.close()
+        return 0
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line, not a traceback
         known = _known_error(exc)
         if known is None:

@@ -28,7 +28,7 @@ def _options(args):
             raise UserError(f"--{flag.replace('_', '-')} must be a positive integer, got {value}")
     return RewriteOptions(input_shapes=parse_input_shapes(args.input_shape), rule_files=list(args.rules),
                           start_nodes=list(args.start_node), end_nodes=list(args.end_node),
-                          debug=args.debug, trace_rule=args.trace_rule)
+                          debug=args.debug, trace_rule=args.trace_rule, normalize=args.normalize)
 
 
 def _target(args):
@@ -78,12 +78,18 @@ def cmd_convert(args) -> int:
         raise UserError("-o must not be the model file itself")
     target, result = _rewrite(args)
     doc = result.document(target, args.model)
-    files = {}
-    if args.normalize or args.calib:
-        from rewriter.plan_extras import add_extras
-        files = add_extras(args, doc, result, target, _progress)
-    write_plan(out, doc, result.steps, files)
+    after, warnings = None, []
+    if args.calib:
+        from rewriter.calibration import propagate, read_calibration
+        calib = read_calibration(args.calib, doc["inputs"])
+
+        def after(stage):
+            _progress(args, f"propagating {next(iter(calib.values())).shape[0]} calibration windows ...")
+            warnings.extend(propagate(stage, doc, calib, lambda m: _progress(args, m)))
+    write_plan(out, doc, result.steps, after=after)
     _report(args, result, doc)
+    for line in warnings:
+        print(line, file=sys.stderr)
     _progress(args, f"plan written to {out}")
     return 0
 

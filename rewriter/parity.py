@@ -25,6 +25,18 @@ def random_inputs(specs: list, rng: np.random.Generator) -> dict[str, np.ndarray
     return feeds
 
 
+def normalized(feeds: dict, normalization: dict | None) -> dict:
+    """The plan takes raw windows when it carries the z-score; the original model does not."""
+    if not normalization:
+        return feeds
+    name, axis = normalization["input"], normalization["axis"]
+    shape = [1] * feeds[name].ndim
+    shape[axis] = -1
+    mean = np.asarray(normalization["mean"], np.float32).reshape(shape)
+    std = np.asarray(normalization["std"], np.float32).reshape(shape)
+    return {**feeds, name: ((feeds[name] - mean) / std).astype(np.float32)}
+
+
 def reference_session(model_path: Path) -> ort.InferenceSession:
     if not model_path.is_file():
         raise UserError(f"no such model file: {model_path}")
@@ -53,11 +65,12 @@ def check_plan(args) -> int:
             raise UserError(str(exc)) from exc
     else:
         batches = [random_inputs(plan.inputs, rng) for _ in range(args.samples)]
+    normalization = json.loads((args.plan / "plan.json").read_text()).get("normalization")
     worst: dict[str, dict] = {}
     names = [o.name for o in session.get_outputs()]
     for feeds in batches:
         got = plan.run(feeds)
-        want = dict(zip(names, session.run(names, feeds)))
+        want = dict(zip(names, session.run(names, normalized(feeds, normalization))))
         for row in map(ParityRow._asdict, compare(got, want)):
             acc = worst.setdefault(row["output"], dict(row))
             acc["cosine"] = min(acc["cosine"], row["cosine"])

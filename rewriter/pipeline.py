@@ -11,6 +11,7 @@ import onnx_graphsurgeon as gs
 from passes.dedupe_nodes import DedupeNodes
 from passes.fold_constants import FoldConstants
 from passes.fsq_cut import FsqCut
+from passes.normalize_input import add_normalization, read_stats
 from passes.remove_dead import RemoveDeadNodes
 from passes.remove_passthrough import RemovePassthrough
 from passes.split_grouped_conv import SplitGroupedConv
@@ -30,6 +31,7 @@ class RewriteOptions:
     end_nodes: list[str] = field(default_factory=list)
     debug: bool = False
     trace_rule: str | None = None
+    normalize: Path | None = None
 
 
 @dataclass
@@ -41,10 +43,12 @@ class RewriteResult:
     manager: PassManager
     timings: dict[str, float]
     trace: list[str] = field(default_factory=list)
+    normalization: dict | None = None
 
     def document(self, target: Target, source: Path) -> dict:
-        return plan_document(target.name, source, self.original, self.steps,
-                             {"placement": self.placement_rows()})
+        extra = {"normalization": self.normalization} if self.normalization else {}
+        extra["placement"] = self.placement_rows()
+        return plan_document(target.name, source, self.original, self.steps, extra)
 
     def placement_rows(self) -> list[dict]:
         step_of = {id(n): s.name for s, seg in zip(self.steps, self.partition.segments) for n in seg.nodes}
@@ -85,6 +89,9 @@ def rewrite(model_path: Path, target: Target, options: RewriteOptions) -> Rewrit
     timings = {}
     start = time.perf_counter()
     graph, original = load_graph(model_path, options.input_shapes)
+    normalization = None
+    if options.normalize:
+        normalization = add_normalization(graph, *read_stats(options.normalize))
     timings["load"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -104,4 +111,4 @@ def rewrite(model_path: Path, target: Target, options: RewriteOptions) -> Rewrit
     steps = steps_from_partition(whole, list(graph.nodes), part, WORKING_OPSET, target.segment_opset)
     timings["extract"] = time.perf_counter() - start
     trace = tracer.lines() if tracer is not None else []
-    return RewriteResult(graph, original, part, steps, manager, timings, trace)
+    return RewriteResult(graph, original, part, steps, manager, timings, trace, normalization)

@@ -89,6 +89,18 @@ def _group_reason(node: gs.Node, policy: str) -> str | None:
     return f"{kind} {node.op} (group={group}) not allowed (policy {policy})"
 
 
+HOST_REASON_KEY = "host_reason"
+
+
+def pin_to_host(node: gs.Node, reason: str) -> None:
+    """Passes that know better (FSQ cut, input normalization) pin a node to the host."""
+    node.__dict__[HOST_REASON_KEY] = reason
+
+
+def host_reason(node: gs.Node) -> str | None:
+    return node.__dict__.get(HOST_REASON_KEY)
+
+
 def place_nodes(graph: gs.Graph, target: Target, forced_host: set[str] = frozenset()) -> dict[int, Placement]:
     """id(node) -> Placement for every node of the graph."""
     placements = {}
@@ -96,7 +108,7 @@ def place_nodes(graph: gs.Graph, target: Target, forced_host: set[str] = frozens
         if node.name in forced_host:
             placements[id(node)] = Placement(HOST, "cut by --start-node/--end-node")
             continue
-        pinned = node.__dict__.get("host_reason")  # set by passes (FSQ cut, normalization)
+        pinned = host_reason(node)
         if pinned:
             placements[id(node)] = Placement(HOST, pinned)
             continue

@@ -90,8 +90,10 @@ def plan_document(target_name: str, source: Path, original: onnx.ModelProto, ste
     return doc
 
 
-def write_plan(out_dir: Path, doc: dict, steps: list[PlannedStep], files: dict[str, bytes] | None = None) -> None:
-    """Writes everything into a staging folder and swaps it in: never a half-written plan."""
+def write_plan(out_dir: Path, doc: dict, steps: list[PlannedStep], files: dict[str, bytes] | None = None,
+               after=None) -> None:
+    """Writes everything into a staging folder and swaps it in: never a half-written plan.
+    `after(stage)` may add to the staged plan (calibration data) before the swap."""
     with staged_dir(Path(out_dir)) as stage:
         (stage / "segments").mkdir()
         written = set()
@@ -104,3 +106,5 @@ def write_plan(out_dir: Path, doc: dict, steps: list[PlannedStep], files: dict[s
             (stage / rel).parent.mkdir(parents=True, exist_ok=True)
             (stage / rel).write_bytes(data)
         (stage / "plan.json").write_text(json.dumps(doc, indent=2) + "\n")
+        if after is not None:
+            after(stage)

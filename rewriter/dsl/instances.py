@@ -1,0 +1,392 @@
+"""Random small ONNX models that instantiate a rule's match pattern (for verify_rules).
+
+A random search over a small space: ranks 3-4 (sometimes 2), dims/channels from small sets,
+attributes from per-op pools (plus literals the where-clauses compare captures with). Invalid
+draws are filtered by onnx shape inference, onnxruntime, and the rule's own matcher.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from . import ast as A
+from .attrs import OPSET, attr_types
+from .expr import EvalError, Evaluator
+
+DIMS = [1, 2, 3, 4, 5, 7, 8]
+CHANNELS = [1, 2, 3, 4, 6, 8]
+_ELEMENTWISE2 = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean", "Equal",
+                 "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Where", "And", "Or"}
+_CONVLIKE = {"Conv", "ConvTranspose"}
+_POOLS = {"MaxPool", "AveragePool", "LpPool"}
+_SIMPLE_POOLS = {  # attribute pools for ops without a special generator
+    "LeakyRelu": {"alpha": [0.0, 0.01, 0.1, 0.2, 1.0]},
+    "Elu": {"alpha": [0.5, 1.0]},
+    "Selu": {},
+    "HardSigmoid": {"alpha": [0.2, 1 / 6], "beta": [0.5]},
+    "BatchNormalization": {"epsilon": [1e-5, 1e-3, 0.1]},
+    "InstanceNormalization": {"epsilon": [1e-5, 1e-3]},
+    "Pad": {"mode": ["constant", "reflect", "edge"]},
+    "Gelu": {"approximate": ["none", "tanh"]},
+}
+
+
+class Reject(Exception):
+    """This random draw is not a valid instance; try another."""
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def where_hints(rule) -> dict[str, list]:
+    """Literals that where-clauses compare captures with (`a == 0.0` -> a: [0.0])."""
+    hints: dict[str, list] = {}
+    ev = Evaluator({})
+    for clause in rule.defn.where:
+        for e in A.walk(clause):
+            if isinstance(e, A.Bin) and e.op in ("==", "<=", ">=", "<", ">", "!="):
+                for name, lit in ((e.left, e.right), (e.right, e.left)):
+                    if isinstance(name, A.Name):
+                        try:
+                            hints.setdefault(name.id, []).append(ev.eval(lit, {}))
+                        except EvalError:
+                            pass
+    return hints
+
+
+class InstanceBuilder:
+    def __init__(self, rule, rng: np.random.Generator):
+        self.rule, self.rng = rule, rng
+        self.hints = where_hints(rule)
+        self.order = self._topo(rule.defn.match)
+
+    @staticmethod
+    def _topo(nodes: list[A.MatchNode]) -> list[int]:
+        produced = {o: i for i, n in enumerate(nodes) for o in n.outputs if o != "_"}
+        order, done = [], set()
+
+        def visit(i, stack=()):
+            if i in done:
+                return
+            if i in stack:
+                raise Reject("cyclic pattern")
+            for a in nodes[i].args:
+                if a.name in produced:
+                    visit(produced[a.name], stack + (i,))
+            done.add(i)
+            order.append(i)
+
+        for i in range(len(nodes)):
+            visit(i)
+        return order
+
+    def choice(self, xs):
+        return xs[int(self.rng.integers(len(xs)))]
+
+    # ------------------------------------------------------------------ build
+    def build(self) -> tuple[onnx.ModelProto, dict]:
+        rng = self.rng
+        self.rank = self.choice([2, 3, 3, 4, 4, 4])
+        self._anon_outs: list[str] = []
+        self.shapes: dict[str, list[int]] = {}
+        self.dtypes: dict[str, int] = {}
+        self.inputs, self.inits, self.nodes, self.feeds = [], [], [], {}
+        self.attr_env: dict = {}
+        self._k = itertools.count()
+        nodes = self.rule.defn.match
+        consumed = set()
+        for i in self.order:
+            pn = nodes[i]
+            consumed.update(a.name for a in pn.args)
+            self._add_node(pn)
+        outs = [o for n in nodes for o in n.outputs if o != "_" and o not in consumed]
+        outs += [o for o in self._anon_outs if o not in outs]
+        graph = helper.make_graph(
+            self.nodes, "instance", self.inputs,
+            [helper.make_tensor_value_info(o, self.dtypes[o], self.shapes[o]) for o in outs],
+            self.inits)
+        # shapes of interior values too: rules may ask shape() of them (as after rewriter.load)
+        graph.value_info.extend(
+            helper.make_tensor_value_info(o, self.dtypes[o], self.shapes[o])
+            for n in self.nodes for o in n.output if o and o not in outs)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+        model.ir_version = 8
+        return model, self.feeds
+
+    def _name(self, base: str) -> str:
+        return f"{base}__{next(self._k)}"
+
+    def _new_value(self, name: str, shape, const: bool, dtype=np.float32, data=None, slot=""):
+        shape = [int(d) for d in shape]
+        if data is None:
+            data = self.rng.standard_normal(shape).astype(dtype)
+            if const:
+                data = (data * 0.5).astype(dtype)
+            if slot == "positive":
+                data = (np.abs(data) + 0.5).astype(dtype)
+            elif slot == "nonzero":
+                data = (np.sign(data) * (np.abs(data) + 0.5)).astype(dtype)
+        data = np.asarray(data)
+        if const or data.dtype.kind in "iub":
+            self.inits.append(numpy_helper.from_array(data, name))
+        else:
+            self.inputs.append(helper.make_tensor_value_info(
+                name, helper.np_dtype_to_tensor_dtype(data.dtype), list(data.shape)))
+            self.feeds[name] = data
+        self.shapes[name] = list(data.shape)
+        self.dtypes[name] = helper.np_dtype_to_tensor_dtype(data.dtype)
+        return name
+
+    def _data_shape(self) -> list[int]:
+        if self.rank == 2:
+            return [1, self.choice(CHANNELS + DIMS)]
+        return [1, self.choice(CHANNELS)] + [self.choice(DIMS) for _ in range(self.rank - 2)]
+
+    def _attr_pick(self, op: str, pn: A.MatchNode, key: str, pool: list):
+        """Value for attribute `key`: the pattern literal, a where-hint, or a pool draw."""
+        for it in pn.attrs:
+            if it.key == key:
+                if not isinstance(it.value, A.Name):
+                    return self.rule.pattern.literals[(self.rule.defn.match.index(pn), key)]
+                hint = self.hints.get(it.value.id)
+                if hint and self.rng.random() < 0.5:
+                    return self.choice(hint)
+        return self.choice(pool) if pool else None
+
+    def _add_node(self, pn: A.MatchNode):
+        op, rng = pn.op, self.rng
+        names: list[str | None] = []
+        # input 0 first: other inputs and attributes depend on its shape
+        args = list(pn.args)
+
+        def value_for(j: int, gen):
+            a = args[j]
+            if a.name in self.shapes:
+                return a.name
+            if a.optional and rng.random() < 0.4:
+                return None
+            name = self._name("any") if a.name == "_" else a.name
+            shape, kw = gen(j)
+            if shape is None:
+                if a.optional:
+                    return None
+                raise Reject(f"no generator for input {j} of {op}")
+            return self._new_value(name, shape, a.const, **kw)
+
+        # a free first input next to an already-built one takes its shape (binary ops, Concat)
+        known = [self.shapes[a.name] for a in args[1:] if a.name in self.shapes]
+        first = (lambda j: (list(known[0]), {})) if known and op not in _CONVLIKE | _POOLS \
+            else (lambda j: (self._data_shape(), {}))
+        x0 = value_for(0, first) if args else None
+        xs = self.shapes.get(x0) if x0 else None
+        if xs is not None and len(xs) != self.rank:
+            self.rank = len(xs)
+        attrs, gen = self._op_setup(op, pn, xs)
+        names.append(x0)
+        for j in range(1, len(args)):
+            names.append(value_for(j, gen))
+        while names and names[-1] is None:
+            names.pop()
+        outs = []
+        for o in pn.outputs:
+            outs.append(self._name("out") if o == "_" else o)
+        self._anon_outs += [o for o, p in zip(outs, pn.outputs) if p == "_"]
+        node = helper.make_node(op, [n or "" for n in names], outs,
+                                **{k: v for k, v in attrs.items() if v is not None})
+        self.nodes.append(node)
+        self._infer(outs)
+
+    def _infer(self, outs: list[str]):
+        g = helper.make_graph(self.nodes, "partial", self.inputs, [], self.inits)
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)])
+        m.ir_version = 8
+        try:
+            inf = onnx.shape_inference.infer_shapes(m, strict_mode=True)
+        except Exception as e:
+            raise Reject(f"shape inference failed: {str(e).splitlines()[0][:200]}") from None
+        got = {vi.name: vi for vi in inf.graph.value_info}
+        for o in outs:
+            vi = got.get(o)
+            if vi is None or not vi.type.tensor_type.HasField("shape"):
+                raise Reject(f"no inferred shape for {o}")
+            dims = vi.type.tensor_type.shape.dim
+            if any(not d.HasField("dim_value") for d in dims):
+                raise Reject(f"dynamic shape for {o}")
+            self.shapes[o] = [d.dim_value for d in dims]
+            self.dtypes[o] = vi.type.tensor_type.elem_type
+
+    # ------------------------------------------------------------------ per-op knowledge
+    def _op_setup(self, op: str, pn: A.MatchNode, xs):
+        """Attributes for the node and a generator (slot -> (shape, kwargs)) for its inputs."""
+        rng, pick = self.rng, self._attr_pick
+        r = len(xs) if xs else self.rank
+        same = lambda j: (list(xs), {})  # noqa: E731
+        attrs: dict = {}
+        if op in _CONVLIKE or op in _POOLS:
+            n = r - 2
+            if n < 1:
+                raise Reject(f"{op} needs rank >= 3")
+            C = xs[1]
+            k = pick(op, pn, "kernel_shape", [[self.choice([1, 2, 3]) for _ in range(n)]])
+            if k is None or len(k) != n:
+                k = [self.choice([1, 2, 3]) for _ in range(n)]
+            strides = pick(op, pn, "strides", [[1] * n, [self.choice([1, 2]) for _ in range(n)]])
+            pads = pick(op, pn, "pads", [[0] * 2 * n,
+                                         [int(rng.integers(0, kk)) if kk > 1 else 0
+                                          for kk in k] * 2])
+            attrs.update(strides=strides, pads=pads)
+            if op != "AveragePool":
+                attrs["dilations"] = pick(op, pn, "dilations",
+                                          [[1] * n, [self.choice([1, 2]) for _ in range(n)]])
+            if op in _POOLS:
+                attrs["kernel_shape"] = k
+                attrs["ceil_mode"] = pick(op, pn, "ceil_mode", [0, 0, 1])
+                if op == "AveragePool":
+                    attrs["count_include_pad"] = pick(op, pn, "count_include_pad", [0, 1])
+                if op == "MaxPool":
+                    attrs["dilations"] = pick(op, pn, "dilations", [[1] * n])
+                return self._explicit(attrs, op, pn), (lambda j: (None, {}))
+            g = pick(op, pn, "group", _divisors(C))
+            if g is None or C % g:
+                raise Reject(f"group {g} does not divide {C} channels")
+            M = g * self.choice([1, 2, 3]) if self.rng.random() < 0.7 else C
+            if M % g:
+                M = g
+            attrs["group"] = g
+            if op == "Conv":
+                wshape = [M, C // g] + list(k)
+            else:
+                wshape = [C, M // g] + list(k)
+                attrs["output_padding"] = pick(op, pn, "output_padding", [[0] * n])
+            if self.rng.random() < 0.5 and not any(it.key == "kernel_shape" for it in pn.attrs):
+                k_attr = None
+            else:
+                k_attr = list(k)
+            attrs["kernel_shape"] = k_attr
+            return self._explicit(attrs, op, pn), \
+                (lambda j: (wshape, {}) if j == 1 else ([M], {}) if j == 2 else (None, {}))
+        if op in ("BatchNormalization", "InstanceNormalization"):
+            attrs["epsilon"] = pick(op, pn, "epsilon", _SIMPLE_POOLS[op]["epsilon"])
+            if op == "BatchNormalization" and r < 2:
+                raise Reject("BatchNormalization needs rank >= 2")
+            return self._explicit(attrs, op, pn), \
+                (lambda j: ([xs[1]], {"slot": "positive"} if j == 4 else {}))
+        if op == "PRelu":
+            return self._explicit(attrs, op, pn), lambda j: (self.choice(
+                [[xs[1]] + [1] * (r - 2), [1], list(xs)]), {})
+        if op in _ELEMENTWISE2:
+            def other(j):
+                shape = self.choice([list(xs), list(xs), [1], [],
+                                     [xs[1]] + [1] * (r - 2) if r >= 2 else list(xs)])
+                return shape, ({"slot": "nonzero"} if op == "Div" and j == 1 else {})
+            return self._explicit(attrs, op, pn), other
+        if op == "MatMul":
+            return {}, lambda j: ([xs[-1], self.choice(DIMS)], {})
+        if op == "Gemm":
+            if r != 2:
+                raise Reject("Gemm needs rank 2")
+            tb = pick(op, pn, "transB", [0, 1])
+            N = self.choice(DIMS)
+            attrs.update(transB=tb, alpha=pick(op, pn, "alpha", [1.0, 0.5]),
+                         beta=pick(op, pn, "beta", [1.0, 0.5]))
+
+            def gemm(j):
+                return (([N, xs[1]] if tb else [xs[1], N]) if j == 1 else [N]), {}
+            return self._explicit(attrs, op, pn), gemm
+        if op == "Reshape":
+            total = int(np.prod(xs))
+            cands = [[xs[0], -1], [-1], [0, -1], list(reversed(xs)), [xs[0], xs[1], -1],
+                     [total]]
+            shape = self.choice(cands)
+            return {}, lambda j: ([len(shape)], {"data": np.array(shape, np.int64)})
+        if op in ("Unsqueeze", "Squeeze"):
+            if op == "Unsqueeze":
+                axes = [int(rng.integers(-(r + 1), r + 1))]
+            else:
+                ones = [i for i, d in enumerate(xs) if d == 1]
+                if not ones:
+                    raise Reject("no size-1 axis to squeeze")
+                axes = [self.choice(ones)]
+            return {}, lambda j: ([1], {"data": np.array(axes, np.int64)})
+        if op == "Transpose":
+            perm = pick(op, pn, "perm", [list(rng.permutation(r).tolist())])
+            return self._explicit({"perm": perm}, op, pn), lambda j: (None, {})
+        if op == "Concat":
+            axis = pick(op, pn, "axis", list(range(-r, r)))
+            if axis is None or not -r <= axis < r:
+                raise Reject("bad concat axis")
+
+            def part(j):
+                s = list(xs)
+                s[axis] = self.choice([1, 2, 3])
+                return s, {}
+            return {"axis": axis}, part
+        if op == "Slice":
+            ax = int(rng.integers(0, r))
+            d = xs[ax]
+            start = int(rng.integers(0, d))
+            end = int(rng.integers(start + 1, d + 1))
+            vals = {1: [start], 2: [end], 3: [ax], 4: [self.choice([1, 1, 2])]}
+            return {}, lambda j: ([1], {"data": np.array(vals[j], np.int64)})
+        if op in ("ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum", "ReduceProd", "ReduceL2"):
+            axes = sorted(set(int(a) for a in rng.choice(r, size=int(rng.integers(1, r + 1)))))
+            keep = pick(op, pn, "keepdims", [0, 1])
+            if op == "ReduceSum":
+                return self._explicit({"keepdims": keep}, op, pn), \
+                    lambda j: ([len(axes)], {"data": np.array(axes, np.int64)})
+            ax = pick(op, pn, "axes", [axes])
+            return self._explicit({"keepdims": keep, "axes": ax}, op, pn), lambda j: (None, {})
+        if op == "Pad":
+            mode = pick(op, pn, "mode", _SIMPLE_POOLS["Pad"]["mode"])
+            pads = [int(rng.integers(0, 3)) if i % r >= 2 else 0 for i in range(2 * r)]
+
+            def padgen(j):
+                if j == 1:
+                    return [2 * r], {"data": np.array(pads, np.int64)}
+                if j == 2:
+                    return [], {"data": np.array(self.choice([0.0, 1.5]), np.float32)}
+                return None, {}
+            return self._explicit({"mode": mode}, op, pn), padgen
+        if op == "Clip":
+            lo, hi = self.choice([-1.0, 0.0]), self.choice([1.0, 6.0])
+            return {}, lambda j: ([], {"data": np.array(lo if j == 1 else hi, np.float32)})
+        if op == "Flatten":
+            return self._explicit({"axis": pick(op, pn, "axis", list(range(0, r + 1)))}, op, pn), \
+                lambda j: (None, {})
+        if op == "Softmax":
+            return self._explicit({"axis": pick(op, pn, "axis", list(range(-r, r)))}, op, pn), \
+                lambda j: (None, {})
+        # generic: sample pooled / hinted / schema-typed values for captured attributes
+        pools = dict(_SIMPLE_POOLS.get(op, {}))
+        for it in pn.attrs:
+            if it.key and it.key not in pools:
+                pools[it.key] = self._typed_pool(op, it.key)
+        for key, pool in pools.items():
+            attrs[key] = pick(op, pn, key, pool)
+        return self._explicit(attrs, op, pn), same
+
+    def _typed_pool(self, op: str, key: str) -> list:
+        t = attr_types(op).get(key)
+        Ap = onnx.AttributeProto
+        return {Ap.INT: [0, 1, 2], Ap.FLOAT: [0.0, 0.5, 1.0], Ap.INTS: [[0], [1]],
+                Ap.FLOATS: [[0.5]], Ap.STRING: []}.get(t, [])
+
+    def _explicit(self, attrs: dict, op: str, pn: A.MatchNode) -> dict:
+        """Sometimes leave default-valued attributes out, to exercise schema defaults."""
+        out = {}
+        fixed = {it.key for it in pn.attrs if it.key}
+        for k, v in attrs.items():
+            if v is None:
+                continue
+            default_like = (isinstance(v, list) and k in ("strides", "dilations")
+                            and all(x == 1 for x in v)) or \
+                (isinstance(v, list) and k in ("pads", "output_padding") and not any(v)) or \
+                (k == "group" and v == 1)
+            if default_like and k not in fixed and self.rng.random() < 0.5:
+                continue
+            out[k] = v
+        return out

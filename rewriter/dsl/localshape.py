@@ -1,0 +1,76 @@
+"""Shape/dtype of new values: onnx shape inference on a one-node model (cheap and local)."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnx_graphsurgeon as gs
+from onnx import helper, numpy_helper
+
+from .attrs import OPSET
+from .tensors import const_value
+
+_SMALL = 4096  # constants up to this size go in as initializers so Reshape etc. can read them
+
+
+def _elem_type(t) -> int | None:
+    dt = t.values.dtype if isinstance(t, gs.Constant) else t.dtype
+    if dt is None:
+        return None
+    if isinstance(dt, int):
+        return dt
+    try:
+        return helper.np_dtype_to_tensor_dtype(np.dtype(dt))
+    except (TypeError, KeyError, ValueError):
+        return None
+
+
+def _attr(key, v):
+    if isinstance(v, gs.Constant):
+        return helper.make_attribute(key, numpy_helper.from_array(v.values))
+    if isinstance(v, np.ndarray):
+        return helper.make_attribute(key, numpy_helper.from_array(v))
+    return helper.make_attribute(key, v)
+
+
+def infer_node(node: gs.Node) -> None:
+    """Fill dtype/shape of `node`'s outputs that lack them; leaves them alone on failure."""
+    todo = [o for o in node.outputs if o.shape is None or o.dtype is None]
+    if not todo:
+        return
+    inputs, inits, names = [], [], []
+    for i, t in enumerate(node.inputs):
+        if not t.name:
+            names.append("")
+            continue
+        nm = f"i{i}"
+        names.append(nm)
+        c = const_value(t)
+        if c is not None and c.size <= _SMALL:
+            inits.append(numpy_helper.from_array(np.asarray(c), nm))
+            continue
+        et = _elem_type(t)
+        if et is None:
+            return
+        shape = list(c.shape) if c is not None else t.shape
+        inputs.append(helper.make_tensor_value_info(nm, et, shape))
+    outs = [f"o{k}" if o.name else "" for k, o in enumerate(node.outputs)]
+    proto = helper.make_node(node.op, names, outs, domain=node.domain or "")
+    proto.attribute.extend(_attr(k, v) for k, v in node.attrs.items() if v is not None)
+    g = helper.make_graph([proto], "local", inputs,
+                          [helper.make_tensor_value_info(o, 0, None) for o in outs if o], inits)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)])
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    except Exception:
+        return
+    got = {vi.name: vi for vi in list(inferred.graph.output) + list(inferred.graph.value_info)}
+    for k, o in enumerate(node.outputs):
+        vi = got.get(f"o{k}")
+        if vi is None or not vi.type.tensor_type.elem_type:
+            continue
+        tt = vi.type.tensor_type
+        if o.dtype is None:
+            o.dtype = helper.tensor_dtype_to_np_dtype(tt.elem_type)
+        if o.shape is None and tt.HasField("shape"):
+            o.shape = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+                       for d in tt.shape.dim]

@@ -1,0 +1,98 @@
+"""Read plan.json, group its hailo steps into distinct segments, and update it atomically."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PLAN_FILE = "plan.json"
+PLAN_FORMAT = "hailo-rewriter-plan"
+
+
+class PlanError(ValueError):
+    """plan.json is missing or not a plan."""
+
+
+@dataclass
+class Segment:
+    """One distinct hailo model file and the plan steps that run it (tiles may share a model)."""
+    name: str                      # model file stem: names the .hef, .har, log and DFC network
+    model: str                     # path relative to the plan dir
+    steps: list = field(default_factory=list)    # step names, plan order
+    calibs: list = field(default_factory=list)   # distinct calib paths of those steps, plan order
+
+
+def load_plan(out_dir) -> dict:
+    path = Path(out_dir) / PLAN_FILE
+    if not path.is_file():
+        raise PlanError(f"{path}: no plan.json here (run the rewriter first)")
+    try:
+        plan = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise PlanError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(plan, dict) or plan.get("format") != PLAN_FORMAT:
+        raise PlanError(f"{path}: not a {PLAN_FORMAT} file")
+    return plan
+
+
+def write_json_atomic(path, data) -> None:
+    """Write to a temp file in the same dir then os.replace, so readers never see half a file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=2)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_plan(out_dir, plan: dict) -> None:
+    write_json_atomic(Path(out_dir) / PLAN_FILE, plan)
+
+
+def is_hailo_step(step: dict) -> bool:
+    return step.get("device") == "hailo" and step.get("kind", "onnx") == "onnx"
+
+
+def hailo_segments(plan: dict, only_steps=None) -> list[Segment]:
+    """Distinct hailo models in first-use order; `only_steps` restricts to those step names."""
+    by_model: dict[str, Segment] = {}
+    for step in plan.get("steps", []):
+        if not is_hailo_step(step) or (only_steps is not None and step.get("name") not in only_steps):
+            continue
+        model = step.get("model")
+        if not model:
+            raise PlanError(f"hailo step {step.get('name')!r} has no 'model'")
+        seg = by_model.get(model)
+        if seg is None:
+            seg = by_model[model] = Segment(name=Path(model).stem, model=model)
+        seg.steps.append(step["name"])
+        calib = step.get("calib")
+        if calib and calib not in seg.calibs:
+            seg.calibs.append(calib)
+    names = [s.name for s in by_model.values()]
+    dupes = {n for n in names if names.count(n) > 1}
+    if dupes:
+        raise PlanError(f"hailo models with the same file stem {sorted(dupes)}: their .hef files would collide")
+    return list(by_model.values())
+
+
+def update_model_steps(out_dir, model: str, fields: dict, drop=()) -> int:
+    """Set `fields` (and remove `drop`) on every step that uses `model`; returns how many.
+    Re-reads plan.json first because a re-tiling hook may have rewritten it meanwhile."""
+    plan = load_plan(out_dir)
+    count = 0
+    for step in plan.get("steps", []):
+        if step.get("model") == model and is_hailo_step(step):
+            for key in drop:
+                step.pop(key, None)
+            step.update(fields)
+            count += 1
+    write_plan(out_dir, plan)
+    return count

@@ -1,0 +1,143 @@
+"""Hailo-8 backend on HailoRT's Python API (hailo_platform, HailoRT 4.x InferModel API).
+
+One VDevice (ROUND_ROBIN scheduler) for every HEF of the plan; one configured InferModel per
+distinct HEF, shared by every step (tile) using it; one Bindings object per step, so tiles of a
+shared HEF never overwrite each other's output buffers within a run. Never calls activate():
+with the scheduler on, HailoRT activates network groups itself.
+
+Nothing here has run on hardware yet; it is tested against tests/runtime/hailo_platform_standin.py.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import PlanError
+from ..layout import from_host, to_host
+from ..spec import StepSpec
+from .base import Backend, Segment
+from .ort_backend import read_signature
+
+MISSING_MSG = ("backend 'hailo' needs hailo_platform (HailoRT's Python wheel from Hailo's developer zone); "
+               "install it on the Pi or use backend='onnxruntime'")
+
+
+def import_hailo_platform():
+    """Import hailo_platform lazily so `import runtime` works on machines without HailoRT."""
+    try:
+        return importlib.import_module("hailo_platform")
+    except ImportError as e:
+        raise PlanError(MISSING_MSG) from e
+
+
+class _ConfiguredHef:
+    """A HEF's InferModel + ConfiguredInferModel, shared by every step that uses this HEF."""
+
+    def __init__(self, hp, vdevice, hef_path: Path, stack: contextlib.ExitStack):
+        self.path = hef_path
+        self.model = vdevice.create_infer_model(str(hef_path))
+        self.input_names = list(self.model.input_names)
+        self.output_names = list(self.model.output_names)
+        # Host buffers are float32; HailoRT (de)quantizes on the way in/out.
+        for n in self.input_names:
+            self.model.input(n).set_format_type(hp.FormatType.FLOAT32)
+        for n in self.output_names:
+            self.model.output(n).set_format_type(hp.FormatType.FLOAT32)
+        self.input_shapes = [tuple(self.model.input(n).shape) for n in self.input_names]
+        self.output_shapes = [tuple(self.model.output(n).shape) for n in self.output_names]
+        # configure() is a context manager; keep it entered for the plan's lifetime.
+        self.configured = stack.enter_context(self.model.configure())
+
+
+def _nchw_of(host_shape) -> list:
+    """Fallback when the segment's output shape is not static: (H, W, C) -> [1, C, H, W], (C,) -> [1, C]."""
+    return [1, host_shape[-1], *host_shape[:-1]]
+
+
+class HailoSegment(Segment):
+    def __init__(self, hef: _ConfiguredHef, step: StepSpec, onnx_inputs, onnx_outputs, timeout_ms: int):
+        self.hef, self.step, self.timeout_ms = hef, step, timeout_ms
+        # Binding assumption: the i-th ONNX graph input/output is the i-th HEF input/output.
+        self.input_names = [n for n, _ in onnx_inputs]
+        self.output_names = [n for n, _ in onnx_outputs]
+        self.onnx_output_shapes = [s if all(isinstance(d, int) and d > 0 for d in s) else _nchw_of(h)
+                                   for (_, s), h in zip(onnx_outputs, hef.output_shapes)]
+        self.bindings = hef.configured.create_bindings()
+        self._out_bufs = []
+        for name, shape in zip(hef.output_names, hef.output_shapes):
+            buf = np.empty(shape, np.float32)
+            self.bindings.output(name).set_buffer(buf)
+            self._out_bufs.append(buf)
+
+    def buffers(self):
+        return self._out_bufs
+
+    def run(self, inputs):
+        hef = self.hef
+        host_inputs = []  # keep references alive until run() returns
+        for name, shape, x in zip(hef.input_names, hef.input_shapes, inputs):
+            buf = to_host(np.asarray(x), shape)
+            self.bindings.input(name).set_buffer(buf)
+            host_inputs.append(buf)
+        t0 = time.perf_counter()
+        try:
+            hef.configured.run([self.bindings], self.timeout_ms)
+        except Exception as e:
+            raise PlanError(f"step '{self.step.name}': HailoRT run on {hef.path.name} failed: {e}") from e
+        self.last_backend_seconds = time.perf_counter() - t0
+        return [from_host(self.bindings.output(n).get_buffer(), s)
+                for n, s in zip(hef.output_names, self.onnx_output_shapes)]
+
+
+class HailoBackend(Backend):
+    name = "hailo"
+
+    def __init__(self, timeout_ms: int = 10000):
+        self.hp = import_hailo_platform()
+        self.timeout_ms = timeout_ms
+        self._stack = contextlib.ExitStack()
+        params = self.hp.VDevice.create_params()
+        # Python's default is NONE (manual activation); InferModel.run needs the scheduler.
+        params.scheduling_algorithm = self.hp.HailoSchedulingAlgorithm.ROUND_ROBIN
+        try:
+            self.vdevice = self._stack.enter_context(self.hp.VDevice(params))
+        except Exception as e:
+            raise PlanError(f"backend 'hailo': cannot open the Hailo device: {e}") from e
+        self.hefs: dict[Path, _ConfiguredHef] = {}
+        self._signatures: dict[Path, tuple] = {}  # ONNX segment -> (inputs, outputs), read once
+
+    def open(self, model_path, step):
+        if step.hef_path is None or not step.hef_path.is_file():
+            raise PlanError(f"step '{step.name}': backend 'hailo' needs its HEF, "
+                            f"{'no hef in plan.json' if step.hef_path is None else f'{step.hef_path} not found'}")
+        key = step.hef_path.resolve()
+        if key not in self.hefs:
+            try:
+                self.hefs[key] = _ConfiguredHef(self.hp, self.vdevice, key, self._stack)
+            except PlanError:
+                raise
+            except Exception as e:
+                raise PlanError(f"step '{step.name}': HailoRT cannot configure {key}: {e}") from e
+        hef = self.hefs[key]
+        mkey = Path(model_path).resolve()
+        if mkey not in self._signatures:
+            self._signatures[mkey] = read_signature(mkey)
+        onnx_in, onnx_out = self._signatures[mkey]
+        for what, onnx_side, hef_names, hef_shapes in (("inputs", onnx_in, hef.input_names, hef.input_shapes),
+                                                         ("outputs", onnx_out, hef.output_names, hef.output_shapes)):
+            if len(onnx_side) != len(hef_names):
+                raise PlanError(f"step '{step.name}': segment has {len(onnx_side)} {what} but HEF {key.name} has "
+                                f"{len(hef_names)} ({hef_names})")
+            for (oname, oshape), hname, hshape in zip(onnx_side, hef_names, hef_shapes):
+                if all(isinstance(d, int) for d in oshape) and np.prod(oshape) != np.prod(hshape):
+                    raise PlanError(f"step '{step.name}': ONNX {oname} {oshape} and HEF {hname} {list(hshape)} "
+                                    f"differ in size (binding is by position)")
+        return HailoSegment(hef, step, onnx_in, onnx_out, self.timeout_ms)
+
+    def close(self):
+        self.hefs.clear()
+        self._stack.close()

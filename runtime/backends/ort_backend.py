@@ -1,0 +1,78 @@
+"""onnxruntime backend: one InferenceSession per distinct model file, shared by the steps using it."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from ..errors import PlanError
+from ..spec import StepSpec
+from .base import Backend, Segment
+
+
+def session_options(intra_op_num_threads: int | None = None) -> ort.SessionOptions:
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if intra_op_num_threads:
+        opts.intra_op_num_threads = int(intra_op_num_threads)
+    opts.log_severity_level = 3  # warnings about unused initializers etc. are noise on the Pi
+    return opts
+
+
+def read_signature(model_path: Path) -> tuple[list[tuple[str, list]], list[tuple[str, list]]]:
+    """(name, shape) of a model's graph inputs and outputs, without keeping a session around."""
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    opts.log_severity_level = 3
+    sess = _session(model_path, opts)
+    return ([(i.name, list(i.shape)) for i in sess.get_inputs()],
+            [(o.name, list(o.shape)) for o in sess.get_outputs()])
+
+
+def _session(model_path: Path, opts) -> ort.InferenceSession:
+    try:
+        return ort.InferenceSession(str(model_path), sess_options=opts, providers=["CPUExecutionProvider"])
+    except Exception as e:  # ORT raises its own Fail/InvalidGraph types
+        raise PlanError(f"onnxruntime cannot load {model_path}: {e}") from e
+
+
+class OrtSegment(Segment):
+    def __init__(self, session: ort.InferenceSession, step: StepSpec):
+        self.session = session
+        self.step = step
+        self.input_names = [i.name for i in session.get_inputs()]
+        self.output_names = [o.name for o in session.get_outputs()]
+        self.input_shapes = [list(i.shape) for i in session.get_inputs()]
+
+    def run(self, inputs):
+        feed = dict(zip(self.input_names, inputs))
+        t0 = time.perf_counter()
+        try:
+            out = self.session.run(self.output_names, feed)
+        except Exception as e:
+            shapes = [f"{n}:{list(np.shape(x))}/{getattr(x, 'dtype', '?')}" for n, x in zip(self.input_names, inputs)]
+            raise PlanError(f"step '{self.step.name}': onnxruntime failed on inputs {shapes}: {e}") from e
+        self.last_backend_seconds = time.perf_counter() - t0
+        return out
+
+
+class OrtBackend(Backend):
+    name = "onnxruntime"
+
+    def __init__(self, intra_op_num_threads: int | None = None):
+        self.options = session_options(intra_op_num_threads)
+        self.sessions: dict[Path, ort.InferenceSession] = {}
+
+    def session(self, model_path: Path) -> ort.InferenceSession:
+        key = Path(model_path).resolve()
+        if key not in self.sessions:
+            self.sessions[key] = _session(key, self.options)
+        return self.sessions[key]
+
+    def open(self, model_path, step):
+        return OrtSegment(self.session(model_path), step)
+
+    def close(self):
+        self.sessions.clear()

@@ -1,0 +1,249 @@
+"""Plan: load a plan directory once, run it many times.
+
+Per run the work is a flat loop over precompiled steps: gather inputs from a name -> array dict,
+call the segment / stitch op, store outputs, drop tensors whose last consumer has run.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .backends import BACKENDS, Backend, OrtBackend, Segment, choose_backend
+from .calib import split_samples
+from .errors import PlanError
+from .profile import RunProfile, StepProfile
+from .spec import PlanSpec, StepSpec, TensorSpec, last_uses, load_spec
+from .stitch import make_stitch
+
+
+@dataclass
+class _Op:
+    step: StepSpec
+    runner: object        # Segment or StitchOp: .run(list) -> list
+    is_stitch: bool
+    free: list[str]
+
+
+class Plan:
+    def __init__(self, spec: PlanSpec, host: OrtBackend, accel: Backend, backend_name: str, reason: str):
+        self.spec = spec
+        self.backend_name = backend_name
+        self.backend_reason = reason
+        self._host, self._accel = host, accel
+        self.last_profile: RunProfile | None = None
+        free = last_uses(spec)
+        self._ops: list[_Op] = []
+        for step, dead in zip(spec.steps, free):
+            if step.is_stitch:
+                runner = make_stitch(step)
+            else:
+                runner = (accel if step.device == "hailo" else host).open(step.model_path, step)
+                for what, bound, graph in (("inputs", step.inputs, runner.input_names),
+                                           ("outputs", step.outputs, runner.output_names)):
+                    if len(bound) != len(graph):
+                        raise PlanError(f"step '{step.name}': binds {len(bound)} {what} {bound} but "
+                                        f"{step.raw['model']} has {len(graph)} graph {what} {graph}")
+            self._ops.append(_Op(step, runner, step.is_stitch, dead))
+        self._input_specs = {t.name: t for t in spec.inputs}
+        try:
+            self._input_checks = [(t.name, tuple(t.shape), np.dtype(t.dtype), t) for t in spec.inputs]
+        except TypeError as e:
+            raise PlanError(f"{spec.path}: bad input dtype ({e})") from e
+        consumed = {t for s in spec.steps for t in s.inputs} | {t.name for t in spec.outputs}
+        self._unused_inputs = [t.name for t in spec.inputs if t.name not in consumed]
+        self._output_names = [t.name for t in spec.outputs]
+        self._tensors = set(self._input_specs) | {t for s in spec.steps for t in s.outputs}
+        self._compile()
+
+    def _compile(self) -> None:
+        """Flatten the ops into the tuples the run loop iterates over."""
+        self._fast = [(op.runner.run, tuple(op.step.inputs), tuple(op.step.outputs), tuple(op.free))
+                      for op in self._ops]
+        # Runners whose outputs may live in buffers reused across runs (stitch ops, hailo segments).
+        self._buffer_owners = [op.runner for op in self._ops
+                               if op.is_stitch or type(op.runner).buffers is not Segment.buffers]
+
+    # ---- construction -------------------------------------------------------------------------
+    @classmethod
+    def load(cls, out, backend: str = "auto", *, intra_op_num_threads: int | None = None,
+             calibration: dict | None = None, hailo_timeout_ms: int = 10000,
+             int8_cache_dir=None) -> "Plan":
+        """Load OUT/plan.json and open every segment (one session per distinct model file).
+
+        backend: "auto" (hailo if hailo_platform imports and every hailo step's HEF exists, else
+        onnxruntime), "onnxruntime", "hailo", or "emulate-int8". Host steps always use onnxruntime.
+        calibration: {plan input: array (N, ...)} for emulate-int8 steps without a `calib` file.
+        """
+        if backend not in BACKENDS:
+            raise PlanError(f"unknown backend {backend!r} (expected one of {', '.join(BACKENDS)})")
+        spec = load_spec(out)
+        name, reason = choose_backend(spec, backend)
+        host = OrtBackend(intra_op_num_threads)
+        if name == "onnxruntime":
+            accel = host
+        elif name == "hailo":
+            from .backends.hailo_backend import HailoBackend
+            accel = HailoBackend(timeout_ms=hailo_timeout_ms)
+        else:
+            from .backends.int8_emulation import Int8EmulationBackend
+            capture = _Capture(spec, host, calibration)
+            accel = Int8EmulationBackend(spec, host, capture, int8_cache_dir)
+        try:
+            return cls(spec, host, accel, name, reason)
+        except BaseException:
+            accel.close()
+            raise
+
+    def close(self) -> None:
+        """Release sessions and (hailo) the configured models and the VDevice."""
+        self._accel.close()
+        self._host.close()
+        self._ops = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # ---- introspection ------------------------------------------------------------------------
+    @property
+    def inputs(self) -> list[TensorSpec]:
+        return list(self.spec.inputs)
+
+    @property
+    def outputs(self) -> list[TensorSpec]:
+        return list(self.spec.outputs)
+
+    @property
+    def steps(self) -> list[StepSpec]:
+        return list(self.spec.steps)
+
+    # ---- execution ----------------------------------------------------------------------------
+    def _check_inputs(self, inputs: dict) -> dict:
+        if not isinstance(inputs, dict):
+            raise PlanError("plan.run expects a dict {input name: array}")
+        env = {}
+        for name, shape, dtype, t in self._input_checks:
+            x = inputs.get(name)
+            if x is None:
+                raise PlanError(f"missing input {name!r} (shape {list(t.shape)}, {t.dtype})")
+            if type(x) is not np.ndarray:
+                x = np.asarray(x)
+            if x.shape != shape and not t.shape_matches(x.shape):  # exact tuple compare first: cheap
+                raise PlanError(f"input {name!r} has shape {list(x.shape)}, the plan expects {list(t.shape)}")
+            if x.dtype != dtype:
+                raise PlanError(f"input {name!r} has dtype {x.dtype}, the plan expects {t.dtype}")
+            env[name] = x
+        if len(inputs) != len(env):
+            unknown = [k for k in inputs if k not in self._input_specs]
+            raise PlanError(f"unknown input(s) {unknown}; the plan's inputs are {list(self._input_specs)}")
+        for name in self._unused_inputs:
+            del env[name]
+        return env
+
+    def run(self, inputs: dict, keep=None, profile: bool = False) -> dict:
+        """Run the plan. Returns {output: array} in plan.json order, then the `keep` tensors.
+
+        profile=True records per-step timings in `self.last_profile` (a RunProfile).
+        Returned arrays never alias the runtime's reusable buffers.
+        """
+        t_start = time.perf_counter()
+        keep = list(keep or ())
+        if keep:
+            unknown = [k for k in keep if k not in self._tensors]
+            if unknown:
+                raise PlanError(f"keep: unknown tensor(s) {unknown}")
+        env = self._check_inputs(inputs)
+        keep_set = set(keep)
+        if profile:
+            timings = self._run_profiled(env, keep_set)
+        else:
+            self._run_fast(env, keep_set)
+        result = {n: env[n] for n in self._output_names}
+        for n in keep:
+            result.setdefault(n, env[n])
+        self._detach(result)
+        if profile:
+            self.last_profile = self._make_profile(timings, time.perf_counter() - t_start)
+        return result
+
+    def _schedule(self, keep: set):
+        """(run, input names, output names, names to drop) per step; cached for the no-keep case."""
+        if not keep:
+            return self._fast
+        return [(r, i, o, tuple(n for n in f if n not in keep)) for r, i, o, f in self._fast]
+
+    def _run_fast(self, env: dict, keep: set) -> None:
+        # The hot loop: plain tuples and locals, ~1 us per step of Python on a desktop CPU.
+        for run, ins, outs, free in self._schedule(keep):
+            res = run([env[n] for n in ins])
+            for n, v in zip(outs, res):
+                env[n] = v
+            for n in free:
+                del env[n]
+
+    def _run_profiled(self, env: dict, keep: set) -> list[tuple[float, float]]:
+        perf = time.perf_counter
+        timings = []  # (wall, engine) per step; StepProfile objects are built after the clock stops
+        for (run, ins, outs, free), op in zip(self._schedule(keep), self._ops):
+            args = [env[n] for n in ins]
+            t0 = perf()
+            res = run(args)
+            timings.append((perf() - t0, 0.0 if op.is_stitch else op.runner.last_backend_seconds))
+            for n, v in zip(outs, res):
+                env[n] = v
+            for n in free:
+                del env[n]
+        return timings
+
+    def _make_profile(self, timings, total: float) -> RunProfile:
+        steps = [StepProfile(op.step.name, op.step.device, op.step.kind, wall, eng)
+                 for op, (wall, eng) in zip(self._ops, timings)]
+        return RunProfile(steps, total, sum(s.backend_seconds for s in steps),
+                          sum(s.seconds for op, s in zip(self._ops, steps) if op.is_stitch), self.backend_name)
+
+    def _detach(self, result: dict) -> None:
+        """Copy results that may alias a buffer the next run will overwrite (in place)."""
+        bufs = [b for r in self._buffer_owners for b in r.buffers()]
+        if not bufs:
+            return
+        for n, v in result.items():
+            if not isinstance(v, np.ndarray):
+                continue
+            # numpy collapses view chains, so a view's .base is the array owning the memory.
+            root = v if v.base is None else v.base
+            if any(root is b for b in bufs) or (not isinstance(root, np.ndarray)
+                                                 and any(np.may_share_memory(v, b) for b in bufs)):
+                result[n] = v.copy()
+
+    def run_batch(self, batch, keep=None, profile: bool = False) -> list[dict]:
+        return [self.run(inputs, keep=keep, profile=profile) for inputs in batch]
+
+    def __repr__(self):
+        return (f"Plan({str(self.spec.root)!r}, steps={len(self.spec.steps)}, backend={self.backend_name!r})")
+
+
+class _Capture:
+    """For emulate-int8: inputs each hailo step sees when the float plan runs on `calibration`.
+
+    Runs lazily (only if some step has no calib file), once for all steps, reusing the host
+    backend's sessions so the float models are loaded once.
+    """
+
+    def __init__(self, spec: PlanSpec, host: OrtBackend, calibration: dict | None):
+        self.spec, self.host, self.calibration = spec, host, calibration
+        self._captured: dict[str, list[list[np.ndarray]]] | None = None
+
+    def __call__(self, step: StepSpec):
+        if self.calibration is None:
+            return None
+        if self._captured is None:
+            float_plan = Plan(self.spec, self.host, self.host, "onnxruntime", "calibration capture")
+            wanted = [s for s in self.spec.hailo_steps if s.calib_path is None]
+            keep = sorted({t for s in wanted for t in s.inputs})
+            runs = [float_plan.run(feed, keep=keep) for feed in split_samples(self.calibration, self.spec.inputs)]
+            self._captured = {s.name: [[r[t] for t in s.inputs] for r in runs] for s in wanted}
+        return self._captured.get(step.name)
