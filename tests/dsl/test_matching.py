@@ -1,0 +1,237 @@
+"""Pattern matching features: commutativity, defaults, multi-output, optional, wildcards."""
+import numpy as np
+import pytest
+
+from dsl_util import assert_same, model, ops, rewrite, rules, weights
+
+HEAD = '<ir_version: 8, opset_import: ["" : 17]>'
+
+ADD_ZERO = """
+rule add_zero:
+    match:
+        y = Add(x, z: const)
+    where:
+        value(z) == 0.0 and shape(z) == [1]
+    rewrite:
+        y = Identity(x)
+"""
+
+
+@pytest.mark.parametrize("order", ["x, zero", "zero, x"])
+def test_commutative_add_matches_both_orders(order):
+    m = model(HEAD + f"""
+    g (float[1,3,4] x) => (float[1,3,4] y) {{
+      y = Add({order})
+    }}""", {"zero": np.zeros([1], np.float32)})
+    out, events, _ = rewrite(m, rules(ADD_ZERO))
+    assert len(events) == 1 and ops(out) == ["Identity"]
+    assert_same(m, out)
+
+
+def test_non_commutative_sub_is_not_swapped():
+    m = model(HEAD + """
+    g (float[1,3,4] x) => (float[1,3,4] y) {
+      y = Sub(zero, x)
+    }""", {"zero": np.zeros([1], np.float32)})
+    text = ADD_ZERO.replace("Add", "Sub")
+    out, events, _ = rewrite(m, rules(text))
+    assert events == []
+
+
+DEFAULTS = """
+rule plain_conv_relu_to_clip:
+    match:
+        c = Conv(x, w: const) {strides: [1, 1], dilations: [1, 1], pads: [0, 0, 0, 0], group: 1}
+        y = Relu(c)
+    rewrite:
+        t = Conv(x, w) {kernel_shape: [1, 1]}
+        y = Clip(t, 0.0)
+"""
+
+
+@pytest.mark.parametrize("attrs,fires", [
+    ("", True),
+    ("<strides=[1,1], group=1>", True),
+    ("<strides=[2,2]>", False),
+    ("<pads=[0,0,1,1]>", False),
+])
+def test_schema_and_derived_defaults(attrs, fires):
+    m = model(HEAD + f"""
+    g (float[1,3,4,4] x) => (float[1,2,?,?] y) {{
+      c = Conv{attrs}(x, w)
+      y = Relu(c)
+    }}""", weights(w=[2, 3, 1, 1]))
+    out, events, g = rewrite(m, rules(DEFAULTS))
+    assert len(events) == int(fires)
+    if fires:
+        assert ops(out) == ["Conv", "Clip"]
+        assert g.nodes[0].attrs == {"kernel_shape": [1, 1]}
+        assert list(g.nodes[0].outputs[0].shape) == [1, 2, 4, 4]  # inferred locally
+    assert_same(m, out)
+
+
+def test_multi_output_pattern_and_rewrite():
+    text = """
+rule split_then_swap:
+    match:
+        a, b = Split(x) {axis: ax}
+        y = Concat(b, a) {axis: ax2}
+    where:
+        ax == ax2
+        ax >= 0
+    rewrite:
+        p, q = Split(x) {axis: ax - rank(x)}
+        y = Concat(q, p) {axis: ax - rank(x)}
+"""
+    m = model(HEAD + """
+    g (float[1,4,3] x) => (float[1,4,3] y) {
+      a, b = Split<axis=1>(x)
+      y = Concat<axis=1>(b, a)
+    }""")
+    out, events, g = rewrite(m, rules(text))
+    assert len(events) == 1
+    assert ops(out) == ["Split", "Concat"]
+    assert all(n.attrs["axis"] == -2 for n in g.nodes)
+    # fresh intermediates got shapes from local inference
+    split = [n for n in g.nodes if n.op == "Split"][0]
+    assert [list(o.shape) for o in split.outputs] == [[1, 2, 3], [1, 2, 3]]
+    assert_same(m, out)
+
+
+OPTIONAL = """
+rule drop_clip_min:
+    match:
+        y = Clip(x, lo?, hi: const?)
+    where:
+        lo == None
+        hi != None
+    rewrite:
+        y = Min(x, hi)
+"""
+
+MIDDLE_NONE = """
+rule min_as_clip:
+    match:
+        y = Min(x, h: const)
+    where:
+        rank(h) == 0
+    rewrite:
+        y = Clip(x, None, h)
+"""
+
+TRAILING = """
+rule relu_as_clip:
+    match:
+        y = Relu(x)
+    rewrite:
+        y = Clip(x, 0.0, None)
+"""
+
+
+def test_optional_input_missing_binds_none():
+    m = model(HEAD + """
+    g (float[1,3,4] x) => (float[1,3,4] y) {
+      y = Clip(x, , hi)
+    }""", {"hi": np.array(0.5, np.float32)})
+    out, events, g = rewrite(m, rules(OPTIONAL))
+    assert len(events) == 1 and ops(out) == ["Min"]
+    assert_same(m, out)
+
+
+def test_none_in_the_middle_becomes_empty_input():
+    m = model(HEAD + """
+    g (float[1,3,4] x) => (float[1,3,4] y) {
+      y = Min(x, hi)
+    }""", {"hi": np.array(0.5, np.float32)})
+    out, events, g = rewrite(m, rules(MIDDLE_NONE))
+    assert len(events) == 1 and ops(out) == ["Clip"]
+    assert len(g.nodes[0].inputs) == 3 and g.nodes[0].inputs[1].name == ""
+    assert_same(m, out)
+
+
+def test_optional_trailing_none_is_dropped():
+    m = model(HEAD + """
+    g (float[1,3,4] x) => (float[1,3,4] y) {
+      y = Relu(x)
+    }""")
+    out, events, g = rewrite(m, rules(TRAILING))
+    assert len(events) == 1
+    assert len(g.nodes[0].inputs) == 2  # Clip(x, 0.0, None) -> Clip(x, 0.0)
+    assert_same(m, out)
+
+
+def test_optional_present_input_is_bound():
+    m = model(HEAD + """
+    g (float[1,3,4] x) => (float[1,3,4] y) {
+      y = Clip(x, lo, hi)
+    }""", {"lo": np.array(-0.5, np.float32), "hi": np.array(0.5, np.float32)})
+    _, events, _ = rewrite(m, rules(OPTIONAL))
+    assert events == []  # lo is bound, so `lo == None` fails
+
+
+def test_const_requirement():
+    text = """
+rule mul_const:
+    match:
+        y = Mul(x, k: const)
+    rewrite:
+        y = Mul(k, x)
+"""
+    m = model(HEAD + """
+    g (float[1,3] x, float[1,3] z) => (float[1,3] y) {
+      y = Mul(x, z)
+    }""")
+    _, events, _ = rewrite(m, rules(text))
+    assert events == []
+
+
+def test_same_name_twice_must_be_same_tensor():
+    text = """
+rule square:
+    match:
+        y = Mul(x, x)
+    rewrite:
+        y = Pow(x, 2.0)
+"""
+    m = model(HEAD + """
+    g (float[1,3] x, float[1,3] z) => (float[1,3] y, float[1,3] w) {
+      y = Mul(x, x)
+      w = Mul(x, z)
+    }""")
+    out, events, _ = rewrite(m, rules(text))
+    assert len(events) == 1 and sorted(ops(out)) == ["Mul", "Pow"]
+    assert_same(m, out)
+
+
+def test_wildcard_matches_anything():
+    text = """
+rule relu_after_any_add:
+    match:
+        a = Add(_, _)
+        y = Relu(a)
+    rewrite:
+        y = Sigmoid(a)
+"""
+    m = model(HEAD + """
+    g (float[1,3] x, float[1,3] z) => (float[1,3] y) {
+      a = Add(x, z)
+      y = Relu(a)
+    }""")
+    out, events, _ = rewrite(m, rules(text))
+    assert len(events) == 1 and ops(out) == ["Add", "Sigmoid"]
+
+
+def test_extra_inputs_block_match():
+    text = """
+rule conv_no_bias:
+    match:
+        y = Conv(x, w)
+    rewrite:
+        y = Conv(x, w) {group: 1}
+"""
+    m = model(HEAD + """
+    g (float[1,3,4,4] x) => (float[1,2,4,4] y) {
+      y = Conv(x, w, b)
+    }""", weights(w=[2, 3, 1, 1], b=[2]))
+    _, events, _ = rewrite(m, rules(text))
+    assert events == []  # dropping the bias would be wrong
