@@ -48,7 +48,7 @@ def reference_session(model_path: Path) -> ort.InferenceSession:
 
 def check_plan(args) -> int:
     from runtime.cli_support import load_inputs
-    from runtime.parity import ParityRow, compare
+    from runtime.parity import compare
     from rewriter.commands import _load_plan
     plan = _load_plan(args.plan, args.backend)
     session = reference_session(args.against)
@@ -68,14 +68,17 @@ def check_plan(args) -> int:
     normalization = json.loads((args.plan / "plan.json").read_text()).get("normalization")
     worst: dict[str, dict] = {}
     names = [o.name for o in session.get_outputs()]
+    # quantized backends: also compare every Hailo step's outputs with the float plan's
+    float_plan = _load_plan(args.plan, "onnxruntime") if quantized else None
+    per_step = {t: s.name for s in plan.steps if s.device == "hailo" for t in s.outputs} if quantized else {}
+    step_worst: dict[str, dict] = {}
     for feeds in batches:
-        got = plan.run(feeds)
+        got = plan.run(feeds, keep=list(per_step))
         want = dict(zip(names, session.run(names, normalized(feeds, normalization))))
-        for row in map(ParityRow._asdict, compare(got, want)):
-            acc = worst.setdefault(row["output"], dict(row))
-            acc["cosine"] = min(acc["cosine"], row["cosine"])
-            acc["max_abs"] = max(acc["max_abs"], row["max_abs"])
-            acc["max_rel"] = max(acc["max_rel"], row["max_rel"])
+        _accumulate(worst, compare({n: got[n] for n in names}, want))
+        if float_plan is not None:
+            ref = float_plan.run(feeds, keep=list(per_step))
+            _accumulate(step_worst, compare({t: got[t] for t in per_step}, {t: ref[t] for t in per_step}))
     ok = True
     rows = []
     for name, row in worst.items():
@@ -86,10 +89,25 @@ def check_plan(args) -> int:
         row["passed"] = passed
     if args.json:
         print(json.dumps({"backend": plan.backend_name, "samples": len(batches), "min_cosine": min_cosine,
-                          "outputs": list(worst.values()), "passed": ok}, indent=2))
+                          "outputs": list(worst.values()), "passed": ok,
+                          "segments": [{"step": per_step[t], **r} for t, r in step_worst.items()]}, indent=2))
     else:
         print(f"parity of {args.plan} against {args.against} on {len(batches)} input set(s), "
               f"backend {plan.backend_name}; gate cosine >= {min_cosine}"
               + ("" if quantized else f", max rel error <= {args.max_rel_error}"))
         print(table(["output", "cosine", "max abs err", "max rel err", ""], rows))
+        if step_worst:
+            print(f"per Hailo segment, {plan.backend_name} against float:")
+            print(table(["step", "tensor", "cosine", "max abs err"],
+                        [[per_step[t], t, f"{r['cosine']:.7f}", f"{r['max_abs']:.3g}"]
+                         for t, r in step_worst.items()]))
     return 0 if ok else 1
+
+
+def _accumulate(worst: dict, rows) -> None:
+    """Keep, per output, the worst cosine and errors seen over all input sets."""
+    for row in rows:
+        acc = worst.setdefault(row.output, row._asdict())
+        acc["cosine"] = min(acc["cosine"], row.cosine)
+        acc["max_abs"] = max(acc["max_abs"], row.max_abs)
+        acc["max_rel"] = max(acc["max_rel"], row.max_rel)
