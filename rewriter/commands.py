@@ -76,6 +76,8 @@ def cmd_convert(args) -> int:
     out = args.output or args.model.with_name(args.model.stem + ".plan")
     if out.resolve() == args.model.resolve():
         raise UserError("-o must not be the model file itself")
+    if out.resolve() in args.model.resolve().parents:
+        raise UserError("-o must not be a folder that holds the model file")
     target, result = _rewrite(args)
     doc = result.document(target, args.model)
     after, warnings = None, []

@@ -50,7 +50,7 @@ def read_model(path: str | os.PathLike) -> onnx.ModelProto:
         raise UserError(f"{path} is not an ONNX model (empty graph)")
     try:
         onnx.external_data_helper.load_external_data_for_model(model, str(path.parent))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, onnx.checker.ValidationError) as exc:
         raise UserError(f"{path}: cannot read its external data: {exc}") from exc
     return model
 
@@ -159,8 +159,8 @@ def load_graph(path: str | os.PathLike, input_shapes: dict[str, list[int]] | Non
     model = infer_shapes(model)
     graph = fold_constants(graph_from_model(model))
     graph = graph_from_model(infer_shapes(model_from_graph(graph)))
+    name_nodes(graph)  # before the static check, whose message names the producer
     check_static(graph)
-    name_nodes(graph)
     return graph, original
 
 

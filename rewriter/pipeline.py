@@ -44,11 +44,12 @@ class RewriteResult:
     timings: dict[str, float]
     trace: list[str] = field(default_factory=list)
     normalization: dict | None = None
+    whole: onnx.ModelProto | None = None  # normalized model with static shapes, same I/O names
 
     def document(self, target: Target, source: Path) -> dict:
         extra = {"normalization": self.normalization} if self.normalization else {}
         extra["placement"] = self.placement_rows()
-        return plan_document(target.name, source, self.original, self.steps, extra)
+        return plan_document(target.name, source, self.original, self.steps, extra, pinned=self.whole)
 
     def placement_rows(self) -> list[dict]:
         step_of = {id(n): s.name for s, seg in zip(self.steps, self.partition.segments) for n in seg.nodes}
@@ -111,4 +112,4 @@ def rewrite(model_path: Path, target: Target, options: RewriteOptions) -> Rewrit
     steps = steps_from_partition(whole, list(graph.nodes), part, WORKING_OPSET, target.segment_opset)
     timings["extract"] = time.perf_counter() - start
     trace = tracer.lines() if tracer is not None else []
-    return RewriteResult(graph, original, part, steps, manager, timings, trace, normalization)
+    return RewriteResult(graph, original, part, steps, manager, timings, trace, normalization, whole)

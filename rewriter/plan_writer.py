@@ -59,6 +59,14 @@ def steps_from_partition(model: onnx.ModelProto, nodes: list, part: Partition, w
     return steps
 
 
+def _with_values(model: onnx.ModelProto, values: dict) -> onnx.ModelProto:
+    copy = onnx.ModelProto()
+    copy.graph.input.extend(values.get(v.name, v) for v in model.graph.input)
+    copy.graph.output.extend(values.get(v.name, v) for v in model.graph.output)
+    copy.graph.initializer.extend(onnx.TensorProto(name=t.name) for t in model.graph.initializer)
+    return copy
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -68,8 +76,13 @@ def sha256_file(path: Path) -> str:
 
 
 def plan_document(target_name: str, source: Path, original: onnx.ModelProto, steps: list[PlannedStep],
-                  extra: dict | None = None) -> dict:
+                  extra: dict | None = None, pinned: onnx.ModelProto | None = None) -> dict:
+    """`original` gives the I/O names and order; `pinned` (the normalized model, same names) the
+    static shapes, since the original may have dynamic dims."""
     inits = {t.name for t in original.graph.initializer}
+    if pinned is not None:
+        static = {v.name: v for v in list(pinned.graph.input) + list(pinned.graph.output)}
+        original = _with_values(original, static)
     doc = {
         "format": PLAN_FORMAT,
         "version": PLAN_VERSION,

@@ -70,10 +70,14 @@ def plan(g: SegGraph, st: Stage, limit: int) -> TimePlan | None:
         t = balanced
     elif t >= align and _fits(g, st, total, t // align * align, limit):
         t = t // align * align
-    tiles = _split(total, t)
-    ivs = [intervals(g, st, iv) for iv in tiles]
-    if any(_longest(g, st, v) > limit for v in ivs):
-        return None
+    while True:   # the sampled check above can miss a ConvTranspose phase one longer
+        tiles = _split(total, t)
+        ivs = [intervals(g, st, iv) for iv in tiles]
+        if all(_longest(g, st, v) <= limit for v in ivs):
+            break
+        if t == 1:
+            return None
+        t -= 1
     ref = ivs[min(1, len(ivs) - 1)]
     a, b = tiles[min(1, len(tiles) - 1)]
     halo = max([0] + [ref[x][1] - ref[x][0] - round((b - a) * g.width(x) / total) for x in st.inputs])

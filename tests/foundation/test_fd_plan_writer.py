@@ -1,0 +1,236 @@
+"""Plan folder: plan.json contract, valid segments, determinism, atomic writes."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+from onnx import helper
+
+from fd_util import (ONNX_DATA, cli, conv_chain_model, cycle_trap_model, make_model, read_plan, save, sha256,
+                     tree_bytes, vi, weight)
+from rewriter.target import load_target
+
+
+def _conv_gemm_model():
+    nodes = [helper.make_node("Conv", ["x", "W", "B"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+             helper.make_node("Relu", ["c"], ["r"], name="relu"),
+             helper.make_node("MaxPool", ["r"], ["p"], kernel_shape=[2, 2], strides=[2, 2], name="pool"),
+             helper.make_node("Floor", ["p"], ["f"], name="floor"),
+             helper.make_node("Flatten", ["f"], ["fl"], name="flatten"),
+             helper.make_node("Gemm", ["fl", "G", "GB"], ["logits"], transB=1, name="gemm")]
+    return make_model(nodes, [vi("x", [1, 3, 32, 32])], [vi("logits", [1, 10])],
+                      [weight("W", (16, 3, 3, 3)), weight("B", (16,)), weight("G", (10, 16 * 16 * 16)),
+                       weight("GB", (10,))])
+
+
+@pytest.fixture(scope="module")
+def conv_plan(tmp_path_factory):
+    import io
+    import contextlib
+    from rewriter.cli import main
+    folder = tmp_path_factory.mktemp("plan")
+    model = _conv_gemm_model()
+    path = save(model, folder / "model.onnx")
+    out = folder / "out.plan"
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert main([str(path), "--target", "hailo8", "-o", str(out)]) == 0
+    return path, out, model
+
+
+def test_plan_json_required_fields(conv_plan):
+    _, out, model = conv_plan
+    doc = read_plan(out)
+    assert doc["format"] == "hailo-rewriter-plan" and doc["version"] == 1 and doc["target"] == "hailo8"
+    assert doc["source"]["model"] == "model.onnx" and len(doc["source"]["sha256"]) == 64
+    assert doc["inputs"] == [{"name": "x", "shape": [1, 3, 32, 32], "dtype": "float32"}]
+    assert doc["outputs"] == [{"name": "logits", "shape": [1, 10], "dtype": "float32"}]
+    assert doc["steps"]
+    for step in doc["steps"]:
+        assert {"name", "device", "kind", "model", "inputs", "outputs"} <= set(step)
+        assert step["device"] in ("hailo", "host") and step["kind"] == "onnx"
+        assert step["model"] == f"segments/{step['name']}.onnx"
+        assert (out / step["model"]).is_file()
+    assert [r["node"] for r in doc["placement"]] == ["conv", "relu", "pool", "floor", "flatten", "gemm"]
+
+
+def test_plan_source_hash_is_the_model_file_hash(conv_plan):
+    path, out, _ = conv_plan
+    assert read_plan(out)["source"]["sha256"] == sha256(path)
+
+
+def test_step_bindings_follow_segment_graph_io(conv_plan):
+    _, out, _ = conv_plan
+    doc = read_plan(out)
+    for step in doc["steps"]:
+        seg = onnx.load(str(out / step["model"]))
+        assert [i.name for i in seg.graph.input] == step["inputs"]
+        assert [o.name for o in seg.graph.output] == step["outputs"]
+    produced = {t for s in doc["steps"] for t in s["outputs"]}
+    assert {o["name"] for o in doc["outputs"]} <= produced
+
+
+def test_segments_pass_full_check_with_static_shapes(conv_plan):
+    _, out, _ = conv_plan
+    for step in read_plan(out)["steps"]:
+        seg = onnx.load(str(out / step["model"]))
+        onnx.checker.check_model(seg, full_check=True)
+        inferred = onnx.shape_inference.infer_shapes(seg, strict_mode=True)
+        for value in list(inferred.graph.input) + list(inferred.graph.output) + list(inferred.graph.value_info):
+            dims = value.type.tensor_type.shape.dim
+            assert dims and all(d.HasField("dim_value") and d.dim_value > 0 for d in dims), value.name
+
+
+def test_hailo_segments_hold_only_target_ops_and_ranks(conv_plan):
+    _, out, _ = conv_plan
+    target = load_target("hailo8")
+    doc = read_plan(out)
+    hailo = [s for s in doc["steps"] if s["device"] == "hailo"]
+    assert hailo, "the conv part should be on hailo"
+    for step in hailo:
+        seg = onnx.shape_inference.infer_shapes(onnx.load(str(out / step["model"])), strict_mode=True)
+        assert seg.opset_import[0].version == target.segment_opset
+        inits = {t.name for t in seg.graph.initializer}
+        ranks = {v.name: len(v.type.tensor_type.shape.dim)
+                 for v in list(seg.graph.input) + list(seg.graph.output) + list(seg.graph.value_info)}
+        for node in seg.graph.node:
+            assert node.op_type in target.ops, node.op_type
+            allowed = target.ops[node.op_type].ranks
+            for name in [n for n in node.input if n and n not in inits]:
+                assert ranks[name] in allowed, (node.op_type, name, ranks[name])
+            if node.op_type in ("Conv", "Relu", "MaxPool"):
+                assert all(ranks[o] == 4 for o in node.output)
+
+
+def test_plan_for_squeezenet_has_original_io_names(tmp_path, capsys):
+    src = ONNX_DATA / "light" / "light_squeezenet.onnx"
+    out = tmp_path / "sq.plan"
+    rc, _, _ = cli(capsys, src, "-o", out, "-q")
+    assert rc == 0
+    doc = read_plan(out)
+    original = onnx.load(str(src))
+    inits = {t.name for t in original.graph.initializer}
+    assert [i["name"] for i in doc["inputs"]] == [i.name for i in original.graph.input if i.name not in inits]
+    assert [o["name"] for o in doc["outputs"]] == [o.name for o in original.graph.output]
+    assert doc["outputs"][0]["shape"] == [1, 1000, 1, 1]
+
+
+def test_plan_io_shapes_are_the_pinned_shapes(tmp_path, capsys):
+    nodes = [helper.make_node("Conv", ["x", "W"], ["c"]), helper.make_node("Relu", ["c"], ["y"])]
+    model = make_model(nodes, [vi("x", ["N", 3, 16, 16])], [vi("y", ["N", 8, 14, 14])], [weight("W", (8, 3, 3, 3))])
+    path = save(model, tmp_path / "dyn.onnx")
+    out = tmp_path / "dyn.plan"
+    assert cli(capsys, path, "-o", out, "-q")[0] == 0
+    doc = read_plan(out)
+    assert doc["inputs"][0]["shape"] == [1, 3, 16, 16]
+    assert doc["outputs"][0]["shape"] == [1, 8, 14, 14]
+
+
+# ---- determinism ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("make", [cycle_trap_model, _conv_gemm_model])
+def test_two_runs_are_byte_identical(tmp_path, capsys, make):
+    path = save(make(), tmp_path / "m.onnx")
+    assert cli(capsys, path, "-o", tmp_path / "a.plan", "-q")[0] == 0
+    assert cli(capsys, path, "-o", tmp_path / "b.plan", "-q")[0] == 0
+    a, b = tree_bytes(tmp_path / "a.plan"), tree_bytes(tmp_path / "b.plan")
+    assert sorted(a) == sorted(b) and "plan.json" in a
+    for rel in a:
+        assert a[rel] == b[rel], rel
+
+
+# ---- atomic output -------------------------------------------------------------------------
+
+def test_failure_midway_leaves_nothing(tmp_path, capsys, monkeypatch):
+    path = save(cycle_trap_model(), tmp_path / "m.onnx")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    real = onnx.checker.check_model
+    calls = []
+
+    def flaky(model, *args, **kwargs):
+        calls.append(model.graph.name)
+        if len(calls) == 2:
+            raise RuntimeError("disk on fire")
+        return real(model, *args, **kwargs)
+    monkeypatch.setattr(onnx.checker, "check_model", flaky)
+    from rewriter.cli import main
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        main([str(path), "-o", str(tmp_path / "out.plan"), "-q"])
+    assert len(calls) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_failure_midway_keeps_previous_plan(tmp_path, capsys, monkeypatch):
+    path = save(cycle_trap_model(), tmp_path / "m.onnx")
+    out = tmp_path / "out.plan"
+    assert cli(capsys, path, "-o", out, "-q")[0] == 0
+    old = tree_bytes(out)
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+    monkeypatch.setattr(onnx.checker, "check_model", fail)
+    from rewriter.cli import main
+    with pytest.raises(RuntimeError):
+        main([str(path), "-o", str(out), "-q"])
+    assert tree_bytes(out) == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "out.plan"]
+
+
+def test_existing_non_plan_folder_is_refused_and_untouched(tmp_path, capsys):
+    path = save(conv_chain_model(), tmp_path / "m.onnx")
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "precious.txt").write_text("keep me")
+    rc, _, err = cli(capsys, path, "-o", out, "-q")
+    assert rc != 0 and err.startswith("rewrite: error:") and "not a plan folder" in err
+    assert [p.name for p in out.iterdir()] == ["precious.txt"]
+    assert (out / "precious.txt").read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "mine"]
+
+
+def test_existing_file_as_output_is_refused(tmp_path, capsys):
+    path = save(conv_chain_model(), tmp_path / "m.onnx")
+    out = tmp_path / "out.plan"
+    out.write_text("a file")
+    rc, _, err = cli(capsys, path, "-o", out, "-q")
+    assert rc != 0 and "not a plan folder" in err
+    assert out.read_text() == "a file"
+
+
+def test_existing_plan_folder_is_replaced(tmp_path, capsys):
+    path = save(conv_chain_model(), tmp_path / "m.onnx")
+    out = tmp_path / "out.plan"
+    out.mkdir()
+    (out / "plan.json").write_text("{}")
+    (out / "stale.onnx").write_bytes(b"old")
+    assert cli(capsys, path, "-o", out, "-q")[0] == 0
+    assert not (out / "stale.onnx").exists()
+    assert read_plan(out)["format"] == "hailo-rewriter-plan"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "out.plan"]
+
+
+def test_input_model_never_modified(tmp_path, capsys):
+    path = save(cycle_trap_model(), tmp_path / "m.onnx")
+    digest, mtime = sha256(path), path.stat().st_mtime_ns
+    assert cli(capsys, path, "-o", tmp_path / "out.plan", "-q")[0] == 0
+    assert cli(capsys, "inspect", path, "-q")[0] == 0
+    assert sha256(path) == digest and path.stat().st_mtime_ns == mtime
+
+
+def test_default_output_is_model_plan_beside_the_model(tmp_path, capsys):
+    path = save(conv_chain_model(), tmp_path / "net.onnx")
+    rc, _, err = cli(capsys, path)
+    assert rc == 0 and "plan written to" in err
+    assert (tmp_path / "net.plan" / "plan.json").is_file()
+
+
+def test_model_inside_output_plan_folder_is_never_deleted(tmp_path, capsys):
+    out = tmp_path / "out.plan"
+    out.mkdir()
+    (out / "plan.json").write_text("{}")
+    path = save(conv_chain_model(), out / "m.onnx")
+    digest = sha256(path)
+    rc, _, err = cli(capsys, path, "-o", out, "-q")
+    assert path.is_file() and sha256(path) == digest
+    assert rc != 0 and err.startswith("rewrite: error:")
