@@ -28,6 +28,7 @@ def _key(node: gs.Node):
 
 class DedupeNodes(Pass):
     name = "dedupe-nodes"
+    idempotent = True
 
     def run(self, graph: gs.Graph, ctx: PassContext) -> list[str]:
         outputs = {id(t) for t in graph.outputs}

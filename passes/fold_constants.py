@@ -14,6 +14,7 @@ def _foldable(graph: gs.Graph) -> bool:
 
 class FoldConstants(Pass):
     name = "fold-constants"
+    idempotent = True
 
     def run(self, graph: gs.Graph, ctx: PassContext) -> list[str]:
         if not _foldable(graph):

@@ -24,13 +24,20 @@ def _backward(node: gs.Node, found: set[int], out: list[gs.Node]) -> None:
         for producer in tensor.inputs:
             if id(producer) in found or producer.op not in CHAIN_OPS or producer.op == "Round":
                 continue
-            if len(_variables(producer)) != 1 or len(tensor.outputs) > 2:
+            if len(_variables(producer)) != 1 or not _private(tensor, node):
                 continue
             if producer.op in ("Add", "Sub") and not _is_offset(producer):
                 continue
             found.add(id(producer))
             out.append(producer)
             _backward(producer, found, out)
+
+
+def _private(tensor, node: gs.Node) -> bool:
+    """`tensor` feeds only `node` and, for the value rounded, the straight-through estimator
+    `z + (Round(z) - z)`: Round and up to two Sub/Add besides `node` (3 consumers in all)."""
+    others = [c for c in tensor.outputs if c is not node]
+    return len(others) <= 2 and all(c.op in ("Round", "Sub", "Add") for c in others)
 
 
 def _is_offset(node: gs.Node) -> bool:
@@ -55,6 +62,7 @@ def _forward(node: gs.Node, found: set[int], out: list[gs.Node], region: set[int
 
 class FsqCut(Pass):
     name = "fsq-cut"
+    idempotent = True
 
     def run(self, graph: gs.Graph, ctx: PassContext) -> list[str]:
         found: set[int] = {id(n) for n in graph.nodes if host_reason(n)}

@@ -8,6 +8,7 @@ from rewriter.pass_manager import Pass, PassContext
 
 class RemoveDeadNodes(Pass):
     name = "remove-dead-nodes"
+    idempotent = True
 
     def run(self, graph: gs.Graph, ctx: PassContext) -> list[str]:
         before = {id(n): n.name for n in graph.nodes}

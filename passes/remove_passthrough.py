@@ -38,6 +38,7 @@ def bypass(graph: gs.Graph, node: gs.Node) -> bool:
 
 class RemovePassthrough(Pass):
     name = "remove-identity-dropout"
+    idempotent = True
 
     def run(self, graph: gs.Graph, ctx: PassContext) -> list[str]:
         removed = [n.name for n in list(graph.nodes) if n.op in PASSTHROUGH_OPS and bypass(graph, n)]

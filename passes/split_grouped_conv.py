@@ -12,6 +12,7 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from passes.helpers.folding import block_diagonal, block_diagonal_transpose
+from rewriter.graph_order import toposort
 from rewriter.pass_manager import Pass, PassContext
 from rewriter.provenance import tag
 
@@ -59,10 +60,14 @@ def _per_group(graph: gs.Graph, node: gs.Node, group: int, fresh: _Names) -> lis
     out_per = out.shape[1] // group
     split_outs = [gs.Variable(fresh(f"{node.name}_in{g}"), x.dtype, [x.shape[0], in_per, *x.shape[2:]])
                   for g in range(group)]
-    split = gs.Node("Split", fresh(f"{node.name}_split"), {"axis": 1},
-                    [x, gs.Constant(fresh(f"{node.name}_split_sizes"), np.full(group, in_per, np.int64))],
-                    split_outs)
-    created = [split]
+    # one channel Slice per group (Slice is a Hailo op; Split is not in the hailo8 target)
+    created = []
+    axes = gs.Constant(fresh(f"{node.name}_slice_axes"), np.array([1], np.int64))
+    for g in range(group):
+        starts = gs.Constant(fresh(f"{node.name}_slice{g}_starts"), np.array([g * in_per], np.int64))
+        ends = gs.Constant(fresh(f"{node.name}_slice{g}_ends"), np.array([(g + 1) * in_per], np.int64))
+        created.append(gs.Node("Slice", fresh(f"{node.name}_slice{g}"), {}, [x, starts, ends, axes],
+                               [split_outs[g]]))
     pieces = []
     for g in range(group):
         inputs = [split_outs[g], gs.Constant(fresh(f"{weight.name}_g{g}"), w[g * rows:(g + 1) * rows].copy())]
@@ -83,6 +88,7 @@ def _per_group(graph: gs.Graph, node: gs.Node, group: int, fresh: _Names) -> lis
 
 class SplitGroupedConv(Pass):
     name = PASS_NAME
+    idempotent = True
 
     def run(self, graph: gs.Graph, ctx: PassContext) -> list[str]:
         target = ctx.target
@@ -104,5 +110,5 @@ class SplitGroupedConv(Pass):
                 _per_group(graph, node, group, fresh)
             changed += [n.name for n in made]
         if changed:
-            graph.cleanup(remove_unused_graph_inputs=False).toposort()
+            toposort(graph.cleanup(remove_unused_graph_inputs=False))
         return changed

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 import onnx_graphsurgeon as gs
 
+from rewriter.graph_order import toposort
 from rewriter.macs import node_macs
 from rewriter.placement import HAILO, HOST, Placement, place_nodes
 from rewriter.target import Target
@@ -119,7 +120,7 @@ def forced_host_nodes(graph: gs.Graph, start_nodes: list[str], end_nodes: list[s
 
 
 def partition(graph: gs.Graph, target: Target, forced_host: set[str] = frozenset()) -> Partition:
-    graph.toposort()
+    toposort(graph)
     nodes = list(graph.nodes)
     dag = node_graph(nodes)
     placements = place_nodes(graph, target, forced_host)

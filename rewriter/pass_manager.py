@@ -21,6 +21,9 @@ class Pass:
     name = "pass"
     #: run once (False) or take part in the fixed-point loop (True)
     repeat = True
+    #: a second run on a graph this pass itself left is a no-op (it runs to its own fixed point);
+    #: the manager then skips it until another pass changes the graph
+    idempotent = False
 
     def run(self, graph: gs.Graph, ctx: PassContext) -> list[str]:
         raise NotImplementedError
@@ -44,6 +47,8 @@ class PassManager:
         self.max_rounds = max_rounds
         self.debug = debug
         self.stats: list[PassStat] = []
+        self._version = 0               # bumped whenever a pass changes the graph
+        self._seen: dict[int, int] = {}  # id(pass) -> graph version its last run left
 
     def run(self, graph: gs.Graph, ctx: PassContext | None = None) -> gs.Graph:
         ctx = ctx or PassContext()
@@ -61,6 +66,8 @@ class PassManager:
                         f"still changing: {', '.join(s.name for s in self.stats[-len(looped):] if s.changed)}")
 
     def _run_one(self, p: Pass, graph: gs.Graph, ctx: PassContext, rnd: int) -> list[str]:
+        if p.idempotent and self._seen.get(id(p)) == self._version:
+            return []
         start = time.perf_counter()
         try:
             changed = p.run(graph, ctx) or []
@@ -69,6 +76,8 @@ class PassManager:
         except Exception as exc:
             raise PassError(f"pass {p.name!r} failed: {type(exc).__name__}: {exc}{self._before()}") from exc
         self.stats.append(PassStat(p.name, rnd, list(changed), time.perf_counter() - start))
+        self._version += bool(changed)
+        self._seen[id(p)] = self._version
         if self.debug:
             self._check(p, graph)
         return changed

@@ -18,6 +18,8 @@ def load_rules_checked(path: Path):
 
 
 class RuleFilePass(Pass):
+    idempotent = True  # the driver runs the file's rules to their fixed point
+
     def __init__(self, path: Path, tracer=None):
         self.path = Path(path)
         self.rules = load_rules_checked(self.path)

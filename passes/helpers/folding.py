@@ -10,9 +10,11 @@ from .registry import native_helper
 def is_channel_const(c, channels: int, out_rank: int) -> bool:
     """True when c broadcasts over [N, C, spatial...] as a per-channel (or scalar) value."""
     c = np.asarray(c)
+    if c.ndim > out_rank:  # would broadcast the output to a higher rank
+        return False
     if c.size == 1:
         return True
-    if c.ndim > out_rank or c.size != channels:
+    if c.size != channels:
         return False
     aligned = (1,) * (out_rank - c.ndim) + c.shape
     return aligned[1] == channels

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import onnx_graphsurgeon as gs
 
+from rewriter.graph_order import toposort
+
 from .errors import RuleError
 from .expr import Evaluator
 from .names import NameAuthority
@@ -47,7 +49,7 @@ def apply_rules(graph: gs.Graph, rules: RuleSet, max_rewrites: int | None = None
     if max_rewrites is None:
         max_rewrites = 10 * len(graph.nodes) + 1000
     try:
-        graph.toposort()
+        toposort(graph)
     except Exception:  # a cyclic/odd input graph: visit in stored order
         pass
     graph_outputs = {id(t) for t in graph.outputs}
@@ -121,5 +123,5 @@ def apply_rules(graph: gs.Graph, rules: RuleSet, max_rewrites: int | None = None
         graph.nodes = [n for n in graph.nodes if id(n) not in dead]
     if events:
         graph.cleanup()
-        graph.toposort()
+        toposort(graph)
     return events

@@ -11,6 +11,7 @@ from lark.indenter import Indenter
 
 from . import ast as A
 from .errors import located
+from .parse_cache import cached_parse
 
 
 class _RuleIndenter(Indenter):
@@ -23,9 +24,13 @@ class _RuleIndenter(Indenter):
 
 
 @functools.lru_cache(maxsize=1)
+def _grammar() -> str:
+    return (Path(__file__).parent / "grammar.lark").read_text()
+
+
+@functools.lru_cache(maxsize=1)
 def _lark() -> Lark:
-    grammar = (Path(__file__).parent / "grammar.lark").read_text()
-    return Lark(grammar, parser="lalr", postlex=_RuleIndenter(), propagate_positions=True,
+    return Lark(_grammar(), parser="lalr", postlex=_RuleIndenter(), propagate_positions=True,
                 maybe_placeholders=True)
 
 
@@ -188,7 +193,11 @@ def _terminal_text(name: str) -> str:
 
 
 def parse_text(text: str, filename: str = "<string>") -> list[A.RuleDef]:
-    """Parse rule text into RuleDefs; raise RuleSyntaxError on bad syntax."""
+    """Parse rule text into RuleDefs (through the disk cache); raise RuleSyntaxError on bad syntax."""
+    return cached_parse(_parse_text, _grammar(), text, filename)
+
+
+def _parse_text(text: str, filename: str) -> list[A.RuleDef]:
     src = text if text.endswith("\n") else text + "\n"
     try:
         tree = _lark().parse(src)
