@@ -72,6 +72,28 @@ def convert_opset(model: onnx.ModelProto, opset: int) -> onnx.ModelProto:
                         f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
 
 
+def _fix_legacy_prelu_slopes(model: onnx.ModelProto) -> None:
+    """Opset-6 PRelu applied a 1-D slope per channel; from opset 7 it broadcasts numpy-style (over
+    the last axis), and the version converter leaves the slope as it is. Reshape it to [C, 1, ...]."""
+    inferred = shape_inference.infer_shapes(model)
+    ranks = {v.name: len(v.type.tensor_type.shape.dim)
+             for v in list(inferred.graph.value_info) + list(inferred.graph.input)}
+    inits = {t.name: t for t in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type != "PRelu" or len(node.input) < 2 or node.input[1] not in inits:
+            continue
+        slope = inits[node.input[1]]
+        rank = ranks.get(node.input[0], 0)
+        if len(slope.dims) == 1 and slope.dims[0] > 1 and rank > 2:
+            dims = [slope.dims[0]] + [1] * (rank - 2)
+            slope.dims[:] = dims
+            for value in model.graph.input:  # IR<4 models declare initializers as inputs too
+                if value.name == slope.name:
+                    value.type.tensor_type.shape.Clear()
+                    for d in dims:
+                        value.type.tensor_type.shape.dim.add().dim_value = d
+
+
 def _drop_initializer_inputs(model: onnx.ModelProto) -> None:
     """IR<4 models list weights as graph inputs too; they are constants for us."""
     inits = {t.name for t in model.graph.initializer}
@@ -154,10 +176,17 @@ def load_graph(path: str | os.PathLike, input_shapes: dict[str, list[int]] | Non
     model = onnx.ModelProto()
     model.CopyFrom(original)
     pin_input_shapes(model, input_shapes or {})
+    if default_opset(model) < 7:
+        _fix_legacy_prelu_slopes(model)
     model = convert_opset(model, opset)  # the converter wants IR<4 weights still listed as inputs
     _drop_initializer_inputs(model)
     model = infer_shapes(model)
     graph = fold_constants(graph_from_model(model))
+    while True:  # folding can expose shapes that make more nodes foldable (Pad of a Pad's Shape)
+        count = len(graph.nodes)
+        graph = fold_constants(graph_from_model(infer_shapes(model_from_graph(graph))))
+        if len(graph.nodes) == count:
+            break
     graph = graph_from_model(infer_shapes(model_from_graph(graph)))
     name_nodes(graph)  # before the static check, whose message names the producer
     check_static(graph)
