@@ -162,3 +162,26 @@ def test_channels_last_input(tmp_path, target):
     assert len(res.steps_on("hailo")) == 1
     assert res.ops("hailo") == {"Conv": 2, "Relu": 1}
     assert set(res.ops("host")) <= EDGE_OPS
+
+
+@pytest.mark.parametrize("op", ["Relu", "Sigmoid", "LeakyRelu"])
+def test_rank3_activation_before_first_conv_joins_hailo(op, tmp_path, target):
+    """unsqueeze_before_*: the Unsqueeze left by conv1d.rw moves above an activation applied to the
+    raw rank-3 input, so the activation runs in the rank-4 Hailo segment, not on the host."""
+    act = helper.make_node(op, ["x"], ["a"], name="act")
+    n1, i1 = _conv("c1", "a", "y", 4, 6)
+    res = rewrite_and_run(_model([act, n1], i1), tmp_path, target=target)
+    assert_hailo_clean(res)
+    assert res.ops("hailo")[op] == 1 and res.ops("host")[op] == 0
+    assert [n.op_type for s in res.steps_on("host") for n in res.segments[s["name"]].graph.node
+            ] == ["Unsqueeze", "Squeeze"]
+
+
+def test_rank3_activation_used_twice_stays_rank3(tmp_path, target):
+    """uses(a) == 1 guards the move: an activation whose result also leaves the graph keeps its
+    rank-3 form (moving it would duplicate it), and results still match."""
+    act = helper.make_node("Relu", ["x"], ["a"], name="act")
+    n1, i1 = _conv("c1", "a", "y", 4, 6)
+    res = rewrite_and_run(_model([act, n1], i1, outputs=("y", "a")), tmp_path, target=target)
+    assert_hailo_clean(res)
+    assert res.ops("host")["Relu"] == 1
