@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import onnx_graphsurgeon as gs
 
+from rewriter.graph_edit import detach, replace_uses
 from rewriter.pass_manager import Pass, PassContext
 
 # ops whose result depends on more than their inputs and attributes
@@ -41,12 +42,8 @@ class DedupeNodes(Pass):
             if first is node:
                 continue
             for mine, theirs in zip(node.outputs, first.outputs):
-                for consumer in list(mine.outputs):
-                    for i, t in enumerate(consumer.inputs):
-                        if t is mine:
-                            consumer.inputs[i] = theirs
-            node.outputs.clear()
-            node.inputs.clear()
+                replace_uses(mine, theirs)
+            detach(node)
             removed.append(node.name)
         if removed:
             graph.cleanup(remove_unused_graph_inputs=False)

@@ -12,6 +12,7 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from rewriter.errors import UserError
+from rewriter.graph_edit import replace_uses
 from rewriter.placement import pin_to_host
 
 REASON = "input normalization (--normalize) runs on the host"
@@ -50,10 +51,7 @@ def add_normalization(graph: gs.Graph, mean: np.ndarray, std: np.ndarray) -> dic
     bshape[axis] = mean.size
     normalized = gs.Variable(f"{raw.name}__normalized", raw.dtype, shape)
     centred = gs.Variable(f"{raw.name}__centred", raw.dtype, shape)
-    for consumer in list(raw.outputs):
-        for i, t in enumerate(consumer.inputs):
-            if t is raw:
-                consumer.inputs[i] = normalized
+    replace_uses(raw, normalized)
     sub = gs.Node("Sub", f"{raw.name}/normalize_sub", inputs=[raw, gs.Constant(f"{raw.name}__mean", mean.reshape(bshape))],
                   outputs=[centred])
     div = gs.Node("Div", f"{raw.name}/normalize_div", inputs=[centred, gs.Constant(f"{raw.name}__std", std.reshape(bshape))],

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import onnx_graphsurgeon as gs
 
+from rewriter.graph_edit import detach, replace_uses
 from rewriter.pass_manager import Pass, PassContext
 
 PASSTHROUGH_OPS = ("Identity", "Dropout")
@@ -22,17 +23,11 @@ def bypass(graph: gs.Graph, node: gs.Node) -> bool:
         if src in graph.inputs or src in graph.outputs or isinstance(src, gs.Constant) or not src.inputs:
             return False
         producer = src.inputs[0]
-        for consumer in list(src.outputs):
-            if consumer is not node:
-                consumer.inputs[consumer.inputs.index(src)] = dst
+        replace_uses(src, dst, skip=node)
         producer.outputs[producer.outputs.index(src)] = dst
     else:
-        for consumer in list(dst.outputs):
-            for i, t in enumerate(consumer.inputs):
-                if t is dst:
-                    consumer.inputs[i] = src
-    node.inputs.clear()
-    node.outputs.clear()
+        replace_uses(dst, src)
+    detach(node)
     return True
 
 

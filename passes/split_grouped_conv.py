@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from passes.helpers.folding import block_diagonal, block_diagonal_transpose
+from passes.helpers.folding import block_diagonal
+from rewriter.graph_edit import detach
 from rewriter.graph_order import toposort
 from rewriter.pass_manager import Pass, PassContext
 from rewriter.provenance import tag
@@ -42,7 +43,7 @@ class _Names:
 
 def _block_diagonal(node: gs.Node, group: int, fresh: _Names) -> list[gs.Node]:
     weight = node.inputs[1]
-    dense = (block_diagonal if node.op == "Conv" else block_diagonal_transpose)(weight.values, group)
+    dense = block_diagonal(weight.values, group)
     node.inputs[1] = gs.Constant(fresh(f"{weight.name}_dense"), dense)
     node.attrs["group"] = 1
     tag(node, PASS_NAME)
@@ -77,8 +78,7 @@ def _per_group(graph: gs.Graph, node: gs.Node, group: int, fresh: _Names) -> lis
         piece = gs.Variable(fresh(f"{node.name}_out{g}"), out.dtype, [out.shape[0], out_per, *out.shape[2:]])
         created.append(gs.Node(node.op, fresh(f"{node.name}_g{g}"), {**node.attrs, "group": 1}, inputs, [piece]))
         pieces.append(piece)
-    node.outputs.clear()
-    node.inputs.clear()
+    detach(node)
     created.append(gs.Node("Concat", fresh(f"{node.name}_concat"), {"axis": 1}, pieces, [out]))
     for n in created:
         tag(n, PASS_NAME)

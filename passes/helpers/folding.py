@@ -62,24 +62,13 @@ def bn_shift(s, beta, m, v, eps, rank: int):
 
 @native_helper("block_diagonal")
 def block_diagonal(w, groups: int):
-    """Grouped conv weights [O, I/g, ...] -> dense [O, I, ...] with zeros off the diagonal blocks:
-    group=1 conv with them computes exactly the grouped conv."""
+    """Grouped weights -> dense ones with zeros off the diagonal blocks, so a group=1 conv computes
+    exactly the grouped one. Conv [O, I/g, ...] -> [O, I, ...]; ConvTranspose [I, O/g, ...] ->
+    [I, O, ...] is the same operation: rows split in g blocks, block i placed at column block i."""
     w = np.asarray(w)
     g = int(groups)
     out_per, in_per = w.shape[0] // g, w.shape[1]
     dense = np.zeros((w.shape[0], in_per * g) + w.shape[2:], w.dtype)
     for i in range(g):
         dense[i * out_per:(i + 1) * out_per, i * in_per:(i + 1) * in_per] = w[i * out_per:(i + 1) * out_per]
-    return dense
-
-
-@native_helper("block_diagonal_transpose")
-def block_diagonal_transpose(w, groups: int):
-    """Grouped ConvTranspose weights [I, O/g, ...] -> dense [I, O, ...] (block diagonal)."""
-    w = np.asarray(w)
-    g = int(groups)
-    in_per, out_per = w.shape[0] // g, w.shape[1]
-    dense = np.zeros((w.shape[0], out_per * g) + w.shape[2:], w.dtype)
-    for i in range(g):
-        dense[i * in_per:(i + 1) * in_per, i * out_per:(i + 1) * out_per] = w[i * in_per:(i + 1) * in_per]
     return dense
