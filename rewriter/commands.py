@@ -54,9 +54,9 @@ def _report(args, result, doc) -> None:
         print(pass_summary(result.manager))
         for line in result.manager.explain():
             print(line)
-    if result.trace:
+    if args.trace_rule:
         print(f"Trace of rule {args.trace_rule}:")
-        for line in result.trace:
+        for line in result.trace or ["no candidate node: nothing in the graph has the rule's anchor op"]:
             print("  " + line)
     if args.json:
         print(json.dumps({"target": doc["target"], "steps": doc["steps"], "placement": doc["placement"]},

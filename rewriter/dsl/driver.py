@@ -73,7 +73,7 @@ def apply_rules(graph: gs.Graph, rules: RuleSet, max_rewrites: int | None = None
         queued.discard(id(node))
         if id(node) in dead:
             continue
-        if traced is not None:
+        if traced is not None and node.op == traced.anchor_op:  # candidates only
             tracer.observe(traced, node, ev)
         for rule in by_op.get(node.op, ()):
             if (id(node), rule.name) in done:
@@ -99,7 +99,7 @@ def apply_rules(graph: gs.Graph, rules: RuleSet, max_rewrites: int | None = None
                 done.add((id(node), rule.name))
             events.append(RewriteEvent(rule.name, [n.name for n in matched],
                                        [n.name for n in edit.created]))
-            if traced is not None:
+            if traced is not None and rule is traced:
                 tracer.note(f"applied {rule.name} at '{node.name}': created "
                             f"{[n.name for n in edit.created]}")
             for n in edit.created:

@@ -219,3 +219,30 @@ def _perturbed(model):
     arr = onnx.numpy_helper.to_array(init) * 1.5
     init.CopyFrom(onnx.numpy_helper.from_array(arr.astype(np.float32), init.name))
     return model
+
+
+def test_trace_rule_explains_candidates(tmp_path, capsys):
+    """--trace-rule: one line per candidate node (the rule's anchor op), with the failing reason."""
+    from onnx import helper
+    from fd_util import make_model, vi, weight
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+             helper.make_node("BatchNormalization", ["c", "s", "b", "m", "v"], ["y"], name="bn"),
+             helper.make_node("Sigmoid", ["c"], ["z"], name="sig")]
+    inits = [weight("w", [4, 2, 3, 3]), weight("s", [4]), weight("b", [4]), weight("m", [4]),
+             helper.make_tensor("v", 1, [4], [1.0] * 4)]
+    model = make_model(nodes, [vi("x", [1, 2, 8, 8])], [vi("y", [1, 4, 8, 8]), vi("z", [1, 4, 8, 8])], inits)
+    path = save(model, tmp_path / "m.onnx")
+    rc, out, _ = cli(capsys, "inspect", path, "--trace-rule", "fuse_conv_bn", "-q")
+    assert rc == 0
+    trace = out.split("Trace of rule fuse_conv_bn:")[1].split("Placement")[0]
+    assert "node 'bn' (BatchNormalization)" in trace and "uses(c) == 1" in trace
+    assert "sig" not in trace  # not a candidate
+
+
+def test_trace_rule_unknown_name_is_user_error(tmp_path, capsys):
+    from onnx import helper
+    from fd_util import make_model, vi
+    model = make_model([helper.make_node("Relu", ["x"], ["y"])], [vi("x", [1, 2, 4, 4])], [vi("y", [1, 2, 4, 4])])
+    path = save(model, tmp_path / "m.onnx")
+    rc, _, err = cli(capsys, "inspect", path, "--trace-rule", "no_such_rule", "-q")
+    assert rc == 2 and err.startswith("rewrite: error:") and "no_such_rule" in err and "Traceback" not in err
