@@ -28,7 +28,10 @@ def to_rank4_operand(c, other_rank: int = 3):
 
 @native_helper("axis_3_to_4")
 def axis_3_to_4(axes):
-    """Map axes of a rank-3 [N, C, T] tensor to the rank-4 [N, C, 1, T] form."""
+    """Map axes of a rank-3 [N, C, T] tensor to the rank-4 [N, C, 1, T] form. `None` (a reduce
+    over all axes, no `axes` attribute) stays `None`, which omits the attribute in a rewrite."""
+    if axes is None:
+        return None
     single = np.ndim(axes) == 0
     out = [a + 3 if a < 0 else a for a in np.atleast_1d(np.asarray(axes)).tolist()]
     out = [a + 1 if a == 2 else a for a in out]
@@ -69,6 +72,20 @@ def gemm_bias(c, w, trans_b: int):
         return np.zeros(n, np.float32)
     c = np.asarray(c, np.float32).reshape(-1)
     return np.broadcast_to(c, (n,)).astype(np.float32).copy()
+
+
+@native_helper("is_row_bias")
+def is_row_bias(c, w, trans_b: int) -> bool:
+    """True when Gemm's C is missing or broadcasts along the rows (a scalar, [N], [1, N], [1, 1]),
+    i.e. is one bias per output feature. A [M, N] or [M, 1] C differs per row and cannot become a
+    per-channel bias (gemm_bias would fail or, for [M, 1] with M == N, silently transpose it)."""
+    if c is None:
+        return True
+    c = np.asarray(c)
+    n = np.asarray(w).shape[0 if int(trans_b) else 1]
+    if c.ndim > 2 or (c.ndim == 2 and c.shape[0] != 1):
+        return False
+    return c.ndim == 0 or c.shape[-1] in (1, n)
 
 
 @native_helper("all_zero")

@@ -1,8 +1,11 @@
 """Random small ONNX models that instantiate a rule's match pattern (for verify_rules).
 
 A random search over a small space: ranks 3-4 (sometimes 2), dims/channels from small sets,
-attributes from per-op pools (plus literals the where-clauses compare captures with). Invalid
-draws are filtered by onnx shape inference, onnxruntime, and the rule's own matcher.
+attributes from per-op pools (plus literals the where-clauses compare captures with). Before the
+search, simple where-clause constraints and op semantics are solved (constraints.py): required
+attribute values and constants, allowed ranks, pinned dims, value requirements (positive /
+nonzero / integral) and groups of inputs that need compatible shapes. Invalid draws are filtered
+by onnx shape inference, onnxruntime, and the rule's own matcher.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from onnx import helper, numpy_helper
 
 from . import ast as A
 from .attrs import OPSET, attr_types
+from .constraints import Plan, solve
 from .expr import EvalError, Evaluator
 
 DIMS = [1, 2, 3, 4, 5, 7, 8]
@@ -91,6 +95,8 @@ class InstanceBuilder:
     def build(self) -> tuple[onnx.ModelProto, dict]:
         rng = self.rng
         self.rank = self.choice([2, 3, 3, 4, 4, 4])
+        self.plan: Plan = solve(self.rule, rng)
+        self.group_shapes: dict[str, list[int]] = {}
         self._anon_outs: list[str] = []
         self.shapes: dict[str, list[int]] = {}
         self.dtypes: dict[str, int] = {}
@@ -122,11 +128,14 @@ class InstanceBuilder:
 
     def _new_value(self, name: str, shape, const: bool, dtype=np.float32, data=None, slot=""):
         shape = [int(d) for d in shape]
+        slot = slot or self.plan.slots.get(name, "")
         if data is None:
             data = self.rng.standard_normal(shape).astype(dtype)
             if const:
                 data = (data * 0.5).astype(dtype)
-            if slot == "positive":
+            if slot == "integer":  # exponents of a base that may be <= 0: finite results
+                data = self.rng.integers(0, 4, size=shape).astype(dtype)
+            elif slot == "positive":
                 data = (np.abs(data) + 0.5).astype(dtype)
             elif slot == "nonzero":
                 data = (np.sign(data) * (np.abs(data) + 0.5)).astype(dtype)
@@ -141,10 +150,58 @@ class InstanceBuilder:
         self.dtypes[name] = helper.np_dtype_to_tensor_dtype(data.dtype)
         return name
 
-    def _data_shape(self) -> list[int]:
-        if self.rank == 2:
-            return [1, self.choice(CHANNELS + DIMS)]
-        return [1, self.choice(CHANNELS)] + [self.choice(DIMS) for _ in range(self.rank - 2)]
+    def _data_shape(self, rank: int | None = None) -> list[int]:
+        rank = self.rank if rank is None else rank
+        if rank <= 1:
+            return [self.choice(DIMS) for _ in range(rank)]
+        batch = self.choice([1, 1, 1, 2])
+        if rank == 2:
+            return [batch, self.choice(CHANNELS + DIMS)]
+        return [batch, self.choice(CHANNELS)] + [self.choice(DIMS) for _ in range(rank - 2)]
+
+    def _pin(self, name: str, shape: list[int]) -> list[int]:
+        """Apply the dims the plan pins (`shape(x)[2] == 1`, squeezed axes)."""
+        shape = list(shape)
+        for i, d in self.plan.pins(name, len(shape)).items():
+            shape[i] = d
+        return shape
+
+    def _free_shape(self, name: str, pn: A.MatchNode) -> list[int]:
+        """Shape of a free (graph input / initializer) value that is input 0 of `pn`."""
+        op, plan = pn.op, self.plan
+        rs = plan.rank_set(name)
+        pool = [2] if op in ("Gemm",) else [3, 4, 4] if op in _CONVLIKE | _POOLS else None
+        if rs:
+            r = self.choice([x for x in (pool or [2, 3, 3, 4, 4, 4]) if x in rs] or sorted(rs))
+        else:
+            r = self.choice(pool) if pool and self.rank not in pool else self.rank
+        group = plan.groups.get(name)
+        prev = self.group_shapes.get(group)
+        if prev is not None and len(prev) == r:
+            shape = list(prev)
+            if group in plan.concat_groups and self.rng.random() < 0.3 and r:
+                i = int(self.rng.integers(r))
+                shape[i] = self.choice([1, 2, 3, 4])
+        else:
+            shape = self._data_shape(r)
+        shape = self._pin(name, shape)
+        if op == "Squeeze" and not (len(pn.args) > 1 and pn.args[1].name in plan.values) \
+                and shape and 1 not in shape:
+            shape[int(self.rng.integers(len(shape)))] = 1
+        if group is not None and group not in self.group_shapes:
+            self.group_shapes[group] = list(shape)
+        return shape
+
+    def _bcast_shape(self, ref: list[int], name: str, copy_p: float = 0.7) -> list[int]:
+        """A shape broadcasting against `ref` (a suffix of it with some 1s), of an allowed rank."""
+        rs = self.plan.rank_set(name)
+        if not rs and self.rng.random() < copy_p:
+            return self._pin(name, list(ref))
+        r = self.choice(sorted(rs)) if rs else self.choice(list(range(len(ref) + 1)))
+        base = list(ref[len(ref) - r:]) if r <= len(ref) else \
+            [self.choice([1, 2]) for _ in range(r - len(ref))] + list(ref)
+        shape = [1 if self.rng.random() < 0.3 else d for d in base]
+        return self._pin(name, shape)
 
     def _attr_pick(self, op: str, pn: A.MatchNode, key: str, pool: list):
         """Value for attribute `key`: the pattern literal, a where-hint, or a pool draw."""
@@ -152,6 +209,8 @@ class InstanceBuilder:
             if it.key == key:
                 if not isinstance(it.value, A.Name):
                     return self.rule.pattern.literals[(self.rule.defn.match.index(pn), key)]
+                if it.value.id in self.plan.attrs:  # `where: name == literal`
+                    return self.plan.attrs[it.value.id]
                 hint = self.hints.get(it.value.id)
                 if hint and self.rng.random() < 0.5:
                     return self.choice(hint)
@@ -163,11 +222,16 @@ class InstanceBuilder:
         # input 0 first: other inputs and attributes depend on its shape
         args = list(pn.args)
 
+        plan = self.plan
+
         def value_for(j: int, gen):
             a = args[j]
             if a.name in self.shapes:
                 return a.name
-            if a.optional and rng.random() < 0.4:
+            if a.name in plan.values:  # `where: value(a) == literal`
+                data = plan.values[a.name]
+                return self._new_value(a.name, data.shape, True, data=data)
+            if a.optional and (a.name in plan.absent or rng.random() < 0.4):
                 return None
             name = self._name("any") if a.name == "_" else a.name
             shape, kw = gen(j)
@@ -179,8 +243,14 @@ class InstanceBuilder:
 
         # a free first input next to an already-built one takes its shape (binary ops, Concat)
         known = [self.shapes[a.name] for a in args[1:] if a.name in self.shapes]
-        first = (lambda j: (list(known[0]), {})) if known and op not in _CONVLIKE | _POOLS \
-            else (lambda j: (self._data_shape(), {}))
+
+        def first(j):
+            name = args[0].name
+            if known and op not in _CONVLIKE | _POOLS:
+                if op in _ELEMENTWISE2:
+                    return self._bcast_shape(known[0], name, copy_p=0.8), {}
+                return self._pin(name, list(known[0])), {}
+            return self._free_shape(name, pn), {}
         x0 = value_for(0, first) if args else None
         xs = self.shapes.get(x0) if x0 else None
         if xs is not None and len(xs) != self.rank:
@@ -280,8 +350,13 @@ class InstanceBuilder:
                 [[xs[1]] + [1] * (r - 2), [1], list(xs)]), {})
         if op in _ELEMENTWISE2:
             def other(j):
-                shape = self.choice([list(xs), list(xs), [1], [],
-                                     [xs[1]] + [1] * (r - 2) if r >= 2 else list(xs)])
+                name = pn.args[j].name
+                cands = [list(xs), list(xs), [1], [],
+                         [xs[1]] + [1] * (r - 2) if r >= 2 else list(xs)]
+                rs = self.plan.rank_set(name)
+                if rs:
+                    cands = [c for c in cands if len(c) in rs] + [self._bcast_shape(xs, name)]
+                shape = self._pin(name, self.choice(cands))
                 return shape, ({"slot": "nonzero"} if op == "Div" and j == 1 else {})
             return self._explicit(attrs, op, pn), other
         if op == "MatMul":
@@ -289,13 +364,17 @@ class InstanceBuilder:
         if op == "Gemm":
             if r != 2:
                 raise Reject("Gemm needs rank 2")
+            ta = pick(op, pn, "transA", [0, 0, 1])
             tb = pick(op, pn, "transB", [0, 1])
+            M, K = (xs[1], xs[0]) if ta else (xs[0], xs[1])
             N = self.choice(DIMS)
-            attrs.update(transB=tb, alpha=pick(op, pn, "alpha", [1.0, 0.5]),
+            attrs.update(transA=ta, transB=tb, alpha=pick(op, pn, "alpha", [1.0, 0.5]),
                          beta=pick(op, pn, "beta", [1.0, 0.5]))
 
-            def gemm(j):
-                return (([N, xs[1]] if tb else [xs[1], N]) if j == 1 else [N]), {}
+            def gemm(j):  # B consistent with transB and the features of A; C broadcasts
+                if j == 1:
+                    return ([N, K] if tb else [K, N]), {}
+                return self.choice([[N], [N], [1, N], [], [1], [M, N], [M, 1]]), {}
             return self._explicit(attrs, op, pn), gemm
         if op == "Reshape":
             total = int(np.prod(xs))
@@ -306,6 +385,8 @@ class InstanceBuilder:
         if op in ("Unsqueeze", "Squeeze"):
             if op == "Unsqueeze":
                 axes = [int(rng.integers(-(r + 1), r + 1))]
+            elif len(pn.args) > 1 and pn.args[1].name in self.plan.values:
+                axes = []  # the plan's value is used
             else:
                 ones = [i for i, d in enumerate(xs) if d == 1]
                 if not ones:
@@ -330,15 +411,18 @@ class InstanceBuilder:
             d = xs[ax]
             start = int(rng.integers(0, d))
             end = int(rng.integers(start + 1, d + 1))
-            vals = {1: [start], 2: [end], 3: [ax], 4: [self.choice([1, 1, 2])]}
+            vals = {1: [start], 2: [end], 3: [ax - r if rng.random() < 0.3 else ax],
+                    4: [self.choice([1, 1, 2])]}
             return {}, lambda j: ([1], {"data": np.array(vals[j], np.int64)})
         if op in ("ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum", "ReduceProd", "ReduceL2"):
             axes = sorted(set(int(a) for a in rng.choice(r, size=int(rng.integers(1, r + 1)))))
+            if rng.random() < 0.3:
+                axes = [a - r for a in axes]
             keep = pick(op, pn, "keepdims", [0, 1])
             if op == "ReduceSum":
                 return self._explicit({"keepdims": keep}, op, pn), \
                     lambda j: ([len(axes)], {"data": np.array(axes, np.int64)})
-            ax = pick(op, pn, "axes", [axes])
+            ax = pick(op, pn, "axes", [axes, axes, axes, None])  # None: reduce all
             return self._explicit({"keepdims": keep, "axes": ax}, op, pn), lambda j: (None, {})
         if op == "Pad":
             mode = pick(op, pn, "mode", _SIMPLE_POOLS["Pad"]["mode"])
@@ -385,7 +469,7 @@ class InstanceBuilder:
             default_like = (isinstance(v, list) and k in ("strides", "dilations")
                             and all(x == 1 for x in v)) or \
                 (isinstance(v, list) and k in ("pads", "output_padding") and not any(v)) or \
-                (k == "group" and v == 1)
+                (k in ("group", ) and v == 1) or (k in ("transA", "transB") and v == 0)
             if default_like and k not in fixed and self.rng.random() < 0.5:
                 continue
             out[k] = v

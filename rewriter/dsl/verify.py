@@ -36,7 +36,7 @@ class VerifyResult:
 
 def _run(model: onnx.ModelProto, feeds: dict) -> list[np.ndarray]:
     opts = ort.SessionOptions()
-    opts.log_severity_level = 3
+    opts.log_severity_level = 4  # invalid random draws fail at run time too: not an error
     # no graph optimizations: compare our rewrite, not onnxruntime's own fusions
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
@@ -102,11 +102,11 @@ def verify_rule(rule, samples: int = 5, seed: int = 0, rtol: float = 1e-5, atol:
                 continue
             err = np.abs(a.astype(np.float64) - b.astype(np.float64))
             scale = max(1.0, float(np.abs(a).max()) if a.size else 1.0)
-            err = np.where(np.isnan(a) & np.isnan(b), 0.0, err)
+            err = np.where((np.isnan(a) & np.isnan(b)) | (a == b), 0.0, err)  # also equal infs
             if a.size:
                 max_abs = max(max_abs, float(np.nanmax(err)))
                 max_rel = max(max_rel, float(np.nanmax(err / (np.abs(a) + 1e-12))))
-            both_nan = np.isnan(a) & np.isnan(b)
+            both_nan = (np.isnan(a) & np.isnan(b)) | (a == b)
             if not np.all((err <= atol * scale + rtol * np.abs(a)) | both_nan):
                 return VerifyResult(rule.name, False, done + 1, max_abs, max_rel,
                                     f"outputs differ on instance {done + 1}: max abs error "
