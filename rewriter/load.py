@@ -141,8 +141,16 @@ def infer_shapes(model: onnx.ModelProto, strict: bool = False) -> onnx.ModelProt
         raise UserError(f"shape inference failed: {str(exc).splitlines()[0]}") from exc
 
 
+def foldable(graph: gs.Graph) -> bool:
+    """Anything constant folding could change: Shape/Constant nodes or all-constant inputs."""
+    return any(n.op in ("Shape", "Constant", "Size") or
+               (n.inputs and all(isinstance(t, gs.Constant) for t in n.inputs)) for n in graph.nodes)
+
+
 def fold_constants(graph: gs.Graph) -> gs.Graph:
     """Fold every subgraph whose inputs are all constants into initializers (onnxruntime evaluates)."""
+    if not foldable(graph):  # gs copies the whole graph to fold: skip when there is nothing
+        return graph
     graph.fold_constants(fold_shapes=True, error_ok=True, flatten_subgraphs=False)
     return graph.cleanup(remove_unused_graph_inputs=False)
 
@@ -181,13 +189,12 @@ def load_graph(path: str | os.PathLike, input_shapes: dict[str, list[int]] | Non
     model = convert_opset(model, opset)  # the converter wants IR<4 weights still listed as inputs
     _drop_initializer_inputs(model)
     model = infer_shapes(model)
-    graph = fold_constants(graph_from_model(model))
-    while True:  # folding can expose shapes that make more nodes foldable (Pad of a Pad's Shape)
+    graph = graph_from_model(model)
+    while foldable(graph):  # folding can expose shapes that make more nodes foldable (Pad of a Pad's Shape)
         count = len(graph.nodes)
-        graph = fold_constants(graph_from_model(infer_shapes(model_from_graph(graph))))
+        graph = graph_from_model(infer_shapes(model_from_graph(fold_constants(graph))))
         if len(graph.nodes) == count:
             break
-    graph = graph_from_model(infer_shapes(model_from_graph(graph)))
     name_nodes(graph)  # before the static check, whose message names the producer
     check_static(graph)
     return graph, original

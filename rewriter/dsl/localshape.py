@@ -32,27 +32,41 @@ def _attr(key, v):
     return helper.make_attribute(key, v)
 
 
+# Rewrites create many alike nodes (an Unsqueeze per converted conv): results are memoized by op,
+# attributes, input types/shapes and small constant values. Bounded so a huge graph cannot grow it.
+_MEMO: dict = {}
+_MEMO_LIMIT = 8192
+
+
 def infer_node(node: gs.Node) -> None:
     """Fill dtype/shape of `node`'s outputs that lack them; leaves them alone on failure."""
     todo = [o for o in node.outputs if o.shape is None or o.dtype is None]
     if not todo:
         return
-    inputs, inits, names = [], [], []
+    inputs, inits, names, key = [], [], [], [node.op, node.domain, repr(sorted(node.attrs.items()))]
     for i, t in enumerate(node.inputs):
         if not t.name:
             names.append("")
+            key.append(None)
             continue
         nm = f"i{i}"
         names.append(nm)
         c = const_value(t)
         if c is not None and c.size <= _SMALL:
-            inits.append(numpy_helper.from_array(np.asarray(c), nm))
+            arr = np.asarray(c)
+            inits.append(numpy_helper.from_array(arr, nm))
+            key.append((arr.dtype.str, arr.shape, arr.tobytes()))
             continue
         et = _elem_type(t)
         if et is None:
             return
         shape = list(c.shape) if c is not None else t.shape
         inputs.append(helper.make_tensor_value_info(nm, et, shape))
+        key.append((et, tuple(shape) if shape is not None else None))
+    key = tuple(key)
+    if key in _MEMO:
+        _apply(node, _MEMO[key])
+        return
     outs = [f"o{k}" if o.name else "" for k, o in enumerate(node.outputs)]
     proto = helper.make_node(node.op, names, outs, domain=node.domain or "")
     proto.attribute.extend(_attr(k, v) for k, v in node.attrs.items() if v is not None)
@@ -64,13 +78,27 @@ def infer_node(node: gs.Node) -> None:
     except Exception:
         return
     got = {vi.name: vi for vi in list(inferred.graph.output) + list(inferred.graph.value_info)}
-    for k, o in enumerate(node.outputs):
+    results = []
+    for k in range(len(node.outputs)):
         vi = got.get(f"o{k}")
         if vi is None or not vi.type.tensor_type.elem_type:
+            results.append(None)
             continue
         tt = vi.type.tensor_type
+        shape = ([d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tt.shape.dim]
+                 if tt.HasField("shape") else None)
+        results.append((helper.tensor_dtype_to_np_dtype(tt.elem_type), shape))
+    if len(_MEMO) < _MEMO_LIMIT:
+        _MEMO[key] = results
+    _apply(node, results)
+
+
+def _apply(node: gs.Node, results: list) -> None:
+    for o, result in zip(node.outputs, results):
+        if result is None:
+            continue
+        dtype, shape = result
         if o.dtype is None:
-            o.dtype = helper.tensor_dtype_to_np_dtype(tt.elem_type)
-        if o.shape is None and tt.HasField("shape"):
-            o.shape = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
-                       for d in tt.shape.dim]
+            o.dtype = dtype
+        if o.shape is None and shape is not None:
+            o.shape = list(shape)
