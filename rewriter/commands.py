@@ -28,7 +28,8 @@ def _options(args):
             raise UserError(f"--{flag.replace('_', '-')} must be a positive integer, got {value}")
     return RewriteOptions(input_shapes=parse_input_shapes(args.input_shape), rule_files=list(args.rules),
                           start_nodes=list(args.start_node), end_nodes=list(args.end_node),
-                          debug=args.debug, trace_rule=args.trace_rule, normalize=args.normalize)
+                          debug=args.debug, trace_rule=args.trace_rule, normalize=args.normalize,
+                          force_tiling=args.tile_channels is not None or args.tile_width is not None)
 
 
 def _target(args):

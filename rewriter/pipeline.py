@@ -22,6 +22,7 @@ from rewriter.partition import Partition, forced_host_nodes, partition
 from rewriter.pass_manager import Pass, PassContext, PassManager
 from rewriter.plan_writer import PlannedStep, plan_document, steps_from_partition
 from rewriter.target import Target
+from rewriter.tiling import tile_steps
 
 
 @dataclass
@@ -33,6 +34,7 @@ class RewriteOptions:
     debug: bool = False
     trace_rule: str | None = None
     normalize: Path | None = None
+    force_tiling: bool = False   # the user gave --tile-channels/--tile-width: apply them strictly
 
 
 @dataclass
@@ -46,20 +48,32 @@ class RewriteResult:
     trace: list[str] = field(default_factory=list)
     normalization: dict | None = None
     whole: onnx.ModelProto | None = None  # normalized model with static shapes, same I/O names
+    tiling: list = field(default_factory=list)  # TilingReport per tiled segment
+    segments: list[dict] = field(default_factory=list)  # per partition segment, before tiling
 
     def document(self, target: Target, source: Path) -> dict:
         extra = {"normalization": self.normalization} if self.normalization else {}
+        extra["segments"] = self.segments
         extra["placement"] = self.placement_rows()
         return plan_document(target.name, source, self.original, self.steps, extra, pinned=self.whole)
 
     def placement_rows(self) -> list[dict]:
-        step_of = {id(n): s.name for s, seg in zip(self.steps, self.partition.segments) for n in seg.nodes}
+        """Every node with its device, reason and segment step (for a tiled segment, the step it
+        was tiled from: its tiles' `tile.of`)."""
+        step_of = {id(n): record["name"] for record, seg in zip(self.segments, self.partition.segments)
+                   for n in seg.nodes}
         rows = []
         for node in self.graph.nodes:
             placed = self.partition.placements[id(node)]
             rows.append({"node": node.name, "op": node.op, "device": placed.device,
                          "step": step_of.get(id(node)), "reason": placed.reason})
         return rows
+
+
+def segment_record(step: PlannedStep) -> dict:
+    """What the summary says about a partition segment, whether or not it is tiled later."""
+    return {"name": step.name, "device": step.device, "nodes": step.extra.get("nodes", 0),
+            "macs": step.extra.get("macs", 0), "inputs": list(step.inputs), "outputs": list(step.outputs)}
 
 
 def build_passes(target: Target, options: RewriteOptions) -> tuple[list[Pass], object]:
@@ -125,5 +139,19 @@ def _rewrite(model_path: Path, target: Target, options: RewriteOptions) -> Rewri
     whole = infer_shapes(model_from_graph(graph, WORKING_OPSET))
     steps = steps_from_partition(whole, list(graph.nodes), part, WORKING_OPSET, target.segment_opset)
     timings["extract"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    segments = [segment_record(s) for s in steps]
+    steps, tiling = tile_steps(steps, target.tiling, force=options.force_tiling)
+    reports = {r.step: r for r in tiling}  # hailo segments only
+    for record in segments:
+        report = reports.get(record["name"])
+        if report is not None and report.tiled:
+            record["tiled"] = {"reason": report.reason, "hailo_runs": report.hailo_steps,
+                               "host_steps": report.host_steps, "stitch_steps": report.stitch_steps,
+                               "distinct_files": report.distinct_files,
+                               "stages": [{k: st.get(k) for k in ("kind", "grid", "halo")} for st in report.stages]}
+    timings["tiling"] = time.perf_counter() - start
     trace = tracer.lines() if tracer is not None else []
-    return RewriteResult(graph, original, part, steps, manager, timings, trace, normalization, whole)
+    return RewriteResult(graph, original, part, steps, manager, timings, trace, normalization, whole, tiling,
+                         segments)

@@ -96,9 +96,9 @@ def plan_document(target_name: str, source: Path, original: onnx.ModelProto, ste
     for step in steps:
         entry = {"name": step.name, "device": step.device, "kind": step.extra.get("kind", "onnx")}
         if step.model is not None:
-            entry["model"] = step.extra.pop("model_file", f"segments/{step.name}.onnx")
+            entry["model"] = step.extra.get("model_file", f"segments/{step.name}.onnx")
         entry["inputs"], entry["outputs"] = step.inputs, step.outputs
-        entry.update({k: v for k, v in step.extra.items() if k != "kind"})
+        entry.update({k: v for k, v in step.extra.items() if k not in ("kind", "model_file")})
         doc["steps"].append(entry)
     return doc
 

@@ -25,22 +25,29 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
 
 
 def placement_summary(doc: dict, host_limit: int = 40) -> str:
-    """The table `rewrite` and `rewrite inspect` print, from a plan document."""
-    steps = doc["steps"]
-    hailo = [s for s in steps if s["device"] == "hailo"]
-    rows = [[s["name"], s["device"], s.get("nodes", ""), _si(s.get("macs", 0)), _names(s["inputs"]),
-             _names(s["outputs"])] for s in steps]
-    total_macs = sum(s.get("macs", 0) for s in steps) or 1
+    """The table `rewrite` and `rewrite inspect` print, from a plan document: one row per partition
+    segment (a tiled segment is one row; its tiles and stitch steps are summarized below)."""
+    segments = doc.get("segments") or [
+        {k: s.get(k, 0) for k in ("name", "device", "nodes", "macs", "inputs", "outputs")} for s in doc["steps"]]
+    hailo = [s for s in segments if s["device"] == "hailo"]
+    rows = [[s["name"], s["device"] + (" (tiled)" if s.get("tiled") else ""), s.get("nodes", ""),
+             _si(s.get("macs", 0)), _names(s["inputs"]), _names(s["outputs"])] for s in segments]
+    total_macs = sum(s.get("macs", 0) for s in segments) or 1
     share = sum(s.get("macs", 0) for s in hailo) / total_macs
-    out = [f"Placement for target {doc['target']}: {len(steps)} steps, {len(hailo)} on hailo "
-           f"({share:.1%} of MACs)",
-           table(["step", "device", "nodes", "MACs", "inputs", "outputs"], rows)]
-    tiled = [s for s in steps if s.get("tile")]
+    out = [f"Placement for target {doc['target']}: {len(segments)} segments, {len(hailo)} on hailo "
+           f"({share:.1%} of MACs); {len(doc['steps'])} plan steps",
+           table(["segment", "device", "nodes", "MACs", "inputs", "outputs"], rows)]
+    tiled = [s for s in segments if s.get("tiled")]
     if tiled:
         out.append("Tiled segments:")
-        out.append(table(["step", "grid (channel blocks x time tiles)", "halo", "distinct files"],
-                         [[s["name"], "x".join(map(str, s["tile"]["grid"])), s["tile"].get("halo", 0),
-                           s["tile"].get("distinct", "")] for s in tiled]))
+        rows = []
+        for s in tiled:
+            info = s["tiled"]
+            grids = [f"{st['kind']} {'x'.join(map(str, st['grid']))}" for st in info["stages"] if st.get("grid")]
+            rows.append([s["name"], _names(grids, 4), max([st.get("halo") or 0 for st in info["stages"]] or [0]),
+                         info["hailo_runs"], info["stitch_steps"] + info["host_steps"], info["distinct_files"]])
+        out.append(table(["segment", "stages: grid (channel blocks x time tiles)", "max halo", "hailo runs",
+                          "host/stitch steps", "distinct files"], rows))
     host = [r for r in doc.get("placement", []) if r["device"] == "host"]
     if host:
         out.append(f"Sent to host ({len(host)} nodes):")

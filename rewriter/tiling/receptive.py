@@ -79,7 +79,10 @@ def needs(g: SegGraph, i: int, out: tuple[int, int]) -> dict[str, tuple[int, int
     if op == "ConvTranspose":
         w = window(g, i)
         reach = (w.k - 1) * w.d
-        return {ins[0]: ((a + w.pl - reach) // w.s, (b - 1 + w.pl) // w.s + 1)}
+        # inputs reaching [a, b); when the stride exceeds the kernel reach, also enough inputs
+        # for the computed span to cover b (the extra ones only land beyond b, cropped)
+        end = max((b - 1 + w.pl) // w.s, -(-(b - 1 + w.pl - reach) // w.s)) + 1
+        return {ins[0]: ((a + w.pl - reach) // w.s, end)}
     if op == "Slice":
         st = slice_start(g, i)
         return {ins[0]: (a + st, b + st)}

@@ -152,7 +152,7 @@ def test_inspect_prints_placement_and_writes_nothing(tmp_path, capsys):
     path = save(cycle_trap_model(), tmp_path / "m.onnx")
     rc, out, _ = cli(capsys, "inspect", path)
     assert rc == 0
-    assert "Placement for target hailo8: 3 steps, 2 on hailo" in out
+    assert "Placement for target hailo8: 3 segments, 2 on hailo" in out
     assert "floorH" in out and "op Floor not in target hailo8" in out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
 
