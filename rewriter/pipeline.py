@@ -23,6 +23,7 @@ from rewriter.pass_manager import Pass, PassContext, PassManager
 from rewriter.plan_writer import PlannedStep, plan_document, steps_from_partition
 from rewriter.target import Target
 from rewriter.tiling import tile_steps
+from rewriter.views import mark_views
 
 
 @dataclass
@@ -143,6 +144,7 @@ def _rewrite(model_path: Path, target: Target, options: RewriteOptions) -> Rewri
     start = time.perf_counter()
     segments = [segment_record(s) for s in steps]
     steps, tiling = tile_steps(steps, target.tiling, force=options.force_tiling)
+    mark_views(steps)
     reports = {r.step: r for r in tiling}  # hailo segments only
     for record in segments:
         report = reports.get(record["name"])

@@ -16,6 +16,7 @@ from .errors import PlanError
 from .profile import RunProfile, StepProfile
 from .spec import PlanSpec, StepSpec, TensorSpec, last_uses, load_spec
 from .stitch import make_stitch
+from .view import ViewOp
 
 
 @dataclass
@@ -38,6 +39,8 @@ class Plan:
         for step, dead in zip(spec.steps, free):
             if step.is_stitch:
                 runner = make_stitch(step)
+            elif step.device == "host" and step.raw.get("view") is not None:
+                runner = ViewOp(step)  # a pure layout change: a numpy view, no session
             else:
                 runner = (accel if step.device == "hailo" else host).open(step.model_path, step)
                 for what, bound, graph in (("inputs", step.inputs, runner.input_names),
@@ -45,7 +48,7 @@ class Plan:
                     if len(bound) != len(graph):
                         raise PlanError(f"step '{step.name}': binds {len(bound)} {what} {bound} but "
                                         f"{step.raw['model']} has {len(graph)} graph {what} {graph}")
-            self._ops.append(_Op(step, runner, step.is_stitch, dead))
+            self._ops.append(_Op(step, runner, step.is_stitch or isinstance(runner, ViewOp), dead))
         self._input_specs = {t.name: t for t in spec.inputs}
         try:
             self._input_checks = [(t.name, tuple(t.shape), np.dtype(t.dtype), t) for t in spec.inputs]

@@ -6,7 +6,7 @@ import pytest
 from onnx import helper
 
 import hailo_platform_standin as hp
-from rt_helpers import conv_model, rand, save_model, write_plan
+from rt_helpers import conv_model, ort_run, rand, save_model, write_plan
 from runtime import Plan, PlanError
 from runtime.backends.hailo_backend import MISSING_MSG
 
@@ -184,3 +184,36 @@ def test_no_copy_when_layout_already_matches(tmp_path, standin):
     assert bound["head/input_layer1"].shape == (1, 1, 2) and np.shares_memory(bound["head/input_layer1"], out["p"])
     ref = Plan.load(tmp_path, backend="onnxruntime").run({"x": x})
     np.testing.assert_allclose(out["y"], ref["y"], rtol=1e-5, atol=1e-6)
+
+
+def test_channels_last_window_goes_to_the_device_without_a_copy(tmp_path, standin):
+    """A [1, T, C] sensor window feeding a (1, k)-conv segment: the rewriter marks the host
+    Transpose+Unsqueeze as a `view` (reshape [1, 1, T, C], transpose to NCHW), the runtime runs it
+    as a numpy view, and the hailo backend turns it back into the (1, T, C) NHWC buffer without a
+    copy: the buffer bound to the HEF is the caller's own array."""
+    seg = tmp_path / "segments"
+    t, c = 100, 9
+    save_model(seg / "host_0.onnx",
+               [helper.make_node("Transpose", ["x"], ["xt"], perm=[0, 2, 1]),
+                helper.make_node("Constant", [], ["ax"], value=helper.make_tensor("ax", 7, [1], [2])),
+                helper.make_node("Unsqueeze", ["xt", "ax"], ["x4"])],
+               [("x", [1, t, c])], [("x4", [1, c, 1, t])])
+    save_model(seg / "conv.onnx", [helper.make_node("Conv", ["x4", "W"], ["y"], kernel_shape=[1, 3], pads=[0, 1, 0, 1])],
+               [("x4", [1, c, 1, t])], [("y", [1, 4, 1, t])], [("W", rand(4, c, 1, 3, seed=4))])
+    hp.write_hef(seg / "conv.hef", seg / "conv.onnx", net="conv")
+    write_plan(tmp_path, [("x", [1, t, c])], [("y", [1, 4, 1, t])], [
+        {"name": "host_0", "device": "host", "kind": "onnx", "model": "segments/host_0.onnx",
+         "inputs": ["x"], "outputs": ["x4"], "view": {"reshape": [1, 1, t, c], "transpose": [0, 3, 1, 2]}},
+        {"name": "conv", "device": "hailo", "kind": "onnx", "model": "segments/conv.onnx",
+         "hef": "segments/conv.hef", "inputs": ["x4"], "outputs": ["y"]}])
+    plan = Plan.load(tmp_path, backend="hailo")
+    hp.reset()
+    x = rand(1, t, c)
+    out = plan.run({"x": x})
+    (bound,) = [call[7] for call in hp.calls("set_buffer") if call[2] == "input"]
+    assert bound.shape == (1, t, c) and np.shares_memory(bound, x)
+    ref = Plan.load(tmp_path, backend="onnxruntime").run({"x": x})
+    np.testing.assert_allclose(out["y"], ref["y"], rtol=1e-5, atol=1e-6)
+    # the view step agrees with the ONNX segment it stands for
+    host = ort_run(seg / "host_0.onnx", x)[0]
+    np.testing.assert_array_equal(Plan.load(tmp_path, backend="onnxruntime").run({"x": x}, keep=["x4"])["x4"], host)
