@@ -57,8 +57,8 @@ class SegmentExtractor:
     def extract(self, members: list[int], name: str, opset: int) -> onnx.ModelProto:
         nodes = [self.model.graph.node[i] for i in members]
         inputs, outputs = self.boundary(members)
-        used = {n for node in nodes for n in node_inputs(node)}
-        inits = [self.initializers[n] for n in self.initializers if n in used]
+        used = dict.fromkeys(n for node in nodes for n in node_inputs(node))  # first-use order
+        inits = [self.initializers[n] for n in used if n in self.initializers]
         internal = {o for node in nodes for o in node.output} - set(outputs)
         graph = helper.make_graph(
             nodes, name, [self._value(n) for n in inputs], [self._value(n) for n in outputs],

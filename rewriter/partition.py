@@ -3,8 +3,8 @@
 1. Grouping in waves (as ONNX Runtime's CreateSupportedPartitions does): a topological sort that keeps
    taking ready nodes of the current device and switches device only when none is ready. Every group
    is then an interval of one topological order, hence convex.
-2. Merging: two segments of the same device merge when no path runs from one to the other through a
-   third segment (checked with networkx on the segment DAG), which is exactly convexity of the union.
+2. Merging (rewriter/segment_merge.py): two segments of the same device merge when no path runs
+   from one to the other through a third segment, which is exactly convexity of the union.
 3. Cost rule: a Hailo segment whose MACs are below the target's `roundtrip_macs` is cheaper on the
    host than one device round trip; its nodes go to the host and grouping is redone.
 """
@@ -19,6 +19,7 @@ import onnx_graphsurgeon as gs
 from rewriter.graph_order import toposort
 from rewriter.macs import node_macs
 from rewriter.placement import HAILO, HOST, Placement, place_nodes
+from rewriter.segment_merge import merge_groups
 from rewriter.target import Target
 
 
@@ -72,34 +73,6 @@ def _waves(dag: nx.DiGraph, device: list[str]) -> list[list[int]]:
     return groups
 
 
-def _merge(dag: nx.DiGraph, groups: list[list[int]], device: list[str]) -> list[list[int]]:
-    seg = nx.condensation(dag, [set(m) for m in groups]) if groups else nx.DiGraph()
-    # nx.condensation numbers components in the order given
-    alive = {g: set(m) for g, m in enumerate(groups)}
-    changed = True
-    while changed:
-        changed = False
-        order = sorted(alive, key=lambda g: min(alive[g]))
-        for a_pos, a in enumerate(order):
-            for b in order[a_pos + 1:]:
-                if a not in alive or b not in alive or device[min(alive[a])] != device[min(alive[b])]:
-                    continue
-                if _mergeable(seg, a, b):
-                    seg = nx.contracted_nodes(seg, a, b, self_loops=False)
-                    alive[a] |= alive.pop(b)
-                    changed = True
-    return sorted((sorted(m) for m in alive.values()), key=min)
-
-
-def _mergeable(seg: nx.DiGraph, a: int, b: int) -> bool:
-    """Union of a and b stays convex iff no path a ~> b or b ~> a passes through another segment."""
-    for src, dst in ((a, b), (b, a)):
-        for mid in seg.successors(src):
-            if mid != dst and nx.has_path(seg, mid, dst):
-                return False
-    return True
-
-
 def _order(dag: nx.DiGraph, groups: list[list[int]]) -> list[list[int]]:
     seg = nx.condensation(dag, [set(m) for m in groups])
     order = nx.lexicographical_topological_sort(seg, key=lambda g: min(groups[g]))
@@ -126,7 +99,7 @@ def partition(graph: gs.Graph, target: Target, forced_host: set[str] = frozenset
     placements = place_nodes(graph, target, forced_host)
     while True:
         device = [placements[id(n)].device for n in nodes]
-        groups = _order(dag, _merge(dag, _waves(dag, device), device))
+        groups = _order(dag, merge_groups(dag, _waves(dag, device), device))
         small = [g for g in groups if device[g[0]] == HAILO
                  and sum(node_macs(nodes[i]) for i in g) < target.roundtrip_macs]
         if not small:
@@ -142,6 +115,6 @@ def partition(graph: gs.Graph, target: Target, forced_host: set[str] = frozenset
 
 
 def _check_acyclic(dag: nx.DiGraph, groups: list[list[int]]) -> None:
-    seg = nx.quotient_graph(dag, [set(g) for g in groups], relabel=True)
+    seg = nx.condensation(dag, [set(g) for g in groups])  # a non-convex group would make a cycle here
     if not nx.is_directed_acyclic_graph(seg):  # a bug here, not a user error
         raise AssertionError("partition produced a cyclic segment graph")
