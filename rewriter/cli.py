@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import traceback
 from pathlib import Path
@@ -16,11 +15,6 @@ USAGE = """rewrite MODEL.onnx --target hailo8 [-o OUT]     write a plan
        rewrite check OUT --against MODEL.onnx          parity of a plan against its model
        rewrite rules list|verify ...                   rule files
        rewrite compile OUT                             DFC compile (needs hailo_sdk_client)"""
-
-
-def _progress(args, message: str) -> None:
-    if not getattr(args, "quiet", False):
-        print(message, file=sys.stderr, flush=True)
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:

@@ -81,15 +81,17 @@ def cmd_convert(args) -> int:
         raise UserError("-o must not be a folder that holds the model file")
     target, result = _rewrite(args)
     doc = result.document(target, args.model)
-    after, warnings = None, []
+    warnings: list[str] = []
+    calib = None
     if args.calib:
         from rewriter.calibration import propagate, read_calibration
         calib = read_calibration(args.calib, doc["inputs"])
 
-        def after(stage):
-            _progress(args, f"propagating {next(iter(calib.values())).shape[0]} calibration windows ...")
-            warnings.extend(propagate(stage, doc, calib, lambda m: _progress(args, m)))
-    write_plan(out, doc, result.steps, after=after)
+    def add_calibration(stage):
+        """Runs inside the staged plan, before it is swapped in: a failure leaves no OUT."""
+        _progress(args, f"propagating {next(iter(calib.values())).shape[0]} calibration windows ...")
+        warnings.extend(propagate(stage, doc, calib, lambda m: _progress(args, m)))
+    write_plan(out, doc, result.steps, after=add_calibration if calib is not None else None)
     _report(args, result, doc)
     for line in warnings:
         print(line, file=sys.stderr)
