@@ -9,6 +9,7 @@ import onnx_graphsurgeon as gs
 import onnxruntime as ort
 
 from rewriter.dsl import apply_rules, load_rule_files, parse_rules
+from model_feeds import random_feeds  # noqa: F401  (re-exported for the tests here)
 
 DATA = Path(__file__).parent / "data"
 
@@ -32,16 +33,6 @@ def run(m: onnx.ModelProto, feeds: dict) -> dict:
     return dict(zip(names, sess.run(None, feeds)))
 
 
-def random_feeds(m: onnx.ModelProto, seed: int = 0) -> dict:
-    rng = np.random.default_rng(seed)
-    inits = {i.name for i in m.graph.initializer}
-    feeds = {}
-    for i in m.graph.input:
-        if i.name in inits:
-            continue
-        shape = [d.dim_value for d in i.type.tensor_type.shape.dim]
-        feeds[i.name] = rng.standard_normal(shape).astype(np.float32)
-    return feeds
 
 
 def rewrite(m: onnx.ModelProto, rules, **kw):

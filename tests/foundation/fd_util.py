@@ -12,6 +12,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+from model_feeds import random_feeds  # noqa: F401  (re-exported for the tests here)
 
 REPO = Path(__file__).resolve().parents[2]
 ONNX_DATA = Path(onnx.__file__).resolve().parent / "backend" / "test" / "data"
@@ -54,17 +55,6 @@ def save(model, path) -> Path:
     return path
 
 
-def random_feeds(model: onnx.ModelProto, seed=0, shapes=None) -> dict:
-    rng = np.random.default_rng(seed)
-    inits = {t.name for t in model.graph.initializer}
-    feeds = {}
-    for value in model.graph.input:
-        if value.name in inits:
-            continue
-        dims = (shapes or {}).get(value.name) or [
-            d.dim_value if d.dim_value > 0 else 1 for d in value.type.tensor_type.shape.dim]
-        feeds[value.name] = rng.standard_normal(dims).astype(np.float32)
-    return feeds
 
 
 def ort_run(model, feeds) -> dict:

@@ -16,6 +16,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+from model_feeds import random_feeds  # noqa: F401  (re-exported for the tests here)
 
 REPO = Path(__file__).resolve().parents[2]
 RULES = REPO / "rules" / "hailo8"
@@ -75,16 +76,6 @@ def torch_export(module, example, path, input_names=("x",), output_names=("y",),
 
 
 # ------------------------------------------------------------------ running
-def random_feeds(model: onnx.ModelProto, seed=0) -> dict:
-    rng = np.random.default_rng(seed)
-    inits = {t.name for t in model.graph.initializer}
-    feeds = {}
-    for v in model.graph.input:
-        if v.name in inits:
-            continue
-        shape = [d.dim_value if d.HasField("dim_value") else 1 for d in v.type.tensor_type.shape.dim]
-        feeds[v.name] = rng.standard_normal(shape).astype(np.float32)
-    return feeds
 
 
 def ort_run(model, feeds) -> dict:
