@@ -72,3 +72,10 @@ def block_diagonal(w, groups: int):
     for i in range(g):
         dense[i * out_per:(i + 1) * out_per, i * in_per:(i + 1) * in_per] = w[i * out_per:(i + 1) * out_per]
     return dense
+
+
+@native_helper("bn_depthwise_weight")
+def bn_depthwise_weight(s, v, eps):
+    """BatchNorm's per-channel scale as depthwise 1x1 conv weights [C, 1, 1, 1]."""
+    k = np.asarray(s, np.float64) / np.sqrt(np.asarray(v, np.float64) + float(eps))
+    return k.reshape(-1, 1, 1, 1).astype(np.float32)

@@ -112,3 +112,21 @@ def test_bn_fallback_1d_after_shared_conv(tmp_path, target):
     assert_hailo_clean(res)
     assert len(res.steps_on("hailo")) == 1
     assert set(res.ops("host")) <= {"Unsqueeze", "Squeeze"}
+
+
+def test_target_can_choose_a_depthwise_conv_fallback(tmp_path):
+    """A target listing bn_fallback_depthwise.rw instead of bn_fallback.rw: the unfusable BN becomes
+    one depthwise 1x1 Conv (group = C), exactly."""
+    from util import custom_target
+    target = custom_target(tmp_path, {'bn_fallback.rw"': 'bn_fallback_depthwise.rw"'})
+    b, bi = bn("c", "y", "bn", 6)
+    model = make_model([helper.make_node("Conv", ["x", "w", "b"], ["c"], kernel_shape=[3, 3]), b,
+                        helper.make_node("Relu", ["c"], ["z"])],
+                       [vi("x", [1, 4, 6, 6])], [vi("y", None), vi("z", None)],
+                       [weight("w", [6, 4, 3, 3]), weight("b", [6])] + bi)
+    res = rewrite_and_run(model, tmp_path, target=target)
+    assert_hailo_clean(res)
+    assert res.ops() == {"Conv": 2, "Relu": 1} and res.ops("hailo") == res.ops()
+    groups = [next((a.i for a in n.attribute if a.name == "group"), 1)
+              for seg in res.hailo for n in seg.graph.node if n.op_type == "Conv"]
+    assert sorted(groups) == [1, 6]
