@@ -246,3 +246,38 @@ def test_trace_rule_unknown_name_is_user_error(tmp_path, capsys):
     path = save(model, tmp_path / "m.onnx")
     rc, _, err = cli(capsys, "inspect", path, "--trace-rule", "no_such_rule", "-q")
     assert rc == 2 and err.startswith("rewrite: error:") and "no_such_rule" in err and "Traceback" not in err
+
+
+def _relu_relu(tmp_path):
+    from onnx import helper
+    from fd_util import make_model, vi
+    model = make_model([helper.make_node("Relu", ["x"], ["a"], name="r1"), helper.make_node("Relu", ["a"], ["y"], name="r2")],
+                       [vi("x", [1, 2, 4, 4])], [vi("y", [1, 2, 4, 4])])
+    return save(model, tmp_path / "m.onnx")
+
+
+def test_user_rules_file_is_applied_and_recorded(tmp_path, capsys):
+    """--rules FILE adds the file's rules after the target's; nodes they build carry the rule name."""
+    rules = tmp_path / "my.rw"
+    rules.write_text("rule relu_of_relu:\n    match:\n        a = Relu(x)\n        y = Relu(a)\n"
+                     "    rewrite:\n        y = Relu(x)\n")
+    path = _relu_relu(tmp_path)
+    out = tmp_path / "m.plan"
+    rc, _, err = cli(capsys, path, "--rules", rules, "-o", out, "-q")
+    assert rc == 0, err
+    doc = read_plan(out)
+    assert [r["op"] for r in doc["placement"]] == ["Relu"]
+    assert any("relu_of_relu" in s.get("rules", []) for s in doc["steps"])
+    rc, _, err = cli(capsys, "check", out, "--against", path)
+    assert rc == 0, err
+
+
+def test_rule_file_syntax_error_is_file_line_col(tmp_path, capsys):
+    rules = tmp_path / "bad.rw"
+    rules.write_text("rule broken:\n    match:\n        y = Relu(x\n    rewrite:\n        y = Relu(x)\n")
+    rc, _, err = cli(capsys, _relu_relu(tmp_path), "--rules", rules, "-q")
+    assert rc == 2 and "Traceback" not in err
+    first = err.splitlines()[0]
+    assert first.startswith("rewrite: error:") and f"{rules}:4:" in first
+    assert err.splitlines()[-1].strip() == "^"
+    assert not (tmp_path / "m.plan").exists()
