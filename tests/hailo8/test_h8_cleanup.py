@@ -158,3 +158,18 @@ def test_conv_output_used_twice_not_folded(tmp_path, target):
               ci + [const("k", k)], outputs=("y", "z"))
     res = rewrite_and_run(m, tmp_path, target=target)
     assert res.ops() == {"Conv": 1, "Mul": 1, "Relu": 1}
+
+
+@pytest.mark.parametrize("n_inputs", [2, 3, 4])
+def test_sum_becomes_adds(n_inputs, tmp_path, target):
+    """Sum (old exporters' residual add) of 2 or 3 inputs becomes Adds on hailo; a wider Sum is
+    left alone (host), and results match either way."""
+    names = [f"x{i}" for i in range(n_inputs)]
+    model = make_model([helper.make_node("Sum", names, ["y"])], [vi(n, [1, 3, 4, 4]) for n in names],
+                       [vi("y", None)])
+    res = rewrite_and_run(model, tmp_path, target=target)
+    assert_hailo_clean(res)
+    if n_inputs <= 3:
+        assert res.ops() == {"Add": n_inputs - 1} and res.ops("hailo") == res.ops()
+    else:
+        assert res.ops("host") == {"Sum": 1}
