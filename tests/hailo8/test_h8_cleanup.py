@@ -165,11 +165,11 @@ def test_sum_becomes_adds(n_inputs, tmp_path, target):
     """Sum (old exporters' residual add) of 2 or 3 inputs becomes Adds on hailo; a wider Sum is
     left alone (host), and results match either way."""
     names = [f"x{i}" for i in range(n_inputs)]
-    model = make_model([helper.make_node("Sum", names, ["y"])], [vi(n, [1, 3, 4, 4]) for n in names],
-                       [vi("y", None)])
+    model = make_model([helper.make_node("Sum", names, ["s"]), helper.make_node("Relu", ["s"], ["y"])],
+                       [vi(n, [1, 3, 4, 4]) for n in names], [vi("y", None)])
     res = rewrite_and_run(model, tmp_path, target=target)
     assert_hailo_clean(res)
     if n_inputs <= 3:
-        assert res.ops() == {"Add": n_inputs - 1} and res.ops("hailo") == res.ops()
+        assert res.ops() == {"Add": n_inputs - 1, "Relu": 1} and res.ops("hailo") == res.ops()
     else:
-        assert res.ops("host") == {"Sum": 1}
+        assert res.ops("host") == {"Sum": 1} and res.ops("hailo") == {"Relu": 1}
