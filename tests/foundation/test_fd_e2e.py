@@ -42,6 +42,17 @@ def test_light_squeezenet_end_to_end(tmp_path, capsys):
     _parity(tmp_path / "sq.plan", src)
 
 
+@pytest.mark.parametrize("name,hailo_segments", [("light_resnet50", 1), ("light_inception_v1", 3)])
+def test_light_cnn_end_to_end(tmp_path, capsys, name, hailo_segments):
+    """onnx's light ResNet-50 (residual Sums) and Inception v1 (LRN on the host): exact parity and
+    every MAC on hailo; ResNet-50 in a single Hailo segment."""
+    src = ONNX_DATA / "light" / f"{name}.onnx"
+    doc = _convert_and_check(capsys, src, tmp_path / "m.plan", "-q")
+    hailo = [s for s in doc["steps"] if s["device"] == "hailo"]
+    assert len(hailo) == hailo_segments
+    assert sum(s["macs"] for s in hailo) == sum(s["macs"] for s in doc["steps"])
+
+
 # ---- torch-exported 4-D conv models --------------------------------------------------------
 
 def _export(module, shape, path):
