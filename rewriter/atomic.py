@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -37,3 +38,17 @@ def staged_dir(dest: Path):
     os.replace(stage, dest)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def write_json_atomic(path, data) -> None:
+    """Write JSON to a temp file beside `path`, then os.replace: readers never see half a file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps(data, indent=2) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

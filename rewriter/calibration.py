@@ -2,13 +2,13 @@
 Hailo step, the inputs that step sees, in the layout the DFC's optimize() wants (NHWC float32)."""
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from rewriter.errors import UserError
+from rewriter.plan_writer import write_plan_json
 
 MIN_RECOMMENDED = 1024  # below this the DFC lowers its optimization level
 
@@ -76,7 +76,7 @@ def propagate(plan_dir: Path, doc: dict, calib: dict[str, np.ndarray], progress)
             rel = f"calib/{step['name']}.npz"
             np.savez(plan_dir / rel, **arrays)
         step["calib"] = rel
-    (plan_dir / "plan.json").write_text(json.dumps(doc, indent=2) + "\n")
+    write_plan_json(plan_dir, doc)
     warnings = []
     if count < MIN_RECOMMENDED:
         warnings.append(f"warning: {count} calibration windows < {MIN_RECOMMENDED}: the DFC lowers its "

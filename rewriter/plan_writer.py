@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import onnx
 from onnx import version_converter
 
 from rewriter import provenance
-from rewriter.atomic import staged_dir
+from rewriter.atomic import staged_dir, write_json_atomic
 from rewriter.extract import SegmentExtractor
 from rewriter.macs import node_macs
 from rewriter.partition import Partition
@@ -92,32 +91,47 @@ def plan_document(target_name: str, source: Path, original: onnx.ModelProto, ste
         "outputs": [value_spec(v) for v in original.graph.output],
     }
     doc.update(extra or {})
-    doc["steps"] = []
-    for step in steps:
-        entry = {"name": step.name, "device": step.device, "kind": step.extra.get("kind", "onnx")}
-        if step.model is not None:
-            entry["model"] = step.extra.get("model_file", f"segments/{step.name}.onnx")
-        entry["inputs"], entry["outputs"] = step.inputs, step.outputs
-        entry.update({k: v for k, v in step.extra.items() if k not in ("kind", "model_file")})
-        doc["steps"].append(entry)
+    doc["steps"] = [step_entry(step) for step in steps]
     return doc
 
 
-def write_plan(out_dir: Path, doc: dict, steps: list[PlannedStep], files: dict[str, bytes] | None = None,
-               after=None) -> None:
+def segment_file(step: PlannedStep) -> str:
+    """Path of the step's model relative to OUT (tiles with equal models share one file)."""
+    return step.extra.get("model_file", f"segments/{step.name}.onnx")
+
+
+def step_entry(step: PlannedStep) -> dict:
+    """The step's plan.json object."""
+    entry = {"name": step.name, "device": step.device, "kind": step.extra.get("kind", "onnx")}
+    if step.model is not None:
+        entry["model"] = segment_file(step)
+    entry["inputs"], entry["outputs"] = step.inputs, step.outputs
+    entry.update({k: v for k, v in step.extra.items() if k not in ("kind", "model_file")})
+    return entry
+
+
+def write_segment_files(folder: Path, steps: list[PlannedStep]) -> None:
+    """Each distinct segment file once, checked by onnx's checker, serialized deterministically."""
+    written = set()
+    for step in steps:
+        rel = segment_file(step)
+        if step.model is not None and rel not in written:
+            onnx.checker.check_model(step.model, full_check=True)
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            (folder / rel).write_bytes(step.model.SerializeToString(deterministic=True))
+            written.add(rel)
+
+
+def write_plan_json(folder: Path, doc: dict) -> None:
+    write_json_atomic(Path(folder) / "plan.json", doc)
+
+
+def write_plan(out_dir: Path, doc: dict, steps: list[PlannedStep], after=None) -> None:
     """Writes everything into a staging folder and swaps it in: never a half-written plan.
     `after(stage)` may add to the staged plan (calibration data) before the swap."""
     with staged_dir(Path(out_dir)) as stage:
         (stage / "segments").mkdir()
-        written = set()
-        for step, entry in zip(steps, doc["steps"]):
-            if step.model is not None and entry["model"] not in written:
-                onnx.checker.check_model(step.model, full_check=True)
-                (stage / entry["model"]).write_bytes(step.model.SerializeToString(deterministic=True))
-                written.add(entry["model"])
-        for rel, data in (files or {}).items():
-            (stage / rel).parent.mkdir(parents=True, exist_ok=True)
-            (stage / rel).write_bytes(data)
-        (stage / "plan.json").write_text(json.dumps(doc, indent=2) + "\n")
+        write_segment_files(stage, steps)
+        write_plan_json(stage, doc)
         if after is not None:
             after(stage)

@@ -2,13 +2,11 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import onnx
 
-from rewriter.plan_writer import PlannedStep
+from rewriter.plan_writer import PlannedStep, step_entry, write_plan_json, write_segment_files
 from rewriter.target import TilingLimits
 from rewriter.tiling.graph import SegGraph
 from rewriter.tiling.limits import CONVS, conv_channels
@@ -36,15 +34,6 @@ def bind_names(model: onnx.ModelProto, inputs: list[str], outputs: list[str]) ->
     return model
 
 
-def _entry(step: PlannedStep, file: str) -> dict:
-    entry = {"name": step.name, "device": step.device, "kind": step.extra.get("kind", "onnx")}
-    if step.model is not None:
-        entry["model"] = file
-    entry["inputs"], entry["outputs"] = step.inputs, step.outputs
-    entry.update({k: v for k, v in step.extra.items() if k not in ("kind", "model_file")})
-    return entry
-
-
 def retile_segment(out_dir, step_name: str, factor: float = 0.5) -> list[str]:
     """Replace hailo step `step_name` of OUT/plan.json by tiles at `factor` of its width (and
     channels above 64); writes the new segment files, then plan.json atomically. Returns the new
@@ -61,23 +50,7 @@ def retile_segment(out_dir, step_name: str, factor: float = 0.5) -> list[str]:
     g = SegGraph(model)
     step = PlannedStep(step_name, "hailo", old["inputs"], old["outputs"], model)
     new, report = tile_segment(step, shrunk_limits(g, factor), g, f"retile x{factor}")
-    entries, written = [], set()
-    for s in new:
-        file = s.extra.get("model_file", f"segments/{s.name}.onnx")
-        if s.model is not None and file not in written:
-            onnx.checker.check_model(s.model, full_check=True)
-            (out_dir / file).parent.mkdir(parents=True, exist_ok=True)
-            (out_dir / file).write_bytes(s.model.SerializeToString(deterministic=True))
-            written.add(file)
-        entries.append(_entry(s, file))
-    plan["steps"][pos:pos + 1] = entries
-    fd, tmp = tempfile.mkstemp(prefix="plan.json.", suffix=".tmp", dir=out_dir)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(json.dumps(plan, indent=2) + "\n")
-        os.replace(tmp, out_dir / "plan.json")
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_segment_files(out_dir, new)
+    plan["steps"][pos:pos + 1] = [step_entry(s) for s in new]
+    write_plan_json(out_dir, plan)
     return [s.name for s in new if s.device == "hailo"]

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from rewriter.atomic import write_json_atomic
 
 PLAN_FILE = "plan.json"
 PLAN_FORMAT = "hailo-rewriter-plan"
@@ -35,21 +35,6 @@ def load_plan(out_dir) -> dict:
     if not isinstance(plan, dict) or plan.get("format") != PLAN_FORMAT:
         raise PlanError(f"{path}: not a {PLAN_FORMAT} file")
     return plan
-
-
-def write_json_atomic(path, data) -> None:
-    """Write to a temp file in the same dir then os.replace, so readers never see half a file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def write_plan(out_dir, plan: dict) -> None:
