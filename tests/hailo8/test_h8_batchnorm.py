@@ -90,12 +90,17 @@ def test_shared_input_and_weights_two_bns(tmp_path, target):
     assert "BatchNormalization" not in res.ops()
 
 
-def test_conv_output_used_elsewhere_falls_back_to_mul_add(tmp_path, target):
+def _conv_output_used_twice():
+    """Conv -> BatchNormalization, and the conv output also feeds a Relu: BN cannot be fused."""
     b, bi = bn("c", "y", "bn", 6)
-    model = make_model([helper.make_node("Conv", ["x", "w", "b"], ["c"], kernel_shape=[3, 3]), b,
-                        helper.make_node("Relu", ["c"], ["z"])],
-                       [vi("x", [1, 4, 6, 6])], [vi("y", None), vi("z", None)],
-                       [weight("w", [6, 4, 3, 3]), weight("b", [6])] + bi)
+    return make_model([helper.make_node("Conv", ["x", "w", "b"], ["c"], kernel_shape=[3, 3]), b,
+                       helper.make_node("Relu", ["c"], ["z"])],
+                      [vi("x", [1, 4, 6, 6])], [vi("y", None), vi("z", None)],
+                      [weight("w", [6, 4, 3, 3]), weight("b", [6])] + bi)
+
+
+def test_conv_output_used_elsewhere_falls_back_to_mul_add(tmp_path, target):
+    model = _conv_output_used_twice()
     res = rewrite_and_run(model, tmp_path, target=target)
     assert_hailo_clean(res)
     assert res.ops() == {"Conv": 1, "Mul": 1, "Add": 1, "Relu": 1}
@@ -119,11 +124,7 @@ def test_target_can_choose_a_depthwise_conv_fallback(tmp_path):
     one depthwise 1x1 Conv (group = C), exactly."""
     from util import custom_target
     target = custom_target(tmp_path, {'bn_fallback.rw"': 'bn_fallback_depthwise.rw"'})
-    b, bi = bn("c", "y", "bn", 6)
-    model = make_model([helper.make_node("Conv", ["x", "w", "b"], ["c"], kernel_shape=[3, 3]), b,
-                        helper.make_node("Relu", ["c"], ["z"])],
-                       [vi("x", [1, 4, 6, 6])], [vi("y", None), vi("z", None)],
-                       [weight("w", [6, 4, 3, 3]), weight("b", [6])] + bi)
+    model = _conv_output_used_twice()
     res = rewrite_and_run(model, tmp_path, target=target)
     assert_hailo_clean(res)
     assert res.ops() == {"Conv": 2, "Relu": 1} and res.ops("hailo") == res.ops()
