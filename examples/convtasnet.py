@@ -99,7 +99,7 @@ def main(argv=None) -> int:
     print(f"wrote {args.output}")
     if args.plan:
         from rewriter.cli import main as rewrite_main
-        from rewriter.summary import placement_summary
+        from rewriter.cli.summary import placement_summary
         from rewriter.tiling.standalone import rewrite_tiled
         doc, reports = rewrite_tiled(args.output, args.plan, channels=64, width=512)
         print(placement_summary(doc).split("Sent to host")[0])

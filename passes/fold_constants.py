@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import onnx_graphsurgeon as gs
 
-from rewriter.load import fold_constants, foldable
-from rewriter.pass_manager import Pass, PassContext
+from rewriter.ir.load import fold_constants, foldable
+from rewriter.transform.pass_manager import Pass, PassContext
 
 
 class FoldConstants(Pass):

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import onnx_graphsurgeon as gs
 
-from rewriter.pass_manager import Pass, PassContext
-from rewriter.placement import host_reason, pin_to_host
+from rewriter.transform.pass_manager import Pass, PassContext
+from rewriter.ir.annotations import host_reason, pin_to_host
 
 REASON = "FSQ quantizer (tanh bound, scale, Round, rescale) runs on the host as one step"
 # elementwise ops an FSQ implementation wraps around Round, with at most one non-constant input

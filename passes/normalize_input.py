@@ -12,8 +12,8 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from rewriter.errors import UserError
-from rewriter.graph_edit import replace_uses
-from rewriter.placement import pin_to_host
+from rewriter.ir.edit import replace_uses
+from rewriter.ir.annotations import pin_to_host
 
 REASON = "input normalization (--normalize) runs on the host"
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import onnx_graphsurgeon as gs
 
-from rewriter.pass_manager import Pass, PassContext
+from rewriter.transform.pass_manager import Pass, PassContext
 
 
 class RemoveDeadNodes(Pass):

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import onnx_graphsurgeon as gs
 
-from rewriter.graph_edit import detach, replace_uses
-from rewriter.pass_manager import Pass, PassContext
+from rewriter.ir.edit import detach, replace_uses
+from rewriter.transform.pass_manager import Pass, PassContext
 
 PASSTHROUGH_OPS = ("Identity", "Dropout")
 

@@ -12,10 +12,10 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from passes.helpers.folding import block_diagonal
-from rewriter.graph_edit import detach
-from rewriter.graph_order import toposort
-from rewriter.pass_manager import Pass, PassContext
-from rewriter.provenance import tag
+from rewriter.ir.edit import detach
+from rewriter.ir.order import toposort
+from rewriter.transform.pass_manager import Pass, PassContext
+from rewriter.ir.annotations import tag
 
 PASS_NAME = "split-grouped-conv"
 

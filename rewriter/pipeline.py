@@ -17,13 +17,13 @@ from passes.remove_dead import RemoveDeadNodes
 from passes.remove_passthrough import RemovePassthrough
 from passes.split_grouped_conv import SplitGroupedConv
 from rewriter.errors import UserError
-from rewriter.load import WORKING_OPSET, infer_shapes, load_graph, model_from_graph
-from rewriter.partition import Partition, forced_host_nodes, partition
-from rewriter.pass_manager import Pass, PassContext, PassManager
-from rewriter.plan_writer import PlannedStep, plan_document, steps_from_partition
+from rewriter.ir.load import WORKING_OPSET, infer_shapes, load_graph, model_from_graph
+from rewriter.partition.partitioner import Partition, forced_host_nodes, partition
+from rewriter.transform.pass_manager import Pass, PassContext, PassManager
+from rewriter.plan.writer import PlannedStep, plan_document, steps_from_partition
 from rewriter.target import Target
 from rewriter.tiling import tile_steps
-from rewriter.views import mark_views
+from rewriter.plan.views import mark_views
 
 
 @dataclass
@@ -84,7 +84,7 @@ def build_passes(target: Target, options: RewriteOptions) -> tuple[list[Pass], o
     tracer = None
     rule_files = list(target.rule_files) + list(options.rule_files)
     if rule_files:
-        from rewriter.rules_pass import rule_file_passes  # lark only when rules are used
+        from rewriter.transform.rules_pass import rule_file_passes  # lark only when rules are used
         file_passes, tracer = rule_file_passes(rule_files, options.trace_rule)
         passes += file_passes + [RemovePassthrough(), DedupeNodes()]
     elif options.trace_rule:

@@ -1,7 +1,9 @@
 import sys
 from pathlib import Path
 
-# shared test helpers (tests/model_feeds.py) importable from every test folder
-TESTS = str(Path(__file__).resolve().parent)
-if TESTS not in sys.path:
-    sys.path.insert(0, TESTS)
+# shared test helpers (tests/model_feeds.py) and the examples' modules (examples/imu_synth.py)
+# importable from every test folder
+TESTS = Path(__file__).resolve().parent
+for folder in (TESTS, TESTS.parent / "examples"):
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))

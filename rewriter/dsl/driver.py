@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import onnx_graphsurgeon as gs
 
-from rewriter.graph_order import toposort
+from rewriter.ir.order import toposort
 
 from .errors import RuleError
 from .expr import Evaluator

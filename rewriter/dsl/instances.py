@@ -115,7 +115,7 @@ class InstanceBuilder:
             self.nodes, "instance", self.inputs,
             [helper.make_tensor_value_info(o, self.dtypes[o], self.shapes[o]) for o in outs],
             self.inits)
-        # shapes of interior values too: rules may ask shape() of them (as after rewriter.load)
+        # shapes of interior values too: rules may ask shape() of them (as after rewriter.ir.load)
         graph.value_info.extend(
             helper.make_tensor_value_info(o, self.dtypes[o], self.shapes[o])
             for n in self.nodes for o in n.output if o and o not in outs)

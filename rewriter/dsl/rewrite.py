@@ -12,7 +12,7 @@ import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
 
-from rewriter.provenance import tag
+from rewriter.ir.annotations import tag
 
 from . import ast as A
 from .attrs import coerce

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import onnx
 
-from rewriter.plan_writer import PlannedStep, step_entry, write_plan_json, write_segment_files
+from rewriter.plan.writer import PlannedStep, step_entry, write_plan_json, write_segment_files
 from rewriter.target import TilingLimits
 from rewriter.tiling.graph import SegGraph
 from rewriter.tiling.limits import CONVS, conv_channels

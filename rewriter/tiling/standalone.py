@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rewriter.pipeline import RewriteOptions, rewrite
-from rewriter.plan_writer import write_plan
+from rewriter.plan.writer import write_plan
 from rewriter.target import load_target
 
 

@@ -5,7 +5,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rewriter.atomic import write_json_atomic
+from rewriter.plan.atomic import write_json_atomic
 
 PLAN_FILE = "plan.json"
 PLAN_FORMAT = "hailo-rewriter-plan"

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from rewriter.atomic import write_json_atomic
+from rewriter.plan.atomic import write_json_atomic
 
 SUMMARY_FILE = "compile_summary.json"
 STAGES = ("parsed", "optimized", "compiled")

@@ -4,7 +4,7 @@ import pytest
 
 from dsl_util import assert_same, examples, model, ops, rewrite, rules
 from rewriter.dsl import RuleError, apply_rules
-from rewriter.provenance import rule_of
+from rewriter.ir.annotations import rule_of
 
 HEAD = '<ir_version: 8, opset_import: ["" : 17]>'
 RELU = HEAD + """

@@ -4,7 +4,7 @@ import onnx_graphsurgeon as gs
 import pytest
 
 from dsl_util import assert_same, examples, model, ops, rewrite, weights
-from rewriter.provenance import rule_of
+from rewriter.ir.annotations import rule_of
 
 HEAD = '<ir_version: 8, opset_import: ["" : 17]>'
 

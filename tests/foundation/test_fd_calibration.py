@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from fd_util import TCN_MODEL, cli, conv_chain_model, needs_tcn, save
-from rewriter.toolchain.imu_synth import make_imu_windows
+from imu_synth import make_imu_windows
 from runtime import Plan
 
 CONFIG = TCN_MODEL.parent / "model_config.json"

@@ -11,8 +11,8 @@ from fd_util import (assert_parity, conv_chain_model, cycle_trap_model, make_mod
                      plan_run, random_feeds, save, target_toml, vi, weight)
 from rewriter.errors import UserError
 from rewriter.pipeline import RewriteOptions, rewrite
-from rewriter.placement import why_not
-from rewriter.plan_writer import plan_document, write_plan
+from rewriter.partition.placement import why_not
+from rewriter.plan.writer import plan_document, write_plan
 from rewriter.target import load_target
 
 

@@ -10,8 +10,8 @@ from fd_util import make_model, ort_run, random_feeds, save, vi
 from passes.fold_constants import FoldConstants
 from passes.remove_dead import RemoveDeadNodes
 from passes.remove_passthrough import RemovePassthrough
-from rewriter.load import load_graph, model_from_graph
-from rewriter.pass_manager import Pass, PassContext, PassError, PassManager, PassStat
+from rewriter.ir.load import load_graph, model_from_graph
+from rewriter.transform.pass_manager import Pass, PassContext, PassError, PassManager, PassStat
 
 S = [1, 2, 4, 4]
 

@@ -2,9 +2,9 @@
 import networkx as nx
 from hypothesis import given, settings, strategies as st
 
-from rewriter.partition import _waves
-from rewriter.placement import HAILO, HOST
-from rewriter.segment_merge import merge_groups
+from rewriter.partition.partitioner import _waves
+from rewriter.partition.placement import HAILO, HOST
+from rewriter.partition.merge import merge_groups
 
 
 @st.composite

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from rewriter.plan_writer import PlannedStep, plan_document, write_plan
+from rewriter.plan.writer import PlannedStep, plan_document, write_plan
 from rewriter.target import TilingLimits
 from rewriter.tiling import retile_segment
 

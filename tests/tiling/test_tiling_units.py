@@ -7,7 +7,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from rewriter.plan_writer import PlannedStep
+from rewriter.plan.writer import PlannedStep
 from rewriter.target import TilingLimits
 from rewriter.tiling import tile_steps
 from rewriter.tiling.graph import SegGraph

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rewriter.toolchain.imu_synth import MODEL_MEAN, MODEL_STD, PATTERNS, make_imu_windows, synth_window
+from imu_synth import MODEL_MEAN, MODEL_STD, PATTERNS, make_imu_windows, synth_window
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,7 +8,7 @@ import numpy as np
 import onnxruntime as ort
 
 from rewriter.errors import UserError
-from rewriter.summary import table
+from rewriter.cli.summary import table
 
 FLOAT_MIN_COSINE = 0.99999
 QUANTIZED_MIN_COSINE = 0.95  # the deployment contract's INT8 gate
@@ -49,7 +49,7 @@ def reference_session(model_path: Path) -> ort.InferenceSession:
 def check_plan(args) -> int:
     from runtime.cli_support import load_inputs
     from runtime.parity import compare
-    from rewriter.commands import _load_plan
+    from rewriter.cli.commands import _load_plan
     plan = _load_plan(args.plan, args.backend)
     session = reference_session(args.against)
     quantized = args.backend != "onnxruntime"

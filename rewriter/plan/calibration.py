@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from rewriter.errors import UserError
-from rewriter.plan_writer import write_plan_json
+from rewriter.plan.writer import write_plan_json
 
 MIN_RECOMMENDED = 1024  # below this the DFC lowers its optimization level
 

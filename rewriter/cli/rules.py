@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from rewriter.errors import UserError
-from rewriter.summary import table
+from rewriter.cli.summary import table
 from rewriter.target import load_target
 
 

@@ -7,7 +7,7 @@ import onnx_graphsurgeon as gs
 
 from rewriter.dsl import RuleSyntaxError, apply_rules, load_rule_files
 from rewriter.errors import UserError
-from rewriter.pass_manager import Pass, PassContext
+from rewriter.transform.pass_manager import Pass, PassContext
 
 
 def load_rules_checked(path: Path):

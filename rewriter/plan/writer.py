@@ -9,11 +9,11 @@ import numpy as np
 import onnx
 from onnx import version_converter
 
-from rewriter import provenance
-from rewriter.atomic import staged_dir, write_json_atomic
-from rewriter.extract import SegmentExtractor
-from rewriter.macs import node_macs
-from rewriter.partition import Partition
+from rewriter.ir import annotations
+from rewriter.plan.atomic import staged_dir, write_json_atomic
+from rewriter.partition.extract import SegmentExtractor
+from rewriter.ir.macs import node_macs
+from rewriter.partition.partitioner import Partition
 
 PLAN_FORMAT = "hailo-rewriter-plan"
 PLAN_VERSION = 1
@@ -54,7 +54,7 @@ def steps_from_partition(model: onnx.ModelProto, nodes: list, part: Partition, w
         inputs, outputs = [v.name for v in segment.graph.input], [v.name for v in segment.graph.output]
         steps.append(PlannedStep(name, seg.device, inputs, outputs, segment, {
             "nodes": len(seg.nodes), "macs": int(sum(node_macs(n) for n in seg.nodes)),
-            "rules": provenance.rules_in(segment)}))
+            "rules": annotations.rules_in(segment)}))
     return steps
 
 

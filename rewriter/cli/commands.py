@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from rewriter.errors import UserError
-from rewriter.load import parse_input_shapes
+from rewriter.ir.load import parse_input_shapes
 from rewriter.target import load_target
 
 
@@ -49,7 +49,7 @@ def _rewrite(args):
 
 
 def _report(args, result, doc) -> None:
-    from rewriter.summary import pass_summary, placement_summary
+    from rewriter.cli.summary import pass_summary, placement_summary
     if args.explain:
         print("Passes:")
         print(pass_summary(result.manager))
@@ -73,7 +73,7 @@ def cmd_inspect(args) -> int:
 
 
 def cmd_convert(args) -> int:
-    from rewriter.plan_writer import write_plan
+    from rewriter.plan.writer import write_plan
     out = args.output or args.model.with_name(args.model.stem + ".plan")
     if out.resolve() == args.model.resolve():
         raise UserError("-o must not be the model file itself")
@@ -84,7 +84,7 @@ def cmd_convert(args) -> int:
     warnings: list[str] = []
     calib = None
     if args.calib:
-        from rewriter.calibration import propagate, read_calibration
+        from rewriter.plan.calibration import propagate, read_calibration
         calib = read_calibration(args.calib, doc["inputs"])
 
     def add_calibration(stage):
@@ -131,12 +131,12 @@ def cmd_run(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from rewriter.parity import check_plan
+    from rewriter.cli.check import check_plan
     return check_plan(args)
 
 
 def cmd_rules(args) -> int:
-    from rewriter.rule_tools import rules_command
+    from rewriter.cli.rules import rules_command
     return rules_command(args)
 
 

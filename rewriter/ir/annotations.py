@@ -1,24 +1,45 @@
-"""Which rule built a node: kept on the gs.Node while rewriting, written to ONNX node metadata."""
+"""Annotations the compiler attaches to graph nodes, in one place: which rule built a node and
+why a node must run on the host. They live on the gs.Node while rewriting (one dict per node)
+and the rule name is written to the exported ONNX node's `metadata_props`."""
 from __future__ import annotations
 
 import onnx
 
 RULE_KEY = "rewriter.rule"
+HOST_KEY = "rewriter.host"
+_SLOT = "annotations"  # attribute name on gs.Node objects
+
+
+def _notes(node) -> dict:
+    return node.__dict__.setdefault(_SLOT, {})
+
+
+def _get(node, key: str):
+    return node.__dict__.get(_SLOT, {}).get(key)
 
 
 def tag(node, rule: str) -> None:
     """Record that `rule` created `node` (a gs.Node)."""
-    node.__dict__.setdefault("provenance", {})[RULE_KEY] = rule
+    _notes(node)[RULE_KEY] = rule
 
 
 def rule_of(node) -> str | None:
-    return node.__dict__.get("provenance", {}).get(RULE_KEY)
+    return _get(node, RULE_KEY)
 
 
 def copy_tag(src, dst) -> None:
     rule = rule_of(src)
     if rule is not None:
         tag(dst, rule)
+
+
+def pin_to_host(node, reason: str) -> None:
+    """Passes that know better (FSQ cut, input normalization) pin a node to the host."""
+    _notes(node)[HOST_KEY] = reason
+
+
+def host_reason(node) -> str | None:
+    return _get(node, HOST_KEY)
 
 
 def stamp(model: onnx.ModelProto, gs_nodes) -> None:

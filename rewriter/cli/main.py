@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         verb, parser = "convert", convert_parser()
         args = parser.parse_args(argv)
     try:
-        from rewriter import commands
+        from rewriter.cli import commands
         return getattr(commands, f"cmd_{verb}")(args)
     except UserError as exc:
         return _fail(args, exc)
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _known_error(exc: Exception) -> Exception | None:
     """Library errors that are about the user's input, mapped to one-line messages."""
-    from rewriter.pass_manager import PassError
+    from rewriter.transform.pass_manager import PassError
     names = {"PlanError", "RuleSyntaxError", "RuleError", "ToolchainMissing"}
     if isinstance(exc, PassError) or type(exc).__name__ in names:
         return exc

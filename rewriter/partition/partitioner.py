@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 import networkx as nx
 import onnx_graphsurgeon as gs
 
-from rewriter.graph_order import toposort
-from rewriter.macs import node_macs
-from rewriter.placement import HAILO, HOST, Placement, place_nodes
-from rewriter.segment_merge import merge_groups
+from rewriter.ir.order import toposort
+from rewriter.ir.macs import node_macs
+from rewriter.partition.placement import HAILO, HOST, Placement, place_nodes
+from rewriter.partition.merge import merge_groups
 from rewriter.target import Target
 
 

@@ -15,7 +15,7 @@ import onnx_graphsurgeon as gs
 from onnx import shape_inference, version_converter
 from onnx_graphsurgeon.logger import G_LOGGER
 
-from rewriter import provenance
+from rewriter.ir import annotations
 from rewriter.errors import UserError
 
 G_LOGGER.severity = G_LOGGER.ERROR  # its folding chatter is not for our users
@@ -170,7 +170,7 @@ def graph_from_model(model: onnx.ModelProto) -> gs.Graph:
 
 def model_from_graph(graph: gs.Graph, opset: int | None = None) -> onnx.ModelProto:
     model = gs.export_onnx(graph, do_type_check=False)
-    provenance.stamp(model, graph.nodes)
+    annotations.stamp(model, graph.nodes)
     if opset is not None:
         del model.opset_import[:]
         model.opset_import.append(onnx.helper.make_opsetid("", opset))

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import onnx_graphsurgeon as gs
 
+from rewriter.ir.annotations import host_reason
 from rewriter.target import Target
 
 HAILO, HOST = "hailo", "host"
@@ -89,16 +90,6 @@ def _group_reason(node: gs.Node, policy: str) -> str | None:
     return f"{kind} {node.op} (group={group}) not allowed (policy {policy})"
 
 
-HOST_REASON_KEY = "host_reason"
-
-
-def pin_to_host(node: gs.Node, reason: str) -> None:
-    """Passes that know better (FSQ cut, input normalization) pin a node to the host."""
-    node.__dict__[HOST_REASON_KEY] = reason
-
-
-def host_reason(node: gs.Node) -> str | None:
-    return node.__dict__.get(HOST_REASON_KEY)
 
 
 def place_nodes(graph: gs.Graph, target: Target, forced_host: set[str] = frozenset()) -> dict[int, Placement]:

@@ -1,0 +1,4 @@
+"""The `rewrite` command line (verbs in rewriter/cli/commands.py)."""
+from rewriter.cli.main import main
+
+__all__ = ["main"]
