@@ -31,7 +31,8 @@ def _example():
 
 
 def main(argv=None) -> int:
-    from rewriter.tiling.standalone import rewrite_tiled
+    from rewriter.pipeline import RewriteOptions, rewrite_to_plan
+    from rewriter.target import load_target
     from runtime import Plan
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -46,7 +47,9 @@ def main(argv=None) -> int:
         model = _example().export(Path(tmp) / "ctn.onnx", args.samples, **sizes)
         out = Path(tmp) / "plan"
         t0 = time.perf_counter()
-        doc, reports = rewrite_tiled(model, out, channels=args.channels, width=args.width)
+        target = load_target("hailo8").with_tiling(args.channels, args.width)
+        result, doc, _ = rewrite_to_plan(model, out, target, RewriteOptions(force_tiling=True))
+        reports = result.tiling
         t_rewrite = time.perf_counter() - t0
         x = np.random.default_rng(0).standard_normal((1, 1, 1, args.samples)).astype(np.float32)
         sess = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])

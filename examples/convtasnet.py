@@ -100,8 +100,10 @@ def main(argv=None) -> int:
     if args.plan:
         from rewriter.cli import main as rewrite_main
         from rewriter.cli.summary import placement_summary
-        from rewriter.tiling.standalone import rewrite_tiled
-        doc, reports = rewrite_tiled(args.output, args.plan, channels=64, width=512)
+        from rewriter.pipeline import RewriteOptions, rewrite_to_plan
+        from rewriter.target import load_target
+        target = load_target("hailo8").with_tiling(64, 512)
+        _, doc, _ = rewrite_to_plan(args.output, args.plan, target, RewriteOptions(force_tiling=True))
         print(placement_summary(doc).split("Sent to host")[0])
         return rewrite_main(["check", str(args.plan), "--against", str(args.output), "--samples", "2"])
     return 0

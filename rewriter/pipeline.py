@@ -1,4 +1,5 @@
-"""The `rewrite` job: load -> passes -> partition -> plan steps. No I/O beyond reading the model."""
+"""The `rewrite` job: load -> passes -> partition -> plan steps (`rewrite`), and the same written
+as a validated plan folder (`rewrite_to_plan`)."""
 from __future__ import annotations
 
 import gc
@@ -20,7 +21,8 @@ from rewriter.errors import UserError
 from rewriter.ir.load import WORKING_OPSET, infer_shapes, load_graph, model_from_graph
 from rewriter.partition.partitioner import Partition, forced_host_nodes, partition
 from rewriter.transform.pass_manager import Pass, PassContext, PassManager
-from rewriter.plan.writer import PlannedStep, plan_document, steps_from_partition
+from rewriter.plan.document import plan_document
+from rewriter.plan.steps import PlannedStep, steps_from_partition
 from rewriter.target import Target
 from rewriter.tiling import tile_steps
 from rewriter.plan.views import mark_views
@@ -157,3 +159,22 @@ def _rewrite(model_path: Path, target: Target, options: RewriteOptions) -> Rewri
     trace = tracer.lines() if tracer is not None else []
     return RewriteResult(graph, original, part, steps, manager, timings, trace, normalization, whole, tiling,
                          segments)
+
+
+def rewrite_to_plan(model_path: Path, out: Path, target: Target, options: RewriteOptions,
+                    calib: dict | None = None, progress=None) -> tuple[RewriteResult, dict, list[str]]:
+    """Rewrite `model_path` and write the plan folder `out` (atomically, validated by the runtime's
+    loader before it replaces anything). `calib` ({plan input: (N, ...)}) adds per-step calibration
+    data inside the staged plan. Returns (result, plan document, warnings)."""
+    from rewriter.plan.writer import write_plan
+    result = rewrite(model_path, target, options)
+    doc = result.document(target, model_path)
+    warnings: list[str] = []
+    after = None
+    if calib is not None:
+        from rewriter.plan.calibration import propagate
+
+        def after(stage):
+            warnings.extend(propagate(stage, doc, calib, progress or (lambda m: None)))
+    write_plan(out, doc, result.steps, after=after)
+    return result, doc, warnings

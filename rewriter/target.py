@@ -45,7 +45,7 @@ class Target:
     roundtrip_macs: int
     compile: dict
 
-    def with_tiling(self, channels: int | None = None, width: int | None = None) -> "Target":
+    def with_tiling(self, channels: int | None = None, width: int | None = None) -> Target:
         from dataclasses import replace
         tiling = replace(self.tiling, channels=channels or self.tiling.channels,
                          width=width or self.tiling.width)

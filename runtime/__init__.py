@@ -5,9 +5,9 @@ the hailo backend and onnxruntime.quantization (needs onnx) only by the emulate-
 """
 from .backends import Backend, HailoBackend, Int8EmulationBackend, OrtBackend, Segment, choose_backend
 from .errors import PlanError
-from .plan import Plan
+from .plan import Plan, validate
 from .profile import RunProfile, StepProfile, format_profile
 
-__all__ = ["Plan", "PlanError", "StepProfile", "RunProfile", "format_profile",
+__all__ = ["Plan", "PlanError", "validate", "StepProfile", "RunProfile", "format_profile",
            "Backend", "Segment", "OrtBackend", "HailoBackend",
            "Int8EmulationBackend", "choose_backend"]

@@ -7,6 +7,7 @@ Samples returned here are lists of NCHW arrays (one per segment input, batch 1).
 """
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +16,22 @@ from .errors import PlanError
 from .layout import channels_last_shape, from_host
 
 
-def load_calib_file(path: Path, inputs: list[tuple[str, list]], step_name: str) -> list[list[np.ndarray]]:
-    """`inputs` = [(onnx input name, NCHW shape)] of the segment, in binding order."""
+def load_calib_file(path: Path, inputs: list[tuple[str, list]], step_name: str,
+                    reader=None) -> list[list[np.ndarray]]:
+    """`inputs` = [(onnx input name, NCHW shape)] of the segment, in binding order; `reader(path)`
+    returns the file's verified bytes (PlanSpec.read_file). Never unpickles."""
     if not path.is_file():
         raise PlanError(f"step '{step_name}': calib file {path} not found")
+    data = io.BytesIO(reader(path) if reader is not None else path.read_bytes())
+    try:
+        return _split_calib(data, path, inputs, step_name)
+    except (ValueError, OSError, EOFError) as e:
+        raise PlanError(f"step '{step_name}': calib file {path.name} is not a numpy array file ({e})") from e
+
+
+def _split_calib(data, path: Path, inputs, step_name: str) -> list[list[np.ndarray]]:
     if path.suffix == ".npz":
-        with np.load(path) as z:
+        with np.load(data, allow_pickle=False) as z:
             missing = [n for n, _ in inputs if n not in z.files]
             if missing:
                 raise PlanError(f"step '{step_name}': {path.name} lacks arrays for inputs {missing} (has {z.files})")
@@ -29,7 +40,7 @@ def load_calib_file(path: Path, inputs: list[tuple[str, list]], step_name: str) 
         if len(inputs) != 1:
             raise PlanError(f"step '{step_name}': a .npy calib file holds one input, the segment has "
                             f"{len(inputs)}; use .npz keyed by input name")
-        arrays = [np.load(path)]
+        arrays = [np.load(data, allow_pickle=False)]
     per_input = []
     for (name, shape), arr in zip(inputs, arrays):
         want = channels_last_shape(shape)

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from .backends import BACKENDS, Backend, OrtBackend, Segment, choose_backend
+from .backends.ort_backend import read_signature
 from .calib import split_samples
 from .errors import PlanError
 from .profile import RunProfile, StepProfile
-from .spec import PlanSpec, StepSpec, TensorSpec, last_uses, load_spec
+from .schema import PlanSpec, StepSpec, TensorSpec, last_uses, load_spec
 from .stitch import make_stitch
 from .view import ViewOp
 
@@ -43,11 +44,7 @@ class Plan:
                 runner = ViewOp(step)  # a pure layout change: a numpy view, no session
             else:
                 runner = (accel if step.device == "hailo" else host).open(step.model_path, step)
-                for what, bound, graph in (("inputs", step.inputs, runner.input_names),
-                                           ("outputs", step.outputs, runner.output_names)):
-                    if len(bound) != len(graph):
-                        raise PlanError(f"step '{step.name}': binds {len(bound)} {what} {bound} but "
-                                        f"{step.raw['model']} has {len(graph)} graph {what} {graph}")
+                check_binding(step, runner.input_names, runner.output_names)
             self._ops.append(_Op(step, runner, step.is_stitch or isinstance(runner, ViewOp), dead))
         self._input_specs = {t.name: t for t in spec.inputs}
         try:
@@ -64,6 +61,11 @@ class Plan:
         """Flatten the ops into the tuples the run loop iterates over."""
         self._fast = [(op.runner.run, tuple(op.step.inputs), tuple(op.step.outputs), tuple(op.free))
                       for op in self._ops]
+        # What each step must produce, as plan.json declares it (checked after every step: a
+        # swapped or stale segment file fails loudly instead of feeding garbage onward).
+        declared = self.spec.tensors
+        self._declared = [tuple((n, declared[n].shape, np.dtype(declared[n].dtype)) for n in op.step.outputs)
+                          for op in self._ops]
         # Runners whose outputs may live in buffers reused across runs (stitch ops, hailo segments).
         self._buffer_owners = [op.runner for op in self._ops
                                if op.is_stitch or type(op.runner).buffers is not Segment.buffers]
@@ -72,7 +74,7 @@ class Plan:
     @classmethod
     def load(cls, out, backend: str = "auto", *, intra_op_num_threads: int | None = None,
              calibration: dict | None = None, hailo_timeout_ms: int = 10000,
-             int8_cache_dir=None) -> "Plan":
+             int8_cache_dir=None) -> Plan:
         """Load OUT/plan.json and open every segment (one session per distinct model file).
 
         backend: "auto" (hailo if hailo_platform imports and every hailo step's HEF exists, else
@@ -83,12 +85,12 @@ class Plan:
             raise PlanError(f"unknown backend {backend!r} (expected one of {', '.join(BACKENDS)})")
         spec = load_spec(out)
         name, reason = choose_backend(spec, backend)
-        host = OrtBackend(intra_op_num_threads)
+        host = OrtBackend(intra_op_num_threads, reader=spec.read_file)
         if name == "onnxruntime":
             accel = host
         elif name == "hailo":
             from .backends.hailo_backend import HailoBackend
-            accel = HailoBackend(timeout_ms=hailo_timeout_ms)
+            accel = HailoBackend(timeout_ms=hailo_timeout_ms, reader=spec.read_file)
         else:
             from .backends.int8_emulation import Int8EmulationBackend
             capture = _Capture(spec, host, calibration)
@@ -181,22 +183,31 @@ class Plan:
 
     def _run_fast(self, env: dict, keep: set) -> None:
         # The hot loop: plain tuples and locals, ~1 us per step of Python on a desktop CPU.
-        for run, ins, outs, free in self._schedule(keep):
+        for (run, ins, _, free), declared in zip(self._schedule(keep), self._declared):
             res = run([env[n] for n in ins])
-            for n, v in zip(outs, res):
+            for v, (n, shape, dtype) in zip(res, declared):
+                if v.shape != shape or v.dtype != dtype:
+                    self._bad_output(n, v, shape, dtype)
                 env[n] = v
             for n in free:
                 del env[n]
 
+    def _bad_output(self, name: str, value, shape, dtype) -> None:
+        step = next(op.step.name for op in self._ops if name in op.step.outputs)
+        raise PlanError(f"step '{step}' produced {name!r} as {list(value.shape)} {value.dtype}, but plan.json "
+                        f"declares {list(shape)} {dtype} (segment file does not match the plan?)")
+
     def _run_profiled(self, env: dict, keep: set) -> list[tuple[float, float]]:
         perf = time.perf_counter
         timings = []  # (wall, engine) per step; StepProfile objects are built after the clock stops
-        for (run, ins, outs, free), op in zip(self._schedule(keep), self._ops):
+        for (run, ins, _, free), op, declared in zip(self._schedule(keep), self._ops, self._declared):
             args = [env[n] for n in ins]
             t0 = perf()
             res = run(args)
             timings.append((perf() - t0, 0.0 if op.is_stitch else op.runner.last_backend_seconds))
-            for n, v in zip(outs, res):
+            for v, (n, shape, dtype) in zip(res, declared):
+                if v.shape != shape or v.dtype != dtype:
+                    self._bad_output(n, v, shape, dtype)
                 env[n] = v
             for n in free:
                 del env[n]
@@ -227,6 +238,37 @@ class Plan:
 
     def __repr__(self):
         return (f"Plan({str(self.spec.root)!r}, steps={len(self.spec.steps)}, backend={self.backend_name!r})")
+
+
+def check_binding(step: StepSpec, input_names: list, output_names: list, output_shapes=None,
+                  tensors: dict | None = None) -> None:
+    """A step binds its tensors positionally to its model's graph inputs/outputs: the counts must
+    agree (and, where the model's output shapes are static, they must be the declared ones)."""
+    for what, bound, graph in (("inputs", step.inputs, input_names), ("outputs", step.outputs, output_names)):
+        if len(bound) != len(graph):
+            raise PlanError(f"step '{step.name}': binds {len(bound)} {what} {bound} but "
+                            f"{step.raw['model']} has {len(graph)} graph {what} {graph}")
+    for name, shape in zip(step.outputs, output_shapes or ()):
+        want = tensors[name].shape
+        if all(isinstance(d, int) for d in shape) and tuple(shape) != want:
+            raise PlanError(f"step '{step.name}': {step.raw['model']} makes {list(shape)} for {name!r}, "
+                            f"plan.json declares {list(want)}")
+
+
+def validate(out) -> PlanSpec:
+    """Everything `Plan.load` checks before running, without keeping sessions: the schema (paths
+    confined, files hashed, dataflow, stitch shapes) and every onnx step's binding to its model."""
+    spec = load_spec(out)
+    signatures: dict = {}
+    for step in spec.steps:
+        if step.kind != "onnx":
+            continue
+        key = step.model_path
+        if key not in signatures:
+            signatures[key] = read_signature(key, spec.read_file)
+        ins, outs = signatures[key]
+        check_binding(step, [n for n, _ in ins], [n for n, _ in outs], [s for _, s in outs], spec.tensors)
+    return spec
 
 
 class _Capture:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import PlanError
-from .spec import StepSpec
+from .schema import StepSpec
 
 
 class StitchOp:

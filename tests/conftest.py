@@ -7,3 +7,10 @@ TESTS = Path(__file__).resolve().parent
 for folder in (TESTS, TESTS.parent / "examples"):
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
+
+
+def pytest_configure(config):
+    """Caches (parsed rules, int8 emulation) go to one folder per test session, not the user's home."""
+    import os
+    import tempfile
+    os.environ.setdefault("XDG_CACHE_HOME", tempfile.mkdtemp(prefix="hailo-rewriter-test-cache-"))

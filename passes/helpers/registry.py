@@ -1,7 +1,7 @@
 """Registry of native helpers that rule files call by name."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 HELPERS: dict[str, Callable] = {}
 

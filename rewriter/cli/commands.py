@@ -73,25 +73,24 @@ def cmd_inspect(args) -> int:
 
 
 def cmd_convert(args) -> int:
-    from rewriter.plan.writer import write_plan
+    from rewriter.pipeline import rewrite_to_plan
     out = args.output or args.model.with_name(args.model.stem + ".plan")
     if out.resolve() == args.model.resolve():
         raise UserError("-o must not be the model file itself")
     if out.resolve() in args.model.resolve().parents:
         raise UserError("-o must not be a folder that holds the model file")
-    target, result = _rewrite(args)
-    doc = result.document(target, args.model)
-    warnings: list[str] = []
+    target = _target(args)
+    options = _options(args)
+    if not args.model.is_file():
+        raise UserError(f"no such model file: {args.model}")
     calib = None
     if args.calib:
-        from rewriter.plan.calibration import propagate, read_calibration
-        calib = read_calibration(args.calib, doc["inputs"])
-
-    def add_calibration(stage):
-        """Runs inside the staged plan, before it is swapped in: a failure leaves no OUT."""
-        _progress(args, f"propagating {next(iter(calib.values())).shape[0]} calibration windows ...")
-        warnings.extend(propagate(stage, doc, calib, lambda m: _progress(args, m)))
-    write_plan(out, doc, result.steps, after=add_calibration if calib is not None else None)
+        from rewriter.plan.calibration import read_calibration_file
+        calib = read_calibration_file(args.calib)  # before the expensive work: fail early
+    _progress(args, f"rewriting {args.model} for {target.name} ...")
+    result, doc, warnings = rewrite_to_plan(args.model, out, target, options, calib=calib,
+                                            progress=lambda m: _progress(args, m))
+    _progress(args, "  " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in result.timings.items()))
     _report(args, result, doc)
     for line in warnings:
         print(line, file=sys.stderr)

@@ -13,7 +13,7 @@ _SPATIAL_OPS = {"Conv", "ConvTranspose", "MaxPool", "AveragePool", "LpPool", "Co
 MISSING = object()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def schema(op: str):
     try:
         return onnx.defs.get_schema(op, OPSET, "")
@@ -21,7 +21,7 @@ def schema(op: str):
         return None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def schema_defaults(op: str) -> dict:
     s = schema(op)
     out = {}
@@ -33,7 +33,7 @@ def schema_defaults(op: str) -> dict:
     return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def attr_types(op: str) -> dict:
     s = schema(op)
     return {} if s is None else {n: a.type for n, a in s.attributes.items()}

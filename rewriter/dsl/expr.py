@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import math
 import operator
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 import onnx_graphsurgeon as gs

@@ -6,7 +6,8 @@ walking producers of bound values (or consumers, for nodes only reachable that w
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 import onnx_graphsurgeon as gs
 

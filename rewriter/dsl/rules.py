@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import onnx
 
@@ -53,7 +53,7 @@ class RuleSet:
             raise KeyError(key)
         return self.rules[key]
 
-    def __add__(self, other: "RuleSet") -> "RuleSet":
+    def __add__(self, other: RuleSet) -> RuleSet:
         return RuleSet(self.rules + list(other))
 
     def names(self) -> list[str]:

@@ -13,34 +13,51 @@ from rewriter.plan.writer import write_plan_json
 MIN_RECOMMENDED = 1024  # below this the DFC lowers its optimization level
 
 
-def read_calibration(path: Path, inputs: list[dict]) -> dict[str, np.ndarray]:
-    """(N, *input shape without batch) per plan input, from .npy (one input) or .npz (by name)."""
+def read_calibration_file(path: Path) -> dict:
+    """The arrays of a --calib file, checked before any work starts: {None: array} for .npy (one
+    model input), {name: array} for .npz. Windows must be numeric, finite, at least one."""
     if not path.is_file():
         raise UserError(f"no such calibration file: {path}")
     try:
         if path.suffix == ".npz":
-            with np.load(path) as z:
-                missing = [i["name"] for i in inputs if i["name"] not in z.files]
-                if missing:
-                    raise UserError(f"--calib {path}: no array for input(s) {', '.join(missing)} (has {z.files})")
-                arrays = {i["name"]: z[i["name"]] for i in inputs}
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {name: z[name] for name in z.files}
         else:
-            if len(inputs) != 1:
-                raise UserError(f"--calib {path}: the model has {len(inputs)} inputs; give an .npz keyed by input name")
-            arrays = {inputs[0]["name"]: np.load(path)}
-    except (OSError, ValueError) as exc:
-        raise UserError(f"--calib {path}: cannot read ({exc})") from exc
+            arrays = {None: np.load(path, allow_pickle=False)}
+    except (OSError, ValueError, EOFError) as exc:
+        raise UserError(f"--calib {path}: cannot read it as .npy/.npz ({str(exc).splitlines()[0]})") from exc
+    for name, arr in arrays.items():
+        label = f"--calib {path}" + (f"[{name}]" if name else "")
+        if arr.dtype.kind not in "fiu" or arr.ndim < 1:
+            raise UserError(f"{label}: expected numeric windows (N, ...), got {arr.dtype} {list(arr.shape)}")
+        if arr.shape[0] == 0:
+            raise UserError(f"{label}: holds 0 windows")
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            raise UserError(f"{label}: holds NaN or infinite values")
+    return arrays
+
+
+def fit_calibration(arrays: dict, inputs: list[dict], label: str = "--calib") -> dict[str, np.ndarray]:
+    """(N, *input shape) float32 per plan input from read_calibration_file's arrays."""
+    if None in arrays:
+        if len(inputs) != 1:
+            raise UserError(f"{label}: the model has {len(inputs)} inputs; give an .npz keyed by input name")
+        arrays = {inputs[0]["name"]: arrays[None]}
+    missing = [i["name"] for i in inputs if i["name"] not in arrays]
+    if missing:
+        raise UserError(f"{label}: no array for input(s) {', '.join(missing)} (has {sorted(arrays)})")
+    fitted = {}
     for spec in inputs:
         arr = arrays[spec["name"]]
         per_sample = list(spec["shape"][1:])
         if list(arr.shape[1:]) != per_sample and list(arr.shape[1:]) != list(spec["shape"]):
-            raise UserError(f"--calib: {spec['name']} has shape {list(arr.shape)}, expected (N, "
+            raise UserError(f"{label}: {spec['name']} has shape {list(arr.shape)}, expected (N, "
                             f"{', '.join(map(str, per_sample))}) windows in the model's input layout")
-        arrays[spec["name"]] = arr.reshape((arr.shape[0], *spec["shape"])).astype(np.float32)
-    counts = {a.shape[0] for a in arrays.values()}
+        fitted[spec["name"]] = arr.reshape((arr.shape[0], *spec["shape"])).astype(np.float32)
+    counts = {a.shape[0] for a in fitted.values()}
     if len(counts) != 1:
-        raise UserError(f"--calib: inputs have different sample counts {sorted(counts)}")
-    return arrays
+        raise UserError(f"{label}: inputs have different sample counts {sorted(counts)}")
+    return fitted
 
 
 def to_nhwc(batch: np.ndarray) -> np.ndarray:
@@ -49,9 +66,11 @@ def to_nhwc(batch: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(batch.transpose(0, 2, 3, 1)) if batch.ndim == 4 else batch
 
 
-def propagate(plan_dir: Path, doc: dict, calib: dict[str, np.ndarray], progress) -> list[str]:
-    """Writes calib/<step>.npy|.npz into plan_dir and sets steps[i].calib in `doc` (and plan.json)."""
+def propagate(plan_dir: Path, doc: dict, arrays: dict, progress) -> list[str]:
+    """Writes calib/<step>.npy|.npz into plan_dir and sets steps[i].calib in `doc` (and plan.json).
+    `arrays` come from read_calibration_file."""
     from runtime import Plan
+    calib = fit_calibration(arrays, doc["inputs"])
     plan = Plan.load(plan_dir, backend="onnxruntime")
     hailo = [s for s in doc["steps"] if s["device"] == "hailo"]
     wanted = sorted({name for s in hailo for name in s["inputs"]} - {i["name"] for i in doc["inputs"]})

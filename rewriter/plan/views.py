@@ -11,7 +11,7 @@ import math
 import numpy as np
 import onnxruntime as ort
 
-from rewriter.plan.writer import PlannedStep
+from rewriter.plan.steps import PlannedStep
 
 LAYOUT_OPS = {"Transpose", "Unsqueeze", "Squeeze", "Reshape", "Flatten", "Identity"}
 

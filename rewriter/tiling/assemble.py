@@ -4,7 +4,7 @@ from __future__ import annotations
 import onnx
 from onnx import helper, numpy_helper
 
-from rewriter.plan.writer import PlannedStep
+from rewriter.plan.steps import PlannedStep
 from rewriter.tiling.blocks import Job, channel_range, jobs
 from rewriter.tiling.dedupe import ModelFiles
 from rewriter.tiling.graph import SegGraph

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import onnx
 
-from rewriter.plan.writer import PlannedStep, step_entry, write_plan_json, write_segment_files
+from rewriter.plan.document import finalize
+from rewriter.plan.steps import PlannedStep, step_entry
+from rewriter.plan.writer import write_plan_json, write_segment_files
 from rewriter.target import TilingLimits
 from rewriter.tiling.graph import SegGraph
 from rewriter.tiling.limits import CONVS, conv_channels
@@ -52,5 +54,6 @@ def retile_segment(out_dir, step_name: str, factor: float = 0.5) -> list[str]:
     new, report = tile_segment(step, shrunk_limits(g, factor), g, f"retile x{factor}")
     write_segment_files(out_dir, new)
     plan["steps"][pos:pos + 1] = [step_entry(s) for s in new]
+    finalize(plan, out_dir)  # the new tensors declared, the new files hashed
     write_plan_json(out_dir, plan)
     return [s.name for s in new if s.device == "hailo"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rewriter.plan.writer import PlannedStep
+from rewriter.plan.steps import PlannedStep
 from rewriter.target import TilingLimits
 from rewriter.tiling import temporal
 from rewriter.tiling.assemble import StageWriter, host_model

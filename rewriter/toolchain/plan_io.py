@@ -1,18 +1,17 @@
-"""Read plan.json, group its hailo steps into distinct segments, and update it atomically."""
+"""Plan access for the toolchain: read and validate plan.json with the runtime's schema, group its
+hailo steps into distinct compile units, and update it atomically (hashes refreshed, re-validated)."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rewriter.plan.atomic import write_json_atomic
+from rewriter.plan.writer import write_plan_json
+from runtime.errors import PlanError
+from runtime.schema import parse_spec, read_plan_json
 
 PLAN_FILE = "plan.json"
-PLAN_FORMAT = "hailo-rewriter-plan"
 
-
-class PlanError(ValueError):
-    """plan.json is missing or not a plan."""
+__all__ = ["PlanError", "Segment", "load_plan", "write_plan", "hailo_segments", "update_model_steps"]
 
 
 @dataclass
@@ -25,20 +24,17 @@ class Segment:
 
 
 def load_plan(out_dir) -> dict:
+    """plan.json as a dict, after the runtime's validation (paths confined, files hashed...)."""
     path = Path(out_dir) / PLAN_FILE
     if not path.is_file():
         raise PlanError(f"{path}: no plan.json here (run the rewriter first)")
-    try:
-        plan = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise PlanError(f"{path}: not valid JSON ({exc})") from exc
-    if not isinstance(plan, dict) or plan.get("format") != PLAN_FORMAT:
-        raise PlanError(f"{path}: not a {PLAN_FORMAT} file")
-    return plan
+    doc, path, _ = read_plan_json(path)
+    parse_spec(doc, path)
+    return doc
 
 
 def write_plan(out_dir, plan: dict) -> None:
-    write_json_atomic(Path(out_dir) / PLAN_FILE, plan)
+    write_plan_json(Path(out_dir), plan)
 
 
 def is_hailo_step(step: dict) -> bool:
@@ -51,9 +47,7 @@ def hailo_segments(plan: dict, only_steps=None) -> list[Segment]:
     for step in plan.get("steps", []):
         if not is_hailo_step(step) or (only_steps is not None and step.get("name") not in only_steps):
             continue
-        model = step.get("model")
-        if not model:
-            raise PlanError(f"hailo step {step.get('name')!r} has no 'model'")
+        model = step["model"]
         seg = by_model.get(model)
         if seg is None:
             seg = by_model[model] = Segment(name=Path(model).stem, model=model)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from ..spec import PlanSpec
+from ..schema import PlanSpec
 from .base import Backend, Segment
 from .hailo_backend import HailoBackend  # safe: hailo_platform is imported when one is created
 from .int8_emulation import Int8EmulationBackend  # safe: onnx is imported only when quantizing
@@ -24,10 +24,15 @@ def choose_backend(spec: PlanSpec, requested: str) -> tuple[str, str]:
         hp = importlib.import_module("hailo_platform")
     except ImportError as e:
         return "onnxruntime", f"hailo_platform not importable ({e}); hailo steps run on onnxruntime"
+    failed = [s.name for s in steps if s.compile_status == "failed"]
+    if failed:
+        shown = ", ".join(failed[:3]) + (f" and {len(failed) - 3} more" if len(failed) > 3 else "")
+        return "onnxruntime", f"compile failed for step(s) {shown}; hailo steps run on onnxruntime"
     missing = [s.name for s in steps if s.hef_path is None or not s.hef_path.is_file()]
     if missing:
         shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
-        return "onnxruntime", f"HEF missing for step(s) {shown}; hailo steps run on onnxruntime"
+        return "onnxruntime", (f"HEF missing or not recorded in plan.json for step(s) {shown}; "
+                               "hailo steps run on onnxruntime")
     version = getattr(hp, "__version__", "?")
     return "hailo", f"hailo_platform {version} importable and all {len(steps)} hailo step HEFs present"
 

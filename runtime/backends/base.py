@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..spec import StepSpec
+from ..schema import StepSpec
 
 
 class Segment:

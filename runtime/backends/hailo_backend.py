@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import PlanError
 from ..layout import from_host, to_host
-from ..spec import StepSpec
+from ..schema import StepSpec
 from .base import Backend, Segment
 from .ort_backend import read_signature
 
@@ -96,8 +96,9 @@ class HailoSegment(Segment):
 class HailoBackend(Backend):
     name = "hailo"
 
-    def __init__(self, timeout_ms: int = 10000):
+    def __init__(self, timeout_ms: int = 10000, reader=None):
         self.hp = import_hailo_platform()
+        self.reader = reader  # PlanSpec.read_file: HEFs and segments are checked against plan.json
         self.timeout_ms = timeout_ms
         self._stack = contextlib.ExitStack()
         params = self.hp.VDevice.create_params()
@@ -116,6 +117,8 @@ class HailoBackend(Backend):
                             f"{'no hef in plan.json' if step.hef_path is None else f'{step.hef_path} not found'}")
         key = step.hef_path.resolve()
         if key not in self.hefs:
+            if self.reader is not None:
+                self.reader(key)  # sha256 against plan.json before HailoRT opens it
             try:
                 self.hefs[key] = _ConfiguredHef(self.hp, self.vdevice, key, self._stack)
             except PlanError:
@@ -125,7 +128,7 @@ class HailoBackend(Backend):
         hef = self.hefs[key]
         mkey = Path(model_path).resolve()
         if mkey not in self._signatures:
-            self._signatures[mkey] = read_signature(mkey)
+            self._signatures[mkey] = read_signature(mkey, self.reader)
         onnx_in, onnx_out = self._signatures[mkey]
         for what, onnx_side, hef_names, hef_shapes in (("inputs", onnx_in, hef.input_names, hef.input_shapes),
                                                          ("outputs", onnx_out, hef.output_names, hef.output_shapes)):

@@ -16,13 +16,13 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 from ..calib import load_calib_file
 from ..errors import PlanError
-from ..spec import PlanSpec, StepSpec
+from ..schema import PlanSpec, StepSpec
 from .base import Backend
 from .ort_backend import OrtBackend, OrtSegment, read_signature
 
@@ -60,9 +60,9 @@ def quantize(model_path: Path, samples: list[list[np.ndarray]], input_names: lis
         tmp.unlink(missing_ok=True)
 
 
-def cache_key(model_path: Path, samples: list[list[np.ndarray]]) -> str:
+def cache_key(model_bytes: bytes, samples: list[list[np.ndarray]]) -> str:
     h = hashlib.sha256(SETTINGS.encode())
-    h.update(Path(model_path).read_bytes())
+    h.update(model_bytes)
     for sample in samples:
         for a in sample:
             a = np.ascontiguousarray(a)
@@ -72,8 +72,9 @@ def cache_key(model_path: Path, samples: list[list[np.ndarray]]) -> str:
 
 
 def default_cache_dir(root: Path) -> Path:
-    """OUT/.int8 when writable, else a per-user temp dir."""
-    for d in (root / ".int8", Path(tempfile.gettempdir()) / f"hailo-rewriter-int8-{os.getuid()}"):
+    """A per-user cache folder (never inside the plan: checking a plan must not change it)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    for d in (Path(base) / "hailo-rewriter" / "int8", Path(tempfile.gettempdir()) / f"hailo-rewriter-int8-{os.getuid()}"):
         try:
             d.mkdir(parents=True, exist_ok=True)
             if os.access(d, os.W_OK):
@@ -94,7 +95,7 @@ class Int8EmulationBackend(Backend):
 
     def _samples(self, step: StepSpec, inputs) -> list[list[np.ndarray]]:
         if step.calib_path is not None:
-            return load_calib_file(step.calib_path, inputs, step.name)
+            return load_calib_file(step.calib_path, inputs, step.name, self.ort.reader)
         samples = self.capture(step)
         if not samples:
             raise PlanError(f"step '{step.name}': emulate-int8 needs calibration data: the step has no 'calib' "
@@ -104,11 +105,12 @@ class Int8EmulationBackend(Backend):
     def open(self, model_path, step):
         key = Path(model_path).resolve()
         if key not in self.quantized:
-            inputs, _ = read_signature(key)
+            model_bytes = self.ort.reader(key) if self.ort.reader else key.read_bytes()
+            inputs, _ = read_signature(key, self.ort.reader)
             samples = [s for other in self.spec.hailo_steps if other.model_path.resolve() == key
                        for s in self._samples(other, inputs)]
-            dst = self.cache_dir / f"{cache_key(key, samples)[:32]}.onnx"
+            dst = self.cache_dir / f"{cache_key(model_bytes, samples)[:32]}.onnx"
             if not dst.is_file():
                 quantize(key, samples, [n for n, _ in inputs], dst)
             self.quantized[key] = dst
-        return OrtSegment(self.ort.session(self.quantized[key]), step)
+        return OrtSegment(self.ort.session(self.quantized[key], plan_file=False), step)

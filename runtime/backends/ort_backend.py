@@ -8,7 +8,7 @@ import numpy as np
 import onnxruntime as ort
 
 from ..errors import PlanError
-from ..spec import StepSpec
+from ..schema import StepSpec
 from .base import Backend, Segment
 
 
@@ -21,19 +21,22 @@ def session_options(intra_op_num_threads: int | None = None) -> ort.SessionOptio
     return opts
 
 
-def read_signature(model_path: Path) -> tuple[list[tuple[str, list]], list[tuple[str, list]]]:
+def read_signature(model_path: Path, reader=None) -> tuple[list[tuple[str, list]], list[tuple[str, list]]]:
     """(name, shape) of a model's graph inputs and outputs, without keeping a session around."""
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     opts.log_severity_level = 3
-    sess = _session(model_path, opts)
+    sess = _session(model_path, opts, reader)
     return ([(i.name, list(i.shape)) for i in sess.get_inputs()],
             [(o.name, list(o.shape)) for o in sess.get_outputs()])
 
 
-def _session(model_path: Path, opts) -> ort.InferenceSession:
+def _session(model_path: Path, opts, reader=None) -> ort.InferenceSession:
+    """`reader(path) -> bytes` verifies the file (PlanSpec.read_file); the session is built from
+    those very bytes, so nothing can swap the file between the check and the load."""
+    source = reader(model_path) if reader is not None else str(model_path)
     try:
-        return ort.InferenceSession(str(model_path), sess_options=opts, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(source, sess_options=opts, providers=["CPUExecutionProvider"])
     except Exception as e:  # ORT raises its own Fail/InvalidGraph types
         raise PlanError(f"onnxruntime cannot load {model_path}: {e}") from e
 
@@ -61,14 +64,16 @@ class OrtSegment(Segment):
 class OrtBackend(Backend):
     name = "onnxruntime"
 
-    def __init__(self, intra_op_num_threads: int | None = None):
+    def __init__(self, intra_op_num_threads: int | None = None, reader=None):
         self.options = session_options(intra_op_num_threads)
+        self.reader = reader  # verified file reads (PlanSpec.read_file), or None for plain files
         self.sessions: dict[Path, ort.InferenceSession] = {}
 
-    def session(self, model_path: Path) -> ort.InferenceSession:
+    def session(self, model_path: Path, plan_file: bool = True) -> ort.InferenceSession:
+        """plan_file=False for models that are not the plan's (the int8 emulation's quantized copies)."""
         key = Path(model_path).resolve()
         if key not in self.sessions:
-            self.sessions[key] = _session(key, self.options)
+            self.sessions[key] = _session(key, self.options, self.reader if plan_file else None)
         return self.sessions[key]
 
     def open(self, model_path, step):

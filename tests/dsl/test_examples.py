@@ -1,5 +1,4 @@
 """The three reference rules from data/examples.rw, end to end against onnxruntime."""
-import numpy as np
 import onnx_graphsurgeon as gs
 import pytest
 

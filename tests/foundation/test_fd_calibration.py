@@ -2,7 +2,6 @@
 import json
 
 import numpy as np
-import pytest
 
 from fd_util import TCN_MODEL, cli, conv_chain_model, needs_tcn, save
 from imu_synth import make_imu_windows

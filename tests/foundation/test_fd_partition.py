@@ -5,14 +5,14 @@ import networkx as nx
 import numpy as np
 import onnx_graphsurgeon as gs
 import pytest
-from onnx import TensorProto, helper
+from onnx import helper
 
 from fd_util import (assert_parity, conv_chain_model, cycle_trap_model, make_model, no_cost_rule, ort_run,
                      plan_run, random_feeds, save, target_toml, vi, weight)
 from rewriter.errors import UserError
 from rewriter.pipeline import RewriteOptions, rewrite
 from rewriter.partition.placement import why_not
-from rewriter.plan.writer import plan_document, write_plan
+from rewriter.plan.writer import write_plan
 from rewriter.target import load_target
 
 

@@ -1,9 +1,7 @@
 """Plan folder: plan.json contract, valid segments, determinism, atomic writes."""
 from __future__ import annotations
 
-import json
 
-import numpy as np
 import onnx
 import pytest
 from onnx import helper
@@ -39,10 +37,15 @@ def conv_plan(tmp_path_factory):
     return path, out, model
 
 
+def _graph_outputs(path):
+    model = onnx.load(str(path))
+    return [(v.name, [d.dim_value for d in v.type.tensor_type.shape.dim]) for v in model.graph.output]
+
+
 def test_plan_json_required_fields(conv_plan):
     _, out, model = conv_plan
     doc = read_plan(out)
-    assert doc["format"] == "hailo-rewriter-plan" and doc["version"] == 1 and doc["target"] == "hailo8"
+    assert doc["format"] == "hailo-rewriter-plan" and doc["version"] == 2 and doc["target"] == "hailo8"
     assert doc["source"]["model"] == "model.onnx" and len(doc["source"]["sha256"]) == 64
     assert doc["inputs"] == [{"name": "x", "shape": [1, 3, 32, 32], "dtype": "float32"}]
     assert doc["outputs"] == [{"name": "logits", "shape": [1, 10], "dtype": "float32"}]
@@ -52,6 +55,9 @@ def test_plan_json_required_fields(conv_plan):
         assert step["device"] in ("hailo", "host") and step["kind"] == "onnx"
         assert step["model"] == f"segments/{step['name']}.onnx"
         assert (out / step["model"]).is_file()
+        assert doc["files"][step["model"]]["sha256"] == sha256(out / step["model"])
+        for name, (value, shape) in zip(step["outputs"], _graph_outputs(out / step["model"])):
+            assert doc["tensors"][name] == {"shape": shape, "dtype": "float32"}, name
     assert [r["node"] for r in doc["placement"]] == ["conv", "relu", "pool", "floor", "flatten", "gemm"]
 
 

@@ -1,5 +1,4 @@
 """batchnorm.rw (fuse BN into Conv / ConvTranspose / Gemm) and bn_fallback.rw (BN -> Mul + Add)."""
-import numpy as np
 import pytest
 from onnx import helper
 

@@ -1,5 +1,4 @@
 """conv1d.rw: Conv1d / ConvTranspose1d / MaxPool1d / AvgPool1d become (1, k) 2-D ops with time on W."""
-import numpy as np
 import pytest
 import torch
 from onnx import helper

@@ -1,5 +1,4 @@
 """passes/split_grouped_conv.py: grouped convs become group=1 (block-diagonal or per-group)."""
-import numpy as np
 import pytest
 import torch
 from onnx import helper

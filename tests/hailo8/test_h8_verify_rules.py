@@ -14,7 +14,7 @@ from util import RULES
 FILES = sorted(p.name for p in RULES.glob("*.rw"))  # every rule file shipped for hailo8
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def results(name):
     ort.set_default_logger_severity(4)  # verify's rejected random draws are noisy
     try:

@@ -45,16 +45,28 @@ def affine_model(path: Path, shape, scale, bias, names=("a", "b")):
                       [("S", np.float32(scale)), ("Bz", np.float32(bias))])
 
 
-def write_plan(out: Path, inputs, outputs, steps, **extra) -> Path:
-    """inputs/outputs: [(name, shape)] or dicts; steps: list of step dicts."""
+def write_plan(out: Path, inputs, outputs, steps, finalize=True, **extra) -> Path:
+    """inputs/outputs: [(name, shape)] or dicts; steps: list of step dicts. `tensors` and `files`
+    are derived from the segment files (rewriter.plan.document.finalize) unless given in `extra`
+    or finalize=False (a deliberately broken plan)."""
+    from rewriter.plan.document import finalize as complete
     as_t = lambda t: t if isinstance(t, dict) else {"name": t[0], "shape": list(t[1]), "dtype": "float32"}
-    doc = {"format": "hailo-rewriter-plan", "version": 1, "target": "hailo8",
+    doc = {"format": "hailo-rewriter-plan", "version": 2, "target": "hailo8",
            "source": {"model": "model.onnx", "sha256": "0" * 64},
            "inputs": [as_t(t) for t in inputs], "outputs": [as_t(t) for t in outputs], "steps": steps}
-    doc.update(extra)
     out.mkdir(parents=True, exist_ok=True)
+    if finalize:
+        complete(doc, out, strict=False)
+    doc.update(extra)
     (out / "plan.json").write_text(json.dumps(doc, indent=1))
     return out
+
+
+def refresh(out: Path) -> None:
+    """Re-hash the plan's files after a test replaced one on purpose (plan.json lists every hash)."""
+    from runtime.schema import refresh_files
+    doc = json.loads((out / "plan.json").read_text())
+    (out / "plan.json").write_text(json.dumps(refresh_files(doc, out), indent=1))
 
 
 def ort_run(path, *xs):

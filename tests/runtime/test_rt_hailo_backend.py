@@ -6,7 +6,7 @@ import pytest
 from onnx import helper
 
 import hailo_platform_standin as hp
-from rt_helpers import conv_model, ort_run, rand, save_model, write_plan
+from rt_helpers import conv_model, ort_run, rand, refresh, save_model, write_plan
 from runtime import Plan, PlanError
 from runtime.backends.hailo_backend import MISSING_MSG
 
@@ -135,7 +135,8 @@ def test_auto_falls_back_when_hef_missing(tmp_path, standin):
     (out / "segments/b.hef").unlink()
     plan = Plan.load(out)
     assert plan.backend_name == "onnxruntime"
-    assert plan.backend_reason == "HEF missing for step(s) tile0, tile1; hailo steps run on onnxruntime"
+    assert plan.backend_reason == ("HEF missing or not recorded in plan.json for step(s) tile0, tile1; "
+                                   "hailo steps run on onnxruntime")
     assert not hp.calls("VDevice")
 
 
@@ -153,6 +154,7 @@ def test_explicit_hailo_errors(tmp_path, no_hailo, monkeypatch):
 def test_hef_io_count_mismatch(tmp_path, standin):
     out = build(tmp_path)
     hp.write_hef(out / "segments/a.hef", out / "segments/c.onnx")  # wrong HEF for step a: sizes differ
+    refresh(out)
     with pytest.raises(PlanError, match="step 'hailo_a': ONNX .* differ in size"):
         Plan.load(out, backend="hailo")
 

@@ -2,7 +2,9 @@
 import numpy as np
 import pytest
 
-from rt_helpers import conv_model, rand, write_plan
+import json
+
+from rt_helpers import conv_model, rand, refresh, write_plan
 from runtime import Plan, PlanError
 from runtime.calib import load_calib_file
 from runtime.parity import cosine
@@ -29,18 +31,25 @@ def calib_inputs(n=16):
     return np.stack([rand(1, 3, 12, 12, seed=100 + i)[0] for i in range(n)])
 
 
-def test_int8_with_calib_file_and_capture(tmp_path):
-    out = build(tmp_path)
+def test_int8_with_calib_file_and_capture(tmp_path, tmp_path_factory):
+    out = build(tmp_path, calib=False)
+    cache = tmp_path_factory.mktemp("int8-cache")
     xs = calib_inputs()
     fplan = Plan.load(out, backend="onnxruntime")
     # The rewriter's calib file: hailo_1's inputs in host layout (N, H, W, C).
     t0 = np.concatenate([fplan.run({"x": x[None]}, keep=["t0"])["t0"] for x in xs])
     (out / "calib").mkdir()
     np.save(out / "calib/hailo_1.npy", t0.transpose(0, 2, 3, 1))
+    doc = json.loads((out / "plan.json").read_text())
+    doc["steps"][1]["calib"] = "calib/hailo_1.npy"
+    (out / "plan.json").write_text(json.dumps(doc))
+    refresh(out)
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
     # hailo_2 has no calib file: its inputs are captured by running the float plan on `calibration`.
-    qplan = Plan.load(out, backend="emulate-int8", calibration={"x": xs})
+    qplan = Plan.load(out, backend="emulate-int8", calibration={"x": xs}, int8_cache_dir=cache)
     assert qplan.backend_name == "emulate-int8"
-    assert len(list((out / ".int8").glob("*.onnx"))) == 2
+    assert len(list(cache.glob("*.onnx"))) == 2
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before, "emulation wrote into the plan"
     for seed in range(3):
         x = rand(1, 3, 12, 12, seed=seed)
         f, q = fplan.run({"x": x})["y"], qplan.run({"x": x})["y"]

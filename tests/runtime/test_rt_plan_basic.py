@@ -4,7 +4,7 @@ import pytest
 
 from rt_helpers import affine_model, conv_model, ort_run, rand, write_plan
 from runtime import Plan, PlanError
-from runtime.spec import last_uses, load_spec
+from runtime.schema import last_uses, load_spec
 
 
 def test_single_host_step(tmp_path):
@@ -60,7 +60,7 @@ def test_shared_model_positional_bindings(tmp_path):
     affine_model(tmp_path / "tile.onnx", [1, 2, 4], 2.0, 1.0)
     write_plan(tmp_path, [("u", [1, 2, 4]), ("v", [1, 2, 4])], [("ou", [1, 2, 4]), ("ov", [1, 2, 4])],
                [{"name": "t0", "device": "hailo", "kind": "onnx", "model": "tile.onnx", "inputs": ["u"], "outputs": ["ou"]},
-                {"name": "t1", "device": "hailo", "kind": "onnx", "model": "./tile.onnx", "inputs": ["v"], "outputs": ["ov"]}])
+                {"name": "t1", "device": "hailo", "kind": "onnx", "model": "tile.onnx", "inputs": ["v"], "outputs": ["ov"]}])
     plan = Plan.load(tmp_path, backend="onnxruntime")
     assert len(plan._host.sessions) == 1
     assert plan._ops[0].runner.session is plan._ops[1].runner.session

@@ -5,7 +5,7 @@ from hypothesis import given, settings, strategies as st
 
 from rt_helpers import affine_model, rand, write_plan
 from runtime import Plan, PlanError
-from runtime.spec import StepSpec
+from runtime.schema import StepSpec
 from runtime.stitch import make_stitch
 
 

@@ -20,7 +20,8 @@ def test_missing_plan_json(tmp_path):
 
 @pytest.mark.parametrize("field,value,msg", [
     ("format", "something-else", "format is 'something-else', expected 'hailo-rewriter-plan'"),
-    ("version", 2, "version 2 is not supported"),
+    ("version", 1, "version 1 is not supported .*written by an older rewriter"),
+    ("version", 3, "version 3 is not supported"),
 ])
 def test_bad_format_version(tmp_path, field, value, msg):
     base(tmp_path, **{field: value})
@@ -36,7 +37,7 @@ def test_not_json(tmp_path):
 
 def test_missing_model_file(tmp_path):
     base(tmp_path, [{"name": "s0", "kind": "onnx", "model": "segments/gone.onnx", "inputs": ["x"], "outputs": ["y"]}])
-    with pytest.raises(PlanError, match="step 's0': model file 'segments/gone.onnx' not found"):
+    with pytest.raises(PlanError, match="step 's0': model file 'segments/gone.onnx' is not listed in 'files'"):
         Plan.load(tmp_path)
 
 

@@ -9,7 +9,8 @@ import pytest
 
 from rewriter.cli import main as rewrite_main
 from rewriter.target import TilingLimits
-from rewriter.tiling.standalone import rewrite_tiled
+from rewriter.pipeline import RewriteOptions, rewrite_to_plan
+from rewriter.target import load_target
 
 from .tiling_helpers import check_tile_limits
 
@@ -29,7 +30,9 @@ def test_convtasnet_tiled_plan(tmp_path, samples, conv1d, sizes, capsys):
     rules make it rank 4, then tiling; the smaller one is exported rank 4 directly."""
     model = _example().export(tmp_path / "ctn.onnx", samples, conv1d=conv1d, **sizes)
     out = tmp_path / "ctn.plan"
-    doc, reports = rewrite_tiled(model, out, channels=64, width=512)
+    result, doc, _ = rewrite_to_plan(model, out, load_target("hailo8").with_tiling(64, 512),
+                                     RewriteOptions(force_tiling=True))
+    reports = result.tiling
     assert any(r.tiled for r in reports)
     limits = TilingLimits(channels=64, width=512, tile_when_channels_above_at_width=0)
     assert check_tile_limits(out, limits) > 0

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import json
 
-from rewriter.plan.writer import PlannedStep, plan_document, write_plan
+from rewriter.plan.document import plan_document
+from rewriter.plan.steps import PlannedStep
+from rewriter.plan.writer import write_plan
 from rewriter.target import TilingLimits
 from rewriter.tiling import retile_segment
 

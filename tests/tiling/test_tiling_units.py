@@ -3,11 +3,9 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper
 
-from rewriter.plan.writer import PlannedStep
+from rewriter.plan.steps import PlannedStep
 from rewriter.target import TilingLimits
 from rewriter.tiling import tile_steps
 from rewriter.tiling.graph import SegGraph

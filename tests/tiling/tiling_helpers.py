@@ -9,7 +9,9 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper, shape_inference
 
-from rewriter.plan.writer import PlannedStep, plan_document, write_plan
+from rewriter.plan.document import plan_document
+from rewriter.plan.steps import PlannedStep
+from rewriter.plan.writer import write_plan
 from rewriter.target import TilingLimits
 from rewriter.tiling import tile_steps
 from runtime import Plan

@@ -8,6 +8,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from rewriter.plan.document import finalize
 from rewriter.toolchain.plan_io import load_plan, write_plan
 
 
@@ -41,12 +42,13 @@ def nhwc_calib(path: Path, n, c, width, seed=0) -> None:
     np.save(path, np.random.default_rng(seed).standard_normal((n, 1, width, c)).astype(np.float32))
 
 
-def write_plan_json(out: Path, steps: list, target="hailo8") -> None:
-    plan = {"format": "hailo-rewriter-plan", "version": 1, "target": target,
+def write_plan_json(out: Path, steps: list, target="hailo8", outputs=(("y", [1, 4, 1, 16]),), width=16) -> None:
+    plan = {"format": "hailo-rewriter-plan", "version": 2, "target": target,
             "source": {"model": "model.onnx", "sha256": "0" * 64},
-            "inputs": [{"name": "x", "shape": [1, 4, 1, 16], "dtype": "float32"}],
-            "outputs": [{"name": "y", "shape": [1, 4, 1, 16], "dtype": "float32"}],
+            "inputs": [{"name": "x", "shape": [1, 4, 1, width], "dtype": "float32"}],
+            "outputs": [{"name": n, "shape": s, "dtype": "float32"} for n, s in outputs],
             "steps": steps}
+    finalize(plan, out)
     (out / "plan.json").write_text(json.dumps(plan, indent=2))
 
 
@@ -54,8 +56,9 @@ def standard_plan(out: Path, n_calib=1100) -> Path:
     """host_0; hailo_1 (W=16); hailo_2 shared by two tile steps with their own calib; hailo_3 two inputs."""
     (out / "segments").mkdir(parents=True)
     (out / "calib").mkdir()
+    conv_segment(out / "segments/host_0.onnx", width=16, prefix="h0_")
     conv_segment(out / "segments/hailo_1.onnx", width=16, prefix="h1_")
-    conv_segment(out / "segments/hailo_2.onnx", c_in=4, c_out=8, width=8, prefix="h2_")
+    conv_segment(out / "segments/hailo_2.onnx", c_in=4, c_out=4, width=8, prefix="h2_")
     two_input_segment(out / "segments/hailo_3.onnx")
     nhwc_calib(out / "calib/hailo_1.npy", n_calib, 4, 16)
     nhwc_calib(out / "calib/hailo_2a.npy", 600, 4, 8, seed=1)
@@ -68,13 +71,17 @@ def standard_plan(out: Path, n_calib=1100) -> Path:
          "inputs": ["x"], "outputs": ["t0"]},
         {"name": "hailo_1", "device": "hailo", "kind": "onnx", "model": "segments/hailo_1.onnx",
          "inputs": ["t0"], "outputs": ["t1"], "calib": "calib/hailo_1.npy"},
+        {"name": "cut_a", "device": "host", "kind": "slice", "inputs": ["t1"], "outputs": ["t1a"],
+         "axis": 3, "start": 0, "end": 8},
+        {"name": "cut_b", "device": "host", "kind": "slice", "inputs": ["t1"], "outputs": ["t1b"],
+         "axis": 3, "start": 8, "end": 16},
         {"name": "hailo_2a", "device": "hailo", "kind": "onnx", "model": "segments/hailo_2.onnx",
          "inputs": ["t1a"], "outputs": ["t2a"], "calib": "calib/hailo_2a.npy"},
         {"name": "hailo_2b", "device": "hailo", "kind": "onnx", "model": "segments/hailo_2.onnx",
          "inputs": ["t1b"], "outputs": ["t2b"], "calib": "calib/hailo_2b.npy"},
         {"name": "hailo_3", "device": "hailo", "kind": "onnx", "model": "segments/hailo_3.onnx",
          "inputs": ["t2a", "t2b"], "outputs": ["z", "y"], "calib": "calib/hailo_3.npz"},
-    ])
+    ], outputs=(("y", [1, 4, 1, 8]), ("z", [1, 4, 1, 8])))
     return out
 
 
@@ -86,7 +93,8 @@ def wide_plan(out: Path, width=64) -> Path:
     nhwc_calib(out / "calib/hailo_1.npy", 1100, 4, width)
     write_plan_json(out, [
         {"name": "hailo_1", "device": "hailo", "kind": "onnx", "model": "segments/hailo_1.onnx",
-         "inputs": ["x"], "outputs": ["y"], "calib": "calib/hailo_1.npy"}])
+         "inputs": ["x"], "outputs": ["y"], "calib": "calib/hailo_1.npy"}],
+        outputs=(("y", [1, 4, 1, width]),), width=width)
     return out
 
 
@@ -117,5 +125,5 @@ class FakeRetile:
         concat = {"name": f"{step_name}_cat", "device": "host", "kind": "concat",
                   "inputs": [s["outputs"][0] for s in new], "outputs": step["outputs"], "axis": 3}
         plan["steps"][i:i + 1] = new + [concat]
-        write_plan(out_dir, plan)
+        write_plan(out_dir, finalize(plan, out_dir))
         return [s["name"] for s in new]

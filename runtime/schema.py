@@ -1,0 +1,522 @@
+"""The plan format: plan.json parsed and validated into typed, read-only specs. The one authority on
+the format: the rewriter validates every plan it writes with this module, the runtime loads with it,
+the toolchain edits plans through it. Pure standard library (no numpy, no onnxruntime), so the Pi
+and the compiler share it.
+
+Version 2 (docs/design.md has the full contract):
+* every path (`model`, `calib`, `hef`) is relative, made of plain name characters, resolves inside
+  the plan folder (symlinks leaving it are refused) and is listed in `files` with its sha256 and
+  size; files are verified when read (`PlanSpec.read_file`);
+* every tensor a step produces is declared in `tensors` (shape, dtype): stitch steps are checked
+  against the declarations at load, every step's outputs at run time;
+* step names follow STEP_NAME; tensor names are non-empty text without control characters;
+* plan.json is bounded in size and nesting.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from .errors import PlanError
+
+FORMAT = "hailo-rewriter-plan"
+VERSION = 2
+STITCH_KINDS = ("slice", "concat", "sum")
+KINDS = ("onnx",) + STITCH_KINDS
+DEVICES = ("host", "hailo")
+DTYPES = ("float32", "float16", "float64", "int8", "uint8", "int16", "uint16", "int32", "uint32",
+          "int64", "uint64", "bool")
+COMPILE_STATUSES = ("compiled", "failed")
+PATH_FIELDS = ("model", "calib", "hef")
+
+MAX_PLAN_BYTES = 64 << 20          # plan.json itself
+MAX_ELEMENTS = 1 << 28             # any one tensor (1 GiB of float32): a bound on what a plan may allocate
+MAX_NAME = 1024
+STEP_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}")
+_PATH_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    shape: tuple
+    dtype: str
+
+    def shape_matches(self, shape) -> bool:
+        return tuple(shape) == self.shape
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    path: str
+    sha256: str
+    size: int
+
+
+@dataclass
+class StepSpec:
+    name: str
+    kind: str
+    device: str
+    inputs: list[str]
+    outputs: list[str]
+    raw: dict = field(repr=False)  # the step's JSON object, for kind-specific fields (axis, view, tile...)
+    model_path: Path | None = None  # resolved, confined to the plan folder
+    hef_path: Path | None = None
+    calib_path: Path | None = None
+
+    @property
+    def is_stitch(self) -> bool:
+        return self.kind in STITCH_KINDS
+
+    @property
+    def compile_status(self) -> str | None:
+        return self.raw.get("compile_status")
+
+
+@dataclass
+class PlanSpec:
+    root: Path
+    path: Path
+    target: str | None
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    tensors: dict[str, TensorSpec]     # every plan input and every tensor a step produces
+    files: dict[str, FileEntry]
+    steps: list[StepSpec]
+    doc: dict = field(repr=False, default_factory=dict)
+    sha256: str = ""                   # of plan.json's bytes
+
+    @property
+    def hailo_steps(self) -> list[StepSpec]:
+        return [s for s in self.steps if s.kind == "onnx" and s.device == "hailo"]
+
+    def read_file(self, path: Path) -> bytes:
+        """The bytes of a file the plan lists, verified against its sha256 (read once: no window
+        between the check and the use)."""
+        rel = Path(path).resolve().relative_to(self.root.resolve()).as_posix()
+        entry = self.files.get(rel)
+        if entry is None:
+            raise PlanError(f"{self.path}: {rel} is not listed in 'files'")
+        try:
+            data = Path(path).read_bytes()
+        except OSError as e:
+            raise PlanError(f"{self.path}: cannot read {rel} ({e.strerror or e})") from e
+        if len(data) != entry.size or hashlib.sha256(data).hexdigest() != entry.sha256:
+            raise PlanError(f"{self.path}: {rel} does not match its sha256 in plan.json "
+                            "(modified or corrupted since the plan was written)")
+        return data
+
+    def verify_file(self, path: Path) -> None:
+        self.read_file(path)
+
+
+# ---- reading --------------------------------------------------------------------------------------
+def plan_json_path(out) -> Path:
+    out = Path(out)
+    return out if out.suffix == ".json" and out.is_file() else out / "plan.json"
+
+
+def read_plan_json(out) -> tuple[dict, Path, bytes]:
+    """(document, path, raw bytes) of OUT/plan.json, bounded in size and nesting."""
+    path = plan_json_path(out)
+    if not path.is_file():
+        raise PlanError(f"{path}: plan.json not found")
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_PLAN_BYTES + 1)
+    except OSError as e:
+        raise PlanError(f"{path}: cannot read ({e.strerror or e})") from e
+    if len(raw) > MAX_PLAN_BYTES:
+        raise PlanError(f"{path}: larger than {MAX_PLAN_BYTES >> 20} MiB; not a plan this runtime reads")
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except RecursionError as e:
+        raise PlanError(f"{path}: not valid JSON (nested too deeply)") from e
+    except (UnicodeDecodeError, ValueError) as e:
+        raise PlanError(f"{path}: not valid JSON ({e})") from e
+    return doc, path, raw
+
+
+def load_spec(out) -> PlanSpec:
+    """Read OUT/plan.json (or the given .json path) and validate it."""
+    doc, path, raw = read_plan_json(out)
+    spec = parse_spec(doc, path)
+    spec.sha256 = hashlib.sha256(raw).hexdigest()
+    return spec
+
+
+def parse_spec(doc, path: Path) -> PlanSpec:
+    where = str(path)
+    if not isinstance(doc, dict):
+        raise PlanError(f"{where}: top level must be a JSON object")
+    if doc.get("format") != FORMAT:
+        raise PlanError(f"{where}: format is {doc.get('format')!r}, expected {FORMAT!r}")
+    version = doc.get("version")
+    if version != VERSION:
+        hint = " (written by an older rewriter: run `rewrite` again)" if isinstance(version, int) and \
+            version < VERSION else ""
+        raise PlanError(f"{where}: version {version!r} is not supported (this runtime reads version "
+                        f"{VERSION}){hint}")
+    root = path.parent
+    inputs = [_tensor(t, f"{where}: inputs[{i}]") for i, t in enumerate(_list(doc, "inputs", where))]
+    outputs = [_tensor(t, f"{where}: outputs[{i}]") for i, t in enumerate(_list(doc, "outputs", where))]
+    if not inputs:
+        raise PlanError(f"{where}: plan has no inputs")
+    if not outputs:
+        raise PlanError(f"{where}: plan has no outputs")
+    tensors = _tensors(doc, where)
+    files = _files(doc, where)
+    raw_steps = _list(doc, "steps", where)
+    if not raw_steps:
+        raise PlanError(f"{where}: plan has no steps")
+    steps = [_step(s, i, root, files, where) for i, s in enumerate(raw_steps)]
+    declared = _check_dataflow(inputs, outputs, tensors, steps, where)
+    for step in steps:
+        if step.is_stitch:
+            _check_stitch_shapes(step, declared, f"{where}: step '{step.name}'")
+        elif "view" in step.raw:
+            _check_view_shapes(step, declared, f"{where}: step '{step.name}'")
+    target = doc.get("target")
+    return PlanSpec(root=root, path=path, target=target if isinstance(target, str) else None, inputs=inputs,
+                    outputs=outputs, tensors=declared, files=files, steps=steps, doc=doc)
+
+
+def _list(doc, key, where):
+    value = doc.get(key)
+    if not isinstance(value, list):
+        raise PlanError(f"{where}: '{key}' must be a list")
+    return value
+
+
+def check_tensor_name(name, where: str) -> str:
+    if not isinstance(name, str) or not name or len(name) > MAX_NAME or _CONTROL.search(name):
+        raise PlanError(f"{where}: tensor name {name!r:.80} must be non-empty text of at most {MAX_NAME} "
+                        "characters without control characters")
+    return name
+
+
+def check_step_name(name, where: str) -> str:
+    if not isinstance(name, str) or not STEP_NAME.fullmatch(name):
+        raise PlanError(f"{where}: step name {name!r:.80} must match {STEP_NAME.pattern}")
+    return name
+
+
+def _shape(shape, where) -> tuple:
+    if not isinstance(shape, list) or len(shape) > 8 or not all(
+            isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= MAX_ELEMENTS for d in shape):
+        raise PlanError(f"{where}: 'shape' must be a list of at most 8 non-negative integers")
+    if math.prod(shape) > MAX_ELEMENTS:
+        raise PlanError(f"{where}: shape {shape} has more than {MAX_ELEMENTS} elements")
+    return tuple(shape)
+
+
+def _dtype(value, where) -> str:
+    if value not in DTYPES:
+        raise PlanError(f"{where}: dtype {value!r:.40} is not one of {', '.join(DTYPES)}")
+    return value
+
+
+def _tensor(t, where) -> TensorSpec:
+    if not isinstance(t, dict):
+        raise PlanError(f"{where}: must be an object with name, shape, dtype")
+    name = check_tensor_name(t.get("name"), where)
+    return TensorSpec(name, _shape(t.get("shape"), f"{where} ({name})"), _dtype(t.get("dtype"), f"{where} ({name})"))
+
+
+def _tensors(doc, where) -> dict[str, TensorSpec]:
+    table = doc.get("tensors")
+    if not isinstance(table, dict):
+        raise PlanError(f"{where}: 'tensors' must be an object {{name: {{shape, dtype}}}}")
+    out = {}
+    for name, t in table.items():
+        at = f"{where}: tensors[{name!r:.80}]"
+        check_tensor_name(name, at)
+        if not isinstance(t, dict):
+            raise PlanError(f"{at}: must be an object with shape and dtype")
+        out[name] = TensorSpec(name, _shape(t.get("shape"), at), _dtype(t.get("dtype"), at))
+    return out
+
+
+def check_relative_path(rel, where: str) -> str:
+    """Plain relative POSIX paths only: no absolute path, no '..', no hidden or odd characters."""
+    if not isinstance(rel, str) or len(rel) > MAX_NAME:
+        raise PlanError(f"{where}: path must be a string")
+    parts = rel.split("/")
+    if rel.startswith("/") or not all(_PATH_PART.fullmatch(p) for p in parts) or ".." in parts:
+        raise PlanError(f"{where}: path {rel!r:.80} must be relative to the plan folder, made of "
+                        "letters, digits, '_', '-', '.' (no '..', no absolute path)")
+    return PurePosixPath(rel).as_posix()
+
+
+def confined(root: Path, rel: str, where: str) -> Path:
+    """root/rel, which must exist and (after resolving symlinks) lie inside root."""
+    path = root / rel
+    try:
+        real = path.resolve(strict=True)
+    except (OSError, RuntimeError) as e:
+        raise PlanError(f"{where}: {rel!r} not found in the plan folder") from e
+    if not real.is_relative_to(root.resolve()):
+        raise PlanError(f"{where}: {rel!r} resolves outside the plan folder (symlink?)")
+    if not real.is_file():
+        raise PlanError(f"{where}: {rel!r} is not a file")
+    return real
+
+
+def _files(doc, where) -> dict[str, FileEntry]:
+    table = doc.get("files")
+    if not isinstance(table, dict):
+        raise PlanError(f"{where}: 'files' must be an object {{path: {{sha256, bytes}}}}")
+    out = {}
+    for rel, entry in table.items():
+        at = f"{where}: files[{rel!r:.80}]"
+        rel = check_relative_path(rel, at)
+        if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str) \
+                or not _SHA256.fullmatch(entry["sha256"]):
+            raise PlanError(f"{at}: needs 'sha256' (64 lowercase hex digits)")
+        size = entry.get("bytes")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise PlanError(f"{at}: needs 'bytes' (file size)")
+        out[rel] = FileEntry(rel, entry["sha256"], size)
+    return out
+
+
+def _step(s, index, root: Path, files: dict, where) -> StepSpec:
+    if not isinstance(s, dict):
+        raise PlanError(f"{where}: steps[{index}] must be an object")
+    name = check_step_name(s.get("name"), f"{where}: steps[{index}]")
+    at = f"{where}: step '{name}'"
+    kind = s.get("kind", "onnx")
+    if kind not in KINDS:
+        raise PlanError(f"{at}: unknown kind {kind!r:.40} (expected one of {', '.join(KINDS)})")
+    device = s.get("device", "host")
+    if device not in DEVICES:
+        raise PlanError(f"{at}: unknown device {device!r:.40} (expected host or hailo)")
+    ins, outs = s.get("inputs"), s.get("outputs")
+    for key, val in (("inputs", ins), ("outputs", outs)):
+        if not isinstance(val, list):
+            raise PlanError(f"{at}: '{key}' must be a list of tensor names")
+        for t in val:
+            check_tensor_name(t, f"{at}: {key}")
+    if not outs:
+        raise PlanError(f"{at}: has no outputs")
+    if len(set(outs)) != len(outs):
+        raise PlanError(f"{at}: lists an output twice")
+    step = StepSpec(name=name, kind=kind, device=device, inputs=list(ins), outputs=list(outs), raw=s)
+    if kind == "onnx":
+        if "model" not in s:
+            raise PlanError(f"{at}: onnx step needs 'model' (path relative to the plan directory)")
+        status = s.get("compile_status")
+        if status is not None and status not in COMPILE_STATUSES:
+            raise PlanError(f"{at}: compile_status {status!r:.40} is not one of {', '.join(COMPILE_STATUSES)}")
+        for key in PATH_FIELDS:
+            if s.get(key) is None:
+                continue
+            rel = check_relative_path(s[key], f"{at}: '{key}'")
+            if key == "hef" and (rel not in files or not (root / rel).is_symlink() and not (root / rel).exists()):
+                continue  # not compiled, not recorded by `rewrite compile`, or not copied: never run unverified
+            if rel not in files:
+                raise PlanError(f"{at}: {key} file {rel!r} is not listed in 'files'")
+            setattr(step, f"{key}_path", confined(root, rel, f"{at}: {key} file"))
+        if "view" in s:
+            _check_view(s["view"], at)
+    else:
+        if device != "host":
+            raise PlanError(f"{at}: stitch step '{kind}' must run on the host")
+        _check_stitch(step, at)
+    return step
+
+
+def _int(s, key, at, minimum=None, bound=MAX_ELEMENTS):
+    v = s.get(key)
+    if not isinstance(v, int) or isinstance(v, bool) or not -bound <= v <= bound or \
+            (minimum is not None and v < minimum):
+        raise PlanError(f"{at}: '{key}' must be an integer" + (f" >= {minimum}" if minimum is not None else "")
+                        + f" of magnitude at most {bound}")
+    return v
+
+
+def _check_view(view, at) -> None:
+    if not isinstance(view, dict) or not isinstance(view.get("reshape"), list):
+        raise PlanError(f"{at}: 'view' must be an object with a 'reshape' list")
+    _shape(view["reshape"], f"{at}: view.reshape")
+    perm = view.get("transpose")
+    if perm is not None and (not isinstance(perm, list) or sorted(perm) != list(range(len(view["reshape"])))
+                             or not all(isinstance(p, int) for p in perm)):
+        raise PlanError(f"{at}: view.transpose must be a permutation of the reshaped axes")
+
+
+def _check_stitch(step: StepSpec, at):
+    s = step.raw
+    if len(step.outputs) != 1:
+        raise PlanError(f"{at}: {step.kind} step must have exactly one output")
+    if not step.inputs:
+        raise PlanError(f"{at}: {step.kind} step has no inputs")
+    if step.kind == "slice":
+        if len(step.inputs) != 1:
+            raise PlanError(f"{at}: slice step takes exactly one input")
+        _int(s, "axis", at, bound=8)
+        start, end = _int(s, "start", at), _int(s, "end", at)
+        if end <= start:
+            raise PlanError(f"{at}: slice end ({end}) must be greater than start ({start})")
+        pad = s.get("pad")
+        if pad is not None and not (isinstance(pad, list) and len(pad) == 2 and all(
+                isinstance(p, int) and not isinstance(p, bool) and 0 <= p <= MAX_ELEMENTS for p in pad)):
+            raise PlanError(f"{at}: 'pad' must be [left, right] non-negative integers")
+    elif step.kind == "concat":
+        _int(s, "axis", at, bound=8)
+
+
+def _axis(axis: int, rank: int, at: str) -> int:
+    if not -rank <= axis < rank:
+        raise PlanError(f"{at}: axis {axis} out of range for rank {rank}")
+    return axis % rank
+
+
+def stitch_output_shape(step: StepSpec, shapes: list[tuple], at: str) -> tuple:
+    """The shape a stitch step produces from input shapes (the runtime does exactly this)."""
+    s = step.raw
+    if step.kind == "slice":
+        (shape,) = shapes
+        axis = _axis(s["axis"], len(shape), at)
+        start, end = s["start"], s["end"]
+        lo, hi = max(start, 0), min(end, shape[axis])
+        if hi <= lo:
+            raise PlanError(f"{at}: window [{start}, {end}) does not overlap the input (length {shape[axis]})")
+        if s.get("pad") is not None and list(s["pad"]) != [lo - start, end - hi]:
+            raise PlanError(f"{at}: pad {s['pad']} disagrees with window [{start}, {end}) on length "
+                            f"{shape[axis]} (expected {[lo - start, end - hi]})")
+        return shape[:axis] + (end - start,) + shape[axis + 1:]
+    if step.kind == "concat":
+        first = shapes[0]
+        axis = _axis(s["axis"], len(first), at)
+        for other in shapes[1:]:
+            if len(other) != len(first) or other[:axis] + other[axis + 1:] != first[:axis] + first[axis + 1:]:
+                raise PlanError(f"{at}: cannot concatenate shapes {[list(x) for x in shapes]} on axis {axis}")
+        return first[:axis] + (sum(x[axis] for x in shapes),) + first[axis + 1:]
+    rank = max(len(x) for x in shapes)  # sum: numpy broadcasting
+    padded = [(1,) * (rank - len(x)) + tuple(x) for x in shapes]
+    out = []
+    for dims in zip(*padded):
+        sizes = {d for d in dims if d != 1}
+        if len(sizes) > 1:
+            raise PlanError(f"{at}: cannot add shapes {[list(x) for x in shapes]}")
+        out.append(sizes.pop() if sizes else 1)
+    return tuple(out)
+
+
+def _check_stitch_shapes(step: StepSpec, declared: dict[str, TensorSpec], at: str) -> None:
+    ins = [declared[t] for t in step.inputs]
+    shape = stitch_output_shape(step, [t.shape for t in ins], at)
+    out = declared[step.outputs[0]]
+    if shape != out.shape:
+        raise PlanError(f"{at}: produces shape {list(shape)} but 'tensors' declares {out.name!r} as {list(out.shape)}")
+    dtypes = {t.dtype for t in ins}
+    if len(dtypes) != 1 or out.dtype not in dtypes:
+        raise PlanError(f"{at}: inputs of dtype {sorted(dtypes)} cannot make {out.name!r} of dtype {out.dtype}")
+
+
+def _check_view_shapes(step: StepSpec, declared: dict[str, TensorSpec], at: str) -> None:
+    """A view step (reshape, then transpose) must turn its declared input into its declared output."""
+    if len(step.inputs) != 1 or len(step.outputs) != 1:
+        raise PlanError(f"{at}: a view step has one input and one output")
+    src, dst = declared[step.inputs[0]], declared[step.outputs[0]]
+    view = step.raw["view"]
+    shape = tuple(view["reshape"])
+    if math.prod(shape) != math.prod(src.shape) or src.dtype != dst.dtype:
+        raise PlanError(f"{at}: cannot view {list(src.shape)} {src.dtype} as {list(shape)}")
+    if "transpose" in view:
+        shape = tuple(shape[p] for p in view["transpose"])
+    if shape != dst.shape:
+        raise PlanError(f"{at}: the view makes {list(shape)} but 'tensors' declares {dst.name!r} as {list(dst.shape)}")
+
+
+def _check_dataflow(inputs, outputs, tensors, steps, where) -> dict[str, TensorSpec]:
+    """Every consumed tensor is defined earlier, defined once and declared; plan outputs are produced
+    and agree with their declarations. Returns name -> spec of every tensor of the plan."""
+    defined: dict[str, str] = {}
+    declared: dict[str, TensorSpec] = {}
+    for t in inputs:
+        if t.name in defined:
+            raise PlanError(f"{where}: plan input {t.name!r} listed twice")
+        defined[t.name] = "plan input"
+        declared[t.name] = t
+    names = set()
+    for step in steps:
+        if step.name in names:
+            raise PlanError(f"{where}: step name {step.name!r} used twice")
+        names.add(step.name)
+        for t in step.inputs:
+            if t not in defined:
+                raise PlanError(f"{where}: step '{step.name}' consumes tensor {t!r}, which is neither a plan "
+                                f"input nor produced by an earlier step")
+        for t in step.outputs:
+            if t in defined:
+                raise PlanError(f"{where}: step '{step.name}' produces tensor {t!r}, already produced by {defined[t]}")
+            if t not in tensors:
+                raise PlanError(f"{where}: step '{step.name}' produces tensor {t!r}, which 'tensors' does not declare")
+            defined[t] = f"step '{step.name}'"
+            declared[t] = tensors[t]
+    seen = set()
+    for t in outputs:
+        if t.name in seen:
+            raise PlanError(f"{where}: plan output {t.name!r} listed twice")
+        seen.add(t.name)
+        if t.name not in defined:
+            raise PlanError(f"{where}: plan output {t.name!r} is not produced by any step")
+        if declared[t.name] != t:
+            got = declared[t.name]
+            raise PlanError(f"{where}: plan output {t.name!r} is declared {list(t.shape)} {t.dtype} but its "
+                            f"producer makes {list(got.shape)} {got.dtype}")
+    return declared
+
+
+def last_uses(spec: PlanSpec) -> list[list[str]]:
+    """For step i: tensors that can be dropped right after it (last consumer, or unused producer).
+
+    Plan outputs are never dropped. Plan inputs nobody consumes are dropped by the caller.
+    """
+    keep = {t.name for t in spec.outputs}
+    last: dict[str, int] = {}
+    for i, step in enumerate(spec.steps):
+        for t in step.outputs:
+            last[t] = i  # an unconsumed output dies where it is born
+        for t in step.inputs:
+            last[t] = i
+    free: list[list[str]] = [[] for _ in spec.steps]
+    for t, i in last.items():
+        if t not in keep:
+            free[i].append(t)
+    return free
+
+
+# ---- writing (used by the rewriter and the toolchain; pure data, no I/O but hashing) ------------
+def file_entry(path: Path) -> dict:
+    """The `files` record of a file: {"sha256": ..., "bytes": ...}."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+            size += len(chunk)
+    return {"sha256": digest.hexdigest(), "bytes": size}
+
+
+def referenced_files(doc: dict) -> list[str]:
+    """Every path the steps of a plan document name, in first-use order."""
+    seen = dict.fromkeys(s[k] for s in doc.get("steps", []) if isinstance(s, dict)
+                         for k in PATH_FIELDS if isinstance(s.get(k), str))
+    return list(seen)
+
+
+def refresh_files(doc: dict, root: Path) -> dict:
+    """Set doc["files"] to the hashes of the files its steps reference (under root); returns doc."""
+    doc["files"] = {rel: file_entry(Path(root) / rel) for rel in sorted(referenced_files(doc))
+                    if (Path(root) / rel).is_file()}
+    return doc
