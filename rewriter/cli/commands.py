@@ -8,8 +8,21 @@ from pathlib import Path
 import numpy as np
 
 from rewriter.errors import UserError
-from rewriter.ir.load import parse_input_shapes
-from rewriter.target import load_target
+
+
+def parse_input_shapes(specs: list[str] | None) -> dict[str, list[int]]:
+    """`["imu_window=1,100,9", ...]` -> {"imu_window": [1, 100, 9]}."""
+    shapes: dict[str, list[int]] = {}
+    for spec in specs or []:
+        name, sep, dims = spec.rpartition("=")
+        try:
+            values = [int(d) for d in dims.split(",")] if sep and name else None
+        except ValueError:
+            values = None
+        if not values or any(v <= 0 for v in values):
+            raise UserError(f"bad --input-shape {spec!r}: expected NAME=D1,D2,... with positive integers")
+        shapes[name] = values
+    return shapes
 
 
 def _progress(args, message: str) -> None:
@@ -33,6 +46,7 @@ def _options(args):
 
 
 def _target(args):
+    from rewriter.target import load_target
     return load_target(args.target).with_tiling(args.tile_channels, args.tile_width)
 
 

@@ -6,7 +6,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from rewriter.errors import UserError
+from rewriter.errors import UserError, missing_compiler
 
 VERBS = ("inspect", "run", "check", "rules", "compile")
 USAGE = """rewrite MODEL.onnx --target hailo8 [-o OUT]     write a plan
@@ -105,8 +105,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from rewriter.cli import commands
         return getattr(commands, f"cmd_{verb}")(args)
-    except UserError as exc:
-        return _fail(args, exc)
     except KeyboardInterrupt:
         print("rewrite: interrupted", file=sys.stderr)
         return 130
@@ -121,11 +119,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _known_error(exc: Exception) -> Exception | None:
-    """Library errors that are about the user's input, mapped to one-line messages."""
-    from rewriter.transform.pass_manager import PassError
-    names = {"PlanError", "RuleSyntaxError", "RuleError", "ToolchainMissing"}
-    if isinstance(exc, PassError) or type(exc).__name__ in names:
+    """Errors about the user's input (by type), mapped to one-line messages."""
+    from runtime.errors import PlanError
+    if isinstance(exc, (UserError, PlanError)):
         return exc
+    if isinstance(exc, ImportError):
+        return missing_compiler(exc)
     return None
 
 
@@ -135,7 +134,8 @@ def _fail(args, exc: Exception) -> int:
     message = str(exc).strip() or type(exc).__name__
     first, _, rest = message.partition("\n")
     # rule syntax errors carry a source line and caret: keep them, they are the point
-    print(f"rewrite: error: {first}" + (f"\n{rest}" if type(exc).__name__ == "RuleSyntaxError" else ""),
+    from rewriter.dsl.errors import RuleSyntaxError
+    print(f"rewrite: error: {first}" + (f"\n{rest}" if isinstance(exc, RuleSyntaxError) else ""),
           file=sys.stderr)
     return 2
 

@@ -1,8 +1,10 @@
 """Errors of the rule language: positioned syntax/load errors and driver errors."""
 from __future__ import annotations
 
+from rewriter.errors import UserError
 
-class RuleError(Exception):
+
+class RuleError(UserError):
     """A rule could not be applied (non-convergence, helper failure, bad rewrite)."""
 
 

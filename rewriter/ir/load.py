@@ -23,21 +23,6 @@ G_LOGGER.severity = G_LOGGER.ERROR  # its folding chatter is not for our users
 WORKING_OPSET = 17
 
 
-def parse_input_shapes(specs: list[str] | None) -> dict[str, list[int]]:
-    """`["imu_window=1,100,9", ...]` -> {"imu_window": [1, 100, 9]}."""
-    shapes: dict[str, list[int]] = {}
-    for spec in specs or []:
-        name, sep, dims = spec.rpartition("=")
-        try:
-            values = [int(d) for d in dims.split(",")] if sep and name else None
-        except ValueError:
-            values = None
-        if not values or any(v <= 0 for v in values):
-            raise UserError(f"bad --input-shape {spec!r}: expected NAME=D1,D2,... with positive integers")
-        shapes[name] = values
-    return shapes
-
-
 def read_model(path: str | os.PathLike) -> onnx.ModelProto:
     path = Path(path)
     if not path.is_file():

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import importlib
 
+from rewriter.errors import UserError
+
 MISSING_MESSAGE = (
     "hailo_sdk_client (Hailo Dataflow Compiler) is not installed: it ships from Hailo's developer "
     "zone; run inside Hailo's AI Software Suite container, or use `rewrite compile OUT --emit-script` "
@@ -10,7 +12,7 @@ MISSING_MESSAGE = (
 )
 
 
-class ToolchainMissing(RuntimeError):
+class ToolchainMissing(UserError):
     """The Dataflow Compiler cannot be imported here."""
 
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 import onnx
 import onnx_graphsurgeon as gs
 
+from rewriter.errors import UserError
+
 
 @dataclass
 class PassContext:
@@ -37,7 +39,7 @@ class PassStat:
     seconds: float
 
 
-class PassError(Exception):
+class PassError(UserError):
     """A pass left the graph invalid; names the pass and the ones that ran before it."""
 
 

@@ -9,7 +9,8 @@ from onnx import helper, parser
 
 from fd_util import (ONNX_DATA, assert_tight, make_model, ort_run, random_feeds, save, vi, weight)
 from rewriter.errors import UserError
-from rewriter.ir.load import WORKING_OPSET, load_graph, model_from_graph, parse_input_shapes
+from rewriter.cli.commands import parse_input_shapes
+from rewriter.ir.load import WORKING_OPSET, load_graph, model_from_graph
 
 
 def _small_conv(opset=17, ir_version=8, batch=1):
