@@ -13,6 +13,7 @@ import onnx_graphsurgeon as gs
 
 from passes.helpers.folding import block_diagonal
 from rewriter.ir.edit import detach
+from rewriter.ir.opfacts import node_conv_kind
 from rewriter.ir.order import toposort
 from rewriter.transform.pass_manager import Pass, PassContext
 from rewriter.ir.annotations import tag
@@ -20,12 +21,9 @@ from rewriter.ir.annotations import tag
 PASS_NAME = "split-grouped-conv"
 
 
-def needs_split(node: gs.Node, policy: str) -> bool:
-    group = int(node.attrs.get("group", 1))
-    if group == 1 or policy == "any":
-        return False
-    depthwise = node.op == "Conv" and group == node.inputs[0].shape[1]
-    return not (depthwise and policy == "dense_or_depthwise")
+def needs_split(node: gs.Node, rule) -> bool:
+    """The target's op constraint `rule` does not admit this conv's kind (grouped, or depthwise)."""
+    return not rule.allows_conv(node_conv_kind(node))
 
 
 class _Names:
@@ -97,7 +95,7 @@ class SplitGroupedConv(Pass):
         fresh, changed = None, []
         for node in list(graph.nodes):
             rule = target.ops.get(node.op) if node.op in ("Conv", "ConvTranspose") else None
-            if rule is None or not isinstance(node.inputs[1], gs.Constant) or not needs_split(node, rule.groups):
+            if rule is None or not isinstance(node.inputs[1], gs.Constant) or not needs_split(node, rule):
                 continue
             if node.inputs[0].shape is None or len(node.inputs) > 2 and not isinstance(node.inputs[2], gs.Constant):
                 continue

@@ -22,6 +22,10 @@ class OpConstraint:
     group_split: str = "auto"
     block_diagonal_max_groups: int = 4
 
+    def allows_conv(self, kind: str) -> bool:
+        """Whether the `groups` policy admits a conv of this kind (rewriter.ir.opfacts.conv_kind)."""
+        return kind == "dense" or self.groups == "any" or (kind == "depthwise" and self.groups == "dense_or_depthwise")
+
 
 @dataclass(frozen=True)
 class TilingLimits:
@@ -71,14 +75,43 @@ def resolve_target_path(spec: str) -> Path:
 
 def load_target(spec: str) -> Target:
     path = resolve_target_path(spec)
-    try:
-        data = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: not a valid target file: {exc}") from exc
+    data = _read(path, ())
     try:
         return _build(path, data)
     except (KeyError, TypeError, ValueError) as exc:
         raise UserError(f"{path}: bad target description: {exc}") from exc
+
+
+def _read(path: Path, chain: tuple) -> dict:
+    """The target's table with `extends = "parent"` resolved: the parent's tables, overlaid key by
+    key with this file's (tables merge, other values replace); `exclude_ops` drops parent ops.
+    Rule paths become absolute, so a child may extend a target in another folder."""
+    if path in chain:
+        raise UserError(f"{path}: 'extends' makes a cycle ({' -> '.join(p.parent.name for p in (*chain, path))})")
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not a valid target file: {exc}") from exc
+    if isinstance(data.get("rules"), list):
+        data["rules"] = [str((path.parent / rel).resolve()) for rel in data["rules"]]
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise UserError(f"{path}: 'extends' must name a target (or a path to its target.toml)")
+    base = parent if parent.endswith(".toml") else None
+    parent_path = (path.parent / base).resolve() if base else resolve_target_path(parent)
+    merged = _read(parent_path, (*chain, path))
+    for op in data.pop("exclude_ops", []):
+        merged.get("ops", {}).pop(op, None)
+    return _overlay(merged, data)
+
+
+def _overlay(base: dict, top: dict) -> dict:
+    out = dict(base)
+    for key, value in top.items():
+        out[key] = _overlay(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return out
 
 
 def _build(path: Path, data: dict) -> Target:
@@ -101,7 +134,7 @@ def _build(path: Path, data: dict) -> Target:
     for rel in data.get("rules", []):
         rule_path = (path.parent / rel).resolve()
         if not rule_path.is_file():
-            raise ValueError(f"rule file {rel!r} listed in 'rules' does not exist")
+            raise ValueError(f"rule file {Path(rel).name!r} listed in 'rules' does not exist")
         rule_files.append(rule_path)
     tiling = data.get("tiling", {})
     return Target(

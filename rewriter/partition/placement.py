@@ -7,6 +7,7 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from rewriter.ir.annotations import host_reason
+from rewriter.ir.opfacts import CONV_OPS, node_conv_kind
 from rewriter.target import Target
 
 HAILO, HOST = "hailo", "host"
@@ -71,23 +72,11 @@ def why_not(node: gs.Node, target: Target) -> str | None:
         value = _attr(node, name)
         if value is not None and value not in allowed:
             return f"attribute {name}={value!r} (allowed: {allowed})"
-    if node.op in ("Conv", "ConvTranspose"):
-        reason = _group_reason(node, rule.groups)
-        if reason:
-            return reason
+    if node.op in CONV_OPS:
+        kind = node_conv_kind(node)
+        if not rule.allows_conv(kind):
+            return f"{kind} {node.op} (group={node.attrs['group']}) not allowed (policy {rule.groups})"
     return None
-
-
-def _group_reason(node: gs.Node, policy: str) -> str | None:
-    group = int(node.attrs.get("group", 1))
-    if group == 1 or policy == "any":
-        return None
-    channels_in = node.inputs[0].shape[1]
-    depthwise = node.op == "Conv" and group == channels_in
-    if depthwise and policy == "dense_or_depthwise":
-        return None
-    kind = "depthwise" if depthwise else "grouped"
-    return f"{kind} {node.op} (group={group}) not allowed (policy {policy})"
 
 
 

@@ -11,9 +11,9 @@ import math
 import numpy as np
 import onnxruntime as ort
 
+from rewriter.ir.opfacts import LAYOUT_OPS
 from rewriter.plan.steps import PlannedStep
 
-LAYOUT_OPS = {"Transpose", "Unsqueeze", "Squeeze", "Reshape", "Flatten", "Identity"}
 
 
 def _candidates(in_shape: list[int], out_shape: list[int]) -> list[dict]:

@@ -92,3 +92,35 @@ def test_edited_target_changes_placement(tmp_path):
             assert row["device"] == "host" and row["reason"] == "op Relu not in target hailo8", row
         else:
             assert row["device"] == "hailo", row
+
+
+def test_hailo8l_extends_hailo8():
+    h8, h8l = load_target("hailo8"), load_target("hailo8l")
+    assert (h8l.name, h8l.arch) == ("hailo8l", "hailo8l")
+    assert h8l.ops == h8.ops and h8l.rule_files == h8.rule_files and h8l.tiling == h8.tiling
+    assert h8l.compile == h8.compile
+
+
+def test_extends_overlays_tables_and_excludes_ops(tmp_path):
+    child = tmp_path / "mine" / "target.toml"
+    child.parent.mkdir()
+    child.write_text('extends = "hailo8"\nname = "mine"\nexclude_ops = ["Softmax"]\n'
+                     '[tiling]\nwidth = 256\n[ops.Conv]\nblock_diagonal_max_groups = 8\n')
+    t, base = load_target(str(child)), load_target("hailo8")
+    assert t.name == "mine" and t.arch == "hailo8"            # arch inherited
+    assert t.tiling.width == 256 and t.tiling.channels == base.tiling.channels
+    assert "Softmax" not in t.ops and "Relu" in t.ops
+    assert t.ops["Conv"].block_diagonal_max_groups == 8
+    assert t.ops["Conv"].groups == base.ops["Conv"].groups     # the rest of [ops.Conv] kept
+    assert t.rule_files == base.rule_files                     # parent's rule paths still resolve
+
+
+def test_extends_cycle_and_bad_parent_are_user_errors(tmp_path):
+    a, b = tmp_path / "a.toml", tmp_path / "b.toml"
+    a.write_text('extends = "b.toml"\nname = "a"\n')
+    b.write_text('extends = "a.toml"\nname = "b"\n')
+    with pytest.raises(UserError, match="'extends' makes a cycle"):
+        load_target(str(a))
+    a.write_text('extends = "nosuch"\nname = "a"\n')
+    with pytest.raises(UserError, match="unknown target 'nosuch'"):
+        load_target(str(a))
