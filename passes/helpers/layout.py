@@ -12,6 +12,12 @@ def unsqueeze_axis(w, axis: int):
     return np.expand_dims(np.asarray(w), int(axis))
 
 
+@native_helper("swap_hw")
+def swap_hw(w):
+    """A 2-D conv weight [..., kh, kw] as [..., kw, kh] (the kernel of the H<->W transposed op)."""
+    return np.ascontiguousarray(np.swapaxes(np.asarray(w), -1, -2))
+
+
 @native_helper("to_rank4_operand")
 def to_rank4_operand(c, other_rank: int = 3):
     """A constant broadcast against a rank-3 [N, C, T] tensor, reshaped for the rank-4
