@@ -53,9 +53,9 @@ def load_inputs(pairs: list[str], plan) -> dict:
     return out
 
 
-def format_profile(profile: RunProfile) -> str:
-    """Table: step, device, kind, ms, share; then stitching total and runtime overhead."""
-    return _format_profile(profile)
+def format_profile(profile: RunProfile, with_backend: bool = True) -> str:
+    """Table: step, device, kind, ms, share; then runtime overhead, total, engine/numpy split."""
+    return _format_profile(profile, with_backend)
 
 
 def parity(a: dict, b: dict) -> list[ParityRow]:

@@ -134,7 +134,9 @@ class Plan:
         for name, shape, dtype, t in self._input_checks:
             x = inputs.get(name)
             if x is None:
-                raise PlanError(f"missing input {name!r} (shape {list(t.shape)}, {t.dtype})")
+                unknown = [k for k in inputs if k not in self._input_specs]
+                raise PlanError(f"missing input {name!r} (shape {list(t.shape)}, {t.dtype})"
+                                + (f"; got unknown input(s) {unknown}" if unknown else ""))
             if type(x) is not np.ndarray:
                 x = np.asarray(x)
             if x.shape != shape and not t.shape_matches(x.shape):  # exact tuple compare first: cheap
@@ -214,10 +216,9 @@ class Plan:
         return timings
 
     def _make_profile(self, timings, total: float) -> RunProfile:
-        steps = [StepProfile(op.step.name, op.step.device, op.step.kind, wall, eng)
-                 for op, (wall, eng) in zip(self._ops, timings)]
-        return RunProfile(steps, total, sum(s.backend_seconds for s in steps),
-                          sum(s.seconds for op, s in zip(self._ops, steps) if op.is_stitch), self.backend_name)
+        steps = [StepProfile(op.step.name, op.step.device, "view" if isinstance(op.runner, ViewOp) else op.step.kind,
+                             wall, eng) for op, (wall, eng) in zip(self._ops, timings)]
+        return RunProfile(steps, total, self.backend_name)
 
     def _detach(self, result: dict) -> None:
         """Copy results that may alias a buffer the next run will overwrite (in place)."""

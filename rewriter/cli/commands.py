@@ -139,7 +139,7 @@ def cmd_run(args) -> int:
             args.save.mkdir(parents=True, exist_ok=True)
             np.save(args.save / f"{name.replace('/', '_')}.npy", value)
     if args.profile:
-        print(format_profile(plan.last_profile))
+        print(format_profile(plan.last_profile, with_backend=False))  # the backend line is above
     return 0
 
 
