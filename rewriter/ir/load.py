@@ -2,7 +2,8 @@
 
 Normalization: external data resolved, opset converted to WORKING_OPSET, dynamic dims pinned,
 constants folded (ConstantOfShape / Shape / Gather / Cast chains become initializers), shapes
-inferred. Identity / Dropout / dead-node removal are passes (passes/cleanup.py), run right after.
+inferred. Identity / Dropout / dead-node removal are passes (passes/remove_passthrough.py,
+passes/remove_dead.py), run right after.
 """
 from __future__ import annotations
 
