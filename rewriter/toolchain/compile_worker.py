@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -119,14 +120,16 @@ def run_job(job: SegmentJob, sdk, workdir: Path, emit=None, save_har: bool = Fal
 
 # -- the subprocess ------------------------------------------------------------------------------
 
-def _exit_with_parent(poll_s: float = 0.5) -> None:
-    """Kill this process group when the parent goes away (its pid changes to the reaper's)."""
+def _exit_with_parent(job_dir: Path, poll_s: float = 0.5) -> None:
+    """Kill this process group when the parent goes away (its pid changes to the reaper's); the
+    parent cannot clean up the job folder then, so do it here."""
     parent = os.getppid()
 
     def watch():
         while True:
             time.sleep(poll_s)
             if os.getppid() != parent:
+                shutil.rmtree(job_dir, ignore_errors=True)
                 try:
                     os.killpg(0, signal.SIGKILL)   # we lead our own session: DFC helpers go too
                 finally:
@@ -152,8 +155,8 @@ def main(argv=None) -> int:
     if args.probe:
         print(json.dumps(probe(args.sdk_module)), flush=True)
         return 0
-    _exit_with_parent()
     folder = Path(args.job_dir)
+    _exit_with_parent(folder)
     # JSON events keep the real stdout; fd 1 and 2 (the DFC's own chatter, C code included) go to a file.
     events = os.fdopen(os.dup(1), "w", buffering=1)
     out = os.open(folder / OUTPUT_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)

@@ -35,18 +35,26 @@ def compile_on_worker(job, sdk_module: str, timeout_s, job_id: str):
     return res
 
 
+_versions: dict = {}     # per worker process: a probe costs an SDK import
+
+
 def worker_version(sdk_module: str) -> dict:
-    try:
-        return {"version": probe_version(sdk_module)}
-    except ToolchainMissing as exc:
-        return {"error": str(exc)}
+    """Runs on every worker. Memoized for the worker's life; should the SDK change under a running
+    worker, each compile still reports the version it really used and the client does not cache
+    a HEF whose version differs from its key's."""
+    if sdk_module not in _versions:
+        try:
+            _versions[sdk_module] = {"version": probe_version(sdk_module)}
+        except ToolchainMissing as exc:
+            return {"error": str(exc)}
+    return _versions[sdk_module]
 
 
 class DaskExecutor:
     name = "dask"
 
     def __init__(self, scheduler: str | None, sdk_module: str, timeout_s: float | None = None,
-                 jobs: int = 1, retries: int = 2, client=None):
+                 jobs: int = 1, retries: int = 2, client=None, connect_timeout_s: float = 20):
         """`scheduler` tcp://HOST:8786, or None for a LocalCluster of `jobs` worker processes here;
         `client` an existing distributed.Client (not closed by close())."""
         try:
@@ -60,7 +68,7 @@ class DaskExecutor:
             self.client = client
         elif scheduler:
             try:
-                self.client = Client(scheduler, timeout="20s")
+                self.client = Client(scheduler, timeout=f"{connect_timeout_s}s")
             except (OSError, TimeoutError, ValueError) as exc:
                 raise ExecutorError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
         else:

@@ -92,6 +92,7 @@ class _Run:
             track.stage = stage
             if stage in ("parse", "optimize", "compile") and track.started is None:
                 track.started = time.monotonic()
+                track.res.status = "running"
         self.display.event(track, stage, message)
 
     def write_summary(self) -> None:
@@ -146,8 +147,8 @@ class _Run:
         def emit(stage, message):
             self.say(track, stage, message)
 
+        res.status = "queued"
         self.pending[self.executor.submit(job, emit, har)] = track
-        res.status = "running"
 
     def _already_in_plan(self, seg: Segment, key: str, hef_rel: str) -> bool:
         """Every step of the model records this key and a HEF whose bytes still match."""

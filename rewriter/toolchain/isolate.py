@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from .compile_worker import HAR_FILE, HEF_FILE, OUTPUT_FILE, RESULT_FILE, WorkerResult
@@ -89,6 +90,14 @@ def _read_events(stream, state: dict, emit) -> None:
             emit(event["stage"], event.get("message", ""))
 
 
+def _lost(stage: str, exc: Exception, seconds: float, **extra) -> WorkerResult:
+    """A result for a process that returned none: the stages it announced were passed."""
+    res = WorkerResult.failure(stage, exc, seconds=round(seconds, 3), **extra)
+    res.parsed = stage in ("optimize", "compile", "write")
+    res.optimized = stage in ("compile", "write")
+    return res
+
+
 def _tail(path: Path) -> str:
     if not path.is_file():
         return ""
@@ -112,6 +121,7 @@ def run_isolated(job: SegmentJob, sdk_module: str, timeout_s: float | None = Non
         state = {"stage": "parse"}
         reader = threading.Thread(target=_read_events, args=(proc.stdout, state, emit), daemon=True)
         reader.start()
+        t0 = time.monotonic()
         try:
             proc.wait(timeout=timeout_s)
             timed_out = False
@@ -128,12 +138,12 @@ def run_isolated(job: SegmentJob, sdk_module: str, timeout_s: float | None = Non
             stage = state["stage"]
             exc = CompileTimeout(f"no result after {timeout_s / 60:.4g} min (at {stage}); process killed")
             # A compile that outlives its time-out is stuck in the allocator: re-tiling narrower can help.
-            return WorkerResult.failure(stage, exc, allocator_failure=(stage == "compile"), output=output)
+            return _lost(stage, exc, time.monotonic() - t0, allocator_failure=(stage == "compile"), output=output)
         if not (folder / RESULT_FILE).is_file():
             stderr = (folder / "worker_stderr.log").read_text(errors="replace").strip()
             exc = RuntimeError(f"compile process exited with code {proc.returncode} and no result"
                                + (f": {stderr[-2000:]}" if stderr else ""))
-            return WorkerResult.failure(state["stage"], exc, output=output)
+            return _lost(state["stage"], exc, time.monotonic() - t0, output=output)
         meta = json.loads((folder / RESULT_FILE).read_text())
         res = WorkerResult(**{**meta, "output": output})
         if (folder / HEF_FILE).is_file():

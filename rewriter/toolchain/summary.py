@@ -18,7 +18,7 @@ class SegmentResult:
     segment: str
     model: str
     steps: list
-    status: str = "pending"          # pending | running | failed | one of OK_STATUSES
+    status: str = "pending"          # pending | queued | running | failed | one of OK_STATUSES
     parsed: bool = False
     optimized: bool = False
     compiled: bool = False

@@ -12,7 +12,8 @@ Two ways to use it:
   toolchain.hailo_sdk_standin`, the testing hook): module-level `ClientRunner` and `__version__`,
   configured by the JSON file named in $HAILO_STANDIN_CONFIG (see `configure`), re-read for every
   runner; calls are appended to that config's "log" file (JSON lines, with the pid), `read_log` reads
-  them back. "sleep" makes every compile() take that many seconds.
+  them back. "sleep" makes every compile() take that many seconds; "hang" and "crash" name networks
+  whose compile() never returns or kills its process.
 """
 from __future__ import annotations
 
@@ -66,10 +67,11 @@ class StandinSDK(CallQueries):
     BackendAllocatorException = BackendAllocatorException
     __version__ = VERSION
 
-    def __init__(self, parse_fail=None, allocator_max_width=None, sleep=0.0, log=None):
+    def __init__(self, parse_fail=None, allocator_max_width=None, sleep=0.0, log=None, hang=(), crash=()):
         self.parse_fail = dict(parse_fail or {})
         self.allocator_max_width = allocator_max_width
         self.sleep = float(sleep)
+        self.hang, self.crash = set(hang), set(crash)   # nets whose compile() never returns / kills the process
         self.log = log
         self.calls: list[dict] = []
         self._lock = threading.Lock()
@@ -168,7 +170,9 @@ class _Runner:
             raise StandinError("compile before optimize")
         width = max(s[-1] for s in self.shapes.values())
         limit = self.sdk.allocator_max_width
-        time.sleep(self.sdk.sleep)
+        time.sleep(3600 if self.net in self.sdk.hang else self.sdk.sleep)
+        if self.net in self.sdk.crash:
+            os._exit(9)                 # like a native crash inside the DFC
         if limit is not None and width > limit:
             raise BackendAllocatorException(f"Compilation failed: Agent infeasible (input width {width})")
         self.state = "compiled"
@@ -183,7 +187,7 @@ class _Runner:
 # -- the module-level SDK API (compile processes, Dask workers) ------------------------------------------
 
 def configure(path, **config) -> None:
-    """Write the stand-in's config file: parse_fail, allocator_max_width, sleep, log, version."""
+    """Write the stand-in's config file: parse_fail, allocator_max_width, sleep, hang, crash, log, version."""
     with open(path, "w") as fh:
         json.dump(config, fh)
 
@@ -199,7 +203,8 @@ def _config() -> dict:
 def _module_sdk() -> StandinSDK:
     cfg = _config()
     return StandinSDK(parse_fail=cfg.get("parse_fail"), allocator_max_width=cfg.get("allocator_max_width"),
-                      sleep=cfg.get("sleep", 0.0), log=cfg.get("log"))
+                      sleep=cfg.get("sleep", 0.0), log=cfg.get("log"), hang=cfg.get("hang", ()),
+                      crash=cfg.get("crash", ()))
 
 
 class ClientRunner(_Runner):

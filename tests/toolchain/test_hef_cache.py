@@ -13,10 +13,11 @@ from rewriter.toolchain.segment_job import SegmentJob
 
 
 def job(**change) -> SegmentJob:
-    fields = dict(segment="hailo_1", net="hailo_1", model_bytes=b"onnx-bytes", input_names=["x"],
-                  input_shapes=[[1, 4, 1, 8]], start_nodes=["conv"], end_nodes=["relu"],
-                  calib=[np.arange(64, dtype=np.float32).reshape(2, 1, 8, 4)], script="allocator_param(timeout=25m)\n",
-                  hw_arch="hailo8", settings={"optimization_level": 2, "resources": {"strategy": "greedy"}})
+    fields = {"segment": "hailo_1", "net": "hailo_1", "model_bytes": b"onnx-bytes", "input_names": ["x"],
+              "input_shapes": [[1, 4, 1, 8]], "start_nodes": ["conv"], "end_nodes": ["relu"],
+              "calib": [np.arange(64, dtype=np.float32).reshape(2, 1, 8, 4)],
+              "script": "allocator_param(timeout=25m)\n", "hw_arch": "hailo8",
+              "settings": {"optimization_level": 2, "resources": {"strategy": "greedy"}}}
     fields.update(change)
     return SegmentJob(**fields)
 
