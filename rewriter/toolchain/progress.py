@@ -95,12 +95,9 @@ class LiveProgress:
             self.stream.write(f"\x1b[{self._drawn}F\x1b[J")
             self._drawn = 0
 
-    def _row(self, t, now: float, width: int) -> str:
-        if t.started is None:
-            elapsed = "-"
-        else:
-            elapsed = _clock((t.ended or now) - t.started)
-        return f"{t.label:<12} {t.res.segment:<{width}}  {t.stage:<9} {elapsed:>7}"
+    def _row(self, t, now: float, widths: tuple) -> str:
+        elapsed = "-" if t.started is None else _clock((t.ended or now) - t.started)
+        return f"{t.label:<{widths[0]}} {t.res.segment:<{widths[1]}}  {t.stage:<9} {elapsed:>7}"
 
     def _redraw(self) -> None:
         if self._closed:
@@ -112,8 +109,9 @@ class LiveProgress:
         if len(rows) + 1 > height:   # too many: running first, then failures, then the rest
             order = {**{s: 0 for s in RUNNING}, "failed": 1, "queued": 2}
             rows = sorted(rows, key=lambda t: order.get(t.stage, 3))[:height - 2]
-        width = max([len(t.res.segment) for t in self.tracks] + [7])
-        lines = [self._row(t, now, width) for t in rows]
+        widths = (max((len(t.label) for t in self.tracks), default=0),
+                  max((len(t.res.segment) for t in self.tracks), default=0))
+        lines = [self._row(t, now, widths) for t in rows]
         if len(rows) < len(self.tracks):
             lines.append(f"... {len(self.tracks) - len(rows)} more")
         counts = {}
