@@ -96,6 +96,11 @@ class DaskExecutor:
                                 "a HEF must not depend on which worker built it")
         return versions.pop()
 
+    @property
+    def capacity(self) -> int:
+        """Twice the cluster's threads, so a worker finds its next job waiting."""
+        return 2 * max(1, sum(self.client.nthreads().values()))
+
     def _on_event(self, event) -> None:
         _, msg = event
         emit = self._emitters.get(msg.get("job"))

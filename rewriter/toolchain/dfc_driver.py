@@ -15,6 +15,7 @@ import hashlib
 import importlib
 import os
 import time
+from collections import deque
 from concurrent.futures import FIRST_COMPLETED, wait
 from pathlib import Path
 
@@ -64,7 +65,7 @@ class _Track:
                                  parent=parent.seg.name if parent else None)
         self.children: list = []
         self.log: list = []
-        self.stage = "prepare"
+        self.stage = "pending"
         self.started = self.ended = None
         self.inputs = None                    # cache key inputs
 
@@ -81,7 +82,9 @@ class _Run:
         self.retile, self.cache, self.display = retile, cache, display
         self.summary = CompileSummary(out_dir=str(out_dir), hw_arch=hw_arch)
         self.roots: list = []
+        self.waiting: deque = deque()         # tracks not prepared yet
         self.pending: dict = {}               # executor future -> track
+        self.capacity = max(1, getattr(executor, "capacity", 1))
         self.plan = load_plan(out_dir)
         (out_dir / "logs").mkdir(exist_ok=True)
 
@@ -110,11 +113,19 @@ class _Run:
         path.write_text("\n".join(track.log) + "\n" + extra)
 
     # -- scheduling ----------------------------------------------------------------------------------
-    def schedule(self, seg: Segment, label: str, parent: _Track | None = None) -> None:
+    def add(self, seg: Segment, label: str, parent: _Track | None = None) -> None:
+        """A row now; the work when a slot is free (a prepared job holds its calibration in memory)."""
         track = _Track(seg, label, parent.depth + 1 if parent else 0, parent)
         (parent.children if parent else self.roots).append(track)
         self.display.add(track)
-        res = track.res
+        self.waiting.append(track)
+
+    def fill(self) -> None:
+        while self.waiting and len(self.pending) < self.capacity:
+            self.schedule(self.waiting.popleft())
+
+    def schedule(self, track: _Track) -> None:
+        seg, res = track.seg, track.res
         self.say(track, "prepare", f"prepare ({seg.model}, steps {', '.join(seg.steps)})")
         try:
             job = prepare_job(self.out_dir, seg, self.hw_arch, self.settings, self.user_script,
@@ -183,10 +194,12 @@ class _Run:
 
     # -- results -------------------------------------------------------------------------------------
     def run(self) -> None:
+        self.fill()
         while self.pending:
             done, _ = wait(list(self.pending), return_when=FIRST_COMPLETED)
             for fut in done:
                 self._collect(self.pending.pop(fut), fut)
+            self.fill()
 
     def _collect(self, track: _Track, fut) -> None:
         from .compile_worker import WorkerResult
@@ -268,7 +281,7 @@ class _Run:
             return
         attempt["new_steps"] = new_steps
         for k, piece in enumerate(pieces, 1):
-            self.schedule(piece, f"{track.label[:-1]} > {k}/{len(pieces)}]", parent=track)
+            self.add(piece, f"{track.label[:-1]} > {k}/{len(pieces)}]", parent=track)
         self.write_summary()
 
     def finalize(self) -> CompileSummary:
@@ -317,7 +330,7 @@ def compile_plan(out_dir, hw_arch="hailo8", jobs=1, model_script_extra=None, ret
         if not segments:
             display.note("no hailo segments in plan.json: nothing to compile")
         for i, seg in enumerate(segments, 1):
-            run.schedule(seg, f"[{i}/{len(segments)}]")
+            run.add(seg, f"[{i}/{len(segments)}]")
         run.run()
         summary = run.finalize()
     except BaseException:          # Ctrl-C: kill the compiles, keep the record (a rerun resumes)

@@ -2,6 +2,7 @@
 
     dfc_version() -> str            the DFC version string jobs will be compiled with (cache key)
     submit(job, emit, har_dest)     -> concurrent.futures.Future[WorkerResult]
+    capacity                        how many jobs to keep submitted at once
     close(cancel=False)
 
 `LocalExecutor` (the default): one process per job on this machine, N at a time, with a time-out.
@@ -28,6 +29,7 @@ class InlineExecutor:
 
     def __init__(self, sdk, jobs: int = 1):
         self.sdk = sdk
+        self.capacity = max(1, jobs)
         self._pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="compile")
 
     def dfc_version(self) -> str:
@@ -55,6 +57,7 @@ class LocalExecutor:
     def __init__(self, sdk_module: str, jobs: int = 1, timeout_s: float | None = None):
         self.sdk_module = sdk_module
         self.timeout_s = timeout_s
+        self.capacity = max(1, jobs)
         # Threads only wait on the compile processes; the work happens in those.
         self._pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="compile")
 

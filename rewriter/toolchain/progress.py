@@ -11,7 +11,8 @@ import sys
 import threading
 import time
 
-RUNNING = ("parse", "optimize", "compile", "write")
+RUNNING = ("prepare", "parse", "optimize", "compile", "write")
+WAITING = ("queued", "pending")
 FINAL = ("compiled", "cached", "done", "failed", "retiled")
 
 
@@ -107,8 +108,8 @@ class LiveProgress:
         size = shutil.get_terminal_size((100, 24))
         height = max(5, size.lines - 2)
         if len(rows) + 1 > height:   # too many: running first, then failures, then the rest
-            order = {**{s: 0 for s in RUNNING}, "failed": 1, "queued": 2}
-            rows = sorted(rows, key=lambda t: order.get(t.stage, 3))[:height - 2]
+            order = {**{s: 0 for s in RUNNING}, "failed": 1, "queued": 2, "pending": 3}
+            rows = sorted(rows, key=lambda t: order.get(t.stage, 4))[:height - 2]
         widths = (max((len(t.label) for t in self.tracks), default=0),
                   max((len(t.res.segment) for t in self.tracks), default=0))
         lines = [self._row(t, now, widths) for t in rows]
@@ -116,9 +117,9 @@ class LiveProgress:
             lines.append(f"... {len(self.tracks) - len(rows)} more")
         counts = {}
         for t in self.tracks:
-            key = t.stage if t.stage in FINAL or t.stage == "queued" else "running"
+            key = t.stage if t.stage in FINAL + WAITING else "running"
             counts[key] = counts.get(key, 0) + 1
-        order = ("compiled", "cached", "done", "retiled", "failed", "running", "queued")
+        order = ("compiled", "cached", "done", "retiled", "failed", "running", "queued", "pending")
         lines.append(", ".join(f"{counts[k]} {k}" for k in order if counts.get(k))
                      + f"  [{_clock(now - self._t0)}]")
         self._clear()   # a wrapped line would break the cursor-up count: cut to the width

@@ -61,7 +61,7 @@ def test_killed_compile_resumes_where_it_stopped(tmp_path, standin):
     assert wait_for(lambda: not alive(orphan), 10), "the compile process outlived its `rewrite compile`"
     rows = {r["segment"]: r for r in json.loads((out / "compile_summary.json").read_text())["segments"]}
     assert rows["hailo_1"]["status"] == rows["hailo_2"]["status"] == "compiled"   # written as it went
-    assert rows["hailo_4"]["status"] == "queued"
+    assert rows["hailo_4"]["status"] == "pending"                 # not even prepared: --jobs 1
 
     standin.configure(sleep=1.5)
     standin.reset_log()
