@@ -180,7 +180,9 @@ class _Run:
         track.ended = time.monotonic()
         self.say(track, status, message)
         self._write_log(track, extra_log)
-        if status in OK_STATUSES:
+        if status == "done":
+            pass                  # plan.json already says so
+        elif status in OK_STATUSES:
             update_model_steps(self.out_dir, res.model, {
                 "hef": res.hef, "hef_sha256": res.hef_sha256, "compile_key": res.compile_key,
                 "compile_status": "compiled"}, drop=("compile_error",))

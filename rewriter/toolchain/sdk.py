@@ -11,6 +11,9 @@ MISSING_MESSAGE = (
     "to get a compile.sh for it"
 )
 DEFAULT_SDK_MODULE = "hailo_sdk_client"
+# The distribution that provides a module, for a version without importing it (the DFC wheel is
+# hailo_dataflow_compiler-<version>-*.whl). Other modules: their __version__, read in a probe process.
+KNOWN_DISTRIBUTIONS = {"hailo_sdk_client": ("hailo-dataflow-compiler",)}
 # Testing hook: name a module that provides the hailo_sdk_client API (the tests' recording stand-in).
 SDK_MODULE_ENV = "HAILO_REWRITER_SDK_MODULE"
 
@@ -42,7 +45,7 @@ def distribution_version(module_name: str) -> str | None:
     """Version of the installed distribution that provides `module_name`, without importing it
     (importing the DFC loads TensorFlow: seconds)."""
     top = module_name.split(".")[0]
-    for dist in importlib.metadata.packages_distributions().get(top, []):
+    for dist in KNOWN_DISTRIBUTIONS.get(top, ()):
         try:
             return f"{dist} {importlib.metadata.version(dist)}"
         except importlib.metadata.PackageNotFoundError:
@@ -51,8 +54,8 @@ def distribution_version(module_name: str) -> str | None:
 
 
 def sdk_version(module_name: str = DEFAULT_SDK_MODULE) -> str:
-    """The DFC version string that goes into every HEF cache key: the providing distribution's
-    name and version, else the module's __version__ (imported). Raises ToolchainMissing."""
+    """The DFC version string that goes into every HEF cache key: the known providing distribution's
+    name and version, else the module's name and __version__ (imported). Raises ToolchainMissing."""
     found = distribution_version(module_name)
     if found:
         return found

@@ -4,6 +4,8 @@ import json
 import os
 import time
 
+import pytest
+
 from rewriter.toolchain.dfc_driver import compile_plan
 
 from .plans import FakeRetile, many_segments_plan, wide_plan
@@ -80,3 +82,17 @@ def test_a_compile_time_out_counts_as_an_allocator_failure_for_retry_shrink(tmp_
     first = summary.results[0]
     assert (first.status, first.error_type) == ("retiled", "CompileTimeout")
     assert [r.status for r in summary.results[1:]] == ["compiled", "compiled"]
+
+
+def test_sdk_version_comes_from_package_metadata_or_a_probe_process(standin, monkeypatch):
+    import importlib.metadata
+
+    from rewriter.toolchain import sdk
+    from rewriter.toolchain.isolate import probe_version
+    assert probe_version(standin.module) == f"{standin.module} 3.33.0-standin"   # imported in a probe process
+    standin.configure(version="9.9")
+    assert probe_version(standin.module) == f"{standin.module} 9.9"
+    monkeypatch.setitem(sdk.KNOWN_DISTRIBUTIONS, "numpy", ("no-such-dist", "numpy"))
+    assert probe_version("numpy") == f"numpy {importlib.metadata.version('numpy')}"   # metadata, no probe
+    with pytest.raises(sdk.ToolchainMissing, match="hailo_sdk_client .* is not installed"):
+        probe_version("hailo_sdk_client")
