@@ -19,6 +19,7 @@ from collections import deque
 from concurrent.futures import FIRST_COMPLETED, wait
 from pathlib import Path
 
+from .compile_worker import WorkerResult
 from .executors import InlineExecutor, LocalExecutor
 from .hef_cache import compile_key, key_inputs
 from .plan_io import Segment, hailo_segments, is_hailo_step, load_plan, update_model_steps
@@ -180,13 +181,11 @@ class _Run:
         track.ended = time.monotonic()
         self.say(track, status, message)
         self._write_log(track, extra_log)
-        if status == "done":
-            pass                  # plan.json already says so
-        elif status in OK_STATUSES:
+        if status in ("compiled", "cached"):    # "done": plan.json already says so
             update_model_steps(self.out_dir, res.model, {
                 "hef": res.hef, "hef_sha256": res.hef_sha256, "compile_key": res.compile_key,
                 "compile_status": "compiled"}, drop=("compile_error",))
-        else:
+        elif status == "failed":
             # Drop the hash so a stale HEF from an earlier run is never taken as this model's.
             update_model_steps(self.out_dir, res.model, {
                 "compile_status": "failed",
@@ -204,7 +203,6 @@ class _Run:
             self.fill()
 
     def _collect(self, track: _Track, fut) -> None:
-        from .compile_worker import WorkerResult
         try:
             wr = fut.result()
         except Exception as exc:  # noqa: BLE001 -- the executor lost the job (e.g. Dask KilledWorker)
