@@ -88,14 +88,15 @@ def main() -> int:
     results = {}
     try:
         sched_file = work / "scheduler.json"
-        env.start(DASK, "scheduler", "--scheduler-file", str(sched_file), "--port", "0", "--no-dashboard")
+        env.start(DASK, "scheduler", "--scheduler-file", str(sched_file), "--host", "127.0.0.1", "--port", "0",
+                  "--no-dashboard")
         deadline = time.monotonic() + 60
         while not sched_file.exists():
             if time.monotonic() > deadline:
                 raise SystemExit("dask scheduler did not start")
             time.sleep(0.2)
         address = json.loads(sched_file.read_text())["address"]
-        worker = (DASK, "worker", address, "--nthreads", "1", "--no-dashboard")
+        worker = (DASK, "worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--no-dashboard")
         dask = ("--executor", "dask", "--scheduler", address, "--no-cache")
 
         env.start(*worker)

@@ -9,7 +9,6 @@ As a program it is the compile subprocess:
 It reads JOB_DIR (segment_job.write_job_dir), sends one JSON line per stage on stdout, sends the
 DFC's own output to JOB_DIR/dfc_output.log, and writes JOB_DIR/result.json (+ result.hef). It exits
 when its parent dies so a killed `rewrite compile` or Dask worker leaves no DFC running.
-`--probe` prints {"version": ...} (or {"error": ...}) for the SDK module and exits.
 """
 from __future__ import annotations
 
@@ -138,23 +137,12 @@ def _exit_with_parent(job_dir: Path, poll_s: float = 0.5) -> None:
     threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
 
 
-def probe(module_name: str) -> dict:
-    try:
-        return {"version": sdk_version(module_name)}
-    except ToolchainMissing as exc:
-        return {"error": str(exc)}
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m rewriter.toolchain.compile_worker")
-    p.add_argument("job_dir", nargs="?")
+    p.add_argument("job_dir")
     p.add_argument("--sdk-module", default="hailo_sdk_client")
     p.add_argument("--har", action="store_true")
-    p.add_argument("--probe", action="store_true")
     args = p.parse_args(argv)
-    if args.probe:
-        print(json.dumps(probe(args.sdk_module)), flush=True)
-        return 0
     folder = Path(args.job_dir)
     _exit_with_parent(folder)
     # JSON events keep the real stdout; fd 1 and 2 (the DFC's own chatter, C code included) go to a file.

@@ -72,7 +72,7 @@ class DaskExecutor:
             except (OSError, TimeoutError, ValueError) as exc:
                 raise ExecutorError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
         else:
-            self._cluster = LocalCluster(n_workers=max(1, jobs), threads_per_worker=1, processes=True,
+            self._cluster = LocalCluster(n_workers=max(1, jobs), threads_per_worker=1, processes=True, host="127.0.0.1",
                                          dashboard_address=None)
             self.client = Client(self._cluster)
         self._emitters: dict = {}

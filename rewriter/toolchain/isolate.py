@@ -53,8 +53,8 @@ def probe_version(sdk_module: str) -> str:
     found = distribution_version(sdk_module)
     if found:
         return found
-    proc = subprocess.run(WORKER + ["--probe", "--sdk-module", sdk_module], capture_output=True, text=True,
-                          env=child_env(), stdin=subprocess.DEVNULL, check=False)
+    proc = subprocess.run([sys.executable, "-m", "rewriter.toolchain.sdk", sdk_module], capture_output=True,
+                          text=True, env=child_env(), stdin=subprocess.DEVNULL, check=False)
     try:
         answer = json.loads(proc.stdout.strip().splitlines()[-1])
     except (IndexError, ValueError):

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import json
 import os
+import sys
 
 MISSING_MESSAGE = (
     "hailo_sdk_client (Hailo Dataflow Compiler) is not installed: it ships from Hailo's developer "
@@ -87,3 +89,10 @@ def is_allocator_failure(exc: BaseException) -> bool:
         if "timeout" in msg and ("mapping" in msg or "allocat" in msg):
             return True
     return False
+
+
+if __name__ == "__main__":   # the version probe: `python -m rewriter.toolchain.sdk MODULE` (imports only MODULE)
+    try:
+        print(json.dumps({"version": sdk_version(sys.argv[1])}))
+    except ToolchainMissing as exc:
+        print(json.dumps({"error": str(exc)}))

@@ -22,9 +22,6 @@ import os
 import threading
 import time
 
-import numpy as np
-import onnx
-
 CONFIG_ENV = "HAILO_STANDIN_CONFIG"
 VERSION = "3.33.0-standin"
 
@@ -115,6 +112,8 @@ class _Runner:
                         hw_arch=self.hw_arch)
         if self.state != "new":
             raise StandinError("translate_onnx_model called twice")
+        # imported here, not at the top: a version probe imports this module and should stay quick
+        import onnx
         model = onnx.load(str(model_path))
         names = {n.name for n in model.graph.node}
         for n in list(start_node_names or []) + list(end_node_names or []):
@@ -160,7 +159,7 @@ class _Runner:
                 raise StandinError("several inputs need a dict calibration set")
             pairs = [(calib, shapes[0])]
         for arr, shape in pairs:
-            if arr.dtype != np.float32 or tuple(arr.shape[1:]) != _nhwc(shape):
+            if str(arr.dtype) != "float32" or tuple(arr.shape[1:]) != _nhwc(shape):
                 raise StandinError(f"BadInputsShape: calib {arr.shape} {arr.dtype} vs NHWC {_nhwc(shape)}")
         self.state = "optimized"
 

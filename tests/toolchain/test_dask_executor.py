@@ -34,7 +34,7 @@ def cluster(tmp_path_factory):
     patch.setenv(hailo_sdk_standin.CONFIG_ENV, str(folder / "standin.json"))
     patch.setenv("PYTHONPATH", os.pathsep.join([TESTS, os.environ.get("PYTHONPATH", "")]))
     standin = ModuleStandin(folder)
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                                        dashboard_address=None)
     client = distributed.Client(cluster)
     yield cluster, client, standin
