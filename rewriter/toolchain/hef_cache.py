@@ -102,6 +102,9 @@ class HefCache:
             data = (folder / HEF_NAME).read_bytes()
         except FileNotFoundError:
             return None
+        except PermissionError as exc:      # another user's entry in a badly shared folder: not corrupt
+            self.warn(f"HEF cache entry {key[:16]} not readable ({exc.strerror}): compiling instead")
+            return None
         except (OSError, ValueError) as exc:
             self._drop(folder, f"unreadable ({type(exc).__name__}: {exc})")
             return None

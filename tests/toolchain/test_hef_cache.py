@@ -173,3 +173,22 @@ def test_concurrent_writers_readers_and_pruners_never_see_a_partial_entry(tmp_pa
         assert cache.get(entry.key) == (entry.key * 500).encode()
     assert not [p for p in (tmp_path / "c").rglob(".*")]   # no temp or trash folder left
     assert json.loads((cache.entries()[0].path / "meta.json").read_text())["format"] == 1
+
+
+def test_an_unreadable_entry_is_a_miss_not_a_corruption(tmp_path, monkeypatch):
+    warnings = []
+    cache = HefCache(tmp_path / "c", warn=warnings.append)
+    k = key()
+    cache.put(k, b"HEF", {})
+    real_read = type(tmp_path).read_bytes
+
+    def denied(path):
+        if path.name == "hef":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_read(path)
+
+    with monkeypatch.context() as m:
+        m.setattr(type(tmp_path), "read_bytes", denied)          # root ignores file modes: simulate it
+        assert cache.get(k) is None
+    assert len(warnings) == 1 and "not readable" in warnings[0]
+    assert cache.get(k) == b"HEF"                               # still there: nothing was dropped
