@@ -73,3 +73,20 @@ def test_killed_compile_resumes_where_it_stopped(tmp_path, standin):
     assert rows == {"hailo_1": "done", "hailo_2": "done", "hailo_3": "compiled", "hailo_4": "compiled"}
     assert compiled_steps(out) == {"hailo_1", "hailo_2", "hailo_3", "hailo_4"}
     assert "2 compiled, 0 cached, 2 done, 0 failed" in (tmp_path / "second.log").read_text()
+
+
+def test_ctrl_c_kills_the_running_compiles_and_keeps_the_record(tmp_path, standin):
+    out = many_segments_plan(tmp_path / "out", 3)
+    standin.configure(hang=["hailo_1", "hailo_2", "hailo_3"])
+    with open(tmp_path / "run.log", "w") as log:
+        proc = rewrite_compile(out, standin, log)
+        try:
+            assert wait_for(lambda: len(standin.compiled_nets()) >= 1)     # a compile is under way
+        finally:
+            proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) == 130
+    assert "rewrite: interrupted" in (tmp_path / "run.log").read_text()
+    pids = {c["pid"] for c in standin.calls().calls}
+    assert wait_for(lambda: not any(alive(p) for p in pids), 10)
+    rows = json.loads((out / "compile_summary.json").read_text())["segments"]
+    assert rows[0]["segment"] == "hailo_1" and rows[0]["status"] == "running"
