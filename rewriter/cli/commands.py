@@ -156,3 +156,8 @@ def cmd_rules(args) -> int:
 def cmd_compile(args) -> int:
     from rewriter.toolchain.compile_cli import run
     return run(args)
+
+
+def cmd_cache(args) -> int:
+    from rewriter.toolchain.cache_cli import run
+    return run(args)

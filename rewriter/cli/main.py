@@ -8,13 +8,14 @@ from pathlib import Path
 
 from rewriter.errors import UserError, missing_compiler
 
-VERBS = ("inspect", "run", "check", "rules", "compile")
+VERBS = ("inspect", "run", "check", "rules", "compile", "cache")
 USAGE = """rewrite MODEL.onnx --target hailo8 [-o OUT]     write a plan
        rewrite inspect MODEL.onnx --target hailo8      print the placement, write nothing
        rewrite run OUT --input NAME=x.npy [--profile]  execute a plan
        rewrite check OUT --against MODEL.onnx          parity of a plan against its model
        rewrite rules list|verify ...                   rule files
-       rewrite compile OUT                             DFC compile (needs hailo_sdk_client)"""
+       rewrite compile OUT                             DFC compile (needs hailo_sdk_client)
+       rewrite cache list|prune                        the HEF cache of `rewrite compile`"""
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
@@ -91,6 +92,9 @@ def verb_parser(verb: str) -> argparse.ArgumentParser:
         add_arguments(p)
         if not any(a.dest == "verbose" for a in p._actions):
             p.add_argument("--verbose", action="store_true")
+    elif verb == "cache":
+        from rewriter.toolchain.cache_cli import add_arguments
+        add_arguments(p)
     return p
 
 

@@ -2,13 +2,25 @@
 
 Nothing here has run against the real DFC: it is written from Hailo's documented API and tested
 against a recording stand-in (tests/toolchain/hailo_sdk_standin.py). See docs/compile.md.
+Names are imported on first use: a compile process (compile_worker) must not pay for onnx.
 """
-from .sdk import ToolchainMissing
-from .model_script import DEFAULT_COMPILE_SETTINGS, build_model_script
-from .dfc_driver import CompileSummary, SegmentResult, compile_plan
-from .emit_script import emit_compile_script
+import importlib
 
-__all__ = [
-    "ToolchainMissing", "DEFAULT_COMPILE_SETTINGS", "build_model_script",
-    "CompileSummary", "SegmentResult", "compile_plan", "emit_compile_script",
-]
+_EXPORTS = {
+    "ToolchainMissing": "sdk",
+    "DEFAULT_COMPILE_SETTINGS": "model_script",
+    "build_model_script": "model_script",
+    "CompileSummary": "dfc_driver",
+    "SegmentResult": "dfc_driver",
+    "compile_plan": "dfc_driver",
+    "emit_compile_script": "emit_script",
+    "HefCache": "hef_cache",
+}
+__all__ = ["DEFAULT_COMPILE_SETTINGS", "CompileSummary", "HefCache", "SegmentResult", "ToolchainMissing",
+           "build_model_script", "compile_plan", "emit_compile_script"]
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .segment_io import SegmentIO
+if TYPE_CHECKING:   # segment_io imports onnx: a compile process only needs for_optimize
+    from .segment_io import SegmentIO
 
 NO_CALIB_HINT = ("re-run the rewriter with --calib DATA.npy so it writes per-segment calibration windows, "
                  "or pass --use-random-calib (quantization will then be poor)")

@@ -1,27 +1,32 @@
-"""Compile every distinct hailo segment of a plan to a HEF with the DFC Python API.
+"""Compile every distinct hailo segment of a plan to a HEF with the DFC, on an executor.
 
-Per segment: translate_onnx_model -> load_model_script -> optimize(calib) -> compile -> write HEF.
-A failure is caught per segment (log file, error class, stage reached) so one bad segment does not
-stop the others. --jobs runs segments in threads: the DFC is an in-process library, so threads avoid
-pickling the runner; whether the real DFC is thread-safe is NOT known (see docs/compile.md).
+For each segment the client prepares a SegmentJob (ONNX bytes, calibration arrays, model script),
+computes its compile key, and skips it when the plan already holds that HEF ("done": resuming a
+killed run) or the HEF cache has it ("cached"); otherwise the executor compiles it (a process per
+segment here, or a Dask cluster) and the client writes the HEF, updates plan.json and fills the
+cache. compile_summary.json and plan.json are rewritten after every segment, so a killed run leaves
+a consistent record. Everything that touches the plan runs in the calling thread: no locks.
+A failure is caught per segment (log file, error class, stage reached): one bad segment does not stop
+the others. --retry-shrink re-tiles a segment that failed in the allocator and compiles the pieces.
 """
 from __future__ import annotations
 
 import hashlib
 import importlib
 import os
-import threading
 import time
-import traceback
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, wait
 from pathlib import Path
 
-from . import calib as calib_mod
-from .model_script import build_model_script
-from .plan_io import Segment, hailo_segments, load_plan, update_model_steps
-from .sdk import is_allocator_failure, load_sdk
-from .segment_io import inspect_segment, net_name_for
-from .summary import CompileSummary, SegmentResult
+from .compile_worker import WorkerResult
+from .executors import InlineExecutor, LocalExecutor
+from .hef_cache import compile_key, key_inputs
+from .plan_io import Segment, hailo_segments, is_hailo_step, load_plan, update_model_steps
+from .progress import make_progress
+from .sdk import sdk_module_name
+from .segment_job import prepare_job
+from .summary import OK_STATUSES, CompileSummary, SegmentResult
 
 NO_TILER = "retry-shrink unavailable: no tiler"
 
@@ -36,196 +41,308 @@ def default_retile():
 
 
 def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
 
 
-class _Job:
-    """Settings shared by all segments of one compile_plan call."""
+def _file_sha256(path: Path) -> str | None:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    except FileNotFoundError:
+        return None
+    return digest.hexdigest()
 
-    def __init__(self, out_dir, sdk, hw_arch, settings, user_script, use_random_calib,
-                 retry_shrink, max_shrink, retile, progress):
-        self.out_dir = Path(out_dir)
-        self.sdk = sdk
-        self.hw_arch = hw_arch
-        self.settings = settings
-        self.user_script = user_script
-        self.use_random_calib = use_random_calib
-        self.retry_shrink = retry_shrink
-        self.max_shrink = max_shrink
-        self.retile = retile
-        self._progress = progress
-        self._print_lock = threading.Lock()
-        # plan.json is read-modify-written by us and by the re-tiling hook: one writer at a time.
-        self.plan_lock = threading.Lock()
 
-    def say(self, line: str, log: list) -> None:
-        log.append(line)
-        if self._progress:
-            with self._print_lock:
-                self._progress(line)
+class _Track:
+    """One scheduled segment: its summary row plus what the run needs to finish it."""
 
-    # -- one segment -------------------------------------------------------------------------------
-    def compile_segment(self, seg: Segment, label: str, parent: str | None = None) -> SegmentResult:
-        res = SegmentResult(segment=seg.name, model=seg.model, steps=list(seg.steps), parent=parent)
-        log_dir = self.out_dir / "logs"
-        log_dir.mkdir(exist_ok=True)
-        log_path = log_dir / f"{seg.name}.compile.log"
-        res.log = str(log_path.relative_to(self.out_dir))
-        log: list = []
-        t0 = time.monotonic()
-        stage = "prepare"
+    def __init__(self, seg: Segment, label: str, depth: int, parent):
+        self.seg, self.label, self.depth, self.parent = seg, label, depth, parent
+        self.res = SegmentResult(segment=seg.name, model=seg.model, steps=list(seg.steps),
+                                 parent=parent.seg.name if parent else None)
+        self.children: list = []
+        self.log: list = []
+        self.stage = "pending"
+        self.started = self.ended = None
+        self.inputs = None                    # cache key inputs
+
+    def flatten(self) -> list:
+        return [self] + [t for c in self.children for t in c.flatten()]
+
+
+class _Run:
+    def __init__(self, out_dir: Path, executor, dfc_version: str, hw_arch: str, settings: dict, user_script,
+                 use_random_calib: bool, retry_shrink: bool, max_shrink: int, retile, cache, display):
+        self.out_dir, self.executor, self.dfc_version = out_dir, executor, dfc_version
+        self.hw_arch, self.settings, self.user_script = hw_arch, settings, user_script
+        self.use_random_calib, self.retry_shrink, self.max_shrink = use_random_calib, retry_shrink, max_shrink
+        self.retile, self.cache, self.display = retile, cache, display
+        self.summary = CompileSummary(out_dir=str(out_dir), hw_arch=hw_arch)
+        self.roots: list = []
+        self.waiting: deque = deque()         # tracks not prepared yet
+        self.pending: dict = {}               # executor future -> track
+        self.capacity = max(1, getattr(executor, "capacity", 1))
+        self.plan = load_plan(out_dir)
+        (out_dir / "logs").mkdir(exist_ok=True)
+
+    # -- reporting -----------------------------------------------------------------------------------
+    def say(self, track: _Track, stage, message: str) -> None:
+        track.log.append(message)
+        if stage is not None:
+            track.stage = stage
+            if stage in ("parse", "optimize", "compile") and track.started is None:
+                track.started = time.monotonic()
+                track.res.status = "running"
+        self.display.event(track, stage, message)
+
+    def write_summary(self) -> None:
+        self.summary.results = [t.res for r in self.roots for t in r.flatten()]
+        self.summary.write()
+
+    def _log_path(self, track: _Track) -> Path:
+        return self.out_dir / "logs" / f"{track.seg.name}.compile.log"
+
+    def _write_log(self, track: _Track, extra: str = "") -> None:
+        path = self._log_path(track)
+        track.res.log = str(path.relative_to(self.out_dir))
+        if track.res.status == "done" and path.is_file():
+            return       # keep the log of the run that compiled it
+        path.write_text("\n".join(track.log) + "\n" + extra)
+
+    # -- scheduling ----------------------------------------------------------------------------------
+    def add(self, seg: Segment, label: str, parent: _Track | None = None) -> None:
+        """A row now; the work when a slot is free (a prepared job holds its calibration in memory)."""
+        track = _Track(seg, label, parent.depth + 1 if parent else 0, parent)
+        (parent.children if parent else self.roots).append(track)
+        self.display.add(track)
+        self.waiting.append(track)
+
+    def fill(self) -> None:
+        while self.waiting and len(self.pending) < self.capacity:
+            self.schedule(self.waiting.popleft())
+
+    def schedule(self, track: _Track) -> None:
+        seg, res = track.seg, track.res
+        self.say(track, "prepare", f"prepare ({seg.model}, steps {', '.join(seg.steps)})")
         try:
-            self.say(f"{label} {seg.name}: prepare ({seg.model}, steps {', '.join(seg.steps)})", log)
-            io = inspect_segment(self.out_dir / seg.model)
-            net = net_name_for(seg.name)
-            if seg.calibs:
-                arrays = calib_mod.load_calibration(self.out_dir, seg.calibs, io)
-            elif self.use_random_calib:
-                n = int(self.settings.get("calibset_size") or 1024)
-                arrays = calib_mod.random_calibration(io, n)
-                res.warnings.append(f"RANDOM calibration data ({n} samples): the HEF will run but its "
-                                    "quantization is not representative; do not ship it")
-            else:
-                raise calib_mod.CalibError(f"steps {seg.steps} have no 'calib' in plan.json: "
-                                           + calib_mod.NO_CALIB_HINT)
-            res.calib_windows = int(arrays[0].shape[0])
-            script, warnings = build_model_script(self.settings, res.calib_windows, self.user_script)
-            res.warnings.extend(warnings)
-            for w in res.warnings:
-                self.say(f"{label} {seg.name}: WARNING {w}", log)
-            (log_dir / f"{seg.name}.alls").write_text(script)
-            log.append("model script:\n" + script)
+            job = prepare_job(self.out_dir, seg, self.hw_arch, self.settings, self.user_script,
+                              self.use_random_calib)
+        except Exception as exc:  # noqa: BLE001 -- calibration / segment / settings problems
+            res.failed_at, res.error_type, res.error = "prepare", type(exc).__name__, str(exc)
+            self._finish(track, "failed", f"FAILED at prepare: {res.error_type}: {exc}")
+            return
+        res.calib_windows = job.calib_windows
+        res.warnings.extend(job.warnings)
+        for w in job.warnings:
+            self.say(track, None, f"WARNING {w}")
+        (self.out_dir / "logs" / f"{seg.name}.alls").write_text(job.script)
+        track.log.append("model script:\n" + job.script)
+        track.inputs = key_inputs(job, self.dfc_version)
+        res.compile_key = compile_key(track.inputs)
+        hef_rel = str(Path(seg.model).with_suffix(".hef"))
+        if self._already_in_plan(seg, res.compile_key, hef_rel):
+            res.hef, res.hef_sha256 = hef_rel, _file_sha256(self.out_dir / hef_rel)
+            self._finish(track, "done", f"done: {hef_rel} already compiled from the same inputs")
+            return
+        cached = self.cache.get(res.compile_key) if self.cache else None
+        if cached is not None:
+            self._store_hef(track, hef_rel, cached)
+            self._finish(track, "cached", f"cached -> {hef_rel} (key {res.compile_key[:12]})")
+            return
+        self.say(track, "queued", f"queued on the {self.executor.name} executor")
+        har = self.out_dir / Path(seg.model).with_suffix(".har")
 
-            stage = "parse"
-            self.say(f"{label} {seg.name}: parse (start {io.start_nodes}, end {io.end_nodes})...", log)
-            runner = self.sdk.ClientRunner(hw_arch=self.hw_arch)
-            runner.translate_onnx_model(
-                str(self.out_dir / seg.model), net,
-                start_node_names=list(io.start_nodes), end_node_names=list(io.end_nodes),
-                net_input_shapes={n: list(s) for n, s in zip(io.input_names, io.input_shapes)})
-            res.parsed = True
-            runner.load_model_script(script)
+        def emit(stage, message):
+            self.say(track, stage, message)
 
-            stage = "optimize"
-            self.say(f"{label} {seg.name}: optimize ({res.calib_windows} calib windows)...", log)
-            runner.optimize(calib_mod.for_optimize(arrays, net))
-            res.optimized = True
+        res.status = "queued"
+        self.pending[self.executor.submit(job, emit, har)] = track
 
-            stage = "compile"
-            self.say(f"{label} {seg.name}: compile ({self.hw_arch})...", log)
-            hef_bytes = runner.compile()
-            res.compiled = True
+    def _already_in_plan(self, seg: Segment, key: str, hef_rel: str) -> bool:
+        """Every step of the model records this key and a HEF whose bytes still match."""
+        steps = [s for s in self.plan.get("steps", []) if s.get("model") == seg.model and is_hailo_step(s)]
+        if not steps or any(s.get("compile_key") != key or s.get("compile_status") != "compiled"
+                            or s.get("hef") != hef_rel for s in steps):
+            return False
+        shas = {s.get("hef_sha256") for s in steps}
+        return len(shas) == 1 and _file_sha256(self.out_dir / hef_rel) == shas.pop()
 
-            stage = "write"
-            hef_rel = str(Path(seg.model).with_suffix(".hef"))
-            _write_bytes_atomic(self.out_dir / hef_rel, bytes(hef_bytes))
-            res.hef, res.hef_sha256 = hef_rel, hashlib.sha256(bytes(hef_bytes)).hexdigest()
-            try:  # the HAR is only for debugging: never fail the segment over it
-                har_rel = str(Path(seg.model).with_suffix(".har"))
-                runner.save_har(str(self.out_dir / har_rel))
-                res.har = har_rel
-            except Exception as exc:  # noqa: BLE001
-                res.warnings.append(f"save_har failed: {type(exc).__name__}: {exc}")
-            res.status = "compiled"
-            self.say(f"{label} {seg.name}: compiled -> {hef_rel}", log)
-        except Exception as exc:  # noqa: BLE001 -- one segment's failure must not stop the rest
-            res.status, res.failed_at = "failed", stage
-            res.error_type, res.error = type(exc).__name__, str(exc)
-            self.say(f"{label} {seg.name}: FAILED at {stage}: {res.error_type}: {exc}", log)
-            log.append(traceback.format_exc())
-            res._exc = exc  # kept for the retry decision, not serialized
-        finally:
-            res.seconds = round(time.monotonic() - t0, 3)
-            log_path.write_text("\n".join(log) + "\n")
-        self._record(res)
-        return res
+    def _store_hef(self, track: _Track, hef_rel: str, data: bytes) -> None:
+        _write_bytes_atomic(self.out_dir / hef_rel, data)
+        track.res.hef, track.res.hef_sha256 = hef_rel, hashlib.sha256(data).hexdigest()
 
-    def _note(self, seg: Segment, line: str) -> None:
-        """Progress line that also goes to the segment's (already written) log."""
-        self.say(line, [])
-        with open(self.out_dir / "logs" / f"{seg.name}.compile.log", "a") as fh:
+    def _finish(self, track: _Track, status: str, message: str, extra_log: str = "") -> None:
+        res = track.res
+        res.status = status
+        track.ended = time.monotonic()
+        self.say(track, status, message)
+        self._write_log(track, extra_log)
+        if status in ("compiled", "cached"):    # "done": plan.json already says so
+            update_model_steps(self.out_dir, res.model, {
+                "hef": res.hef, "hef_sha256": res.hef_sha256, "compile_key": res.compile_key,
+                "compile_status": "compiled"}, drop=("compile_error",))
+        elif status == "failed":
+            # Drop the hash so a stale HEF from an earlier run is never taken as this model's.
+            update_model_steps(self.out_dir, res.model, {
+                "compile_status": "failed",
+                "compile_error": f"{res.error_type} at {res.failed_at}: {res.error}"[:500]},
+                drop=("hef_sha256", "compile_key"))
+        self.write_summary()
+
+    # -- results -------------------------------------------------------------------------------------
+    def run(self) -> None:
+        self.fill()
+        while self.pending:
+            done, _ = wait(list(self.pending), return_when=FIRST_COMPLETED)
+            for fut in done:
+                self._collect(self.pending.pop(fut), fut)
+            self.fill()
+
+    def _collect(self, track: _Track, fut) -> None:
+        try:
+            wr = fut.result()
+        except Exception as exc:  # noqa: BLE001 -- the executor lost the job (e.g. Dask KilledWorker)
+            wr = WorkerResult.failure(track.stage if track.stage != "queued" else "prepare", exc)
+        res = track.res
+        res.parsed, res.optimized, res.compiled = wr.parsed, wr.optimized, wr.compiled
+        res.seconds = wr.seconds
+        track.log.extend(line for line in wr.log if line not in track.log)
+        extra = ""
+        if wr.output:
+            extra += "---- DFC output ----\n" + wr.output + "\n"
+        if wr.traceback:
+            extra += wr.traceback
+        if wr.hef is None:
+            res.failed_at, res.error_type, res.error = wr.failed_at, wr.error_type, wr.error
+            self._finish(track, "failed", f"FAILED at {wr.failed_at}: {wr.error_type}: {wr.error}", extra)
+            if self.retry_shrink and wr.allocator_failure:
+                self._shrink(track)
+            return
+        hef_rel = str(Path(track.seg.model).with_suffix(".hef"))
+        try:
+            self._store_hef(track, hef_rel, wr.hef)
+        except OSError as exc:
+            res.failed_at, res.error_type, res.error = "write", type(exc).__name__, str(exc)
+            self._finish(track, "failed", f"FAILED at write: {exc}", extra)
+            return
+        if wr.har:
+            res.har = str(Path(wr.har).relative_to(self.out_dir))
+        for line in wr.log:
+            if line.startswith("WARNING "):
+                res.warnings.append(line[len("WARNING "):])
+        self._fill_cache(track, wr)
+        self._finish(track, "compiled", f"compiled -> {hef_rel}", extra)
+
+    def _fill_cache(self, track: _Track, wr) -> None:
+        if self.cache is None:
+            return
+        if wr.dfc_version != self.dfc_version:
+            self.say(track, None, f"WARNING compiled with DFC {wr.dfc_version!r}, not {self.dfc_version!r}: "
+                                  "not cached")
+            return
+        meta = {"segment": track.seg.name, "model": track.seg.model, "hw_arch": self.hw_arch,
+                "dfc_version": self.dfc_version, "key_inputs": track.inputs, "seconds": wr.seconds}
+        try:
+            self.cache.put(track.res.compile_key, wr.hef, meta)
+        except OSError as exc:     # a full or read-only shared cache must not fail the compile
+            self.say(track, None, f"WARNING HEF cache not written: {exc}")
+
+    # -- --retry-shrink ------------------------------------------------------------------------------
+    def _note(self, track: _Track, line: str) -> None:
+        self.say(track, None, line)
+        with open(self._log_path(track), "a") as fh:
             fh.write(line + "\n")
 
-    def _record(self, res: SegmentResult) -> None:
-        with self.plan_lock:
-            if res.status == "compiled":
-                update_model_steps(self.out_dir, res.model, {
-                    "hef": res.hef, "hef_sha256": res.hef_sha256, "compile_status": "compiled"},
-                    drop=("compile_error",))
-            else:
-                # Drop the hash so a stale HEF from an earlier run is never taken as this model's.
-                update_model_steps(self.out_dir, res.model, {
-                    "compile_status": "failed",
-                    "compile_error": f"{res.error_type} at {res.failed_at}: {res.error}"[:500]},
-                    drop=("hef_sha256",))
-
-    # -- one segment plus its re-tiled pieces ------------------------------------------------------
-    def compile_with_retry(self, seg: Segment, label: str, depth: int = 0, parent=None) -> list:
-        res = self.compile_segment(seg, label, parent)
-        out = [res]
-        exc = getattr(res, "_exc", None)
-        if res.status != "failed" or not self.retry_shrink or not is_allocator_failure(exc):
-            return out
-        attempt = {"attempt": depth + 1, "step": seg.steps[0], "factor": 0.5, "new_steps": []}
+    def _shrink(self, track: _Track) -> None:
+        seg, res = track.seg, track.res
+        attempt = {"attempt": track.depth + 1, "step": seg.steps[0], "factor": 0.5, "new_steps": []}
         res.shrink.append(attempt)
-        if depth >= self.max_shrink:
+        if track.depth >= self.max_shrink:
             attempt["error"] = f"max_shrink={self.max_shrink} reached"
-            self._note(seg, f"{label} {seg.name}: allocator failure, {attempt['error']}")
-            return out
+            self._note(track, f"allocator failure, {attempt['error']}")
+            return
         if self.retile is None:
             attempt["error"] = NO_TILER
-            self._note(seg, f"{label} {seg.name}: {NO_TILER}")
-            return out
-        self._note(seg, f"{label} {seg.name}: allocator failure, re-tiling {seg.steps[0]} at factor 0.5 "
-                        f"(attempt {depth + 1}/{self.max_shrink})")
+            self._note(track, NO_TILER)
+            return
+        self._note(track, f"allocator failure, re-tiling {seg.steps[0]} at factor 0.5 "
+                          f"(attempt {track.depth + 1}/{self.max_shrink})")
         try:
-            with self.plan_lock:
-                new_steps = list(self.retile(self.out_dir, seg.steps[0], factor=0.5))
-                pieces = hailo_segments(load_plan(self.out_dir), only_steps=set(new_steps))
+            new_steps = list(self.retile(self.out_dir, seg.steps[0], factor=0.5))
+            self.plan = load_plan(self.out_dir)          # the re-tiler rewrote plan.json
+            pieces = hailo_segments(self.plan, only_steps=set(new_steps))
         except Exception as e:  # noqa: BLE001
             attempt["error"] = f"retile failed: {type(e).__name__}: {e}"
-            self._note(seg, f"{label} {seg.name}: {attempt['error']}")
-            return out
+            self._note(track, attempt["error"])
+            return
         attempt["new_steps"] = new_steps
-        children = []
         for k, piece in enumerate(pieces, 1):
-            children += self.compile_with_retry(piece, f"{label[:-1]} > {k}/{len(pieces)}]", depth + 1, seg.name)
-        out += children
-        if pieces and all(c.status in ("compiled", "retiled") for c in children if c.parent == seg.name):
-            res.status = "retiled"
-        return out
+            self.add(piece, f"{track.label[:-1]} > {k}/{len(pieces)}]", parent=track)
+        self.write_summary()
+
+    def finalize(self) -> CompileSummary:
+        """A segment whose pieces all made it counts as re-tiled (decided bottom-up)."""
+        def settle(track):
+            for child in track.children:
+                settle(child)
+            if track.children and all(c.res.status in OK_STATUSES for c in track.children):
+                track.res.status = "retiled"
+        for root in self.roots:
+            settle(root)
+        self.write_summary()
+        return self.summary
 
 
 def compile_plan(out_dir, hw_arch="hailo8", jobs=1, model_script_extra=None, retry_shrink=None,
                  progress=print, sdk=None, *, compile_settings=None, use_random_calib=False,
-                 max_shrink=2, retile=None) -> CompileSummary:
+                 max_shrink=2, retile=None, executor=None, sdk_module=None, timeout=None,
+                 cache=None) -> CompileSummary:
     """Compile each distinct hailo segment of OUT/plan.json; returns the summary (also written to
-    OUT/compile_summary.json). `model_script_extra`: model-script text appended to every segment's
-    script. `retry_shrink`: True to re-tile on allocator failures with `retile` (default: the tiling
-    module's `retile_segment` if present). `sdk`: the hailo_sdk_client module or a stand-in.
-    Raises ToolchainMissing when the DFC cannot be imported."""
-    sdk = load_sdk(sdk)
+    OUT/compile_summary.json).
+
+    executor: None -> LocalExecutor (a process per segment, `jobs` at a time, `timeout` seconds each,
+    SDK module `sdk_module` or $HAILO_REWRITER_SDK_MODULE or hailo_sdk_client); or an executor object
+    (e.g. DaskExecutor; the caller closes it). `sdk`: an SDK object -> InlineExecutor (in-process,
+    tests). `cache`: a HefCache or None. `model_script_extra`: model-script text appended to every
+    segment's script. `retry_shrink`: re-tile on allocator failures with `retile` (default: the
+    tiling module's `retile_segment`). `progress`: None, a callable taking lines, or a
+    PlainProgress/LiveProgress. Raises ToolchainMissing when the DFC cannot be imported."""
     out_dir = Path(out_dir)
     if isinstance(model_script_extra, Path):
         model_script_extra = model_script_extra.read_text()
     if retry_shrink and retile is None:
         retile = default_retile()
-    job = _Job(out_dir, sdk, hw_arch, compile_settings or {}, model_script_extra, use_random_calib,
-               bool(retry_shrink), max_shrink, retile, progress)
-    segments = hailo_segments(load_plan(out_dir))
-    summary = CompileSummary(out_dir=str(out_dir), hw_arch=hw_arch)
-    if not segments:
-        job.say("no hailo segments in plan.json: nothing to compile", [])
-    labels = [f"[{i}/{len(segments)}]" for i in range(1, len(segments) + 1)]
-    if jobs and jobs > 1:
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            groups = list(pool.map(job.compile_with_retry, segments, labels))  # map keeps plan order
-    else:
-        groups = [job.compile_with_retry(s, lab) for s, lab in zip(segments, labels)]
-    summary.results = [r for group in groups for r in group]
-    summary.write()
-    if progress:
-        progress(summary.table())
+    own = executor is None
+    if own:
+        executor = (InlineExecutor(sdk, jobs) if sdk is not None
+                    else LocalExecutor(sdk_module_name(sdk_module), jobs, timeout))
+    display = make_progress(progress)
+    run = None
+    try:
+        version = executor.dfc_version()          # ToolchainMissing before anything is touched
+        run = _Run(out_dir, executor, version, hw_arch, compile_settings or {}, model_script_extra,
+                   use_random_calib, bool(retry_shrink), max_shrink, retile, cache, display)
+        segments = hailo_segments(run.plan)
+        if not segments:
+            display.note("no hailo segments in plan.json: nothing to compile")
+        for i, seg in enumerate(segments, 1):
+            run.add(seg, f"[{i}/{len(segments)}]")
+        run.run()
+        summary = run.finalize()
+    except BaseException:          # Ctrl-C: kill the compiles, keep the record (a rerun resumes)
+        if own:
+            executor.close(cancel=True)
+            own = False
+        if run is not None:
+            run.write_summary()
+        raise
+    finally:
+        if own:
+            executor.close()
+        display.close()
+    display.note(summary.table())
     return summary

@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
+import json
+import os
+import sys
 
 from rewriter.errors import UserError
 
@@ -10,20 +14,61 @@ MISSING_MESSAGE = (
     "zone; run inside Hailo's AI Software Suite container, or use `rewrite compile OUT --emit-script` "
     "to get a compile.sh for it"
 )
+DEFAULT_SDK_MODULE = "hailo_sdk_client"
+# The distribution that provides a module, for a version without importing it (the DFC wheel is
+# hailo_dataflow_compiler-<version>-*.whl). Other modules: their __version__, read in a probe process.
+KNOWN_DISTRIBUTIONS = {"hailo_sdk_client": ("hailo-dataflow-compiler",)}
+# Testing hook: name a module that provides the hailo_sdk_client API (the tests' recording stand-in).
+SDK_MODULE_ENV = "HAILO_REWRITER_SDK_MODULE"
 
 
 class ToolchainMissing(UserError):
     """The Dataflow Compiler cannot be imported here."""
 
 
+def sdk_module_name(explicit: str | None = None) -> str:
+    """--sdk-module, else $HAILO_REWRITER_SDK_MODULE, else hailo_sdk_client."""
+    return explicit or os.environ.get(SDK_MODULE_ENV) or DEFAULT_SDK_MODULE
+
+
+def import_sdk(module_name: str = DEFAULT_SDK_MODULE):
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as exc:
+        if module_name == DEFAULT_SDK_MODULE:
+            raise ToolchainMissing(MISSING_MESSAGE) from exc
+        raise ToolchainMissing(f"SDK module {module_name!r} cannot be imported: {exc}") from exc
+
+
 def load_sdk(sdk=None):
     """Return `sdk` if given (tests inject a stand-in), else import hailo_sdk_client lazily."""
-    if sdk is not None:
-        return sdk
-    try:
-        return importlib.import_module("hailo_sdk_client")
-    except ImportError as exc:
-        raise ToolchainMissing(MISSING_MESSAGE) from exc
+    return sdk if sdk is not None else import_sdk(DEFAULT_SDK_MODULE)
+
+
+def distribution_version(module_name: str) -> str | None:
+    """Version of the installed distribution that provides `module_name`, without importing it
+    (importing the DFC loads TensorFlow: seconds)."""
+    top = module_name.split(".")[0]
+    for dist in KNOWN_DISTRIBUTIONS.get(top, ()):
+        try:
+            return f"{dist} {importlib.metadata.version(dist)}"
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def sdk_version(module_name: str = DEFAULT_SDK_MODULE) -> str:
+    """The DFC version string that goes into every HEF cache key: the known providing distribution's
+    name and version, else the module's name and __version__ (imported). Raises ToolchainMissing."""
+    found = distribution_version(module_name)
+    if found:
+        return found
+    module = import_sdk(module_name)
+    version = getattr(module, "__version__", None)
+    if not version:
+        raise ToolchainMissing(f"SDK module {module_name!r} has no __version__ and no package metadata: "
+                               "cannot key the HEF cache on its version")
+    return f"{module_name} {version}"
 
 
 def _chain(exc: BaseException):
@@ -46,3 +91,10 @@ def is_allocator_failure(exc: BaseException) -> bool:
         if "timeout" in msg and ("mapping" in msg or "allocat" in msg):
             return True
     return False
+
+
+if __name__ == "__main__":   # the version probe: `python -m rewriter.toolchain.sdk MODULE` (imports only MODULE)
+    try:
+        print(json.dumps({"version": sdk_version(sys.argv[1])}))
+    except ToolchainMissing as exc:
+        print(json.dumps({"error": str(exc)}))

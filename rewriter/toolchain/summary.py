@@ -8,6 +8,9 @@ from rewriter.plan.atomic import write_json_atomic
 
 SUMMARY_FILE = "compile_summary.json"
 STAGES = ("parsed", "optimized", "compiled")
+# compiled: built in this run; cached: HEF taken from the HEF cache; done: the plan already had this
+# HEF (same compile key and sha256), e.g. when resuming a killed run; retiled: replaced by pieces.
+OK_STATUSES = ("compiled", "cached", "done", "retiled")
 
 
 @dataclass
@@ -15,7 +18,7 @@ class SegmentResult:
     segment: str
     model: str
     steps: list
-    status: str = "pending"          # compiled | failed | retiled (replaced by narrower pieces that compiled)
+    status: str = "pending"          # pending | queued | running | failed | one of OK_STATUSES
     parsed: bool = False
     optimized: bool = False
     compiled: bool = False
@@ -25,6 +28,7 @@ class SegmentResult:
     log: str | None = None
     hef: str | None = None
     hef_sha256: str | None = None
+    compile_key: str | None = None   # HEF cache key of what was (or would be) compiled
     har: str | None = None
     calib_windows: int | None = None
     warnings: list = field(default_factory=list)
@@ -47,7 +51,7 @@ class CompileSummary:
 
     @property
     def ok(self) -> bool:
-        return all(r.status in ("compiled", "retiled") for r in self.results)
+        return all(r.status in OK_STATUSES for r in self.results)
 
     @property
     def failed(self) -> list:
@@ -70,7 +74,7 @@ class CompileSummary:
         def mark(flag):
             return "yes" if flag else "-"
 
-        rows = [("segment", "parsed", "optimized", "compiled", "error")]
+        rows = [("segment", "status", "parsed", "optimized", "compiled", "seconds", "error")]
         for r in self.results:
             if r.status == "retiled":
                 err = "retiled into " + ", ".join(r.shrink[-1].get("new_steps", [])) if r.shrink else "retiled"
@@ -78,10 +82,11 @@ class CompileSummary:
                 err = f"{r.error_type}: {r.error}".splitlines()[0][:160]
             else:
                 err = ""
-            rows.append((r.segment, mark(r.parsed), mark(r.optimized), mark(r.compiled), err))
-        widths = [max(len(row[i]) for row in rows) for i in range(4)]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(row[:4], widths)) + "  " + row[4] for row in rows]
-        n_ok = sum(r.status == "compiled" for r in self.results)
-        lines.append(f"{n_ok} compiled, {len(self.failed)} failed, "
+            rows.append((r.segment, r.status, mark(r.parsed), mark(r.optimized), mark(r.compiled),
+                         f"{r.seconds:.1f}", err))
+        widths = [max(len(row[i]) for row in rows) for i in range(6)]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(row[:6], widths)) + "  " + row[6] for row in rows]
+        counts = [f"{sum(r.status == s for r in self.results)} {s}" for s in ("compiled", "cached", "done")]
+        lines.append(", ".join(counts) + f", {len(self.failed)} failed, "
                      f"{sum(r.status == 'retiled' for r in self.results)} re-tiled ({self.hw_arch})")
         return "\n".join(line.rstrip() for line in lines)

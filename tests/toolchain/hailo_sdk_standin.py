@@ -5,13 +5,25 @@ load_model_script / optimize / compile / save_har and two exception classes), re
 with its arguments, checks the things the real DFC is documented to reject (unknown node names,
 calibration not NHWC float32 of the network input shape, calls out of order), and can be told to
 fail: a parse failure for named networks, an allocator failure for inputs wider than a threshold.
+
+Two ways to use it:
+- in-process: `StandinSDK(...)` passed as `sdk=` to compile_plan; calls are in `sdk.calls`;
+- as the SDK *module* of compile processes and Dask workers (`--sdk-module
+  toolchain.hailo_sdk_standin`, the testing hook): module-level `ClientRunner` and `__version__`,
+  configured by the JSON file named in $HAILO_STANDIN_CONFIG (see `configure`), re-read for every
+  runner; calls are appended to that config's "log" file (JSON lines, with the pid), `read_log` reads
+  them back. "sleep" makes every compile() take that many seconds; "hang" and "crash" name networks
+  whose compile() never returns or kills its process.
 """
 from __future__ import annotations
 
+import json
+import os
 import threading
+import time
 
-import numpy as np
-import onnx
+CONFIG_ENV = "HAILO_STANDIN_CONFIG"
+VERSION = "3.33.0-standin"
 
 
 class ParsingWithRecommendationException(Exception):
@@ -26,7 +38,22 @@ class StandinError(AssertionError):
     """The driver used the API in a way the real DFC would reject."""
 
 
-class StandinSDK:
+class CallQueries:
+    """Questions about recorded calls (`self.calls`: dicts with "method" and "net")."""
+
+    calls: list
+
+    def calls_for(self, net: str, method: str | None = None) -> list:
+        return [c for c in self.calls if c.get("net") == net and (method is None or c["method"] == method)]
+
+    def methods_for(self, net: str) -> list:
+        return [c["method"] for c in self.calls_for(net)]
+
+    def count(self, method: str) -> int:
+        return sum(c["method"] == method for c in self.calls)
+
+
+class StandinSDK(CallQueries):
     """Module-like object: pass it as `sdk=` to compile_plan.
 
     parse_fail: {net_name: [suggested end node names]} -> translate_onnx_model raises.
@@ -35,10 +62,14 @@ class StandinSDK:
 
     ParsingWithRecommendationException = ParsingWithRecommendationException
     BackendAllocatorException = BackendAllocatorException
+    __version__ = VERSION
 
-    def __init__(self, parse_fail=None, allocator_max_width=None):
+    def __init__(self, parse_fail=None, allocator_max_width=None, sleep=0.0, log=None, hang=(), crash=()):
         self.parse_fail = dict(parse_fail or {})
         self.allocator_max_width = allocator_max_width
+        self.sleep = float(sleep)
+        self.hang, self.crash = set(hang), set(crash)   # nets whose compile() never returns / kills the process
+        self.log = log
         self.calls: list[dict] = []
         self._lock = threading.Lock()
         sdk = self
@@ -52,12 +83,11 @@ class StandinSDK:
     def record(self, **call) -> None:
         with self._lock:
             self.calls.append(call)
+            if self.log:
+                line = json.dumps({**call, "pid": os.getpid()}, default=list) + "\n"
+                with open(self.log, "a") as fh:   # one short O_APPEND write: lines do not interleave
+                    fh.write(line)
 
-    def calls_for(self, net: str, method: str | None = None) -> list:
-        return [c for c in self.calls if c.get("net") == net and (method is None or c["method"] == method)]
-
-    def methods_for(self, net: str) -> list:
-        return [c["method"] for c in self.calls_for(net)]
 
 
 def _nhwc(shape):
@@ -82,6 +112,8 @@ class _Runner:
                         hw_arch=self.hw_arch)
         if self.state != "new":
             raise StandinError("translate_onnx_model called twice")
+        # imported here, not at the top: a version probe imports this module and should stay quick
+        import onnx
         model = onnx.load(str(model_path))
         names = {n.name for n in model.graph.node}
         for n in list(start_node_names or []) + list(end_node_names or []):
@@ -127,7 +159,7 @@ class _Runner:
                 raise StandinError("several inputs need a dict calibration set")
             pairs = [(calib, shapes[0])]
         for arr, shape in pairs:
-            if arr.dtype != np.float32 or tuple(arr.shape[1:]) != _nhwc(shape):
+            if str(arr.dtype) != "float32" or tuple(arr.shape[1:]) != _nhwc(shape):
                 raise StandinError(f"BadInputsShape: calib {arr.shape} {arr.dtype} vs NHWC {_nhwc(shape)}")
         self.state = "optimized"
 
@@ -137,6 +169,9 @@ class _Runner:
             raise StandinError("compile before optimize")
         width = max(s[-1] for s in self.shapes.values())
         limit = self.sdk.allocator_max_width
+        time.sleep(3600 if self.net in self.sdk.hang else self.sdk.sleep)
+        if self.net in self.sdk.crash:
+            os._exit(9)                 # like a native crash inside the DFC
         if limit is not None and width > limit:
             raise BackendAllocatorException(f"Compilation failed: Agent infeasible (input width {width})")
         self.state = "compiled"
@@ -146,3 +181,51 @@ class _Runner:
         self.sdk.record(method="save_har", net=self.net, path=str(path))
         with open(path, "wb") as fh:
             fh.write(f"HAR-STANDIN {self.net} {self.state}".encode())
+
+
+# -- the module-level SDK API (compile processes, Dask workers) ------------------------------------------
+
+def configure(path, **config) -> None:
+    """Write the stand-in's config file: parse_fail, allocator_max_width, sleep, hang, crash, log, version."""
+    with open(path, "w") as fh:
+        json.dump(config, fh)
+
+
+def _config() -> dict:
+    path = os.environ.get(CONFIG_ENV)
+    if not path or not os.path.exists(path):
+        return {}
+    with open(path) as fh:
+        return json.load(fh)
+
+
+def _module_sdk() -> StandinSDK:
+    cfg = _config()
+    return StandinSDK(parse_fail=cfg.get("parse_fail"), allocator_max_width=cfg.get("allocator_max_width"),
+                      sleep=cfg.get("sleep", 0.0), log=cfg.get("log"), hang=cfg.get("hang", ()),
+                      crash=cfg.get("crash", ()))
+
+
+class ClientRunner(_Runner):
+    def __init__(self, hw_arch="hailo8", har=None):
+        super().__init__(_module_sdk(), hw_arch, har)
+
+
+def __getattr__(name):
+    if name == "__version__":
+        return _config().get("version", VERSION)
+    raise AttributeError(name)
+
+
+class CallLog(CallQueries):
+    """The calls recorded by compile processes, read back from a log file."""
+
+    def __init__(self, path):
+        self.calls = []
+        if os.path.exists(path):
+            with open(path) as fh:
+                self.calls = [json.loads(line) for line in fh if line.strip()]
+
+
+def read_log(path) -> CallLog:
+    return CallLog(path)

@@ -12,9 +12,10 @@ from rewriter.plan.document import finalize
 from rewriter.toolchain.plan_io import load_plan, write_plan
 
 
-def conv_segment(path: Path, c_in=4, c_out=4, width=16, prefix="") -> None:
-    """[1, c_in, 1, W] -> Conv 1x1 -> Relu -> [1, c_out, 1, W]; node names `{prefix}conv`, `{prefix}relu`."""
-    w = numpy_helper.from_array(np.ones((c_out, c_in, 1, 1), np.float32), "w")
+def conv_segment(path: Path, c_in=4, c_out=4, width=16, prefix="", weight=1.0) -> None:
+    """[1, c_in, 1, W] -> Conv 1x1 -> Relu -> [1, c_out, 1, W]; node names `{prefix}conv`, `{prefix}relu`;
+    every weight is `weight`."""
+    w = numpy_helper.from_array(np.full((c_out, c_in, 1, 1), weight, np.float32), "w")
     graph = helper.make_graph(
         [helper.make_node("Conv", ["x", "w"], ["h"], name=f"{prefix}conv", kernel_shape=[1, 1]),
          helper.make_node("Relu", ["h"], ["y"], name=f"{prefix}relu")],
@@ -82,6 +83,21 @@ def standard_plan(out: Path, n_calib=1100) -> Path:
         {"name": "hailo_3", "device": "hailo", "kind": "onnx", "model": "segments/hailo_3.onnx",
          "inputs": ["t2a", "t2b"], "outputs": ["z", "y"], "calib": "calib/hailo_3.npz"},
     ], outputs=(("y", [1, 4, 1, 8]), ("z", [1, 4, 1, 8])))
+    return out
+
+
+def many_segments_plan(out: Path, n: int, n_calib=16) -> Path:
+    """`n` distinct one-step hailo segments hailo_1..hailo_n (different weights), each with its calib."""
+    (out / "segments").mkdir(parents=True)
+    (out / "calib").mkdir()
+    steps = []
+    for i in range(1, n + 1):
+        conv_segment(out / f"segments/hailo_{i}.onnx", width=8, prefix=f"h{i}_", weight=float(i))
+        nhwc_calib(out / f"calib/hailo_{i}.npy", n_calib, 4, 8, seed=i)
+        steps.append({"name": f"hailo_{i}", "device": "hailo", "kind": "onnx", "model": f"segments/hailo_{i}.onnx",
+                      "inputs": ["x" if i == 1 else f"t{i - 1}"], "outputs": ["y" if i == n else f"t{i}"],
+                      "calib": f"calib/hailo_{i}.npy"})
+    write_plan_json(out, steps, outputs=(("y", [1, 4, 1, 8]),), width=8)
     return out
 
 

@@ -39,7 +39,7 @@ def test_translate_gets_onnx_shapes_and_node_names(out):
     t1 = sdk.calls_for("hailo_1", "translate_onnx_model")[0]
     assert t1["net_input_shapes"] == {"x": [1, 4, 1, 16]}
     assert t1["start_node_names"] == ["h1_conv"] and t1["end_node_names"] == ["h1_relu"]
-    assert t1["hw_arch"] == "hailo8" and t1["model_path"].endswith("segments/hailo_1.onnx")
+    assert t1["hw_arch"] == "hailo8" and t1["model_path"].endswith("/hailo_1.onnx")
     t3 = sdk.calls_for("hailo_3", "translate_onnx_model")[0]
     assert t3["start_node_names"] == ["add", "sig"]
     assert t3["end_node_names"] == ["sig", "relu"]   # graph output order z, y
@@ -85,7 +85,8 @@ def test_progress_lines_name_segment_stage_and_calib_count(out):
     compile_plan(out, sdk=StandinSDK(), progress=lines.append)
     assert "[1/3] hailo_1: optimize (1100 calib windows)..." in lines
     assert any(l.startswith("[3/3] hailo_3: compile") for l in lines)
-    assert lines[-1].splitlines()[0].split() == ["segment", "parsed", "optimized", "compiled", "error"]
+    assert lines[-1].splitlines()[0].split() == ["segment", "status", "parsed", "optimized", "compiled",
+                                                 "seconds", "error"]
 
 
 def test_parse_failure_is_isolated_to_its_segment(out):
@@ -108,7 +109,8 @@ def test_parse_failure_is_isolated_to_its_segment(out):
     assert steps["hailo_2a"]["compile_status"] == "failed" and "hef_sha256" not in steps["hailo_2a"]
     assert steps["hailo_1"]["compile_status"] == "compiled"
     row = next(l for l in summary.table().splitlines() if l.startswith("hailo_2"))
-    assert row.split()[:5] == ["hailo_2", "-", "-", "-", "ParsingWithRecommendationException:"]
+    assert row.split()[:5] == ["hailo_2", "failed", "-", "-", "-"]
+    assert row.split()[6] == "ParsingWithRecommendationException:"
 
 
 def test_missing_calib_fails_with_hint_and_random_calib_warns(out):
