@@ -39,11 +39,12 @@ def scale_conv_bias(b, c, channels: int, divide: bool = False):
 
 
 @native_helper("shift_conv_bias")
-def shift_conv_bias(b, c, channels: int, sign: float = 1.0):
+def shift_conv_bias(b, c, channels: int, subtract: bool = False):
+    """Conv bias plus (or minus) a per-output-channel constant; a missing bias counts as zeros."""
     k = np.asarray(c, np.float64).reshape(-1)
     k = np.broadcast_to(k, (int(channels),)) if k.size == 1 else k
     b64 = np.zeros(int(channels)) if b is None else np.asarray(b, np.float64)
-    return (b64 + float(sign) * k).astype(np.float32)
+    return (b64 - k if subtract else b64 + k).astype(np.float32)
 
 
 @native_helper("bn_scale")
@@ -79,3 +80,14 @@ def bn_depthwise_weight(s, v, eps):
     """BatchNorm's per-channel scale as depthwise 1x1 conv weights [C, 1, 1, 1]."""
     k = np.asarray(s, np.float64) / np.sqrt(np.asarray(v, np.float64) + float(eps))
     return k.reshape(-1, 1, 1, 1).astype(np.float32)
+
+
+@native_helper("group_part", kinds=("any", "attr", "attr"), symbolic=True)
+def group_part(a, groups: int, index: int):
+    """Block `index` of `groups` equal blocks along axis 0 (the conv weights or bias of one group:
+    Conv [O, I/g, ...] and ConvTranspose [I, O/g, ...] weights, bias [O]); None stays None."""
+    if a is None:
+        return None
+    a = np.asarray(a)
+    rows = a.shape[0] // int(groups)
+    return a[int(index) * rows:(int(index) + 1) * rows].copy()

@@ -107,3 +107,16 @@ def reduce_axes_3_to_4(axes):
         return None
     mapped = np.atleast_1d(axis_3_to_4(axes)).tolist()
     return np.asarray(sorted(set(mapped) | {2}), np.int64)
+
+
+@native_helper("with_h_axis", kinds=("attr", "attr"))
+def with_h_axis(values, fill: int):
+    """A 1-D op's per-axis attribute for the rank-4 [N, C, 1, T] form: `fill` (the size-1 H axis'
+    entry) before every entry, e.g. output_padding [o] -> [0, o], pads [b, e] -> [0, b, 0, e].
+    None (attribute absent) stays None, which omits it."""
+    if values is None:
+        return None
+    out = []
+    for v in list(values):
+        out += [int(fill), int(v)]
+    return out

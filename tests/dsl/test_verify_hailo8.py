@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from dsl_util import rules
+from passes.helpers import HELPERS
 from rewriter.dsl import load_rule_files, verify_rules
 from rewriter.dsl.constraints import solve
 from rewriter.dsl.instances import InstanceBuilder, Reject
@@ -14,7 +15,7 @@ FILES = sorted(p.name for p in HAILO8.glob("*.rw"))  # every rule file shipped f
 
 
 def hailo8():
-    return load_rule_files([HAILO8 / f for f in FILES])
+    return load_rule_files([HAILO8 / f for f in FILES], HELPERS)
 
 
 def hailo8_text(rule_name: str) -> str:

@@ -226,10 +226,9 @@ def custom_target(tmp_path: Path, replacements: dict | None = None, roundtrip_ma
     `replacements` {old: new} applied and, by default, roundtrip_macs = 0 so tiny test models are
     not sent to the host as "too small"."""
     text = HAILO8_TOML.read_text()
-    rules = [f'"{(RULES / r).as_posix()}"' for r in
-             ("cleanup.rw", "conv1d.rw", "layout.rw", "batchnorm.rw", "bn_fallback.rw")]
-    text = text.replace('rules = ["cleanup.rw", "conv1d.rw", "layout.rw", "batchnorm.rw", "bn_fallback.rw"]',
-                        f"rules = [{', '.join(rules)}]")
+    files = ("cleanup.rw", "conv1d.rw", "layout.rw", "batchnorm.rw", "bn_fallback.rw", "groups.rw", "heads.rw")
+    rules = [f'"{(RULES / r).as_posix()}"' for r in files]
+    text = text.replace("rules = [" + ", ".join(f'"{r}"' for r in files) + "]", f"rules = [{', '.join(rules)}]")
     assert str(RULES) in text, "hailo8 target.toml rules line changed; update tests/hailo8/util.py"
     if roundtrip_macs is not None:
         old = next(line for line in text.splitlines() if line.startswith("roundtrip_macs"))
