@@ -30,12 +30,21 @@ def scale_conv_weight(w, c, divide: bool = False):
     return (w64 * k.reshape((-1,) + (1,) * (w64.ndim - 1))).astype(np.asarray(w).dtype)
 
 
+def _float_type(*arrays):
+    """The float type of the first float array given (the model's), else float32."""
+    for a in arrays:
+        if a is not None and np.asarray(a).dtype.kind == "f":
+            return np.asarray(a).dtype
+    return np.float32
+
+
 @native_helper("scale_conv_bias")
 def scale_conv_bias(b, c, channels: int, divide: bool = False):
+    """Conv bias times (or divided by) a per-output-channel constant; a missing bias is zeros."""
     k = np.asarray(c, np.float64).reshape(-1)
     k = np.broadcast_to(k, (int(channels),)) if k.size == 1 else k
     b64 = np.zeros(int(channels)) if b is None else np.asarray(b, np.float64)
-    return (b64 / k if divide else b64 * k).astype(np.float32)
+    return (b64 / k if divide else b64 * k).astype(_float_type(b, c))
 
 
 @native_helper("shift_conv_bias")
@@ -44,21 +53,21 @@ def shift_conv_bias(b, c, channels: int, subtract: bool = False):
     k = np.asarray(c, np.float64).reshape(-1)
     k = np.broadcast_to(k, (int(channels),)) if k.size == 1 else k
     b64 = np.zeros(int(channels)) if b is None else np.asarray(b, np.float64)
-    return (b64 - k if subtract else b64 + k).astype(np.float32)
+    return (b64 - k if subtract else b64 + k).astype(_float_type(b, c))
 
 
 @native_helper("bn_scale")
 def bn_scale(s, v, eps, rank: int):
     """BatchNorm as x * scale + shift: scale shaped [C, 1, ...] for a rank-`rank` input."""
     k = np.asarray(s, np.float64) / np.sqrt(np.asarray(v, np.float64) + float(eps))
-    return k.reshape((-1,) + (1,) * (int(rank) - 2)).astype(np.float32)
+    return k.reshape((-1,) + (1,) * (int(rank) - 2)).astype(_float_type(s))
 
 
 @native_helper("bn_shift")
 def bn_shift(s, beta, m, v, eps, rank: int):
     k = np.asarray(s, np.float64) / np.sqrt(np.asarray(v, np.float64) + float(eps))
     shift = np.asarray(beta, np.float64) - np.asarray(m, np.float64) * k
-    return shift.reshape((-1,) + (1,) * (int(rank) - 2)).astype(np.float32)
+    return shift.reshape((-1,) + (1,) * (int(rank) - 2)).astype(_float_type(s))
 
 
 @native_helper("block_diagonal")
@@ -79,7 +88,7 @@ def block_diagonal(w, groups: int):
 def bn_depthwise_weight(s, v, eps):
     """BatchNorm's per-channel scale as depthwise 1x1 conv weights [C, 1, 1, 1]."""
     k = np.asarray(s, np.float64) / np.sqrt(np.asarray(v, np.float64) + float(eps))
-    return k.reshape(-1, 1, 1, 1).astype(np.float32)
+    return k.reshape(-1, 1, 1, 1).astype(_float_type(s))
 
 
 @native_helper("group_part", kinds=("any", "attr", "attr"), symbolic=True)

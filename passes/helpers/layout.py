@@ -67,11 +67,13 @@ def gemm_weight_as_conv(w, trans_b: int):
 @native_helper("gemm_bias")
 def gemm_bias(c, w, trans_b: int):
     """Gemm's C as a per-output bias [N] (C may be missing, a scalar, [N] or [1, N])."""
-    n = np.asarray(w).shape[0 if int(trans_b) else 1]
+    w = np.asarray(w)
+    n = w.shape[0 if int(trans_b) else 1]
+    dtype = w.dtype if w.dtype.kind == "f" else np.float32
     if c is None:
-        return np.zeros(n, np.float32)
-    c = np.asarray(c, np.float32).reshape(-1)
-    return np.broadcast_to(c, (n,)).astype(np.float32).copy()
+        return np.zeros(n, dtype)
+    c = np.asarray(c, dtype).reshape(-1)
+    return np.broadcast_to(c, (n,)).astype(dtype).copy()
 
 
 @native_helper("is_row_bias")
