@@ -223,7 +223,10 @@ class InstanceBuilder:
         for i in self.order:
             pn = nodes[i]
             consumed.update(a.name for a in pn.args)
-            self._add_node(pn)
+            try:
+                self._add_node(pn)
+            except (IndexError, ValueError, KeyError, ZeroDivisionError) as e:  # a draw the op cannot take
+                raise Reject(f"no {pn.op} instance for these shapes ({type(e).__name__})") from None
         outs = [o for n in nodes for o in n.outputs if o != "_" and o not in consumed]
         if self.aliases and rng.random() < 0.5:  # the replaced values read by a node, not outputs
             for o in outs[:]:
