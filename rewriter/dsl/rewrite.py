@@ -195,6 +195,8 @@ class Rewriter:
 
     @staticmethod
     def _ref(v, literal: bool):
+        if isinstance(v, list) and all(isinstance(t, gs.Tensor) for t in v):
+            return [("t", t) for t in v]  # a list of values (`...parts`): spread it into an op
         if v is None:
             return ("none",)
         if isinstance(v, gs.Tensor):

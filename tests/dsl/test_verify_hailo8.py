@@ -159,9 +159,16 @@ def test_generator_concat_of_squeezed_inputs_and_broadcast_consts():
 
 # ---------------------------------------------------------------- wrong rules are still caught
 def test_non_const_right_operand_is_caught():
-    # the original sub_squeezed_right_const: z not const, so to_rank4_operand(z) gets a tensor
+    # the original sub_squeezed_right_const: z not const, so to_rank4_operand(z) gets a tensor.
+    # The helper declares a constant argument: the rule no longer loads (it used to fail testing).
+    from rewriter.dsl import RuleSyntaxError
     text = hailo8_text("binary_squeezed_right_const").replace("B(z: const, s)", "B(z, s)")
-    (r,) = verify_rules(rules(text.replace("rule binary_", "rule bad_binary_")), samples=10, seed=0)
+    with pytest.raises(RuleSyntaxError, match="argument 1 of helper 'to_rank4_operand' must be a constant"):
+        rules(text.replace("rule binary_", "rule bad_binary_"))
+    helpers = {"to_rank4_operand": __import__("passes.helpers", fromlist=["HELPERS"]).HELPERS["to_rank4_operand"]}
+    from rewriter.dsl import parse_rules  # without declared kinds, testing still catches it
+    (r,) = verify_rules(parse_rules(text.replace("rule binary_", "rule bad_binary_"), "t.rw", helpers),
+                        samples=10, seed=0)
     assert not r.passed and "not verified" not in r.message, str(r)
 
 
