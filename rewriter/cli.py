@@ -150,7 +150,7 @@ def _fail(args, exc: Exception) -> int:
     message = str(exc).strip() or type(exc).__name__
     first, _, rest = message.partition("\n")
     # rule syntax errors carry a source line and caret: keep them, they are the point
-    print(f"rewrite: error: {first}" + (f"\n{rest}" if type(exc).__name__ == "RuleSyntaxError" else ""),
+    print(f"rewrite: error: {first}" + (f"\n{rest}" if rest and type(exc).__name__ == "RuleSyntaxError" else ""),
           file=sys.stderr)
     return 2
 
