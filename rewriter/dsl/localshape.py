@@ -52,28 +52,36 @@ def infer_node(node: gs.Node) -> None:
         _apply(node, results)
 
 
+_FLOAT_SHAPES = {"Resize", "Upsample", "Range"}  # ops whose float inputs can decide a shape
+
+
+def _by_value(op: str, c: np.ndarray) -> bool:
+    """Constants whose values can decide shapes (axes, shapes, pads, Resize scales) go in as
+    initializers; float constants of other ops (weights, biases) only by type and shape, so the
+    memo below hits for every layer of a model, not once per weight tensor."""
+    return c.size <= _SMALL and (c.dtype.kind != "f" or op in _FLOAT_SHAPES)
+
+
 def infer_results(node: gs.Node) -> list | None:
     """[(dtype, shape) or None per output] by onnx inference on a one-node model, or None when an
     input's type is unknown. Raises InferenceFailed when inference rejects the node."""
-    inputs, inits, names, key = [], [], [], [node.op, node.domain, repr(sorted(node.attrs.items()))]
-    for i, t in enumerate(node.inputs):
+    key = [node.op, node.domain, repr(sorted(node.attrs.items())), len(node.outputs)]
+    consts = []
+    for t in node.inputs:
         if not t.name:
-            names.append("")
             key.append(None)
+            consts.append(None)
             continue
-        nm = f"i{i}"
-        names.append(nm)
         c = const_value(t)
-        if c is not None and c.size <= _SMALL:
+        consts.append(c)
+        if c is not None and _by_value(node.op, np.asarray(c)):
             arr = np.asarray(c)
-            inits.append(numpy_helper.from_array(arr, nm))
             key.append((arr.dtype.str, arr.shape, arr.tobytes()))
             continue
         et = _elem_type(t)
         if et is None:
             return None
         shape = list(c.shape) if c is not None else t.shape
-        inputs.append(helper.make_tensor_value_info(nm, et, shape))
         key.append((et, tuple(shape) if shape is not None else None))
     key = tuple(key)
     if key in _MEMO:
@@ -81,6 +89,16 @@ def infer_results(node: gs.Node) -> list | None:
         if isinstance(got, str):
             raise InferenceFailed(got)
         return got
+    inputs, inits, names = [], [], []
+    for i, (t, c, k) in enumerate(zip(node.inputs, consts, key[4:])):
+        if k is None:
+            names.append("")
+            continue
+        names.append(f"i{i}")
+        if c is not None and _by_value(node.op, np.asarray(c)):
+            inits.append(numpy_helper.from_array(np.asarray(c), f"i{i}"))
+        else:
+            inputs.append(helper.make_tensor_value_info(f"i{i}", k[0], list(k[1]) if k[1] is not None else None))
     outs = [f"o{k}" if o.name else "" for k, o in enumerate(node.outputs)]
     proto = helper.make_node(node.op, names, outs, domain=node.domain or "")
     proto.attribute.extend(_attr(k, v) for k, v in node.attrs.items() if v is not None)

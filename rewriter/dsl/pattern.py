@@ -82,11 +82,12 @@ class Pattern:
             for clause in self.where:
                 try:
                     holds = truth(ev.eval(clause, env))
-                    reason = None if holds else _where_reason(ev, clause, env)
+                    reason = None
                 except EvalError as e:
                     holds, reason = False, f"where '{clause.text}' could not be evaluated: {e}"
                 if not holds:
-                    if fail is not None:
+                    if fail is not None:  # the reason costs evaluations: only when tracing
+                        reason = reason or _where_reason(ev, clause, env)
                         fail.add(len(self.nodes), f"node '{anchor.name}' ({anchor.op}): {reason}")
                     ok = False
                     break

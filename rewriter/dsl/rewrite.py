@@ -238,10 +238,11 @@ class Rewriter:
                 return env[ref[1]]
             return fresh[ref[1]]
 
-        origins = [name for n in matched for name in origin_of(n)]
-        by_op: dict[str, list[str]] = {}
+        origins, by_op = [], {}
         for n in matched:
-            by_op.setdefault(n.op, []).extend(origin_of(n))
+            names = origin_of(n)
+            origins += names
+            by_op.setdefault(n.op, []).extend(names)
         for p in plan.nodes:
             refs = list(p.inputs)
             while refs and refs[-1][0] == "none":
