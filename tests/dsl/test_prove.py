@@ -124,3 +124,26 @@ def test_cli_rejects_the_issue_rules(tmp_path, capsys):
         assert out.count("saved: ") == 2 and "clip_0_6_is_relu" in out and "mul_one_is_identity" in out
     assert sorted(p.name for p in (tmp_path / "cx").iterdir()) == [
         "clip_0_6_is_relu.npz", "clip_0_6_is_relu.onnx", "mul_one_is_identity.npz", "mul_one_is_identity.onnx"]
+
+
+def test_rules_written_in_the_docs_are_sound():
+    from passes.helpers import HELPERS
+    from rewriter.dsl import parse_rules, verify_rules
+    blocks, current = [], None
+    for line in (REPO / "docs" / "dsl.md").read_text().splitlines():
+        if line.startswith("```"):
+            if current is None:
+                current = [] if line == "```" else ["<other>"]
+            else:
+                blocks.append("\n".join(current))
+                current = None
+        elif current is not None:
+            current.append(line)
+    blocks = [b for b in blocks if "match:" in b and not b.startswith("<other>")]
+    assert blocks
+    for block in blocks:
+        source = "\n".join(line.split("  <-")[0].rstrip() for line in block.splitlines())
+        for rule in parse_rules(source, "dsl.md", HELPERS):
+            assert prove_rule(rule).status == "proved", rule.name
+            (tested,) = verify_rules([rule], samples=3)
+            assert tested.passed, str(tested)
