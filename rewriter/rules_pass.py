@@ -85,4 +85,4 @@ def rule_file_passes(paths: list[Path], trace_rules=(), helpers=None, disabled=(
     return passes, tracers
 
 
-__all__ = ["RuleFilePass", "rule_file_passes", "RuleSyntaxError", "COMMON_RULES", "target_helpers"]
+__all__ = ["COMMON_RULES", "RuleFilePass", "RuleSyntaxError", "rule_file_passes", "target_helpers"]

@@ -5,7 +5,7 @@ registry (plus any `--helpers FILE.py`) to the rule loader and driver.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from rewriter.dsl.helpers import HelperRegistry, helper
 

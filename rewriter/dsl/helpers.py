@@ -10,10 +10,9 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 from .errors import RuleError
 
@@ -132,7 +131,7 @@ class HelperRegistry(Mapping):
                 n += 1
         return n
 
-    def merged(self, other: "HelperRegistry", origin: str = "") -> "HelperRegistry":
+    def merged(self, other: HelperRegistry, origin: str = "") -> HelperRegistry:
         out = HelperRegistry(self._specs.values())
         for s in other.specs():
             out.add(s, origin)

@@ -373,7 +373,7 @@ class InstanceBuilder:
         """Value `name` of `shape` computed by an op a where-clause asks for (producer(p) == ...)."""
         op = op or self.choice(self.producers)
         if op == "Squeeze" and shape:
-            axis = 2 if len(shape) >= 2 else len(shape)  # [N, C, T] <- [N, C, 1, T]
+            axis = min(2, len(shape))  # [N, C, T] <- [N, C, 1, T]
             src = self._new_value(self._name(f"{name}_src"), shape[:axis] + [1] + shape[axis:], False)
             axes = self._new_value(self._name(f"{name}_axes"), [1], True,
                                    data=np.array([axis], np.int64))

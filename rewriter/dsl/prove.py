@@ -35,14 +35,14 @@ from . import ast as A
 from .attrs import get_attr
 from .driver import apply_rules
 from .errors import RuleError
-from .expr import _CMP, EvalError, Evaluator, truth
+from .expr import _CMP, EvalError, Evaluator, _py, truth
 from .instances import InstanceBuilder, Reject
 from .names import NameAuthority
 from .rewrite import Rewriter
 from .rules import RuleSet
 from .symbolic import NotEncodable, SymContext, as_term, conjunction, evaluate, exact
 from .tensors import const_value
-from .verify import _run, describe, save_counterexample, _counterexample
+from .verify import _counterexample, _run, describe, save_counterexample
 
 SMALL_DIMS = [1, 2, 3]
 SMALL_CHANNELS = [1, 2, 3, 4, 6]
@@ -118,7 +118,7 @@ class SymEvaluator(Evaluator):
                 vals = [self.sym.get(id(a), a) if isinstance(a, gs.Tensor) and const_value(a) is not None
                         else a for a in args]
                 try:
-                    return _py_keep(fn(*vals))
+                    return _py(fn(*vals))  # object arrays (symbolic) stay arrays
                 except (NotEncodable, _Concretize):
                     raise
                 except Exception as ex:
@@ -169,19 +169,6 @@ class SymEvaluator(Evaluator):
         if op == "!=":
             return z3.Or(*conds) if conds else False
         return conjunction(conds)
-
-
-def _py_keep(v):
-    """Like expr._py, but object arrays (symbolic) stay arrays."""
-    if isinstance(v, np.ndarray) and v.dtype == object:
-        return v
-    if isinstance(v, np.ndarray) and v.ndim == 0:
-        return v.item()
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, tuple):
-        return list(v)
-    return v
 
 
 def _float_const(t) -> bool:
@@ -292,8 +279,8 @@ def _decide(ctx: SymContext, before, after, timeout_ms: int):
     """("proved" | "disproved" | "unknown", detail, z3 model or None)."""
     for b, a in zip(before, after):
         if a is None or np.shape(a) != np.shape(b):
-            return "disproved", f"the rewrite changes a shape from {list(np.shape(b))} to " \
-                                f"{list(np.shape(a))}", None
+            change = f"the rewrite changes a shape from {list(np.shape(b))} to {list(np.shape(a))}"
+            return "disproved", change, None
     diffs = []
     for b, a in zip(before, after):
         for x, y in zip(np.asarray(b).reshape(-1), np.asarray(a).reshape(-1)):
@@ -350,7 +337,7 @@ def prove_rule(rule, target=None, instances: int = 3, seed: int = 0, timeout_ms:
         except Reject as e:
             reasons[str(e)] += 1
             continue
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - onnx checker / onnxruntime refused the draw
             reasons[f"invalid model: {str(e).strip().splitlines()[0][:200] if str(e).strip() else e}"] += 1
             continue
         graph = gs.import_onnx(model)
@@ -377,7 +364,7 @@ def prove_rule(rule, target=None, instances: int = 3, seed: int = 0, timeout_ms:
                 symbolic -= c.names
             except (NotEncodable, EvalError, RuleError) as e:
                 return ProofResult(rule.name, "unknown", str(e), done)
-            except Exception as e:  # a gap in the symbolic semantics: say so, test instead
+            except Exception as e:  # noqa: BLE001 - a gap in the symbolic semantics: say so, test instead
                 return ProofResult(rule.name, "unknown", f"symbolic evaluation failed: "
                                                          f"{type(e).__name__}: {e}", done)
         if status == "unknown":
@@ -469,7 +456,7 @@ def _replay(rule, model, feeds, ops, inst: _Instance, zmodel, target) -> dict:
         pairs = [f"{o.name}: max |before - after| = {float(np.max(np.abs(a.astype(float) - b.astype(float)))):.6g}"
                  for o, a, b in zip(model.graph.output, ref, got)]
         worst = "; ".join(pairs) + " on onnxruntime"
-    except Exception as e:  # the counter-example is over the reals; floats may not show it
+    except Exception as e:  # noqa: BLE001 - the counter-example is over the reals; floats may not show it
         worst = f"(not replayed on onnxruntime: {str(e).splitlines()[0][:120]})"
     inputs = ", ".join(f"{k} = {np.array2string(np.asarray(v).reshape(-1)[:8], precision=6)}"
                        for k, v in new_feeds.items())

@@ -400,4 +400,4 @@ class Rewriter:
                 changed = True
 
 
-__all__ = ["Rewriter", "Edit", "is_op", "truth"]
+__all__ = ["Edit", "Rewriter", "is_op", "truth"]

@@ -1,9 +1,9 @@
 """Rule / RuleSet, and the load-time checks that turn RuleDefs into compiled rules."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import onnx
 
@@ -12,7 +12,7 @@ from .errors import RuleSyntaxError, located
 from .expr import BUILTINS, RESERVED, EvalError, Evaluator
 from .helpers import HelperRegistry
 from .parser import parse_text
-from .pattern import Pattern, plan_pattern, pattern_bindings
+from .pattern import Pattern, pattern_bindings, plan_pattern
 
 
 @dataclass
@@ -62,13 +62,13 @@ class RuleSet:
             raise KeyError(key)
         return self.rules[key]
 
-    def __add__(self, other: "RuleSet") -> "RuleSet":
+    def __add__(self, other: RuleSet) -> RuleSet:
         return RuleSet(self.rules + list(other))
 
     def names(self) -> list[str]:
         return [r.name for r in self.rules]
 
-    def without(self, names: Iterable[str]) -> "RuleSet":
+    def without(self, names: Iterable[str]) -> RuleSet:
         drop = set(names)
         return RuleSet([r for r in self.rules if r.name not in drop])
 
@@ -237,7 +237,7 @@ class _Checker:
                 self.expr(it.value, bound, opvars)
 
     # -- a rule
-    def compile(self, d: A.RuleDef, helpers) -> "Rule":
+    def compile(self, d: A.RuleDef, helpers) -> Rule:
         opvars = d.opvars
         for v in opvars.values():
             if onnx.defs.has(v.name):

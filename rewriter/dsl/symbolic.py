@@ -234,15 +234,18 @@ def _window_pool(x, attrs, kind: str):
     return y
 
 
-def _conv(x, w, b, attrs):
+def _conv_attrs(w, attrs):
+    """(kernel, spatial rank, group, strides, dilations, pads) of a Conv / ConvTranspose."""
     if _attr(attrs, "auto_pad", "NOTSET") != "NOTSET":
         raise NotEncodable("auto_pad")
     k = list(w.shape[2:])
     n = len(k)
-    g = int(_attr(attrs, "group", 1) or 1)
-    s = list(_attr(attrs, "strides", None) or [1] * n)
-    d = list(_attr(attrs, "dilations", None) or [1] * n)
-    p = list(_attr(attrs, "pads", None) or [0] * 2 * n)
+    return (k, n, int(_attr(attrs, "group", 1) or 1), list(_attr(attrs, "strides", None) or [1] * n),
+            list(_attr(attrs, "dilations", None) or [1] * n), list(_attr(attrs, "pads", None) or [0] * 2 * n))
+
+
+def _conv(x, w, b, attrs):
+    k, n, g, s, d, p = _conv_attrs(w, attrs)
     xp = np.pad(x, [(0, 0), (0, 0)] + [(p[i], p[i + n]) for i in range(n)], constant_values=0)
     outs = [(xp.shape[2 + i] - d[i] * (k[i] - 1) - 1) // s[i] + 1 for i in range(n)]
     M, cin = w.shape[0], w.shape[1]
@@ -261,14 +264,9 @@ def _conv(x, w, b, attrs):
 
 
 def _conv_transpose(x, w, b, attrs):
-    if _attr(attrs, "auto_pad", "NOTSET") != "NOTSET" or _attr(attrs, "output_shape"):
-        raise NotEncodable("ConvTranspose with auto_pad or output_shape")
-    k = list(w.shape[2:])
-    n = len(k)
-    g = int(_attr(attrs, "group", 1) or 1)
-    s = list(_attr(attrs, "strides", None) or [1] * n)
-    d = list(_attr(attrs, "dilations", None) or [1] * n)
-    p = list(_attr(attrs, "pads", None) or [0] * 2 * n)
+    if _attr(attrs, "output_shape"):
+        raise NotEncodable("ConvTranspose with output_shape")
+    k, n, g, s, d, p = _conv_attrs(w, attrs)
     op = list(_attr(attrs, "output_padding", None) or [0] * n)
     C, mg = x.shape[1], w.shape[1]
     full = [s[i] * (x.shape[2 + i] - 1) + d[i] * (k[i] - 1) + 1 + op[i] for i in range(n)]

@@ -3,11 +3,11 @@ variadic inputs, comprehensions in rewrites. Each rewrite is checked against onn
 import numpy as np
 import onnx_graphsurgeon as gs
 import pytest
-
 from dsl_util import assert_same, model, ops, rewrite, rules, weights
+
 from rewriter.dsl import RuleSyntaxError, apply_rules
 from rewriter.placement import host_reason
-from rewriter.provenance import origin_of, rule_of
+from rewriter.provenance import origin_of
 
 HEAD = '<ir_version: 8, opset_import: ["" : 17]>'
 
@@ -39,7 +39,7 @@ def test_one_rule_for_an_op_set(op):
     name = op.split("<")[0]
     assert [e.rule for e in events] == ["unary_after_squeeze"] and ops(out) == [name, "Squeeze"]
     if "alpha" in op:  # the attributes travel with the op
-        assert [n for n in g.nodes if n.op == "LeakyRelu"][0].attrs["alpha"] == pytest.approx(0.3)
+        assert next(n for n in g.nodes if n.op == "LeakyRelu").attrs["alpha"] == pytest.approx(0.3)
     assert_same(m, out)
 
 
@@ -106,7 +106,7 @@ def test_value_replacement_keeps_graph_output_name():
       y = Identity(r)
       z = Sigmoid(r)
     }""")
-    out, events, _ = rewrite(m, _identity_rule())
+    out, _, _ = rewrite(m, _identity_rule())
     assert ops(out) == ["Relu", "Sigmoid"]
     assert [o.name for o in out.graph.output] == ["y", "z"]
     assert out.graph.node[0].output[0] == "y"  # the producer now writes the output's name
@@ -252,7 +252,7 @@ rule split_groups:
       y = Conv<group=3, pads=[1,1,1,1]>(x, w, b)
     }""", w)
     m.graph.node[0].name = "grouped"
-    out, events, g = rewrite(m, rules(text))
+    out, _, g = rewrite(m, rules(text))
     assert ops(out).count("Conv") == 3 and ops(out).count("Slice") == 3 and ops(out)[-1] == "Concat"
     assert {tuple(origin_of(n)) for n in g.nodes} == {("grouped",)}  # every piece stands for it
     assert_same(m, out)

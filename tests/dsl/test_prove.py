@@ -9,8 +9,9 @@ import pytest
 pytest.importorskip("z3")
 
 from dsl_util import examples, rules  # noqa: E402
-from rewriter.dsl.prove import prove_rule  # noqa: E402
 from test_verify_edges import CLIP_IS_RELU, MUL_ONE_IS_IDENTITY  # noqa: E402
+
+from rewriter.dsl.prove import prove_rule  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -5,8 +5,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-
 from dsl_util import examples, rules
+
 from rewriter.dsl import verify_rules
 from rewriter.dsl.instances import InstanceBuilder, Reject
 

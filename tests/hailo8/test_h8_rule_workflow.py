@@ -9,7 +9,6 @@ import numpy as np
 import onnx
 import pytest
 from onnx import helper
-
 from util import TCN_MODEL, make_model, rewrite_and_run, vi, weight
 
 CONV1 = "/tcn_encoder/network/network.0/net/conv1/Conv"
@@ -51,7 +50,7 @@ def test_source_node_names_cut_the_rewritten_graph(tcn, tmp_path):
     first_hailo = next(r for r in doc["placement"] if r["device"] == "hailo")
     assert first_hailo["op"] == "Conv" and first_hailo["origin"] == [CONV1]
     res = rewrite_and_run(tcn, tmp_path, extra_args=["--end-node", CONV1], name="tcn_end")
-    hailo = [s for s in res.doc["steps"] if s["device"] == "hailo"][0]
+    hailo = next(s for s in res.doc["steps"] if s["device"] == "hailo")
     convs = [n for n in res.segments[hailo["name"]].graph.node if n.op_type == "Conv"]
     origins = {p.value for n in convs for p in n.metadata_props if p.key == "rewriter.origin"}
     assert json.dumps([CONV1]) in origins and len(convs) == 2  # conv1 and the parallel downsample
