@@ -15,6 +15,7 @@ import onnx_graphsurgeon as gs
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from passes.helpers import HELPERS  # noqa: E402
 from rewriter.dsl import RuleSet, apply_rules, load_rule_files  # noqa: E402
 
 
@@ -47,10 +48,10 @@ def build(n_nodes: int, residual: bool, seed: int = 0) -> gs.Graph:
 
 
 def main(sizes=(1000, 10000, 50000)) -> None:
-    rules = load_rule_files([ROOT / "tests/dsl/data/examples.rw"])
+    rules = load_rule_files([ROOT / "tests/dsl/data/examples.rw"], HELPERS)
     target = sorted((ROOT / "rules/hailo8").glob("*.rw"))
     if target:  # target rules win on name clashes with the examples
-        extra = load_rule_files(target)
+        extra = load_rule_files(target, HELPERS)
         rules = RuleSet([r for r in rules if r.name not in extra.names()] + list(extra))
     print(f"rules: {len(rules)} ({len(target)} target file(s))")
     print(f"{'graph':>9} {'nodes':>7} {'rewrites':>8} {'seconds':>8} {'us/node':>8}")

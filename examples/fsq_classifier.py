@@ -2,7 +2,7 @@
 
 FSQ (finite scalar quantization, Mentzer et al. 2023): per channel, z -> tanh bound -> scale to
 (L - 1) / 2 -> round with a straight-through estimator `z + (round(z) - z).detach()` -> divide by
-the half width L // 2. Round is not a Hailo-8 op: the rewriter's fsq-cut pass keeps the quantizer
+the half width L // 2. Round is not a Hailo-8 op: the rewriter's heads.rw rules keep the quantizer
 on the host as one step, so the plan is hailo (encoder) -> host (FSQ) -> hailo (head).
 
 `HandFSQ` mirrors vector_quantize_pytorch.FSQ.bound / round_ste; `build(use_library=True)` uses

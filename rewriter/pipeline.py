@@ -12,17 +12,15 @@ import onnx_graphsurgeon as gs
 
 from passes.dedupe_nodes import DedupeNodes
 from passes.fold_constants import FoldConstants
-from passes.fsq_cut import FsqCut
 from passes.normalize_input import add_normalization, read_stats
 from passes.remove_dead import RemoveDeadNodes
-from passes.remove_passthrough import RemovePassthrough
-from passes.split_grouped_conv import SplitGroupedConv
 from rewriter.errors import UserError
 from rewriter.ir.load import WORKING_OPSET, infer_shapes, load_graph, model_from_graph
 from rewriter.partition.partitioner import Partition, forced_host_nodes, partition
 from rewriter.transform.pass_manager import Pass, PassContext, PassManager
 from rewriter.plan.document import plan_document
 from rewriter.plan.steps import PlannedStep, steps_from_partition
+from rewriter.ir.annotations import has_origin, origin_of
 from rewriter.target import Target
 from rewriter.tiling import tile_steps
 from rewriter.plan.views import mark_views
@@ -35,7 +33,10 @@ class RewriteOptions:
     start_nodes: list[str] = field(default_factory=list)
     end_nodes: list[str] = field(default_factory=list)
     debug: bool = False
-    trace_rule: str | None = None
+    trace_rule: str | list[str] | None = None   # one rule name or several
+    disabled_rules: list[str] = field(default_factory=list)
+    helper_files: list[Path] = field(default_factory=list)   # --helpers FILE.py
+    rules_first: bool = False    # user rule files run before the target's
     normalize: Path | None = None
     force_tiling: bool = False   # the user gave --tile-channels/--tile-width: apply them strictly
 
@@ -48,11 +49,12 @@ class RewriteResult:
     steps: list[PlannedStep]
     manager: PassManager
     timings: dict[str, float]
-    trace: list[str] = field(default_factory=list)
+    trace: list[str] = field(default_factory=list)   # lines of the (first) traced rule
     normalization: dict | None = None
     whole: onnx.ModelProto | None = None  # normalized model with static shapes, same I/O names
     tiling: list = field(default_factory=list)  # TilingReport per tiled segment
     segments: list[dict] = field(default_factory=list)  # per partition segment, before tiling
+    traces: dict[str, list[str]] = field(default_factory=dict)  # traced rule -> lines
 
     def document(self, target: Target, source: Path) -> dict:
         extra = {"normalization": self.normalization} if self.normalization else {}
@@ -68,8 +70,11 @@ class RewriteResult:
         rows = []
         for node in self.graph.nodes:
             placed = self.partition.placements[id(node)]
-            rows.append({"node": node.name, "op": node.op, "device": placed.device,
-                         "step": step_of.get(id(node)), "reason": placed.reason})
+            row = {"node": node.name, "op": node.op, "device": placed.device,
+                   "step": step_of.get(id(node)), "reason": placed.reason}
+            if has_origin(node):  # a rule made it: the source model's nodes it stands for
+                row["origin"] = origin_of(node)
+            rows.append(row)
         return rows
 
 
@@ -79,29 +84,52 @@ def segment_record(step: PlannedStep) -> dict:
             "macs": step.extra.get("macs", 0), "inputs": list(step.inputs), "outputs": list(step.outputs)}
 
 
-def build_passes(target: Target, options: RewriteOptions) -> tuple[list[Pass], object]:
-    """The pipeline: cleanup, then one pass per rule file (the target's, then the user's), then the
-    native passes that need more than a pattern, then cleanup again."""
-    passes: list[Pass] = [FoldConstants(), RemovePassthrough()]
-    tracer = None
-    rule_files = list(target.rule_files) + list(options.rule_files)
-    if rule_files:
-        from rewriter.transform.rules_pass import rule_file_passes  # lark only when rules are used
-        file_passes, tracer = rule_file_passes(rule_files, options.trace_rule)
-        passes += file_passes + [RemovePassthrough(), DedupeNodes()]
-    elif options.trace_rule:
-        raise UserError(f"--trace-rule {options.trace_rule}: no rule files are loaded")
-    passes += [SplitGroupedConv(), FoldConstants(), RemoveDeadNodes(), FsqCut()]
-    return passes, tracer
+def trace_names(options: RewriteOptions) -> list[str]:
+    t = options.trace_rule
+    return [] if not t else [t] if isinstance(t, str) else list(t)
 
 
-def check_cut_names(graph: gs.Graph, options: RewriteOptions) -> None:
+def build_passes(target: Target, options: RewriteOptions) -> tuple[list[Pass], list]:
+    """The pipeline: constant folding, then one pass per rule file (the common passthrough rules,
+    the target's, the user's: after the target's, or before them with `rules_first`), CSE, and
+    cleanup again. Returns the passes and the tracers of `--trace-rule`."""
+    from passes.helpers import helpers_with
+    from rewriter.transform.rules_pass import COMMON_RULES, rule_file_passes
+    user = list(options.rule_files)
+    ordered = user + list(target.rule_files) if options.rules_first else list(target.rule_files) + user
+    rule_files = sorted(COMMON_RULES.glob("*.rw")) + ordered
+    file_passes, tracers = rule_file_passes(rule_files, trace_names(options),
+                                            helpers_with(options.helper_files),
+                                            options.disabled_rules)
+    passes: list[Pass] = [FoldConstants()] + file_passes
+    passes += [DedupeNodes(), FoldConstants(), RemoveDeadNodes()]
+    return passes, tracers
+
+
+def resolve_cut_names(graph: gs.Graph, options: RewriteOptions) -> tuple[list[str], list[str]]:
+    """--start-node/--end-node names as rewritten node names. A name of the source model (as Netron
+    or the DFC show it) stands for the rewritten nodes whose origin lists it: for --end-node the
+    last of them in graph order, for --start-node the first, so the cut keeps all of them."""
     names = {n.name for n in graph.nodes}
+    by_origin: dict[str, list[str]] = {}
+    for node in graph.nodes:  # toposorted by the passes
+        if has_origin(node):
+            for source in origin_of(node):
+                by_origin.setdefault(source, []).append(node.name)
+    resolved = []
     for flag, wanted in (("--start-node", options.start_nodes), ("--end-node", options.end_nodes)):
+        out = []
         for name in wanted:
-            if name not in names:
-                raise UserError(f"{flag} {name!r}: no node of that name after rewriting "
+            if name in names:
+                out.append(name)
+            elif name in by_origin:
+                nodes = by_origin[name]
+                out.append(nodes[0] if flag == "--start-node" else nodes[-1])
+            else:
+                raise UserError(f"{flag} {name!r}: no node of that name, before or after rewriting "
                                 "(see `rewrite inspect` for node names)")
+        resolved.append(out)
+    return resolved[0], resolved[1]
 
 
 def rewrite(model_path: Path, target: Target, options: RewriteOptions) -> RewriteResult:
@@ -127,20 +155,27 @@ def _rewrite(model_path: Path, target: Target, options: RewriteOptions) -> Rewri
     timings["load"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    passes, tracer = build_passes(target, options)
+    passes, tracers = build_passes(target, options)
     manager = PassManager(passes, debug=options.debug)
     manager.run(graph, PassContext(target=target, options={"rewrite": options}))
     timings["passes"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    check_cut_names(graph, options)
-    forced = forced_host_nodes(graph, options.start_nodes, options.end_nodes)
+    start_nodes, end_nodes = resolve_cut_names(graph, options)
+    forced = forced_host_nodes(graph, start_nodes, end_nodes)
     part = partition(graph, target, forced)
     timings["partition"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    whole = infer_shapes(model_from_graph(graph, WORKING_OPSET))
-    steps = steps_from_partition(whole, list(graph.nodes), part, WORKING_OPSET, target.segment_opset)
+    try:
+        whole = infer_shapes(model_from_graph(graph, WORKING_OPSET))
+        steps = steps_from_partition(whole, list(graph.nodes), part, WORKING_OPSET, target.segment_opset)
+    except Exception as exc:  # a pass broke the graph: name the rule and node when one did
+        from rewriter.transform.blame import blame
+        culprit = blame(graph)
+        if culprit is None:
+            raise
+        raise UserError(culprit) from exc
     timings["extract"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -156,9 +191,10 @@ def _rewrite(model_path: Path, target: Target, options: RewriteOptions) -> Rewri
                                "distinct_files": report.distinct_files,
                                "stages": [{k: st.get(k) for k in ("kind", "grid", "halo")} for st in report.stages]}
     timings["tiling"] = time.perf_counter() - start
-    trace = tracer.lines() if tracer is not None else []
+    traces = {t.name: t.lines() for t in tracers}
+    trace = next(iter(traces.values()), [])
     return RewriteResult(graph, original, part, steps, manager, timings, trace, normalization, whole, tiling,
-                         segments)
+                         segments, traces)
 
 
 def rewrite_to_plan(model_path: Path, out: Path, target: Target, options: RewriteOptions,

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from rewriter.dsl.numeric import cast, div, f64, zeros
+
+from .bn_fold import bn_factor
 from .registry import native_helper
 
 
-@native_helper("is_channel_const")
+@native_helper("is_channel_const", kinds=("const", "attr", "attr"), symbolic=True)
 def is_channel_const(c, channels: int, out_rank: int) -> bool:
     """True when c broadcasts over [N, C, spatial...] as a per-channel (or scalar) value."""
     c = np.asarray(c)
@@ -20,47 +23,50 @@ def is_channel_const(c, channels: int, out_rank: int) -> bool:
     return aligned[1] == channels
 
 
-@native_helper("scale_conv_weight")
+def _per_channel(c, channels: int):
+    k = f64(np.asarray(c)).reshape(-1)
+    return np.broadcast_to(k, (int(channels),)) if k.size == 1 else k
+
+
+@native_helper("scale_conv_weight", kinds=("const", "const", "attr"), symbolic=True)
 def scale_conv_weight(w, c, divide: bool = False):
     """Conv weights [O, I/g, ...] times (or divided by) a per-output-channel constant."""
-    w64 = np.asarray(w, np.float64)
-    k = np.asarray(c, np.float64).reshape(-1)
-    k = np.broadcast_to(k, (w64.shape[0],)) if k.size == 1 else k
-    k = 1.0 / k if divide else k
-    return (w64 * k.reshape((-1,) + (1,) * (w64.ndim - 1))).astype(np.asarray(w).dtype)
+    w = np.asarray(w)
+    k = _per_channel(c, w.shape[0])
+    k = div(1.0, k) if divide else k
+    return cast(f64(w) * k.reshape((-1,) + (1,) * (w.ndim - 1)), w)
 
 
-@native_helper("scale_conv_bias")
+@native_helper("scale_conv_bias", kinds=("any", "const", "attr", "attr"), symbolic=True)
 def scale_conv_bias(b, c, channels: int, divide: bool = False):
-    k = np.asarray(c, np.float64).reshape(-1)
-    k = np.broadcast_to(k, (int(channels),)) if k.size == 1 else k
-    b64 = np.zeros(int(channels)) if b is None else np.asarray(b, np.float64)
-    return (b64 / k if divide else b64 * k).astype(np.float32)
+    """Conv bias times (or divided by) a per-output-channel constant; a missing bias is zeros."""
+    k = _per_channel(c, channels)
+    b64 = zeros(int(channels), k) if b is None else f64(b)
+    return cast(div(b64, k) if divide else b64 * k, b if b is not None else c)
 
 
-@native_helper("shift_conv_bias")
-def shift_conv_bias(b, c, channels: int, sign: float = 1.0):
-    k = np.asarray(c, np.float64).reshape(-1)
-    k = np.broadcast_to(k, (int(channels),)) if k.size == 1 else k
-    b64 = np.zeros(int(channels)) if b is None else np.asarray(b, np.float64)
-    return (b64 + float(sign) * k).astype(np.float32)
+@native_helper("shift_conv_bias", kinds=("any", "const", "attr", "attr"), symbolic=True)
+def shift_conv_bias(b, c, channels: int, subtract: bool = False):
+    """Conv bias plus (or minus) a per-output-channel constant; a missing bias counts as zeros."""
+    k = _per_channel(c, channels)
+    b64 = zeros(int(channels), k) if b is None else f64(b)
+    return cast(b64 - k if subtract else b64 + k, b if b is not None else c)
 
 
-@native_helper("bn_scale")
+@native_helper("bn_scale", kinds=("const", "const", "attr", "attr"), symbolic=True)
 def bn_scale(s, v, eps, rank: int):
     """BatchNorm as x * scale + shift: scale shaped [C, 1, ...] for a rank-`rank` input."""
-    k = np.asarray(s, np.float64) / np.sqrt(np.asarray(v, np.float64) + float(eps))
-    return k.reshape((-1,) + (1,) * (int(rank) - 2)).astype(np.float32)
+    return cast(bn_factor(s, v, eps).reshape((-1,) + (1,) * (int(rank) - 2)), s)
 
 
-@native_helper("bn_shift")
+@native_helper("bn_shift", kinds=("const", "const", "const", "const", "attr", "attr"), symbolic=True)
 def bn_shift(s, beta, m, v, eps, rank: int):
-    k = np.asarray(s, np.float64) / np.sqrt(np.asarray(v, np.float64) + float(eps))
-    shift = np.asarray(beta, np.float64) - np.asarray(m, np.float64) * k
-    return shift.reshape((-1,) + (1,) * (int(rank) - 2)).astype(np.float32)
+    """BatchNorm's shift beta - m * s / sqrt(v + eps), shaped [C, 1, ...] for a rank-`rank` input."""
+    shift = f64(beta) - f64(m) * bn_factor(s, v, eps)
+    return cast(shift.reshape((-1,) + (1,) * (int(rank) - 2)), s)
 
 
-@native_helper("block_diagonal")
+@native_helper("block_diagonal", kinds=("const", "attr"), symbolic=True)
 def block_diagonal(w, groups: int):
     """Grouped weights -> dense ones with zeros off the diagonal blocks, so a group=1 conv computes
     exactly the grouped one. Conv [O, I/g, ...] -> [O, I, ...]; ConvTranspose [I, O/g, ...] ->
@@ -74,8 +80,18 @@ def block_diagonal(w, groups: int):
     return dense
 
 
-@native_helper("bn_depthwise_weight")
+@native_helper("bn_depthwise_weight", kinds=("const", "const", "attr"), symbolic=True)
 def bn_depthwise_weight(s, v, eps):
     """BatchNorm's per-channel scale as depthwise 1x1 conv weights [C, 1, 1, 1]."""
-    k = np.asarray(s, np.float64) / np.sqrt(np.asarray(v, np.float64) + float(eps))
-    return k.reshape(-1, 1, 1, 1).astype(np.float32)
+    return cast(bn_factor(s, v, eps).reshape(-1, 1, 1, 1), s)
+
+
+@native_helper("group_part", kinds=("any", "attr", "attr"), symbolic=True)
+def group_part(a, groups: int, index: int):
+    """Block `index` of `groups` equal blocks along axis 0 (the conv weights or bias of one group:
+    Conv [O, I/g, ...] and ConvTranspose [I, O/g, ...] weights, bias [O]); None stays None."""
+    if a is None:
+        return None
+    a = np.asarray(a)
+    rows = a.shape[0] // int(groups)
+    return a[int(index) * rows:(int(index) + 1) * rows].copy()

@@ -3,22 +3,24 @@ from __future__ import annotations
 
 import numpy as np
 
+from rewriter.dsl.numeric import all_true, cast, zeros
+
 from .registry import native_helper
 
 
-@native_helper("unsqueeze_axis")
+@native_helper("unsqueeze_axis", kinds=("const", "attr"), symbolic=True)
 def unsqueeze_axis(w, axis: int):
     """Insert a size-1 axis into a constant (Conv1d weights [O, I, k] -> [O, I, 1, k])."""
     return np.expand_dims(np.asarray(w), int(axis))
 
 
-@native_helper("swap_hw")
+@native_helper("swap_hw", kinds=("const",), symbolic=True)
 def swap_hw(w):
     """A 2-D conv weight [..., kh, kw] as [..., kw, kh] (the kernel of the H<->W transposed op)."""
     return np.ascontiguousarray(np.swapaxes(np.asarray(w), -1, -2))
 
 
-@native_helper("to_rank4_operand")
+@native_helper("to_rank4_operand", kinds=("const", "attr"), symbolic=True)
 def to_rank4_operand(c, other_rank: int = 3):
     """A constant broadcast against a rank-3 [N, C, T] tensor, reshaped for the rank-4
     [N, C, 1, T] form: right-aligned broadcasting means the new H axis sits just before the last
@@ -32,7 +34,7 @@ def to_rank4_operand(c, other_rank: int = 3):
     return np.expand_dims(full, full.ndim - 1)
 
 
-@native_helper("axis_3_to_4")
+@native_helper("axis_3_to_4", kinds=("any",), symbolic=True)
 def axis_3_to_4(axes):
     """Map axes of a rank-3 [N, C, T] tensor to the rank-4 [N, C, 1, T] form. `None` (a reduce
     over all axes, no `axes` attribute) stays `None`, which omits the attribute in a rewrite."""
@@ -44,25 +46,26 @@ def axis_3_to_4(axes):
     return out[0] if single else np.asarray(out, np.int64)
 
 
-@native_helper("pads_3_to_4")
+@native_helper("pads_3_to_4", kinds=("const",), symbolic=True)
 def pads_3_to_4(pads):
     """Pad's pads [n0, c0, t0, n1, c1, t1] -> [n0, c0, 0, t0, n1, c1, 0, t1]."""
     p = np.asarray(pads, np.int64).tolist()
     return np.asarray([p[0], p[1], 0, p[2], p[3], p[4], 0, p[5]], np.int64)
 
 
-@native_helper("is_identity_perm")
+@native_helper("is_identity_perm", kinds=("attr",), symbolic=True)
 def is_identity_perm(perm) -> bool:
+    """The permutation leaves every axis in place."""
     return list(perm) == list(range(len(perm)))
 
 
-@native_helper("compose_perm")
+@native_helper("compose_perm", kinds=("attr", "attr"), symbolic=True)
 def compose_perm(first, second):
     """Transpose(Transpose(x, first), second) == Transpose(x, compose_perm(first, second))."""
     return [int(first[i]) for i in second]
 
 
-@native_helper("gemm_weight_as_conv")
+@native_helper("gemm_weight_as_conv", kinds=("const", "attr"), symbolic=True)
 def gemm_weight_as_conv(w, trans_b: int):
     """Gemm B ([K, N], or [N, K] with transB) -> 1x1 conv weights [N, K, 1, 1]."""
     w = np.asarray(w)
@@ -70,17 +73,17 @@ def gemm_weight_as_conv(w, trans_b: int):
     return np.ascontiguousarray(w).reshape(w.shape[0], w.shape[1], 1, 1)
 
 
-@native_helper("gemm_bias")
+@native_helper("gemm_bias", kinds=("any", "const", "attr"), symbolic=True)
 def gemm_bias(c, w, trans_b: int):
     """Gemm's C as a per-output bias [N] (C may be missing, a scalar, [N] or [1, N])."""
-    n = np.asarray(w).shape[0 if int(trans_b) else 1]
+    w = np.asarray(w)
+    n = w.shape[0 if int(trans_b) else 1]
     if c is None:
-        return np.zeros(n, np.float32)
-    c = np.asarray(c, np.float32).reshape(-1)
-    return np.broadcast_to(c, (n,)).astype(np.float32).copy()
+        return cast(zeros(n, w), w)
+    return cast(np.broadcast_to(np.asarray(c).reshape(-1), (n,)).copy(), w)
 
 
-@native_helper("is_row_bias")
+@native_helper("is_row_bias", kinds=("any", "const", "attr"), symbolic=True)
 def is_row_bias(c, w, trans_b: int) -> bool:
     """True when Gemm's C is missing or broadcasts along the rows (a scalar, [N], [1, N], [1, 1]),
     i.e. is one bias per output feature. A [M, N] or [M, 1] C differs per row and cannot become a
@@ -94,17 +97,19 @@ def is_row_bias(c, w, trans_b: int) -> bool:
     return c.ndim == 0 or c.shape[-1] in (1, n)
 
 
-@native_helper("all_zero")
+@native_helper("all_zero", kinds=("const",), symbolic=True)
 def all_zero(values) -> bool:
-    return not np.any(np.asarray(values))
+    """Every element is 0."""
+    return all_true(np.asarray(values), lambda v: v == 0)
 
 
-@native_helper("any_zero")
+@native_helper("any_zero", kinds=("const",))
 def any_zero(values) -> bool:
+    """Some element is 0 (e.g. a Reshape shape that copies a dimension)."""
     return bool(np.any(np.asarray(values) == 0))
 
 
-@native_helper("reduce_axes_3_to_4")
+@native_helper("reduce_axes_3_to_4", kinds=("any",), symbolic=True)
 def reduce_axes_3_to_4(axes):
     """Reduce axes of [N, C, T] for [N, C, 1, T] (keepdims): the mapped axes plus the size-1 H axis.
     Reducing over H changes nothing, but keeps the axes contiguous: onnxruntime reduces [1, 3]
@@ -113,3 +118,16 @@ def reduce_axes_3_to_4(axes):
         return None
     mapped = np.atleast_1d(axis_3_to_4(axes)).tolist()
     return np.asarray(sorted(set(mapped) | {2}), np.int64)
+
+
+@native_helper("with_h_axis", kinds=("attr", "attr"), symbolic=True)
+def with_h_axis(values, fill: int):
+    """A 1-D op's per-axis attribute for the rank-4 [N, C, 1, T] form: `fill` (the size-1 H axis'
+    entry) before every entry, e.g. output_padding [o] -> [0, o], pads [b, e] -> [0, b, 0, e].
+    None (attribute absent) stays None, which omits it."""
+    if values is None:
+        return None
+    out = []
+    for v in list(values):
+        out += [int(fill), int(v)]
+    return out

@@ -39,10 +39,15 @@ def _options(args):
         value = getattr(args, flag)
         if value is not None and value <= 0:
             raise UserError(f"--{flag.replace('_', '-')} must be a positive integer, got {value}")
+    for path in args.helpers:
+        if not path.is_file():
+            raise UserError(f"--helpers {path}: no such file")
     return RewriteOptions(input_shapes=parse_input_shapes(args.input_shape), rule_files=list(args.rules),
                           start_nodes=list(args.start_node), end_nodes=list(args.end_node),
-                          debug=args.debug, trace_rule=args.trace_rule, normalize=args.normalize,
-                          force_tiling=args.tile_channels is not None or args.tile_width is not None)
+                          debug=args.debug, trace_rule=list(args.trace_rule), normalize=args.normalize,
+                          force_tiling=args.tile_channels is not None or args.tile_width is not None,
+                          disabled_rules=list(args.disable_rule), helper_files=list(args.helpers),
+                          rules_first=args.rules_first)
 
 
 def _target(args):
@@ -69,9 +74,9 @@ def _report(args, result, doc) -> None:
         print(pass_summary(result.manager))
         for line in result.manager.explain():
             print(line)
-    if args.trace_rule:
-        print(f"Trace of rule {args.trace_rule}:")
-        for line in result.trace or ["no candidate node: nothing in the graph has the rule's anchor op"]:
+    for name in dict.fromkeys(args.trace_rule):
+        print(f"Trace of rule {name}:")
+        for line in result.traces.get(name) or ["no candidate node: nothing in the graph has the rule's anchor op"]:
             print("  " + line)
     if args.json:
         print(json.dumps({"target": doc["target"], "steps": doc["steps"], "placement": doc["placement"]},

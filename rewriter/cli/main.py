@@ -24,7 +24,13 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-shape", action="append", default=[], metavar="NAME=D1,D2,..",
                    help="pin a model input's shape (batch defaults to 1)")
     p.add_argument("--rules", action="append", type=Path, default=[], metavar="FILE.rw",
-                   help="extra rule file, applied after the target's")
+                   help="extra rule file, applied after the target's (before them with --rules-first)")
+    p.add_argument("--rules-first", action="store_true",
+                   help="apply the --rules files before the target's rule files")
+    p.add_argument("--disable-rule", action="append", default=[], metavar="RULE",
+                   help="do not apply this rule (repeatable)")
+    p.add_argument("--helpers", action="append", type=Path, default=[], metavar="FILE.py",
+                   help="Python file whose @helper functions rules may call (repeatable)")
     p.add_argument("--start-node", action="append", default=[], metavar="NAME",
                    help="Hailo part starts at this node; what comes before runs on the host")
     p.add_argument("--end-node", action="append", default=[], metavar="NAME",
@@ -35,7 +41,9 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
                    help="add per-channel z-score as a host pre-step (mean/std JSON)")
     p.add_argument("--calib", type=Path, metavar="FILE", help="calibration windows (.npy / .npz)")
     p.add_argument("--explain", action="store_true", help="print which pass changed which nodes")
-    p.add_argument("--trace-rule", metavar="RULE", help="say why RULE did not match each candidate")
+    p.add_argument("--trace-rule", action="append", default=[], metavar="RULE",
+                   help="say why RULE did not match each candidate, and which rule consumed the "
+                        "nodes it wanted (repeatable)")
     p.add_argument("--debug", action="store_true", help="check the graph after every pass")
     p.add_argument("--json", action="store_true", help="print the placement as JSON on stdout")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
@@ -85,7 +93,14 @@ def verb_parser(verb: str) -> argparse.ArgumentParser:
         vf.add_argument("--target", default=None)
         vf.add_argument("--samples", type=int, default=5)
         vf.add_argument("--seed", type=int, default=0)
-        for q in (ls, vf):
+        vf.add_argument("--prove", action="store_true",
+                        help="prove rules with z3 over the elementwise/affine fragment; test the rest")
+        vf.add_argument("--counterexamples", type=Path, metavar="DIR",
+                        help="where failing instances are saved (default: a new temporary folder)")
+        vf.add_argument("--json", action="store_true", help="results as JSON on stdout")
+        hp = sub.add_parser("helpers")
+        for q in (ls, vf, hp):
+            q.add_argument("--helpers", action="append", type=Path, default=[], metavar="FILE.py")
             q.add_argument("--verbose", action="store_true")
     elif verb == "compile":
         from rewriter.toolchain.compile_cli import add_arguments
@@ -139,7 +154,7 @@ def _fail(args, exc: Exception) -> int:
     first, _, rest = message.partition("\n")
     # rule syntax errors carry a source line and caret: keep them, they are the point
     from rewriter.dsl.errors import RuleSyntaxError
-    print(f"rewrite: error: {first}" + (f"\n{rest}" if isinstance(exc, RuleSyntaxError) else ""),
+    print(f"rewrite: error: {first}" + (f"\n{rest}" if rest and isinstance(exc, RuleSyntaxError) else ""),
           file=sys.stderr)
     return 2
 

@@ -1,7 +1,11 @@
-"""`rewrite rules list|verify`: what rules exist, and whether they preserve results."""
+"""`rewrite rules list|verify|helpers`: what rules and helpers exist, and whether rules preserve
+results (randomized testing; with --prove, a z3 proof first)."""
 from __future__ import annotations
 
+import json
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 from rewriter.errors import UserError
@@ -21,19 +25,73 @@ def rule_files(args) -> list[Path]:
 
 
 def rules_command(args) -> int:
-    from rewriter.dsl import list_rules, load_rule_files, verify_rules
+    from passes.helpers import helpers_with
+    helpers = helpers_with(getattr(args, "helpers", []))
+    if args.rules_verb == "helpers":
+        from rewriter.dsl.docs import builtins_table, helpers_table
+        print(helpers_table(helpers))
+        print()
+        print(builtins_table())
+        return 0
+    from rewriter.dsl import list_rules, load_rule_files
     files = rule_files(args)
     if args.rules_verb == "list":
-        rows = [[name, f"{Path(file).name}:{line}", summary] for name, file, line, summary in list_rules(files)]
+        rows = [[name, f"{Path(file).name}:{line}", summary]
+                for name, file, line, summary in list_rules(files, helpers)]
         print(table(["rule", "file", "summary"], rows))
         return 0
     if args.samples < 1:
         raise UserError("--samples must be at least 1")
-    rules = load_rule_files(files)
-    failed = 0
-    for result in verify_rules(rules, samples=args.samples, seed=args.seed):
-        print(result, flush=True)
-        failed += not result.passed
-    total = len(list(rules))
-    print(f"{total - failed} passed, {failed} failed", file=sys.stdout)
-    return 1 if failed else 0
+    rules = load_rule_files(files, helpers)
+    target = load_target(args.target or "hailo8")
+    if args.counterexamples is None:  # one folder per run, made only when something fails
+        args.counterexamples = Path(tempfile.gettempdir()) / f"rewrite-verify-{os.getpid()}"
+    return _verify(args, rules, target)
+
+
+def _verify(args, rules, target) -> int:
+    from rewriter.dsl.verify import verify_rule
+    prove = None
+    if args.prove:
+        try:
+            from rewriter.dsl.prove import prove_rule as prove
+        except ImportError as exc:  # z3-solver is an optional dependency
+            raise UserError("--prove needs z3 (pip install 'hailo-rewriter[prove]' or z3-solver)") from exc
+    out = sys.stderr if args.json else sys.stdout
+    records, counts = [], {"proved": 0, "disproved": 0, "passed": 0, "failed": 0}
+    for i, rule in enumerate(rules):
+        record = {"rule": rule.name, "file": rule.file, "line": rule.line}
+        indent = ""
+        if prove is not None:
+            proof = prove(rule, target, seed=args.seed + i, counterexamples=args.counterexamples)
+            print(proof, file=out, flush=True)
+            if proof.status != "unknown":
+                record.update(status=proof.status, detail=proof.detail, instances=proof.instances)
+                _files(record, proof.counterexample)
+                counts[proof.status] += 1
+                records.append(record)
+                continue
+            record["proof"] = {"status": "unknown", "detail": proof.detail}
+            indent = " " * 11
+        result = verify_rule(rule, args.samples, args.seed + i, target=target,
+                             counterexamples=args.counterexamples)
+        print(indent + str(result).replace("\n", "\n" + indent), file=out, flush=True)
+        status = "passed" if result.passed else "failed"
+        counts[status] += 1
+        record.update(status=status, detail=result.message, instances=result.instances)
+        _files(record, result.counterexample)
+        records.append(record)
+    tested = f"{counts['passed']} passed, {counts['failed']} failed"
+    if prove is not None:
+        print(f"{counts['proved']} proved, {counts['disproved']} disproved, "
+              f"{counts['passed'] + counts['failed']} unknown and tested: {tested}", file=out)
+    else:
+        print(tested, file=out)
+    if args.json:
+        print(json.dumps({"rules": records, "counts": counts}, indent=2))
+    return 1 if counts["disproved"] or counts["failed"] else 0
+
+
+def _files(record: dict, cx: dict | None) -> None:
+    if cx and cx.get("model"):
+        record["counterexample"] = {"model": cx["model"], "data": cx["data"]}

@@ -51,8 +51,13 @@ def placement_summary(doc: dict, host_limit: int = 40) -> str:
     host = [r for r in doc.get("placement", []) if r["device"] == "host"]
     if host:
         out.append(f"Sent to host ({len(host)} nodes):")
-        rows = [[r["node"], r["op"], r["reason"]] for r in host[:host_limit]]
-        out.append(table(["node", "op", "why"], rows))
+        if any(r.get("origin") for r in host[:host_limit]):  # rule-made nodes: the model's names too
+            rows = [[r["node"], _names(r.get("origin") or [r["node"]], 2), r["op"], r["reason"]]
+                    for r in host[:host_limit]]
+            out.append(table(["node", "source nodes", "op", "why"], rows))
+        else:
+            rows = [[r["node"], r["op"], r["reason"]] for r in host[:host_limit]]
+            out.append(table(["node", "op", "why"], rows))
         if len(host) > host_limit:
             counts = Counter(r["reason"].split(" (")[0] for r in host[host_limit:])
             out.append(f"... and {len(host) - host_limit} more: " +

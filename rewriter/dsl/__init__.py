@@ -1,9 +1,11 @@
 """Rule DSL: parse `.rw` rule files, match them on onnx-graphsurgeon graphs, rewrite, verify."""
 from .driver import RewriteEvent, apply_rules
 from .errors import RuleError, RuleSyntaxError
+from .helpers import HelperRegistry, helper, load_helper_file
 from .rules import Rule, RuleSet, list_rules, load_rule_files, parse_rules
 from .trace import Tracer, trace_rule
 from .verify import verify_rules
 
 __all__ = ["load_rule_files", "parse_rules", "RuleSet", "Rule", "apply_rules", "RewriteEvent",
-           "RuleSyntaxError", "RuleError", "verify_rules", "trace_rule", "Tracer", "list_rules"]
+           "RuleSyntaxError", "RuleError", "verify_rules", "trace_rule", "Tracer", "list_rules",
+           "HelperRegistry", "helper", "load_helper_file"]

@@ -36,6 +36,28 @@ class ListE(Expr):
 class Call(Expr):
     func: str
     args: list[Expr]
+    attrs: list | None = None  # `Op(x) {k: v}` in a rewrite: list[AttrItem]
+
+
+@dataclass
+class Attr(Expr):
+    """`obj.name`: a field of a target fact (`target.ops.Conv.group_split`)."""
+    obj: Expr
+    name: str
+
+
+@dataclass
+class Spread(Expr):
+    """`...xs` in the arguments of a rewrite op: the items of a list of values."""
+    x: Expr
+
+
+@dataclass
+class ListComp(Expr):
+    """`[item for var in seq]`."""
+    item: Expr
+    var: str
+    seq: Expr
 
 
 @dataclass
@@ -70,6 +92,7 @@ class MatchArg:
     const: bool
     optional: bool
     pos: Pos
+    rest: bool = False  # `...name`: the list of all remaining inputs
 
 
 @dataclass
@@ -92,13 +115,32 @@ class MatchNode:
 
 @dataclass
 class RewriteNode:
+    """`outs = Op(args) {attrs}`; with `value` set instead (`y = x`), value y is replaced."""
     outputs: list[str]
-    op: str
+    op: str | None
     args: list[Expr]
     attrs: list[AttrItem]
     pos: Pos
     op_pos: Pos
     output_pos: list[Pos] = field(default_factory=list)
+    value: Expr | None = None
+
+
+@dataclass
+class OpVar:
+    """`op U in {Relu, Sigmoid}` in a match block: U is one of `ops` in each match."""
+    name: str
+    ops: list[str]
+    pos: Pos
+    set_name: str | None = None  # the file-level `ops NAME = {...}` it names, if any
+
+
+@dataclass
+class HostPin:
+    """`host: "reason"` / `host y, z: "reason"` in a rewrite block."""
+    values: list[str]   # empty: every node the rule creates (or, creating none, matched)
+    reason: Expr
+    pos: Pos
 
 
 @dataclass
@@ -111,6 +153,23 @@ class RuleDef:
     file: str
     pos: Pos
     comment: str | None  # leading `#` comment, used as summary
+    opvars: dict = field(default_factory=dict)   # name -> OpVar
+    host: list = field(default_factory=list)     # HostPin statements
+    lets: dict = field(default_factory=dict)     # file-level `let NAME = expr`: name -> LetDef
+
+
+@dataclass
+class LetDef:
+    name: str
+    value: Expr
+    pos: Pos
+
+
+@dataclass
+class OpSetDef:
+    name: str
+    ops: list[str]
+    pos: Pos
 
 
 def walk(e: Expr):
@@ -120,7 +179,13 @@ def walk(e: Expr):
     if isinstance(e, ListE):
         kids = e.items
     elif isinstance(e, Call):
-        kids = e.args
+        kids = list(e.args) + [a.value for a in (e.attrs or []) if a.value is not None]
+    elif isinstance(e, Attr):
+        kids = [e.obj]
+    elif isinstance(e, Spread):
+        kids = [e.x]
+    elif isinstance(e, ListComp):
+        kids = [e.item, e.seq]
     elif isinstance(e, Index):
         kids = [e.obj, e.index]
     elif isinstance(e, Slice):

@@ -10,6 +10,9 @@ Two sources:
       value(a) == LIT        a constant takes exactly that value (`value(a) == [2, 3]`)
       rank(x) OP LIT         the allowed ranks of x (`rank(z) < 3`)
       shape(x)[i] == LIT     dimension i of x is pinned
+      dtype(x) == LIT        the element type of x
+      name in [LIT, ...]     one of the listed values (`ax in [[2], [-1]]`)
+      all(e), all([e, ..])   the same as e, or e and ...: `all` does not hide requirements
   anything else (`uses(c) == 1`, helper predicates, `not ...`) is left to the random search and
   the rule's own matcher.
 * op semantics of the pattern: Squeeze/Unsqueeze with a known axes constant relate the ranks of
@@ -61,6 +64,7 @@ class Plan:
     slots: dict = field(default_factory=dict)     # value name -> "positive" | "nonzero" | "integer"
     groups: dict = field(default_factory=dict)    # free value -> group id (compatible shapes)
     concat_groups: set = field(default_factory=set)  # group ids that meet in a Concat
+    dtypes: dict = field(default_factory=dict)    # value name -> numpy dtype name
 
     def rank_set(self, name: str):
         """Allowed ranks (a non-empty set) or None when unconstrained / unsatisfiable here."""
@@ -97,6 +101,13 @@ def _conjuncts(e: A.Expr, rng):
         yield from _conjuncts(e.right, rng)
     elif isinstance(e, A.Bin) and e.op == "or":
         yield from _conjuncts(e.left if rng.random() < 0.5 else e.right, rng)
+    elif isinstance(e, A.Call) and e.func == "all" and len(e.args) == 1:
+        arg = e.args[0]  # all(a == b) holds as a == b does; all([p, q]) as p and q
+        for item in (arg.items if isinstance(arg, A.ListE) else [arg]):
+            yield from _conjuncts(item, rng)
+    elif isinstance(e, A.Bin) and e.op == "in" and isinstance(e.right, A.ListE) and e.right.items:
+        item = e.right.items[int(rng.integers(len(e.right.items)))]  # one of the listed values
+        yield A.Bin(e.pos, e.text, "==", e.left, item)
     else:
         yield e
 
@@ -136,6 +147,8 @@ def _add_atom(plan: Plan, e: A.Expr, value_names: set):
             elif term.func == "rank" and isinstance(lit, (int, float)):
                 ok = {r for r in range(MAX_RANK + 1) if compare(op, r, lit)}
                 plan.ranks[name] = plan.ranks.get(name, ok) & ok
+            elif term.func == "dtype" and op == "==" and isinstance(lit, str):
+                plan.dtypes.setdefault(name, lit)
             return
         if (isinstance(term, A.Index) and isinstance(term.obj, A.Call) and term.obj.func == "shape"
                 and len(term.obj.args) == 1 and isinstance(term.obj.args[0], A.Name)
@@ -237,10 +250,11 @@ def _source(name: str, producer: dict, nodes, moving: set) -> str:
     return name
 
 
-def solve(rule, rng) -> Plan:
-    """One draw of requirements (an `or` picks one of its branches)."""
+def solve(rule, rng, nodes: list[A.MatchNode] | None = None) -> Plan:
+    """One draw of requirements (an `or` picks one of its branches). `nodes` are the pattern's
+    nodes with op variables resolved to this instance's ops (default: the pattern as written)."""
     plan = Plan()
-    nodes: list[A.MatchNode] = rule.defn.match
+    nodes = rule.defn.match if nodes is None else nodes
     value_names = {a.name for n in nodes for a in n.args} | {o for n in nodes for o in n.outputs}
     for clause in rule.defn.where:
         for atom in _conjuncts(clause, rng):

@@ -27,25 +27,35 @@ class RewriteEvent:
     created: list[str]
 
 
-def _helpers() -> dict:
-    from passes.helpers import HELPERS
-    return HELPERS
-
-
 def apply_rules(graph: gs.Graph, rules: RuleSet, max_rewrites: int | None = None,
-                tracer=None, trace=None) -> list[RewriteEvent]:
+                tracer=None, trace=None, helpers=None, target=None, tracers=()) -> list[RewriteEvent]:
     """Rewrite `graph` in place with `rules` (higher priority first, then file order) until no
-    rule matches. Raises RuleError if more than `max_rewrites` rewrites happen."""
+    rule matches. Raises RuleError if more than `max_rewrites` rewrites happen, or if a rewrite
+    would break the graph (a replaced value changes shape or dtype, a new node is invalid).
+
+    `helpers` is the registry of native helpers the rules call; `target` the target whose facts
+    `where:` clauses read (`target.ops.Conv.group_split`). `tracer` explains one rule (it must be
+    in `rules`); `tracers` are shared with other rule sets: each observes its own rule when present
+    and hears of every node another rule consumes."""
     tracer = tracer if tracer is not None else trace
     ordered = rules.by_priority()
     by_op: dict[str, list] = {}
     for r in ordered:
-        by_op.setdefault(r.anchor_op, []).append(r)
-    traced = None
+        for op in sorted(r.anchor_ops):
+            by_op.setdefault(op, []).append(r)
+    all_tracers = list(tracers)
     if tracer is not None:
-        traced = next((r for r in ordered if r.name == tracer.name), None)
-        if traced is None:
+        if not any(r.name == tracer.name for r in ordered):
             raise RuleError(f"traced rule '{tracer.name}' is not in the rule set")
+        all_tracers.append(tracer)
+    watching: dict[str, list] = {}  # anchor op -> [(tracer, rule)]
+    for t in all_tracers:
+        rule = next((r for r in ordered if r.name == t.name), None)
+        if rule is not None:
+            if not t.wanted_ops:
+                t.bind(rule)
+            for op in rule.anchor_ops:
+                watching.setdefault(op, []).append((t, rule))
     if max_rewrites is None:
         max_rewrites = 10 * len(graph.nodes) + 1000
     try:
@@ -53,7 +63,7 @@ def apply_rules(graph: gs.Graph, rules: RuleSet, max_rewrites: int | None = None
     except Exception:  # a cyclic/odd input graph: visit in stored order
         pass
     graph_outputs = {id(t) for t in graph.outputs}
-    ev = Evaluator(_helpers(), graph_outputs)
+    ev = Evaluator(rules.helpers if helpers is None else helpers, graph_outputs, target)
     names = NameAuthority(graph)
     rewriters = {r.name: Rewriter(r, ev, names) for r in ordered}
 
@@ -68,13 +78,21 @@ def apply_rules(graph: gs.Graph, rules: RuleSet, max_rewrites: int | None = None
             queued.add(id(n))
             work.append(n)
 
+    def push_around(n: gs.Node):
+        push(n)
+        for t in list(n.inputs) + list(n.outputs):
+            for p in t.inputs:
+                push(p)
+            for c in t.outputs:
+                push(c)
+
     while work:
         node = work.popleft()
         queued.discard(id(node))
         if id(node) in dead:
             continue
-        if traced is not None and node.op == traced.anchor_op:  # candidates only
-            tracer.observe(traced, node, ev)
+        for t, traced in watching.get(node.op, ()):  # candidates only
+            t.observe(traced, node, ev)
         for rule in by_op.get(node.op, ()):
             if (id(node), rule.name) in done:
                 continue
@@ -92,23 +110,25 @@ def apply_rules(graph: gs.Graph, rules: RuleSet, max_rewrites: int | None = None
                 raise RuleError(f"rule set did not converge after {len(events)} rewrites; "
                                 f"last rules applied: {', '.join(last)}")
             rw = rewriters[rule.name]
+            rw.anchor = node
             edit = rw.commit(graph, env, matched, rw.plan(env), graph_outputs)
+            rw.anchor = None
             for n in edit.removed:
                 dead.add(id(n))
+                for t in all_tracers:
+                    t.consumed(n, rule)
             if id(node) not in dead:
                 done.add((id(node), rule.name))
+            if not edit.changed:
+                continue  # e.g. `y = x` on a value nothing reads: try the next rule
             events.append(RewriteEvent(rule.name, [n.name for n in matched],
                                        [n.name for n in edit.created]))
-            if traced is not None and rule is traced:
-                tracer.note(f"applied {rule.name} at '{node.name}': created "
-                            f"{[n.name for n in edit.created]}")
-            for n in edit.created:
-                push(n)
-                for t in list(n.inputs) + list(n.outputs):
-                    for p in t.inputs:
-                        push(p)
-                    for c in t.outputs:
-                        push(c)
+            for t, traced in watching.get(node.op, ()):
+                if traced is rule:
+                    t.note(f"applied {rule.name} at '{node.name}': created "
+                           f"{[n.name for n in edit.created]}")
+            for n in edit.created + edit.pinned + edit.rewired:
+                push_around(n)
             for n in edit.touched:
                 push(n)
                 for t in n.outputs:

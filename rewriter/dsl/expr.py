@@ -10,7 +10,33 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from . import ast as A
+from .facts import FactError, Facts
 from .tensors import const_value, dtype_name, shape_of
+
+#: builtins of `where:` / rewrite expressions: name -> (min args, max args or None, kinds, meaning)
+BUILTINS = {
+    "rank": (1, 1, ("value",), "number of dimensions of a value"),
+    "shape": (1, 1, ("value",), "static shape of a value, a list of ints"),
+    "dtype": (1, 1, ("value",), 'numpy name of the element type ("float32")'),
+    "uses": (1, 1, ("value",), "consumer input slots of a value, +1 if it is a graph output"),
+    "is_const": (1, 1, ("any",), "the value is an initializer or a Constant node output"),
+    "value": (1, 1, ("value",), "the numpy array of a constant"),
+    "on_host": (1, 1, ("any",), "the reason the producer of a value is pinned to the host, or None"),
+    "consumers": (1, 1, ("value",), "op types of the nodes that read a value, sorted"),
+    "producer": (1, 1, ("value",), "op type of the node that computes a value, None for inputs and constants"),
+    "len": (1, 1, ("any",), "length of a list"),
+    "abs": (1, 1, ("any",), "absolute value (of each item of a list)"),
+    "min": (1, None, None, "smallest argument, or smallest item of one list"),
+    "max": (1, None, None, "largest argument, or largest item of one list"),
+    "all": (1, 1, ("any",), "every item is true"),
+    "any": (1, 1, ("any",), "some item is true"),
+    "prod": (1, 1, ("any",), "product of the items"),
+    "int": (1, 1, ("any",), "integer conversion"),
+    "float": (1, 1, ("any",), "float conversion"),
+    "range": (1, 3, None, "list of integers, as Python's range"),
+}
+#: names every rule may read: `target` (the read-only target facts)
+RESERVED = {"target"}
 
 
 class EvalError(Exception):
@@ -45,12 +71,28 @@ def _value(v):
     return c
 
 
-class Evaluator:
-    """Evaluates expressions against captures. `uses` counts consumers (+1 for graph outputs)."""
+def _on_host(v):
+    from rewriter.ir.annotations import host_reason  # the annotation placement reads
+    if v is None:
+        return None
+    _need_tensor("on_host", v)
+    return host_reason(v.inputs[0]) if v.inputs else None
 
-    def __init__(self, helpers: dict[str, Callable], graph_outputs: set[int] | None = None):
+
+def _consumers(v):
+    _need_tensor("consumers", v)
+    return sorted(n.op for n in v.outputs)
+
+
+class Evaluator:
+    """Evaluates expressions against captures. `uses` counts consumers (+1 for graph outputs).
+    `target` is the read-only view of the target (rewriter.dsl.facts), or None."""
+
+    def __init__(self, helpers: dict[str, Callable], graph_outputs: set[int] | None = None,
+                 target=None):
         self.helpers = helpers
         self.graph_outputs = graph_outputs or set()
+        self.target = target if target is None or isinstance(target, Facts) else Facts(target)
         self.builtins: dict[str, Callable] = {
             "rank": lambda v: len(_shape(v)),
             "shape": _shape,
@@ -67,6 +109,10 @@ class Evaluator:
             "prod": lambda v: _py(np.prod(v)),
             "int": int,
             "float": float,
+            "range": lambda *a: list(range(*(int(x) for x in a))),
+            "on_host": _on_host,
+            "consumers": _consumers,
+            "producer": lambda v: _need_tensor("producer", v).inputs[0].op if v.inputs else None,
         }
 
     def uses(self, v) -> int:
@@ -81,10 +127,31 @@ class Evaluator:
             return e.value
         if isinstance(e, A.Name):
             if e.id not in env:
+                if e.id == "target":
+                    if self.target is None:
+                        raise EvalError("no target is loaded (target facts are unknown)")
+                    return self.target
                 raise EvalError(f"{e.id!r} is not bound")
             return env[e.id]
         if isinstance(e, A.ListE):
             return [self.eval(x, env) for x in e.items]
+        if isinstance(e, A.Attr):
+            obj = self.eval(e.obj, env)
+            if not isinstance(obj, Facts):
+                raise EvalError(f"{e.text}: only target facts have fields, not {_show(obj)}")
+            try:
+                return obj.get(e.name)
+            except FactError as ex:
+                raise EvalError(str(ex)) from None
+        if isinstance(e, A.ListComp):
+            seq = self.eval(e.seq, env)
+            try:
+                items = list(seq)
+            except TypeError:
+                raise EvalError(f"{e.seq.text}: not a list: {_show(seq)}") from None
+            return [self.eval(e.item, {**env, e.var: item}) for item in items]
+        if isinstance(e, A.Spread):
+            raise EvalError(f"{e.text}: '...' spreads only into the inputs of a rewrite op")
         if isinstance(e, A.Call):
             args = [self.eval(x, env) for x in e.args]
             if e.func in self.builtins:
@@ -103,6 +170,11 @@ class Evaluator:
             obj, i = self.eval(e.obj, env), self.eval(e.index, env)
             if isinstance(obj, dict):  # a `...attrs` capture: missing keys read as None
                 return obj.get(i)
+            if isinstance(obj, Facts):  # target.ops[U]
+                try:
+                    return obj.get(str(i))
+                except FactError as ex:
+                    raise EvalError(str(ex)) from None
             try:
                 return _py(obj[int(i)])
             except (IndexError, TypeError, ValueError) as ex:
@@ -126,6 +198,8 @@ class Evaluator:
             if e.op == "or":
                 return truth(self.eval(e.left, env)) or truth(self.eval(e.right, env))
             left, right = self.eval(e.left, env), self.eval(e.right, env)
+            if e.op == "in":
+                return contains(left, right)
             if e.op in _CMP:
                 return compare(e.op, left, right)
             return _arith(e.op, left, right, e)
@@ -201,6 +275,19 @@ def compare(op: str, a, b) -> bool:
         return bool(_CMP[op](a, b))
     except TypeError as ex:
         raise EvalError(f"cannot compare {_show(a)} {op} {_show(b)}") from ex
+
+
+def contains(item, seq) -> bool:
+    """`item in seq` with the DSL's equality (lists elementwise, floats at float32 precision)."""
+    if isinstance(seq, Facts):
+        return item in seq
+    if isinstance(seq, str):
+        return isinstance(item, str) and item in seq
+    try:
+        items = list(_py(seq)) if not isinstance(seq, np.ndarray) else seq.tolist()
+    except TypeError as ex:
+        raise EvalError(f"'in' needs a list, got {_show(seq)}") from ex
+    return any(compare("==", item, x) for x in items)
 
 
 def _arith(op: str, a, b, e: A.Expr):

@@ -6,9 +6,17 @@ search, simple where-clause constraints and op semantics are solved (constraints
 attribute values and constants, allowed ranks, pinned dims, value requirements (positive /
 nonzero / integral) and groups of inputs that need compatible shapes. Invalid draws are filtered
 by onnx shape inference, onnxruntime, and the rule's own matcher.
+
+Values are drawn in three regimes, so a rule that only holds for small values fails: "normal"
+(standard normal), "wide" (the same scaled by 1e2..1e4) and "boundary" (the constants the rule
+mentions, their float neighbours, zeros, negatives). Constants that feed a broadcasting op are
+drawn in shapes that broadcast the other operand to a larger shape too; the element type of an
+instance is float32, float64 or float16 unless the rule pins it (`dtype(x) == "float32"`). Op
+variables take each op of their set in turn (`op_assignments`).
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -17,15 +25,19 @@ from onnx import helper, numpy_helper
 
 from . import ast as A
 from .attrs import OPSET, attr_types
-from .constraints import Plan, solve
+from .constraints import SAME_SHAPE, Plan, solve
 from .expr import EvalError, Evaluator
 
 DIMS = [1, 2, 3, 4, 5, 7, 8]
-CHANNELS = [1, 2, 3, 4, 6, 8]
+CHANNELS = [1, 2, 3, 4, 6, 8, 12]
 _ELEMENTWISE2 = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean", "Equal",
                  "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Where", "And", "Or"}
 _CONVLIKE = {"Conv", "ConvTranspose"}
 _POOLS = {"MaxPool", "AveragePool", "LpPool"}
+# ops whose inputs broadcast against each other (a constant operand may enlarge the result)
+_BROADCASTING = _ELEMENTWISE2 | {"PRelu"}
+REGIMES = ("normal", "wide", "boundary")
+_DTYPES = [np.float32] * 8 + [np.float64, np.float16]
 _SIMPLE_POOLS = {  # attribute pools for ops without a special generator
     "LeakyRelu": {"alpha": [0.0, 0.01, 0.1, 0.2, 1.0]},
     "Elu": {"alpha": [0.5, 1.0]},
@@ -46,27 +58,97 @@ def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
+def _max_inputs(op: str) -> int:
+    s = onnx.defs.get_schema(op, OPSET) if onnx.defs.has(op) else None
+    return s.max_input if s is not None else 1 << 30
+
+
+def _is_float_name(name: str) -> bool:
+    try:
+        return np.dtype(name).kind == "f"
+    except TypeError:
+        return False
+
+
+_FLIP = {"==": "==", "<": ">", ">": "<", "<=": ">=", ">=": "<="}
+
+
 def where_hints(rule) -> dict[str, list]:
     """Literals that where-clauses compare captures with (`a == 0.0` -> a: [0.0])."""
     hints: dict[str, list] = {}
     ev = Evaluator({})
     for clause in rule.defn.where:
         for e in A.walk(clause):
-            if isinstance(e, A.Bin) and e.op in ("==", "<=", ">=", "<", ">", "!="):
-                for name, lit in ((e.left, e.right), (e.right, e.left)):
+            if isinstance(e, A.Bin) and e.op in ("==", "<=", ">=", "<", ">"):
+                for name, lit, op in ((e.left, e.right, e.op), (e.right, e.left, _FLIP[e.op])):
                     if isinstance(name, A.Name):
                         try:
-                            hints.setdefault(name.id, []).append(ev.eval(lit, {}))
+                            v = ev.eval(lit, {})
                         except EvalError:
-                            pass
+                            continue
+                        if isinstance(v, (int, float)) and not isinstance(v, bool):
+                            step = 1 if isinstance(v, int) else 0.5  # a value that satisfies it
+                            v = v + step if op == ">" else v - step if op == "<" else v
+                        hints.setdefault(name.id, []).append(v)
     return hints
 
 
+def boundary_values(rule) -> list[float]:
+    """The numbers a rule mentions (where-clause and attribute literals, file constants), their
+    float32 neighbours, negations, doubles and +-1 offsets, plus 0, -0, +-1: where rules break."""
+    nums: set[float] = {0.0, 1.0}
+    exprs = list(rule.defn.where) + [it.value for n in rule.defn.match for it in n.attrs
+                                     if it.value is not None]
+    for e in exprs:
+        for sub in A.walk(e):
+            if isinstance(sub, A.Lit) and isinstance(sub.value, (int, float)) \
+                    and not isinstance(sub.value, bool):
+                nums.add(float(sub.value))
+    for v in rule.pattern.consts.values():
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            nums.add(float(v))
+    out: set[float] = set()
+    for c in nums:
+        f = np.float32(c)
+        for v in (f, np.nextafter(f, np.float32(np.inf)), np.nextafter(f, np.float32(-np.inf)),
+                  -f, 2 * f, f + 1, f - 1):
+            if np.isfinite(v):
+                out.add(float(v))
+    out.add(-0.0)
+    return sorted(out)
+
+
+def producer_hints(rule) -> list[str]:
+    """Ops a where-clause wants values produced by (`"Squeeze" in [producer(p) for p in parts]`)."""
+    ops = []
+    for clause in rule.defn.where:
+        subs = list(A.walk(clause))
+        if any(isinstance(e, A.Call) and e.func == "producer" for e in subs):
+            ops += [e.value for e in subs if isinstance(e, A.Lit) and isinstance(e.value, str)
+                    and onnx.defs.has(e.value)]
+    return list(dict.fromkeys(ops))
+
+
 class InstanceBuilder:
-    def __init__(self, rule, rng: np.random.Generator):
+    def __init__(self, rule, rng: np.random.Generator, dims=None, channels=None):
         self.rule, self.rng = rule, rng
         self.hints = where_hints(rule)
-        self.order = self._topo(rule.defn.match)
+        self.dims, self.channels = list(dims or DIMS), list(channels or CHANNELS)
+        self.boundary = boundary_values(rule)
+        self.producers = producer_hints(rule)
+        self.opvars = {k: sorted(v) for k, v in rule.pattern.opvars.items()}
+        self.attempt = -1
+        # `y = x` rewrites behave differently on graph outputs and inputs: exercise both
+        self.aliases = any(st.op is None for st in rule.defn.rewrite)
+        used = set().union(*rule.pattern.node_ops)
+        self.spare_op = next(op for op in ("Neg", "Abs", "Softsign", "Sin") if op not in used)
+
+    def op_assignments(self) -> list[dict]:
+        """Op variable -> op choices that together use every op of every set at least once."""
+        if not self.opvars:
+            return [{}]
+        n = max(len(v) for v in self.opvars.values())
+        return [{k: v[i % len(v)] for k, v in self.opvars.items()} for i in range(n)]
 
     @staticmethod
     def _topo(nodes: list[A.MatchNode]) -> list[int]:
@@ -91,11 +173,42 @@ class InstanceBuilder:
     def choice(self, xs):
         return xs[int(self.rng.integers(len(xs)))]
 
+    def _resolve(self, ops: dict) -> list[A.MatchNode]:
+        """The pattern with op variables replaced by this instance's ops and each `...parts`
+        input expanded into 1-3 separate inputs."""
+        out = []
+        self.rest_parts: dict[str, list[str]] = {}
+        for pn in self.rule.defn.match:
+            args = list(pn.args)
+            if args and args[-1].rest:
+                rest = args.pop()
+                k = int(self.rng.integers(1, 4))
+                names = [f"{rest.name}__{j}" for j in range(k)]
+                self.rest_parts[rest.name] = names
+                args += [A.MatchArg(nm, False, False, rest.pos) for nm in names]
+            out.append(dataclasses.replace(pn, op=ops.get(pn.op, pn.op), args=args))
+        return out
+
     # ------------------------------------------------------------------ build
-    def build(self) -> tuple[onnx.ModelProto, dict]:
+    def build(self, regime: str = "normal", ops: dict | None = None) -> tuple[onnx.ModelProto, dict]:
+        """One random instance: (model, feeds). `ops` assigns the rule's op variables (default:
+        random); `regime` is how values are drawn (REGIMES)."""
         rng = self.rng
+        self.attempt += 1
         self.rank = self.choice([2, 3, 3, 4, 4, 4])
-        self.plan: Plan = solve(self.rule, rng)
+        self.regime = regime
+        ops = dict(ops) if ops is not None else {k: self.choice(v) for k, v in self.opvars.items()}
+        self.plan: Plan = solve(self.rule, rng, None)
+        for k in self.opvars:  # `where: U == "Relu"` pins an op variable
+            if isinstance(self.plan.attrs.get(k), str) and self.plan.attrs[k] in self.opvars[k]:
+                ops[k] = self.plan.attrs[k]
+        self.ops = ops
+        self.resolved = self._resolve(ops)
+        self.index = {id(n): i for i, n in enumerate(self.resolved)}
+        self.plan = solve(self.rule, rng, self.resolved)
+        pinned = [np.dtype(d) for d in self.plan.dtypes.values() if _is_float_name(d)]
+        self.dtype = pinned[0].type if pinned else self.choice(_DTYPES)
+        self.order = self._topo(self.resolved)
         self.group_shapes: dict[str, list[int]] = {}
         self._anon_outs: list[str] = []
         self.shapes: dict[str, list[int]] = {}
@@ -103,13 +216,24 @@ class InstanceBuilder:
         self.inputs, self.inits, self.nodes, self.feeds = [], [], [], {}
         self.attr_env: dict = {}
         self._k = itertools.count()
-        nodes = self.rule.defn.match
+        self._hinted = {nm for names in self.rest_parts.values() for j, nm in enumerate(names)
+                        if self.producers and (j == 0 or rng.random() < 0.5)}
+        nodes = self.resolved
         consumed = set()
         for i in self.order:
             pn = nodes[i]
             consumed.update(a.name for a in pn.args)
-            self._add_node(pn)
+            try:
+                self._add_node(pn)
+            except (IndexError, ValueError, KeyError, ZeroDivisionError) as e:  # a draw the op cannot take
+                raise Reject(f"no {pn.op} instance for these shapes ({type(e).__name__})") from None
         outs = [o for n in nodes for o in n.outputs if o != "_" and o not in consumed]
+        if self.aliases and rng.random() < 0.5:  # the replaced values read by a node, not outputs
+            for o in outs[:]:
+                if self.dtypes[o] in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE):
+                    self.nodes.append(helper.make_node(self.spare_op, [o], [f"{o}__read"]))
+                    self._infer([f"{o}__read"])
+                    outs[outs.index(o)] = f"{o}__read"
         outs += [o for o in self._anon_outs if o not in outs]
         graph = helper.make_graph(
             self.nodes, "instance", self.inputs,
@@ -123,23 +247,47 @@ class InstanceBuilder:
         model.ir_version = 8
         return model, self.feeds
 
+    def _draw(self, shape, const: bool, slot: str, dtype) -> np.ndarray:
+        """Random values for a new free value or constant, by regime and value requirement."""
+        rng = self.rng
+        if slot == "integer":  # exponents of a base that may be <= 0: finite results
+            return rng.integers(0, 4, size=shape).astype(dtype)
+        data = rng.standard_normal(shape)
+        if const:
+            data = data * 0.5
+        if self.regime == "wide":  # large inputs; constants and float16 stay in range of products
+            small = np.dtype(dtype) == np.float16
+            data = data * self.choice([1e1, 1e2] if small else [1e2, 1e3, 1e4] if not const else [1e1, 1e2])
+        elif self.regime == "boundary":
+            pool = np.asarray(self.boundary)
+            if slot == "positive":  # divisors, variances: the boundary values well away from 0
+                pool = pool[pool >= 0.5]
+            elif slot == "nonzero":
+                pool = pool[np.abs(pool) >= 0.5]
+            if pool.size:
+                picks = pool[rng.integers(pool.size, size=shape)] if shape else pool[rng.integers(pool.size)]
+                data = np.where(rng.random(shape) < 0.7, picks, data)
+        if slot == "positive":
+            data = np.abs(data) + 0.5 if self.regime != "boundary" else np.where(data > 0, data, np.abs(data) + 0.5)
+        elif slot == "nonzero":
+            data = np.where(data == 0, 0.5, np.sign(data) * (np.abs(data) + (0.5 if self.regime != "boundary" else 0)))
+            data = np.where(data == 0, 0.5, data)
+        return np.asarray(data).astype(dtype)
+
     def _name(self, base: str) -> str:
         return f"{base}__{next(self._k)}"
 
-    def _new_value(self, name: str, shape, const: bool, dtype=np.float32, data=None, slot=""):
+    def _new_value(self, name: str, shape, const: bool, dtype=None, data=None, slot=""):
         shape = [int(d) for d in shape]
         slot = slot or self.plan.slots.get(name, "")
+        dtype = self.dtype if dtype is None else dtype
         if data is None:
-            data = self.rng.standard_normal(shape).astype(dtype)
-            if const:
-                data = (data * 0.5).astype(dtype)
-            if slot == "integer":  # exponents of a base that may be <= 0: finite results
-                data = self.rng.integers(0, 4, size=shape).astype(dtype)
-            elif slot == "positive":
-                data = (np.abs(data) + 0.5).astype(dtype)
-            elif slot == "nonzero":
-                data = (np.sign(data) * (np.abs(data) + 0.5)).astype(dtype)
+            data = self._draw(shape, const, slot, dtype)
         data = np.asarray(data)
+        if data.dtype.kind == "f" and name not in self.plan.dtypes:
+            data = data.astype(self.dtype)  # the instance's float type, for generated data too
+        elif name in self.plan.dtypes:
+            data = data.astype(np.dtype(self.plan.dtypes[name]))
         if const or data.dtype.kind in "iub":
             self.inits.append(numpy_helper.from_array(data, name))
         else:
@@ -153,11 +301,11 @@ class InstanceBuilder:
     def _data_shape(self, rank: int | None = None) -> list[int]:
         rank = self.rank if rank is None else rank
         if rank <= 1:
-            return [self.choice(DIMS) for _ in range(rank)]
+            return [self.choice(self.dims) for _ in range(rank)]
         batch = self.choice([1, 1, 1, 2])
         if rank == 2:
-            return [batch, self.choice(CHANNELS + DIMS)]
-        return [batch, self.choice(CHANNELS)] + [self.choice(DIMS) for _ in range(rank - 2)]
+            return [batch, self.choice(self.channels + self.dims)]
+        return [batch, self.choice(self.channels)] + [self.choice(self.dims) for _ in range(rank - 2)]
 
     def _pin(self, name: str, shape: list[int]) -> list[int]:
         """Apply the dims the plan pins (`shape(x)[2] == 1`, squeezed axes)."""
@@ -203,12 +351,48 @@ class InstanceBuilder:
         shape = [1 if self.rng.random() < 0.3 else d for d in base]
         return self._pin(name, shape)
 
+    def _broadcast_variant(self, data: np.ndarray, ref: list[int]) -> np.ndarray:
+        """A constant the rule pins (`value(c) == 1.0`) in one of the shapes it could have next to
+        an operand of shape `ref`, taken in turn: ones that enlarge the result come first."""
+        ref = list(ref)
+        cands = [[2] + ref, list(data.shape), [], ref, [1] * (len(ref) + 1)]
+        ones = [i for i, d in enumerate(ref) if d == 1]
+        if ones:
+            cands.insert(1, [3 if i == ones[0] else d for i, d in enumerate(ref)])
+        shape = cands[self.attempt % len(cands)]
+        if data.size == 1:
+            return np.full(shape, data.reshape(-1)[0], data.dtype)
+        try:
+            if list(np.broadcast_shapes(data.shape, tuple(shape))) == list(shape):
+                return np.broadcast_to(data, shape).copy()
+        except ValueError:
+            pass
+        return data
+
+    def _produced(self, name: str, shape: list[int], op: str | None = None) -> str:
+        """Value `name` of `shape` computed by an op a where-clause asks for (producer(p) == ...)."""
+        op = op or self.choice(self.producers)
+        if op == "Squeeze" and shape:
+            axis = min(2, len(shape))  # [N, C, T] <- [N, C, 1, T]
+            src = self._new_value(self._name(f"{name}_src"), shape[:axis] + [1] + shape[axis:], False)
+            axes = self._new_value(self._name(f"{name}_axes"), [1], True,
+                                   data=np.array([axis], np.int64))
+            self.nodes.append(helper.make_node("Squeeze", [src, axes], [name]))
+        elif op in SAME_SHAPE and op not in ("Clip", "PRelu", "BatchNormalization",
+                                             "InstanceNormalization"):
+            src = self._new_value(self._name(f"{name}_src"), shape, False)
+            self.nodes.append(helper.make_node(op, [src], [name]))
+        else:
+            return self._new_value(name, shape, False)
+        self._infer([name])
+        return name
+
     def _attr_pick(self, op: str, pn: A.MatchNode, key: str, pool: list):
         """Value for attribute `key`: the pattern literal, a where-hint, or a pool draw."""
         for it in pn.attrs:
             if it.key == key:
                 if not isinstance(it.value, A.Name):
-                    return self.rule.pattern.literals[(self.rule.defn.match.index(pn), key)]
+                    return self.rule.pattern.literals[(self.index[id(pn)], key)]
                 if it.value.id in self.plan.attrs:  # `where: name == literal`
                     return self.plan.attrs[it.value.id]
                 hint = self.hints.get(it.value.id)
@@ -230,8 +414,12 @@ class InstanceBuilder:
                 return a.name
             if a.name in plan.values:  # `where: value(a) == literal`
                 data = plan.values[a.name]
+                ref = self.shapes.get(names[0]) if j and names and names[0] else \
+                    next((self.shapes[b.name] for b in args if b.name in self.shapes), None)
+                if op in _BROADCASTING and ref is not None and data.dtype.kind == "f":
+                    data = self._broadcast_variant(data, ref)
                 return self._new_value(a.name, data.shape, True, data=data)
-            if a.optional and (a.name in plan.absent or rng.random() < 0.4):
+            if a.optional and (a.name in plan.absent or j >= _max_inputs(op) or rng.random() < 0.4):
                 return None
             name = self._name("any") if a.name == "_" else a.name
             shape, kw = gen(j)
@@ -239,6 +427,10 @@ class InstanceBuilder:
                 if a.optional:
                     return None
                 raise Reject(f"no generator for input {j} of {op}")
+            if name in self._hinted:
+                return self._produced(name, shape)
+            if self.aliases and not a.const and not kw and rng.random() < 0.4:
+                return self._produced(name, shape, self.spare_op)  # a computed, not a graph, input
             return self._new_value(name, shape, a.const, **kw)
 
         # a free first input next to an already-built one takes its shape (binary ops, Concat)
@@ -265,7 +457,7 @@ class InstanceBuilder:
         for o in pn.outputs:
             outs.append(self._name("out") if o == "_" else o)
         self._anon_outs += [o for o, p in zip(outs, pn.outputs) if p == "_"]
-        node = helper.make_node(op, [n or "" for n in names], outs,
+        node = helper.make_node(op, [n or "" for n in names], outs, name=f"{op}_{self.index[id(pn)]}",
                                 **{k: v for k, v in attrs.items() if v is not None})
         self.nodes.append(node)
         self._infer(outs)
@@ -352,7 +544,8 @@ class InstanceBuilder:
             def other(j):
                 name = pn.args[j].name
                 cands = [list(xs), list(xs), [1], [],
-                         [xs[1]] + [1] * (r - 2) if r >= 2 else list(xs)]
+                         [xs[1]] + [1] * (r - 2) if r >= 2 else list(xs),
+                         [2] + list(xs)]  # enlarges the result: a rewrite must keep that shape
                 rs = self.plan.rank_set(name)
                 if rs:
                     cands = [c for c in cands if len(c) in rs] + [self._bcast_shape(xs, name)]
@@ -360,14 +553,14 @@ class InstanceBuilder:
                 return shape, ({"slot": "nonzero"} if op == "Div" and j == 1 else {})
             return self._explicit(attrs, op, pn), other
         if op == "MatMul":
-            return {}, lambda j: ([xs[-1], self.choice(DIMS)], {})
+            return {}, lambda j: ([xs[-1], self.choice(self.dims)], {})
         if op == "Gemm":
             if r != 2:
                 raise Reject("Gemm needs rank 2")
             ta = pick(op, pn, "transA", [0, 0, 1])
             tb = pick(op, pn, "transB", [0, 1])
             M, K = (xs[1], xs[0]) if ta else (xs[0], xs[1])
-            N = self.choice(DIMS)
+            N = self.choice(self.dims)
             attrs.update(transA=ta, transB=tb, alpha=pick(op, pn, "alpha", [1.0, 0.5]),
                          beta=pick(op, pn, "beta", [1.0, 0.5]))
 

@@ -10,7 +10,7 @@ import pickle
 import tempfile
 from pathlib import Path
 
-CACHE_VERSION = b"1"
+CACHE_VERSION = b"2"  # 2: DSL v2 syntax trees
 
 
 def cache_dir() -> Path | None:

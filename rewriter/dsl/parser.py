@@ -77,7 +77,25 @@ class _ToAst(Transformer):
         return A.ListE(_pos(meta), self._src(meta), [x for x in c if x is not None])
 
     def call(self, meta, c):
-        return A.Call(_pos(meta), self._src(meta), str(c[0]), [x for x in c[1:] if x is not None])
+        attrs = c.pop() if len(c) > 1 and isinstance(c[-1], list) else None
+        return A.Call(_pos(meta), self._src(meta), str(c[0]), [x for x in c[1:] if x is not None],
+                      attrs)
+
+    def attr(self, meta, c):
+        return A.Attr(_pos(meta), self._src(meta), c[0], str(c[1]))
+
+    def spread(self, meta, c):
+        return A.Spread(_pos(meta), self._src(meta), c[0])
+
+    def listcomp(self, meta, c):
+        return A.ListComp(_pos(meta), self._src(meta), c[0], str(c[1]), c[2])
+
+    def contains(self, meta, c):
+        return A.Bin(_pos(meta), self._src(meta), "in", c[0], c[1])
+
+    def not_contains(self, meta, c):
+        inner = A.Bin(_pos(meta), self._src(meta), "in", c[0], c[1])
+        return A.Unary(_pos(meta), self._src(meta), "not", inner)
 
     def index(self, meta, c):
         return A.Index(_pos(meta), self._src(meta), c[0], c[1])
@@ -124,6 +142,12 @@ class _ToAst(Transformer):
     def marg(self, meta, c):
         return A.MatchArg(str(c[0]), "const" in c[1:], "?" in c[1:], _pos(c[0]))
 
+    def marg_rest(self, meta, c):
+        return A.MatchArg(str(c[0]), False, False, _pos(c[0]), rest=True)
+
+    def opset_spread(self, meta, c):
+        return ("...", str(c[0]), _pos(c[0]))
+
     def attr_kv(self, meta, c):
         return A.AttrItem(str(c[0]), c[1], None, _pos(c[0]))
 
@@ -142,11 +166,32 @@ class _ToAst(Transformer):
         return A.MatchNode([t for t, _ in targets], str(op), args, attrs, _pos(meta), _pos(op))
 
     def rstmt(self, meta, c):
-        targets, op, *rest = c
-        attrs = rest.pop() if rest and isinstance(rest[-1], list) else []
-        args = [a for a in rest if a is not None]
-        return A.RewriteNode([t for t, _ in targets], str(op), args, attrs, _pos(meta), _pos(op),
-                             [p for _, p in targets])
+        targets, value = c
+        outs, pos = [t for t, _ in targets], [p for _, p in targets]
+        if isinstance(value, A.Call):
+            return A.RewriteNode(outs, value.func, value.args, value.attrs or [], _pos(meta),
+                                 value.pos, pos)
+        return A.RewriteNode(outs, None, [], [], _pos(meta), value.pos, pos, value)
+
+    def hoststmt(self, meta, c):
+        *names, reason = c
+        return A.HostPin([str(n) for n in names if n is not None], reason, _pos(meta))
+
+    def opset_lit(self, meta, c):
+        return [t if isinstance(t, tuple) else (str(t), _pos(t)) for t in c]
+
+    def opvar(self, meta, c):
+        name, ref = c
+        if isinstance(ref, list):
+            return A.OpVar(str(name), [_item(x) for x in ref], _pos(name))
+        return A.OpVar(str(name), [], _pos(name), str(ref))
+
+    def let_def(self, meta, c):
+        return A.LetDef(str(c[0]), c[1], _pos(c[0]))
+
+    def opset_def(self, meta, c):
+        name, ops = c
+        return A.OpSetDef(str(name), [_item(x) for x in ops], _pos(name))
 
     def match_sec(self, meta, c):
         return ("match", c)
@@ -166,11 +211,21 @@ class _ToAst(Transformer):
         for p in parts:
             if p is not None:
                 sec[p[0]] = p[1]
-        return A.RuleDef(str(name), sec["priority"], sec["match"], sec["where"], sec["rewrite"],
-                         self.file, _pos(name), _leading_comment(self.text, name.line))
+        match = [m for m in sec["match"] if isinstance(m, A.MatchNode)]
+        opvars = {v.name: v for v in sec["match"] if isinstance(v, A.OpVar)}
+        rewrite = [r for r in sec["rewrite"] if isinstance(r, A.RewriteNode)]
+        host = [h for h in sec["rewrite"] if isinstance(h, A.HostPin)]
+        return A.RuleDef(str(name), sec["priority"], match, sec["where"], rewrite,
+                         self.file, _pos(name), _leading_comment(self.text, name.line),
+                         opvars, host)
 
     def start(self, meta, c):
         return [r for r in c if r is not None]
+
+
+def _item(x):
+    """An op-set item: an op name, or ("...", SET, pos) to splice a named set in."""
+    return x[0] if len(x) == 2 else x
 
 
 def _leading_comment(text: str, line: int) -> str | None:
@@ -193,8 +248,77 @@ def _terminal_text(name: str) -> str:
 
 
 def parse_text(text: str, filename: str = "<string>") -> list[A.RuleDef]:
-    """Parse rule text into RuleDefs (through the disk cache); raise RuleSyntaxError on bad syntax."""
+    """Parse rule text into RuleDefs (through the disk cache); raise RuleSyntaxError on bad syntax.
+    File-level `ops NAME = {...}` sets are resolved into the rules' op variables."""
     return cached_parse(_parse_text, _grammar(), text, filename)
+
+
+def _resolve_opsets(items: list, src: str, filename: str) -> list[A.RuleDef]:
+    sets: dict[str, list] = {}
+    lets: dict[str, A.LetDef] = {}
+
+    def expand(items: list) -> list[str]:
+        out: list[str] = []
+        for x in items:
+            if isinstance(x, tuple):  # `...NAME`: a set defined earlier in the file
+                _, name, pos = x
+                if name not in sets:
+                    raise located(f"unknown op set '{name}' (define it above with `ops {name} = "
+                                  "{...}`)", filename, src, pos.line, pos.col)
+                out.extend(sets[name])
+            elif x not in out:
+                out.append(x)
+        return list(dict.fromkeys(out))
+
+    for it in items:
+        if isinstance(it, A.LetDef):
+            if it.name in lets:
+                raise located(f"'{it.name}' defined twice (first at line {lets[it.name].pos.line})",
+                              filename, src, it.pos.line, it.pos.col)
+            lets[it.name] = it
+        if isinstance(it, A.OpSetDef):
+            if it.name in sets:
+                raise located(f"op set '{it.name}' defined twice", filename, src, it.pos.line,
+                              it.pos.col)
+            sets[it.name] = expand(it.ops)
+    rules = [it for it in items if isinstance(it, A.RuleDef)]
+    for r in rules:
+        r.lets = dict(lets)
+        for v in r.opvars.values():
+            if v.set_name is not None:
+                if v.set_name not in sets:
+                    raise located(f"unknown op set '{v.set_name}' (define it with `ops "
+                                  f"{v.set_name} = {{...}}`)", filename, src, v.pos.line, v.pos.col)
+                v.ops = list(sets[v.set_name])
+            else:
+                v.ops = expand(v.ops)
+    return rules
+
+
+def _unclosed_bracket(src: str, line: int, col: int) -> tuple[int, int] | None:
+    """Position (line, col) of the end of the line holding a bracket still open before
+    (line, col), when that bracket was opened on an earlier line; else None. Newlines inside
+    brackets are not line breaks, so lark reports a missing `)` on the next line."""
+    lines = src.splitlines()
+    stack: list[tuple[int, int]] = []
+    for i in range(min(line, len(lines))):
+        text = lines[i] if i < line - 1 else lines[i][:max(col - 1, 0)]
+        quote = None
+        for j, ch in enumerate(text):
+            if quote:
+                quote = None if ch == quote else quote
+            elif ch in "\"'":
+                quote = ch
+            elif ch == "#":
+                break
+            elif ch in "([{":
+                stack.append((i + 1, j + 1))
+            elif ch in ")]}" and stack:
+                stack.pop()
+    if stack and stack[-1][0] < line:
+        opened = stack[-1][0]
+        return opened, len(lines[opened - 1].split("#")[0].rstrip()) + 1
+    return None
 
 
 def _parse_text(text: str, filename: str) -> list[A.RuleDef]:
@@ -203,6 +327,11 @@ def _parse_text(text: str, filename: str) -> list[A.RuleDef]:
         tree = _lark().parse(src)
     except UnexpectedInput as e:
         line, col = getattr(e, "line", 0) or 0, getattr(e, "column", 0) or 0
+        unclosed = _unclosed_bracket(src, line, col) if line > 0 else None
+        if unclosed is not None:
+            open_line, end = unclosed
+            raise located("unexpected end of line: a bracket opened on this line is not closed",
+                          filename, src, open_line, end) from None
         if isinstance(e, UnexpectedToken):
             tok = e.token
             if tok.type == "$END":
@@ -222,5 +351,28 @@ def _parse_text(text: str, filename: str) -> list[A.RuleDef]:
             msg = str(e).splitlines()[0]
         raise located(msg, filename, src, line, col) from None
     except Exception as e:  # Indenter errors (inconsistent dedent)
-        raise located(f"bad indentation: {e}", filename, src, 1, 1) from None
-    return _ToAst(src, filename).transform(tree)
+        raise located(f"bad indentation: {e}", filename, src, _dedent_line(src), 1) from None
+    return _resolve_opsets(_ToAst(src, filename).transform(tree), src, filename)
+
+
+def _dedent_line(src: str) -> int:
+    """First line whose indentation matches no enclosing block (what the Indenter rejects)."""
+    stack = [0]
+    depth = 0
+    for i, text in enumerate(src.splitlines(), 1):
+        body = text.split("#")[0]
+        if not body.strip():
+            continue
+        indent = len(text) - len(text.lstrip(" \t"))
+        if depth:  # inside brackets: continuation lines do not count
+            depth += sum(body.count(c) for c in "([{") - sum(body.count(c) for c in ")]}")
+            continue
+        if indent > stack[-1]:
+            stack.append(indent)
+        else:
+            while indent < stack[-1]:
+                stack.pop()
+            if indent != stack[-1]:
+                return i
+        depth = max(0, sum(body.count(c) for c in "([{") - sum(body.count(c) for c in ")]}"))
+    return 1

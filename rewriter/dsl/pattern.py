@@ -54,31 +54,41 @@ def _where_reason(ev: Evaluator, clause: A.Expr, env: dict) -> str:
 
 class Pattern:
     def __init__(self, nodes: list[A.MatchNode], where: list[A.Expr], plan: list[Step],
-                 literals: dict):
+                 literals: dict, opvars: dict | None = None, consts: dict | None = None):
         self.nodes, self.where, self.plan = nodes, where, plan
+        self.consts = dict(consts or {})  # file-level `let` constants: every match starts with them
         self.literals = literals  # (node index, attr key) -> evaluated literal constraint
-        self.anchor_op = nodes[-1].op
+        self.opvars = {k: frozenset(v.ops) for k, v in (opvars or {}).items()}
+        # ops each pattern node may have: its op, or the set of its op variable
+        self.node_ops = [self.opvars.get(n.op, frozenset([n.op])) for n in nodes]
+        self.anchor_ops = self.node_ops[-1]
+        self.anchor_op = nodes[-1].op  # the op, or the op variable's name
         self.producer_of = {o: (i, k) for i, n in enumerate(nodes)
                             for k, o in enumerate(n.outputs) if o != "_"}
+
+    def ops_text(self, i: int) -> str:
+        ops = sorted(self.node_ops[i])
+        return ops[0] if len(ops) == 1 else f"{self.nodes[i].op} in {{{', '.join(ops)}}}"
 
     # -- public
     def match(self, anchor: gs.Node, ev: Evaluator, fail: Failure | None = None
               ) -> tuple[dict, list[gs.Node]] | None:
         """First binding (captures, matched nodes in pattern order) whose where-clauses hold."""
-        if anchor.op != self.anchor_op:
+        if anchor.op not in self.anchor_ops:
             if fail is not None:
-                fail.add(0, f"op {self.anchor_op} expected, got {anchor.op}")
+                fail.add(0, f"op {self.ops_text(len(self.nodes) - 1)} expected, got {anchor.op}")
             return None
-        for env, matched in self._search(0, anchor, {}, {}, ev, fail):
+        for env, matched in self._search(0, anchor, dict(self.consts), {}, ev, fail):
             ok = True
             for clause in self.where:
                 try:
                     holds = truth(ev.eval(clause, env))
-                    reason = None if holds else _where_reason(ev, clause, env)
+                    reason = None
                 except EvalError as e:
                     holds, reason = False, f"where '{clause.text}' could not be evaluated: {e}"
                 if not holds:
-                    if fail is not None:
+                    if fail is not None:  # the reason costs evaluations: only when tracing
+                        reason = reason or _where_reason(ev, clause, env)
                         fail.add(len(self.nodes), f"node '{anchor.name}' ({anchor.op}): {reason}")
                     ok = False
                     break
@@ -94,10 +104,10 @@ class Pattern:
         t = env.get(step.value)
         if not isinstance(t, gs.Tensor):
             return []
-        want = self.nodes[step.index].op
+        want = self.node_ops[step.index]
         seen, out = set(), []
         for n in t.outputs:
-            if n.op == want and id(n) not in seen:
+            if n.op in want and id(n) not in seen:
                 seen.add(id(n))
                 out.append(n)
         return out
@@ -125,10 +135,15 @@ class Pattern:
             if fail is not None:
                 fail.add(depth + d, f"node '{node.name}' ({node.op}): {why}")
 
-        if node.op != pn.op:
-            no(0, f"op {pn.op} expected, got {node.op}")
+        if node.op not in self.node_ops[i]:
+            no(0, f"op {self.ops_text(i)} expected, got {node.op}")
             return
         env = dict(env)
+        if pn.op in self.opvars:  # an op variable: the same op wherever it occurs
+            if env.get(pn.op, node.op) != node.op:
+                no(0, f"op {pn.op} is {env[pn.op]} here, got {node.op}")
+                return
+            env[pn.op] = node.op
         for k, name in enumerate(pn.outputs):
             if name == "_":
                 continue
@@ -141,12 +156,17 @@ class Pattern:
                 return
             env[name] = t
         args = pn.args
-        extra = [t for t in node.inputs[len(args):] if not is_empty(t)]
-        if extra:
-            no(0.2, f"has {len(node.inputs)} inputs, pattern expects at most {len(args)}")
-            return
+        rest = args[-1] if args and args[-1].rest else None
+        if rest is not None:  # `...parts`: every remaining input, as a list
+            args = args[:-1]
+            env[rest.name] = [t for t in node.inputs[len(args):] if not is_empty(t)]
+        else:
+            extra = [t for t in node.inputs[len(args):] if not is_empty(t)]
+            if extra:
+                no(0.2, f"has {len(node.inputs)} inputs, pattern expects at most {len(args)}")
+                return
         orders = [list(range(len(args)))]
-        if pn.op in COMMUTATIVE and len(args) >= 2:
+        if node.op in COMMUTATIVE and len(args) >= 2 and rest is None:
             orders.append([1, 0] + list(range(2, len(args))))
         for order in orders:
             env2 = self._bind_inputs(pn, node, order, env, no)
@@ -155,7 +175,7 @@ class Pattern:
 
     def _bind_inputs(self, pn: A.MatchNode, node: gs.Node, order: list[int], env: dict, no):
         env = dict(env)
-        for j, arg in enumerate(pn.args):
+        for j, arg in enumerate(pn.args[:len(order)]):
             slot = order[j]
             t = node.inputs[slot] if slot < len(node.inputs) else None
             if is_empty(t):
@@ -237,13 +257,13 @@ def plan_pattern(nodes: list[A.MatchNode]) -> list[Step] | int:
 
 
 def pattern_bindings(nodes: list[A.MatchNode]) -> dict[str, Any]:
-    """name -> "value" | "attr" | "attrs" for everything a pattern binds."""
+    """name -> "value" | "values" | "attr" | "attrs" for everything a pattern binds."""
     out: dict[str, Any] = {}
     for n in nodes:
         for o in n.outputs:
             out[o] = "value"
         for a in n.args:
-            out[a.name] = "value"
+            out[a.name] = "values" if a.rest else "value"
         for it in n.attrs:
             if it.rest is not None:
                 out[it.rest] = "attrs"

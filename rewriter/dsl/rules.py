@@ -1,19 +1,18 @@
 """Rule / RuleSet, and the load-time checks that turn RuleDefs into compiled rules."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Iterable, Iterator
 
 import onnx
 
 from . import ast as A
 from .errors import RuleSyntaxError, located
-from .expr import EvalError, Evaluator
+from .expr import BUILTINS, RESERVED, EvalError, Evaluator
+from .helpers import HelperRegistry
 from .parser import parse_text
-from .pattern import Pattern, plan_pattern, pattern_bindings
-
-_BUILTINS = Evaluator({}).builtins
+from .pattern import Pattern, pattern_bindings, plan_pattern
 
 
 @dataclass
@@ -27,10 +26,20 @@ class Rule:
     pattern: Pattern = field(repr=False)
     match_values: set = field(repr=False, default_factory=set)
     roots: list = field(repr=False, default_factory=list)
+    helpers: object = field(repr=False, default=None)  # the registry the rule was checked against
 
     @property
     def anchor_op(self) -> str:
         return self.pattern.anchor_op
+
+    @property
+    def anchor_ops(self) -> frozenset:
+        return self.pattern.anchor_ops
+
+    @property
+    def pins_only(self) -> bool:
+        """A rule of `host:` pins alone: it keeps what it matched and annotates it."""
+        return bool(self.defn.host) and not self.defn.rewrite
 
 
 class RuleSet:
@@ -59,6 +68,21 @@ class RuleSet:
     def names(self) -> list[str]:
         return [r.name for r in self.rules]
 
+    def without(self, names: Iterable[str]) -> RuleSet:
+        drop = set(names)
+        return RuleSet([r for r in self.rules if r.name not in drop])
+
+    @property
+    def helpers(self) -> HelperRegistry:
+        """The helper registry the rules were loaded with (merged if they differ)."""
+        regs = list({id(r.helpers): r.helpers for r in self.rules if r.helpers is not None}.values())
+        if not regs:
+            return HelperRegistry()
+        out = regs[0]
+        for reg in regs[1:]:
+            out = out.merged(reg)
+        return out
+
     def by_priority(self) -> list[Rule]:
         return sorted(self.rules, key=lambda r: -r.priority)  # sorted() is stable
 
@@ -78,6 +102,8 @@ def _summary(d: A.RuleDef) -> str:
     used = set()
 
     def r(n: A.RewriteNode) -> str:
+        if n.op is None:
+            return n.value.text
         args = []
         for a in n.args:
             if isinstance(a, A.Name) and a.id in rew and a.id not in d.match[-1].outputs:
@@ -90,35 +116,147 @@ def _summary(d: A.RuleDef) -> str:
     lhs = m(d.match[-1])
     roots = [o for o in d.match[-1].outputs if o != "_"]
     rhs = "; ".join(r(n) for n in d.rewrite if set(n.outputs) & set(roots))
+    if not d.rewrite and d.host:
+        rhs = f"host: {d.host[0].reason.text}"
     return f"{lhs} -> {rhs}"
 
 
 # ---------------------------------------------------------------- checks
 class _Checker:
-    def __init__(self, file: str, text: str, helpers: dict):
+    """Load-time checks of one file's RuleDefs; every error is file:line:col + source + caret."""
+
+    def __init__(self, file: str, text: str, helpers):
         self.file, self.text, self.helpers = file, text, helpers
 
     def err(self, pos: A.Pos, msg: str) -> RuleSyntaxError:
         return located(msg, self.file, self.text, pos.line, pos.col)
 
-    def op(self, name: str, pos: A.Pos):
+    def op(self, name: str, pos: A.Pos, opvars: dict | None = None):
+        if opvars and name in opvars:
+            return
         if not onnx.defs.has(name):
             raise self.err(pos, f"unknown ONNX op '{name}'")
 
-    def expr(self, e: A.Expr, bound: set, allow_ops: bool = False):
-        for sub in A.walk(e):
-            if isinstance(sub, A.Name) and sub.id not in bound:
-                raise self.err(sub.pos, f"name '{sub.id}' is not bound")
-            if isinstance(sub, A.Call) and sub.func not in _BUILTINS and sub.func not in self.helpers:
-                if allow_ops and onnx.defs.has(sub.func):
-                    continue
-                kind = "function" if not sub.func[:1].isupper() else "helper or op"
-                raise self.err(sub.pos, f"unknown {kind} '{sub.func}'")
+    def is_op(self, name: str, opvars: dict) -> bool:
+        return name in opvars or (name not in self.helpers and name not in BUILTINS
+                                  and onnx.defs.has(name))
 
-    def compile(self, d: A.RuleDef, helpers: dict) -> Rule:
+    # -- expressions
+    def expr(self, e: A.Expr, bound: dict, opvars: dict, in_rewrite: bool = False,
+             spread_ok: bool = False):
+        """Check names, calls (arity, declared argument kinds) and where ops may appear.
+        `bound` maps names to their kind ("value", "const", "attr", "attrs", "op", "local")."""
+        if isinstance(e, A.Name):
+            if e.id not in bound and e.id not in RESERVED:
+                raise self.err(e.pos, f"name '{e.id}' is not bound")
+            if bound.get(e.id) == "op" and not in_rewrite:
+                return
+            return
+        if isinstance(e, A.Spread):
+            if not spread_ok:
+                raise self.err(e.pos, "'...' spreads only into the inputs of a rewrite op")
+            self.expr(e.x, bound, opvars, in_rewrite)
+            return
+        if isinstance(e, A.ListComp):
+            if e.var in bound:
+                raise self.err(e.pos, f"comprehension variable '{e.var}' shadows a bound name")
+            self.expr(e.seq, bound, opvars, in_rewrite)
+            self.expr(e.item, {**bound, e.var: "local"}, opvars, in_rewrite)
+            return
+        if isinstance(e, A.Call):
+            if in_rewrite and self.is_op(e.func, opvars):
+                self.op(e.func, e.pos, opvars)
+                for a in e.args:
+                    self.expr(a, bound, opvars, in_rewrite, spread_ok=True)
+                self.attrs(e.attrs or [], bound, opvars)
+                return
+            if e.attrs:
+                raise self.err(e.attrs[0].pos, f"'{e.func}' is not an op: it takes no attributes")
+            self.call(e, bound)
+            for a in e.args:
+                self.expr(a, bound, opvars, in_rewrite)
+            return
+        for sub in _children(e):
+            self.expr(sub, bound, opvars, in_rewrite)
+
+    def call(self, e: A.Call, bound: dict):
+        """Known function, right number of arguments, declared kinds."""
+        if any(isinstance(a, A.Spread) for a in e.args):
+            raise self.err(e.pos, f"'...' cannot spread into '{e.func}': only into rewrite ops")
+        n = len(e.args)
+        if e.func in BUILTINS:
+            lo, hi, kinds, _ = BUILTINS[e.func]
+            if n < lo or (hi is not None and n > hi):
+                want = str(lo) if lo == hi else f"{lo} to {hi}" if hi else f"at least {lo}"
+                raise self.err(e.pos, f"'{e.func}' takes {want} argument(s), got {n}")
+            self.kinds(e, kinds, bound, e.func)
+            return
+        if e.func not in self.helpers:
+            kind = "function" if not e.func[:1].isupper() else "helper or op"
+            raise self.err(e.pos, f"unknown {kind} '{e.func}'")
+        spec = self.helpers.spec(e.func) if hasattr(self.helpers, "spec") else None
+        if spec is None:
+            return
+        msg = spec.arity_error(n)
+        if msg:
+            raise self.err(e.pos, msg)
+        self.kinds(e, spec.kinds, bound, f"helper '{e.func}'")
+
+    def kinds(self, e: A.Call, kinds, bound: dict, what: str):
+        if not kinds:
+            return
+        for i, (arg, kind) in enumerate(zip(e.args, kinds)):
+            have = bound.get(arg.id) if isinstance(arg, A.Name) else None
+            if have is None or have == "local" or kind == "any":
+                if isinstance(arg, A.Lit) and arg.value is not None and kind in ("value", "const"):
+                    raise self.err(arg.pos, f"argument {i + 1} of {what} must be a graph value, "
+                                            f"not the literal {arg.text}")
+                continue
+            is_value = have in ("value", "const")
+            if kind == "value" and not is_value:
+                raise self.err(arg.pos, f"argument {i + 1} of {what} must be a graph value; "
+                                        f"'{arg.id}' is an {_KIND_TEXT[have]}")
+            if kind == "const" and have != "const":
+                raise self.err(arg.pos, f"argument {i + 1} of {what} must be a constant "
+                                        f"(capture it as `{arg.id}: const`); '{arg.id}' is "
+                                        f"{'a value that may vary' if is_value else 'an ' + _KIND_TEXT[have]}")
+            if kind == "attr" and is_value:
+                raise self.err(arg.pos, f"argument {i + 1} of {what} must be an attribute or "
+                                        f"number; '{arg.id}' is a graph value")
+
+    def attrs(self, items: list, bound: dict, opvars: dict):
+        keys = set()
+        for it in items:
+            if it.rest is not None:
+                if bound.get(it.rest) != "attrs":
+                    raise self.err(it.pos, f"'...{it.rest}' is not an attribute capture")
+            else:
+                if it.key in keys:
+                    raise self.err(it.pos, f"attribute '{it.key}' given twice")
+                keys.add(it.key)
+                self.expr(it.value, bound, opvars)
+
+    # -- a rule
+    def compile(self, d: A.RuleDef, helpers) -> Rule:
+        opvars = d.opvars
+        for v in opvars.values():
+            if onnx.defs.has(v.name):
+                raise self.err(v.pos, f"op variable '{v.name}' has the name of an ONNX op")
+            if not v.ops:
+                raise self.err(v.pos, f"op variable '{v.name}' has no ops")
+            for op in v.ops:
+                if not onnx.defs.has(op):
+                    raise self.err(v.pos, f"unknown ONNX op '{op}' in the set of '{v.name}'")
+        used_vars = {n.op for n in d.match if n.op in opvars}
+        for v in opvars.values():
+            if v.name not in used_vars:
+                raise self.err(v.pos, f"op variable '{v.name}' is not used in the pattern")
         defined_out: dict[str, A.Pos] = {}
         for n in d.match:
-            self.op(n.op, n.op_pos)
+            self.op(n.op, n.op_pos, opvars)
+            for a in n.args[:-1]:
+                if a.rest:
+                    raise self.err(a.pos, f"'...{a.name}' must be the last input of the pattern node")
             for o in n.outputs:
                 if o != "_" and o in defined_out:
                     raise self.err(n.pos, f"value '{o}' is produced twice in the pattern")
@@ -130,12 +268,28 @@ class _Checker:
                         raise self.err(it.pos, f"attribute '{it.key}' given twice")
                     keys.add(it.key)
         binds = pattern_bindings(d.match)
+        lets: dict = {}
+        for name, let in d.lets.items():
+            self.expr(let.value, {k: "attr" for k in lets}, {})
+            try:
+                lets[name] = Evaluator(helpers).eval(let.value, lets)
+            except EvalError as e:
+                raise self.err(let.value.pos, f"bad value for '{name}': {e}") from None
+        for name in list(binds) + list(opvars):
+            if name in RESERVED:
+                raise self.err(d.pos, f"'{name}' is reserved (the target's facts)")
+            if name in lets:
+                raise self.err(d.pos, f"'{name}' is a file-level constant (let); pick another name")
+        consts = {a.name for n in d.match for a in n.args if a.const}
+        bound: dict[str, str] = {k: ("const" if k in consts else v) for k, v in binds.items()}
+        bound.update({k: "op" for k in opvars})
+        bound.update({k: "attr" for k in lets})
         attr_names = {k for k, v in binds.items() if v != "value"}
         literals = {}
         for i, n in enumerate(d.match):
             for it in n.attrs:
                 if it.key is not None and not isinstance(it.value, A.Name):
-                    self.expr(it.value, set())
+                    self.expr(it.value, {}, {})
                     try:
                         literals[(i, it.key)] = Evaluator(helpers).eval(it.value, {})
                     except EvalError as e:
@@ -144,26 +298,27 @@ class _Checker:
         if isinstance(plan, int):
             raise self.err(d.match[plan].pos,
                            "pattern node is not connected to the last (anchor) node")
-        bound = set(binds)
         for w in d.where:
-            self.expr(w, bound)
+            self.expr(w, bound, opvars)
         match_values = {k for k, v in binds.items() if v == "value"}
         free = match_values - set(defined_out)
         assigned: set[str] = set()
         for st in d.rewrite:
-            self.op(st.op, st.op_pos)
-            for a in st.args:
-                self.expr(a, bound | assigned, allow_ops=True)
-                for sub in A.walk(a):
-                    if isinstance(sub, A.Call) and sub.func not in _BUILTINS \
-                            and sub.func not in self.helpers:
-                        self.op(sub.func, sub.pos)
-            for it in st.attrs:
-                if it.rest is not None:
-                    if binds.get(it.rest) != "attrs":
-                        raise self.err(it.pos, f"'...{it.rest}' is not an attribute capture")
+            if st.op is not None and not self.is_op(st.op, opvars):
+                if st.op in self.helpers or st.op in BUILTINS:  # `y = helper(...)`: a value
+                    st.value = A.Call(st.op_pos, st.op, st.op, st.args, st.attrs or None)
+                    st.op, st.args, st.attrs = None, [], []
                 else:
-                    self.expr(it.value, bound)
+                    self.op(st.op, st.op_pos, opvars)
+            scope = {**bound, **{a: "value" for a in assigned}}
+            if st.op is None:
+                if len(st.outputs) != 1:
+                    raise self.err(st.pos, "a value can replace only one value")
+                self.expr(st.value, scope, opvars, in_rewrite=True)
+            else:
+                for a in st.args:
+                    self.expr(a, scope, opvars, in_rewrite=True, spread_ok=True)
+                self.attrs(st.attrs, bound, opvars)
             for o, p in zip(st.outputs, st.output_pos or [st.pos] * len(st.outputs)):
                 if o == "_":
                     raise self.err(p, "'_' cannot be assigned in a rewrite")
@@ -171,26 +326,49 @@ class _Checker:
                     raise self.err(p, f"'{o}' is an input of the pattern and cannot be reassigned")
                 if o in assigned:
                     raise self.err(p, f"'{o}' is assigned twice in the rewrite")
-                if o in attr_names:
+                if o in attr_names or o in opvars:
                     raise self.err(p, f"'{o}' is an attribute capture, not a value")
                 assigned.add(o)
+        for h in d.host:
+            for v in h.values:
+                if v not in match_values and v not in assigned:
+                    raise self.err(h.pos, f"host pin: '{v}' is not a value of the rule")
+            self.expr(h.reason, bound, opvars)
         roots = [o for o in d.match[-1].outputs if o != "_"]
-        for o in roots:
-            if o not in assigned:
-                raise self.err(d.pos, f"rewrite does not assign the replaced root value '{o}'")
-        pattern = Pattern(d.match, d.where, plan, literals)
+        if d.rewrite or not d.host:  # a rule of host pins alone keeps what it matched
+            for o in roots:
+                if o not in assigned:
+                    raise self.err(d.pos, f"rewrite does not assign the replaced root value '{o}'")
+        pattern = Pattern(d.match, d.where, plan, literals, opvars, lets)
         return Rule(d.name, d.file, d.pos.line, d.priority, _summary(d), d, pattern,
-                    match_values, roots)
+                    match_values, roots, helpers)
 
 
-def _helpers() -> dict:
-    from passes.helpers import HELPERS  # registers built-in helpers on import
-    return HELPERS
+_KIND_TEXT = {"attr": "attribute capture", "attrs": "attribute dict capture", "op": "op variable",
+              "values": "list of values",
+              "local": "comprehension variable", "value": "graph value", "const": "constant"}
 
 
-def parse_rules(text: str, filename: str = "<string>", helpers: dict | None = None) -> RuleSet:
-    """Parse and check rule text; raises RuleSyntaxError (file:line:col + caret)."""
-    helpers = _helpers() if helpers is None else helpers
+def _children(e: A.Expr) -> list:
+    if isinstance(e, A.ListE):
+        return e.items
+    if isinstance(e, A.Index):
+        return [e.obj, e.index]
+    if isinstance(e, A.Slice):
+        return [k for k in (e.obj, e.lo, e.hi) if k is not None]
+    if isinstance(e, A.Unary):
+        return [e.x]
+    if isinstance(e, A.Bin):
+        return [e.left, e.right]
+    if isinstance(e, A.Attr):
+        return [e.obj]
+    return []
+
+
+def parse_rules(text: str, filename: str = "<string>", helpers=None) -> RuleSet:
+    """Parse and check rule text; raises RuleSyntaxError (file:line:col + caret). `helpers` is the
+    registry of native helpers the rules may call (none by default: the DSL knows no helper)."""
+    helpers = HelperRegistry() if helpers is None else helpers
     defs = parse_text(text, filename)
     checker = _Checker(filename, text if text.endswith("\n") else text + "\n", helpers)
     seen: dict[str, A.RuleDef] = {}
@@ -204,24 +382,26 @@ def parse_rules(text: str, filename: str = "<string>", helpers: dict | None = No
     return RuleSet(out)
 
 
-def load_rule_files(paths: Iterable[str | Path]) -> RuleSet:
-    """Load rule files in order into one RuleSet; rule names must be unique across files."""
+def load_rule_files(paths: Iterable[str | Path], helpers=None) -> RuleSet:
+    """Load rule files in order into one RuleSet; rule names must be unique across files (a
+    duplicate is a one-line error naming both places)."""
     rules = RuleSet()
     where: dict[str, Rule] = {}
     for p in paths:
         p = Path(p)
         text = p.read_text()
-        rs = parse_rules(text, str(p))
+        rs = parse_rules(text, str(p), helpers)
         for r in rs:
             if r.name in where:
                 first = where[r.name]
-                raise located(f"duplicate rule name '{r.name}' (first defined at "
-                              f"{first.file}:{first.line})", str(p), text, r.line, r.defn.pos.col)
+                raise RuleSyntaxError(f"duplicate rule name '{r.name}' (first defined at "
+                                      f"{first.file}:{first.line})", str(p), r.line,
+                                      r.defn.pos.col)
             where[r.name] = r
         rules = rules + rs
     return rules
 
 
-def list_rules(rule_files: Iterable[str | Path]) -> list[tuple[str, str, int, str]]:
+def list_rules(rule_files: Iterable[str | Path], helpers=None) -> list[tuple[str, str, int, str]]:
     """(name, file, line, summary) per rule, for the CLI."""
-    return [(r.name, r.file, r.line, r.summary) for r in load_rule_files(rule_files)]
+    return [(r.name, r.file, r.line, r.summary) for r in load_rule_files(rule_files, helpers)]

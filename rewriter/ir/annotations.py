@@ -1,11 +1,15 @@
-"""Annotations the compiler attaches to graph nodes, in one place: which rule built a node and
-why a node must run on the host. They live on the gs.Node while rewriting (one dict per node)
-and the rule name is written to the exported ONNX node's `metadata_props`."""
+"""Annotations the compiler attaches to graph nodes, in one place: which rule built a node, which
+source-model nodes it stands for, and why a node must run on the host. They live on the gs.Node
+while rewriting (one dict per node); rule and origin are written to the exported ONNX node's
+`metadata_props`."""
 from __future__ import annotations
+
+import json
 
 import onnx
 
 RULE_KEY = "rewriter.rule"
+ORIGIN_KEY = "rewriter.origin"
 HOST_KEY = "rewriter.host"
 _SLOT = "annotations"  # attribute name on gs.Node objects
 
@@ -33,8 +37,22 @@ def copy_tag(src, dst) -> None:
         tag(dst, rule)
 
 
+def origin_of(node) -> list[str]:
+    """Names of the source model's nodes that `node` stands for: recorded by the rule that made it,
+    else the node's own name (an original node)."""
+    return list(_get(node, ORIGIN_KEY) or [node.name])
+
+
+def set_origin(node, names) -> None:
+    _notes(node)[ORIGIN_KEY] = list(dict.fromkeys(names))
+
+
+def has_origin(node) -> bool:
+    return _get(node, ORIGIN_KEY) is not None
+
+
 def pin_to_host(node, reason: str) -> None:
-    """Passes that know better (FSQ cut, input normalization) pin a node to the host."""
+    """Passes and rules that know better (FSQ cut, input normalization) pin a node to the host."""
     _notes(node)[HOST_KEY] = reason
 
 
@@ -43,12 +61,16 @@ def host_reason(node) -> str | None:
 
 
 def stamp(model: onnx.ModelProto, gs_nodes) -> None:
-    """Write provenance of `gs_nodes` (in export order) into the exported model's nodes."""
+    """Write provenance of `gs_nodes` (in export order) into the exported model's nodes: the rule
+    that built a node and, as a JSON list, the source model's node names it stands for."""
     for proto, node in zip(model.graph.node, gs_nodes):
         rule = rule_of(node)
         if rule is not None:
             entry = proto.metadata_props.add()
             entry.key, entry.value = RULE_KEY, rule
+        if has_origin(node):
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = ORIGIN_KEY, json.dumps(origin_of(node))
 
 
 def rules_in(model: onnx.ModelProto) -> list[str]:

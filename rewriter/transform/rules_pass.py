@@ -1,4 +1,9 @@
-"""A rule file as a pass: its rules applied by the DSL's worklist driver to a fixed point."""
+"""Rule files as passes: each file's rules applied by the DSL's worklist driver to a fixed point.
+
+All files of a run (the common ones, the target's, the user's) are loaded together, so a rule name
+is unique across all of them; `--disable-rule` drops rules by name and `--trace-rule` (repeatable)
+attaches tracers that every file's pass shares (a tracer hears when another rule consumes a node
+its rule could have used)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,42 +12,65 @@ import onnx_graphsurgeon as gs
 
 from rewriter.dsl import RuleSyntaxError, apply_rules, load_rule_files
 from rewriter.errors import UserError
+from rewriter.target import RULES_DIR
 from rewriter.transform.pass_manager import Pass, PassContext
 
+COMMON_RULES = RULES_DIR / "common"
 
-def load_rules_checked(path: Path):
-    """Load one rule file; a missing file is a user error, syntax errors keep file:line:col."""
-    if not Path(path).is_file():
-        raise UserError(f"no such rule file: {path}")
-    return load_rule_files([path])
+
+def load_rules_checked(paths, helpers):
+    """Load rule files together; a missing file is a user error, syntax errors keep file:line:col."""
+    paths = [Path(p) for p in paths]
+    for path in paths:
+        if not path.is_file():
+            raise UserError(f"no such rule file: {path}")
+    return load_rule_files(paths, helpers)
 
 
 class RuleFilePass(Pass):
     idempotent = True  # the driver runs the file's rules to their fixed point
 
-    def __init__(self, path: Path, tracer=None):
+    def __init__(self, path: Path, rules, tracers=()):
         self.path = Path(path)
-        self.rules = load_rules_checked(self.path)
+        self.rules = rules
         self.name = f"rules:{self.path.name}"
-        self.tracer = tracer if tracer is not None and tracer.name in {r.name for r in self.rules} else None
+        self.tracers = list(tracers)
         self.events = []
 
     def run(self, graph: gs.Graph, ctx: PassContext) -> list[str]:
-        events = apply_rules(graph, self.rules, tracer=self.tracer)
+        events = apply_rules(graph, self.rules, target=ctx.target, tracers=self.tracers)
         self.events.extend(events)
-        return [f"{name} ({e.rule})" for e in events for name in e.created]
+        return [f"{name} ({e.rule})" for e in events for name in (e.created or e.matched[-1:])]
 
 
-def rule_file_passes(paths: list[Path], trace_rule: str | None = None) -> tuple[list[Pass], object]:
-    """One pass per file, in order; with --trace-rule, a tracer attached to the file defining it."""
-    tracer = None
-    if trace_rule:
-        from rewriter.dsl import trace_rule as make_tracer
-        tracer = make_tracer(trace_rule)
-    passes = [RuleFilePass(p, tracer) for p in paths]
-    if tracer is not None and not any(p.tracer is tracer for p in passes):
-        raise UserError(f"--trace-rule {trace_rule}: no loaded rule has that name")
-    return passes, tracer
+def rule_file_passes(paths: list[Path], trace_rules=(), helpers=None, disabled=()
+                     ) -> tuple[list[Pass], list]:
+    """One pass per file, in order, the files loaded together. Returns the passes and the tracers
+    (one per traced rule name, in the order given)."""
+    from rewriter.dsl import trace_rule as make_tracer
+    paths = [Path(p) for p in paths]
+    if isinstance(trace_rules, str):
+        trace_rules = [trace_rules]
+    rules = load_rules_checked(paths, helpers)
+    known = set(rules.names())
+    for name in disabled:
+        if name not in known:
+            raise UserError(f"--disable-rule {name}: no loaded rule has that name")
+    for name in trace_rules:
+        if name not in known:
+            raise UserError(f"--trace-rule {name}: no loaded rule has that name")
+        if name in disabled:
+            raise UserError(f"--trace-rule {name}: the rule is disabled (--disable-rule)")
+    rules = rules.without(disabled)
+    tracers = [make_tracer(name) for name in dict.fromkeys(trace_rules)]
+    for t in tracers:
+        t.bind(rules[t.name])
+    by_file: dict[str, list] = {}
+    for r in rules:
+        by_file.setdefault(r.file, []).append(r)
+    from rewriter.dsl import RuleSet
+    passes = [RuleFilePass(p, RuleSet(by_file.get(str(p), [])), tracers) for p in paths]
+    return passes, tracers
 
 
-__all__ = ["RuleFilePass", "rule_file_passes", "RuleSyntaxError"]
+__all__ = ["COMMON_RULES", "RuleFilePass", "RuleSyntaxError", "rule_file_passes"]

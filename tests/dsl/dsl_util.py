@@ -8,6 +8,7 @@ import onnx
 import onnx_graphsurgeon as gs
 import onnxruntime as ort
 
+from passes.helpers import HELPERS
 from rewriter.dsl import apply_rules, load_rule_files, parse_rules
 from model_feeds import random_feeds  # noqa: F401  (re-exported for the tests here)
 
@@ -15,7 +16,7 @@ DATA = Path(__file__).parent / "data"
 
 
 def examples():
-    return load_rule_files([DATA / "examples.rw"])
+    return load_rule_files([DATA / "examples.rw"], HELPERS)
 
 
 def model(text: str, inits: dict | None = None) -> onnx.ModelProto:
@@ -67,4 +68,4 @@ def weights(seed: int = 0, **shapes) -> dict:
 
 
 def rules(text: str):
-    return parse_rules(text, "test.rw")
+    return parse_rules(text, "test.rw", HELPERS)

@@ -93,4 +93,5 @@ def test_disconnected_pattern():
 
 
 def test_example_file_loads():
-    assert len(load_rule_files([DATA / "examples.rw"])) == 3
+    from passes.helpers import HELPERS
+    assert len(load_rule_files([DATA / "examples.rw"], HELPERS)) == 3

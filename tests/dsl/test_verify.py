@@ -9,7 +9,7 @@ def test_examples_verify():
     for r in report:
         assert r.passed, str(r)
         assert r.instances == 4
-        assert r.max_abs_err < 1e-4
+        assert r.max_scaled_err < 1e-5  # wide values make absolute errors large, not relative ones
 
 
 def test_unsound_rule_fails():

@@ -9,9 +9,13 @@ from onnx import helper
 from fd_util import make_model, ort_run, random_feeds, save, vi
 from passes.fold_constants import FoldConstants
 from passes.remove_dead import RemoveDeadNodes
-from passes.remove_passthrough import RemovePassthrough
 from rewriter.ir.load import load_graph, model_from_graph
 from rewriter.transform.pass_manager import Pass, PassContext, PassError, PassManager, PassStat
+from rewriter.transform.rules_pass import COMMON_RULES, rule_file_passes
+
+
+def RemovePassthrough():  # noqa: N802  (the Identity/Dropout removal is a rule file now)
+    return rule_file_passes([COMMON_RULES / "passthrough.rw"])[0][0]
 
 S = [1, 2, 4, 4]
 
@@ -204,7 +208,7 @@ def test_identity_and_dropout_removed(tmp_path):
     graph, manager = _cleanup(tmp_path, make_model(nodes, [vi("x", S)], [vi("y", S)]))
     assert [n.op for n in graph.nodes] == ["Relu", "Sigmoid"]
     assert graph.nodes[0].inputs[0].name == "x"
-    removed = [c for s in manager.stats if s.name == "remove-identity-dropout" for c in s.changed]
+    removed = [c for s in manager.stats if s.name == "rules:passthrough.rw" for c in s.changed]
     assert len(removed) == 2
 
 

@@ -8,7 +8,9 @@ import functools
 import onnxruntime as ort
 import pytest
 
+from passes.helpers import HELPERS
 from rewriter.dsl import load_rule_files, verify_rules
+from rewriter.target import load_target
 from util import RULES
 
 FILES = sorted(p.name for p in RULES.glob("*.rw"))  # every rule file shipped for hailo8
@@ -18,14 +20,15 @@ FILES = sorted(p.name for p in RULES.glob("*.rw"))  # every rule file shipped fo
 def results(name):
     ort.set_default_logger_severity(4)  # verify's rejected random draws are noisy
     try:
-        return {r.rule: r for r in verify_rules(load_rule_files([RULES / name]), samples=3)}
+        return {r.rule: r for r in verify_rules(load_rule_files([RULES / name], HELPERS), samples=3,
+                                                target=load_target("hailo8"))}
     finally:
         ort.set_default_logger_severity(3)
 
 
 def cases():
     for name in FILES:
-        for rule in load_rule_files([RULES / name]).names():
+        for rule in load_rule_files([RULES / name], HELPERS).names():
             yield pytest.param(name, rule, id=f"{name}:{rule}")
 
 

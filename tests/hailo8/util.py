@@ -228,9 +228,9 @@ def custom_target(tmp_path: Path, replacements: dict | None = None, roundtrip_ma
     `replacements` {old: new} applied and, by default, roundtrip_macs = 0 so tiny test models are
     not sent to the host as "too small"."""
     text = HAILO8_TOML.read_text()
-    line = next(ln for ln in text.splitlines() if ln.startswith("rules = ["))
-    names = re.findall(r'"([^"]+)"', line)
-    text = text.replace(line, "rules = [" + ", ".join(f'"{(RULES / r).as_posix()}"' for r in names) + "]")
+    block = re.search(r"^rules = \[.*?\]", text, re.S | re.M).group(0)
+    names = re.findall(r'"([^"]+)"', block)
+    text = text.replace(block, "rules = [" + ", ".join(f'"{(RULES / r).as_posix()}"' for r in names) + "]")
     if roundtrip_macs is not None:
         old = next(line for line in text.splitlines() if line.startswith("roundtrip_macs"))
         text = text.replace(old, f"roundtrip_macs = {roundtrip_macs}")
