@@ -16,8 +16,20 @@ def unsqueeze_axis(w, axis: int):
 
 @native_helper("swap_hw", kinds=("const",), symbolic=True)
 def swap_hw(w):
-    """A 2-D conv weight [..., kh, kw] as [..., kw, kh] (the kernel of the H<->W transposed op)."""
-    return np.ascontiguousarray(np.swapaxes(np.asarray(w), -1, -2))
+    """A 2-D conv weight [..., kh, kw] as [..., kw, kh] (the kernel of the H<->W transposed op);
+    a vector (a bias) stays as it is."""
+    w = np.asarray(w)
+    return w if w.ndim < 2 else np.ascontiguousarray(np.swapaxes(w, -1, -2))
+
+
+@native_helper("hw_swapped", kinds=("attr",), symbolic=True)
+def hw_swapped(values):
+    """A 2-D op's per-axis attribute with H and W exchanged: [h, w] -> [w, h], pads
+    [h0, w0, h1, w1] -> [w0, h0, w1, h1]. None (attribute absent) stays None, which omits it."""
+    if values is None:
+        return None
+    v = [int(x) for x in values]
+    return [v[1], v[0]] if len(v) == 2 else [v[1], v[0], v[3], v[2]]
 
 
 @native_helper("to_rank4_operand", kinds=("const", "attr"), symbolic=True)
