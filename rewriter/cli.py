@@ -8,13 +8,15 @@ from pathlib import Path
 
 from rewriter.errors import UserError
 
-VERBS = ("inspect", "run", "check", "rules", "compile")
+VERBS = ("inspect", "run", "check", "rules", "compile", "serve", "bench")
 USAGE = """rewrite MODEL.onnx --target hailo8 [-o OUT]     write a plan
        rewrite inspect MODEL.onnx --target hailo8      print the placement, write nothing
        rewrite run OUT --input NAME=x.npy [--profile]  execute a plan
        rewrite check OUT --against MODEL.onnx          parity of a plan against its model
        rewrite rules list|verify ...                   rule files
-       rewrite compile OUT                             DFC compile (needs hailo_sdk_client)"""
+       rewrite compile OUT                             DFC compile (needs hailo_sdk_client)
+       rewrite serve OUT [--port 9000]                 HTTP sidecar: /infer, /healthz, /metrics
+       rewrite bench OUT [--contract C.toml] [--url U] latency, throughput, memory vs the contract"""
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
@@ -91,6 +93,12 @@ def verb_parser(verb: str) -> argparse.ArgumentParser:
         add_arguments(p)
         if not any(a.dest == "verbose" for a in p._actions):
             p.add_argument("--verbose", action="store_true")
+    elif verb == "serve":  # runtime/ only: works on a Pi-light install (no onnx, lark, networkx)
+        from runtime.serve.options import add_arguments as add_serve_arguments
+        add_serve_arguments(p)
+    elif verb == "bench":
+        from runtime.bench.options import add_arguments as add_bench_arguments
+        add_bench_arguments(p)
     return p
 
 
@@ -122,11 +130,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _known_error(exc: Exception) -> Exception | None:
     """Library errors that are about the user's input, mapped to one-line messages."""
-    from rewriter.pass_manager import PassError
     names = {"PlanError", "RuleSyntaxError", "RuleError", "ToolchainMissing"}
-    if isinstance(exc, PassError) or type(exc).__name__ in names:
+    if type(exc).__name__ in names:
         return exc
-    return None
+    try:  # pass_manager needs onnx, absent on a Pi-light install (serve / bench)
+        from rewriter.pass_manager import PassError
+    except ImportError:
+        return None
+    return exc if isinstance(exc, PassError) else None
 
 
 def _fail(args, exc: Exception) -> int:

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 
 from rewriter.errors import UserError
-from rewriter.load import parse_input_shapes
 from rewriter.target import load_target
 
 
@@ -18,6 +17,7 @@ def _progress(args, message: str) -> None:
 
 
 def _options(args):
+    from rewriter.load import parse_input_shapes  # onnx: imported per verb, `serve`/`bench` run without it
     from rewriter.pipeline import RewriteOptions
     for path in args.rules:
         if not path.is_file():
@@ -143,3 +143,22 @@ def cmd_rules(args) -> int:
 def cmd_compile(args) -> int:
     from rewriter.toolchain.compile_cli import run
     return run(args)
+
+
+def _runtime_tool(run, args) -> int:
+    """serve / bench live in runtime/ (a Pi-light install has them); their option errors are user errors."""
+    from runtime.errors import OptionError
+    try:
+        return run(args)
+    except OptionError as exc:
+        raise UserError(str(exc)) from exc
+
+
+def cmd_serve(args) -> int:
+    from runtime.serve.options import run
+    return _runtime_tool(run, args)
+
+
+def cmd_bench(args) -> int:
+    from runtime.bench.options import run
+    return _runtime_tool(run, args)
