@@ -8,8 +8,8 @@ machine load (on a shared box the load moves by the second); the table gives p50
 relative to the yardstick: a bare single-threaded InferenceSession on the original model.
 
 Variants: bare sessions with 1 thread and with onnxruntime's default pool (one thread per core,
-spinning workers), and plans loaded with the same settings, plus spinning switched off
-(session.intra_op.allow_spinning=0) with the default pool.
+spinning workers); the plan with that spinning pool per session (Plan.load's default before the
+fix), with the pool but no spinning (intra_op_num_threads=0), and with Plan.load's default (1).
 """
 from __future__ import annotations
 
@@ -25,19 +25,19 @@ import onnxruntime as ort
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from runtime import Plan  # noqa: E402
+from runtime.backends import OrtBackend  # noqa: E402
 from runtime.parity import normalized  # noqa: E402
+from runtime.spec import load_spec  # noqa: E402
 
 # ../shared beside the main checkout (../../shared from a worktree under /work/wt)
 FIXTURE = next((d / "fixtures" / "tcn_encoder" for d in (ROOT.parent / "shared", ROOT.parent.parent / "shared")
                 if (d / "fixtures" / "tcn_encoder").is_dir()), ROOT.parent / "shared" / "fixtures" / "tcn_encoder")
 
 
-def bare(model: Path, threads: int | None, spinning: bool = True) -> ort.InferenceSession:
+def bare(model: Path, threads: int | None) -> ort.InferenceSession:
     opts = ort.SessionOptions()
     if threads:
         opts.intra_op_num_threads = threads
-    if not spinning:
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(model), sess_options=opts, providers=["CPUExecutionProvider"])
 
 
@@ -68,19 +68,16 @@ def main(argv=None) -> int:
         ref_feeds = [normalized(f, probe.spec.doc.get("normalization")) for f in feeds]
         probe.close()
         variants = {}
-        for name, threads, spin in (("bare, 1 thread", 1, True), ("bare, default pool", None, True),
-                                    ("bare, default pool, no spinning", None, False)):
-            s = bare(model, threads, spin)
+        for name, threads in (("bare, 1 thread", 1), ("bare, default pool", None)):
+            s = bare(model, threads)
             variants[name] = (lambda f, s=s: s.run(None, f), ref_feeds)
-        for name, kwargs in (("plan, 1 thread", {"intra_op_num_threads": 1}),
-                             ("plan, default pool", {"intra_op_num_threads": 0}),
-                             ("plan, default pool, no spinning", {"intra_op_num_threads": 0, "allow_spinning": False}),
-                             ("plan, Plan.load defaults", {})):
-            try:
-                p = Plan.load(plan_dir, backend="onnxruntime", **kwargs)
-            except TypeError:  # a runtime without allow_spinning
-                continue
-            variants[name] = (p.run, feeds)
+        # before the fix: Plan.load took onnxruntime's default, a spinning pool per session
+        spinning = OrtBackend()
+        spinning.options.intra_op_num_threads = 0  # onnxruntime's pool size, spinning allowed (its default)
+        variants["plan, default pool, spinning"] = (Plan(load_spec(plan_dir), spinning, spinning, "onnxruntime",
+                                                         "bench").run, feeds)
+        for name, threads in (("plan, default pool, no spinning", 0), ("plan, Plan.load default", None)):
+            variants[name] = (Plan.load(plan_dir, backend="onnxruntime", intra_op_num_threads=threads).run, feeds)
         times = {k: [] for k in variants}
         for i in range(args.iters + 50):
             order = list(variants.items())
