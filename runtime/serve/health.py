@@ -18,7 +18,19 @@ def plan_identity(plan_json: Path, doc: dict) -> tuple[str, str | None]:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident set size (ru_maxrss: KiB on Linux, bytes on macOS)."""
+    """This process's peak resident set size in MiB.
+
+    Linux: VmHWM of /proc/self/status. Not ru_maxrss: Linux carries that across fork + exec, so a
+    server started from a big parent (a script that loaded torch) would report the parent's peak.
+    Elsewhere ru_maxrss (bytes on macOS, KiB on other Unixes).
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024
 
