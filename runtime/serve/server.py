@@ -45,12 +45,15 @@ def make_server(service: Service) -> uvicorn.Server:
 
 
 def serve(config: ServeConfig, plan_loader: PlanLoader = load_plan, log=sys.stderr) -> int:
-    service = Service(config, plan_loader)
-    try:
+    try:  # before loading the plan: a busy port fails in a moment, not after the warm-up
         sock = bind(config.host, config.port)
     except OSError as e:
-        service.close()
         raise OptionError(f"cannot listen on {config.host}:{config.port}: {e.strerror or e}") from e
+    try:
+        service = Service(config, plan_loader)
+    except BaseException:
+        sock.close()
+        raise
     host, port = sock.getsockname()[:2]
     health = service.health()
     print(f"serving {config.plan} on http://{host}:{port} (backend {health['backend']}: {health['backend_reason']})",

@@ -37,3 +37,19 @@ def test_listening_socket_is_tcp_so_asyncio_sets_nodelay():
         assert sock.proto == socket.IPPROTO_TCP
     finally:
         sock.close()
+
+
+def test_busy_port_is_a_one_line_error_before_the_plan_loads(tcn_plan, capsys, monkeypatch):
+    from rewriter.cli import main as rewrite
+    from runtime.serve import server
+
+    def no_service(*args):
+        raise AssertionError("the plan was loaded before the port was checked")
+    monkeypatch.setattr(server, "Service", no_service)
+    busy = bind("127.0.0.1", 0)
+    try:
+        assert rewrite(["serve", str(tcn_plan), "--port", str(busy.getsockname()[1])]) == 2
+    finally:
+        busy.close()
+    err = capsys.readouterr().err
+    assert "cannot listen on 127.0.0.1" in err and err.count("\n") == 1

@@ -65,7 +65,7 @@ def test_healthz(server, tcn_plan):
     assert h["model"] == TCN_MODEL.name
     assert h["uptime_s"] > 0 and h["last_error"] is None and h["fallback"] == {"active": False, "count": 0}
     assert h["inputs"] == {"x": "[100, 9] or [1, 100, 9]"} and h["outputs"] == {"latent": [1, 64]}
-    assert 0 < h["peak_rss_mb"] < 512
+    assert h["peak_rss_mb"] > 0  # of this pytest process here; test_sv_load checks a server's own
 
 
 def test_metrics_count_requests_errors_and_time(server):
