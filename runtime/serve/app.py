@@ -69,7 +69,8 @@ def create_app(service: Service) -> FastAPI:
             response = JSONResponse({"detail": f"inference failed: {str(e).splitlines()[0]}"}, status_code=500)
         finally:
             metrics.latency.labels(endpoint).observe(time.perf_counter() - t0)
-            metrics.requests.labels(endpoint, str(response.status_code if response else 500)).inc()
+            # no response: the client went away while queued (the task was cancelled)
+            metrics.requests.labels(endpoint, str(response.status_code) if response else "cancelled").inc()
         return response
 
     @app.post("/infer", openapi_extra=INFER_BODY)

@@ -32,9 +32,8 @@ def _reject_constant(token: str):
 
 @dataclass(frozen=True)
 class _InputForm:
-    spec: TensorSpec
-    full: tuple          # the plan's shape
-    window: tuple | None  # the shape without a leading batch of 1, if it has one
+    spec: TensorSpec             # the plan's shape (a dim that is not a positive int matches any size)
+    window: TensorSpec | None    # the shape without a leading batch of 1, if it has one
     dtype: np.dtype
 
 
@@ -44,9 +43,8 @@ class PayloadCodec:
     def __init__(self, inputs: list[TensorSpec], output_keys: dict[str, str]):
         self.forms = {}
         for t in inputs:
-            full = tuple(t.shape)
-            window = full[1:] if len(full) > 1 and full[0] == 1 else None
-            self.forms[t.name] = _InputForm(t, full, window, np.dtype(t.dtype))
+            window = TensorSpec(t.name, tuple(t.shape[1:]), t.dtype) if len(t.shape) > 1 and t.shape[0] == 1 else None
+            self.forms[t.name] = _InputForm(t, window, np.dtype(t.dtype))
         self.keys = {t.name: t.name for t in inputs}
         if len(inputs) == 1 and inputs[0].name != SINGLE_INPUT_KEY:
             self.keys = {SINGLE_INPUT_KEY: inputs[0].name, inputs[0].name: inputs[0].name}
@@ -60,7 +58,8 @@ class PayloadCodec:
 
     @staticmethod
     def _shapes_text(form: _InputForm) -> str:
-        return f"{list(form.window)} or {list(form.full)}" if form.window is not None else str(list(form.full))
+        full = list(form.spec.shape)
+        return f"{list(form.window.shape)} or {full}" if form.window is not None else str(full)
 
     def decode(self, body: bytes) -> tuple[dict[str, np.ndarray], bool]:
         """(feeds for Plan.run, whether the request was batched)."""
@@ -97,10 +96,10 @@ class PayloadCodec:
                                                  f"{self._shapes_text(form)}") from None
         if a.dtype.kind not in "iuf":  # strings, booleans, objects (null, huge ints, dicts)
             raise RequestError(422, "bad_value", f"{key!r}: expected numbers, got {_kind_name(a)}")
-        if a.shape == form.full:
+        if form.spec.shape_matches(a.shape):
             batched = True
-        elif form.window is not None and a.shape == form.window:
-            batched, a = False, a.reshape(form.full)
+        elif form.window is not None and form.window.shape_matches(a.shape):
+            batched, a = False, a[np.newaxis]
         else:
             raise RequestError(422, "bad_shape", f"{key!r}: shape {list(a.shape)}, expected {self._shapes_text(form)}")
         if form.dtype.kind in "iu" and a.dtype.kind == "f":

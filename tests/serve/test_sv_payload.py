@@ -113,3 +113,11 @@ def test_encode_renames_outputs_in_plan_order():
     doc = c.encode({"scores": np.zeros((1, 12), np.float32), "latent_embeddings": np.ones((1, 64), np.float32)},
                    batched=False)
     assert list(doc) == ["latent", "motif_scores"] and doc["latent"] == [1.0] * 64
+
+
+def test_dynamic_dims_match_any_size():
+    c = codec([TensorSpec("audio", (1, 1, "T"), "float32")])
+    for n in (5, 16000):
+        feeds, batched = c.decode(body({"x": [[0.5] * n]}))
+        assert feeds["audio"].shape == (1, 1, n) and not batched
+    assert rejected(c, body({"x": [0.5] * 7})).kind == "bad_shape"
