@@ -2,8 +2,8 @@
 latency, throughput, memory and parity against the deployment contract (docs/serve.md).
 
     contract  the gates and their defaults (HAILO.md's seed contract), --contract FILE.toml
-    measure   single-stream and concurrent load, in process or against --url; the bare onnxruntime
-              reference for --against
+    measure   single-stream and concurrent load in process; the bare onnxruntime reference (--against)
+    http_load the same against a running sidecar (--url)
     report    the table for people and the JSON for programs
     options   flags of `rewrite bench` and the call behind the verb
 

@@ -38,7 +38,8 @@ def run(args) -> int:
     """Exit 0 when every gate passes, 1 when one fails."""
     from ..spec import load_spec
     from .contract import gates, load_contract
-    from .measure import Reference, bench_in_process, bench_url
+    from .http_load import bench_url
+    from .measure import Reference, bench_in_process
     from .report import format_report, with_gates
 
     for name in ("requests", "concurrency", "threads", "workers"):
