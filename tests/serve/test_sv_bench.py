@@ -4,7 +4,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import REPO, TCN_MODEL, live_server
+from sv_helpers import REPO, TCN_MODEL, live_server
 
 from rewriter.cli import main as rewrite
 from runtime.bench.contract import SECTIONS, Contract, gates, load_contract

@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 import numpy as np
-from conftest import REPO
+from sv_helpers import REPO
 
 from runtime.serve.health import peak_rss_mb, plan_identity
 from runtime.serve.server import bind

@@ -7,7 +7,7 @@ import httpx
 import numpy as np
 import onnxruntime as ort
 import pytest
-from conftest import TCN_MODEL, live_server, window
+from sv_helpers import TCN_MODEL, live_server, window
 
 from runtime.parity import normalized
 from runtime.serve.config import ServeConfig

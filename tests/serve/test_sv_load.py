@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
-from conftest import ServerProcess, window
+from sv_helpers import ServerProcess, window
 
 REQUESTS, CLIENTS = 2000, 8
 

@@ -12,7 +12,7 @@ import textwrap
 import httpx
 import pytest
 import tomllib
-from conftest import REPO, window
+from sv_helpers import REPO, window
 
 COMPILER_ONLY = {"onnx", "onnx-graphsurgeon", "lark", "networkx", "torch"}
 SERVE_LIBS = {"fastapi", "uvicorn", "prometheus_client", "starlette"}
@@ -79,7 +79,7 @@ def test_serve_runs_without_compiler_libraries(tcn_plan):
         line = proc.stderr.readline()
         url = re.search(r"(http://127\.0\.0\.1:\d+)", line)
         assert url, line + proc.stderr.read()
-        from conftest import wait_healthy
+        from sv_helpers import wait_healthy
         wait_healthy(url.group(1))
         r = httpx.post(url.group(1) + "/infer", json={"x": window().tolist()})
         assert r.status_code == 200 and len(r.json()["latent_embeddings"]) == 64

@@ -5,7 +5,7 @@ import time
 
 import httpx
 import numpy as np
-from conftest import live_server, window
+from sv_helpers import live_server, window
 
 from runtime.serve.config import ServeConfig
 from runtime.serve.service import Service, load_plan

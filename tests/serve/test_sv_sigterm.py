@@ -7,9 +7,9 @@ import httpx
 import numpy as np
 import onnx
 import pytest
-from conftest import ServerProcess
 from onnx import TensorProto, helper, numpy_helper
 from rt_helpers import write_plan
+from sv_helpers import ServerProcess
 
 
 def slow_plan(tmp_path, layers=8, rows=1024, width=512):

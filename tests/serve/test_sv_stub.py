@@ -1,7 +1,7 @@
 """--stub / USE_REAL_MODEL=0: outputs of the plan's shapes, deterministic, without running the plan."""
 import httpx
 import numpy as np
-from conftest import ServerProcess, live_server, window
+from sv_helpers import ServerProcess, live_server, window
 
 from runtime.serve.config import ServeConfig
 from runtime.serve.service import Service
