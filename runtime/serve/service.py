@@ -33,27 +33,40 @@ class Service:
         sha, model = plan_identity(self.spec.path, self.spec.doc)
         self.codec = PayloadCodec(self.spec.inputs, output_keys(config.output_names, [t.name for t in self.spec.outputs]))
         if config.stub:
-            runners = [StubRunner(self.spec.outputs)]
             self.state = ServiceState("stub", f"stub outputs ({config.stub_reason or 'requested'}); the plan is not run",
                                       sha, model)
+            runners = [StubRunner(self.spec.outputs)]
         else:
             self.state = ServiceState("", "", sha, model)
-            def load(backend: str):
-                return plan_loader(self.spec.root, backend, config.threads)
-            runners = []
-            try:
-                for _ in range(config.workers):
-                    runners.append(PlanRunner(load, config.backend, self.state, config.fallback))
-            except BaseException:
-                for r in runners:
-                    r.close()
-                raise
-            self.state.backend, self.state.backend_reason = runners[0].plan.backend_name, runners[0].plan.backend_reason
-        self._warm_up(runners, config.warmup_runs)
-        self.executor = BoundedExecutor(runners, config.queue_size)
-        self.metrics = ServeMetrics(lambda: self.executor.depth)
+            runners = self._plan_runners(plan_loader)
+            self.state.backend = runners[0].backend_name
+            self.state.backend_reason = runners[0].plan.backend_reason
+        self.executor: BoundedExecutor | None = None
+        self.metrics = ServeMetrics(lambda: self.executor.depth if self.executor else 0)
         self.metrics.set_backend(self.state.backend, config.stub)
         self.state.on_fallback.append(lambda failed: self.metrics.fell_back(failed, self.state.backend))
+        try:
+            self._warm_up(runners, config.warmup_runs)  # may already fall back: metrics and state are ready
+        except BaseException:
+            for r in runners:
+                r.close()
+            raise
+        self.executor = BoundedExecutor(runners, config.queue_size)
+
+    def _plan_runners(self, plan_loader: PlanLoader) -> list[PlanRunner]:
+        config = self.config
+
+        def load(backend: str):
+            return plan_loader(self.spec.root, backend, config.threads)
+        runners = []
+        try:
+            for _ in range(config.workers):
+                runners.append(PlanRunner(load, config.backend, self.state, config.fallback))
+        except BaseException:
+            for r in runners:
+                r.close()
+            raise
+        return runners
 
     def _warm_up(self, runners, count: int) -> None:
         """First runs allocate arenas and (hailo) configure the device: keep them out of request latency."""

@@ -91,3 +91,16 @@ def test_no_fallback_answers_500_and_records_the_error(hailo_plan, monkeypatch):
         assert h["backend"] == "hailo" and h["fallback"]["count"] == 0
         assert "HAILO_TIMEOUT" in h["last_error"]["message"]
         assert metric(httpx.get(url + "/metrics").text, 'hailo_rewriter_errors_total{kind="plan_error"}') == 1
+
+
+def test_device_failing_at_warm_up_starts_on_cpu(hailo_plan, monkeypatch):
+    device_lost(monkeypatch)
+    service = Service(ServeConfig(plan=hailo_plan, output_names="latent"))
+    with live_server(service) as url:
+        h = httpx.get(url + "/healthz").json()
+        assert h["status"] == "degraded" and h["backend"] == "onnxruntime" and h["fallback"]["count"] == 1
+        x = window(4)
+        r = httpx.post(url + "/infer", json={"x": x.tolist()})
+        assert r.status_code == 200
+        np.testing.assert_allclose(np.float32(r.json()["latent"]), expected(hailo_plan, x), rtol=1e-5, atol=1e-5)
+        assert metric(httpx.get(url + "/metrics").text, 'hailo_rewriter_fallbacks_total{backend="hailo"}') == 1
