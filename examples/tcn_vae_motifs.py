@@ -31,10 +31,11 @@ from torch import nn
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]  # run from a checkout without installing
 
+from tcn_encoder import TemporalBlock  # noqa: E402
+
 from rewriter.cli import main as rewrite  # noqa: E402
 from runtime.bench.contract import load_contract  # noqa: E402
 from runtime.parity import cosine  # noqa: E402
-from tcn_encoder import TemporalBlock  # noqa: E402
 
 NAME = "tcn_vae_motifs"
 WINDOW = (1, 100, 9)  # [N, T, C] channels-last IMU window, as the sensor delivers it

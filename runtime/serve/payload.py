@@ -80,7 +80,8 @@ class PayloadCodec:
         for key, value in doc.items():
             name = self.keys[key]
             if name in feeds:
-                raise RequestError(422, "bad_field", f"input {name!r} given twice (as {SINGLE_INPUT_KEY!r} and by name)")
+                raise RequestError(422, "bad_field",
+                                   f"input {name!r} given twice (as {SINGLE_INPUT_KEY!r} and by name)")
             feeds[name], was_batched = self._array(key, value, self.forms[name])
             batched = was_batched if batched is None else batched
         missing = [n for n in self.forms if n not in feeds]

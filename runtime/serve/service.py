@@ -31,10 +31,11 @@ class Service:
         self._closed = False
         self.spec = load_spec(config.plan)
         sha, model = plan_identity(self.spec.path, self.spec.doc)
-        self.codec = PayloadCodec(self.spec.inputs, output_keys(config.output_names, [t.name for t in self.spec.outputs]))
+        keys = output_keys(config.output_names, [t.name for t in self.spec.outputs])
+        self.codec = PayloadCodec(self.spec.inputs, keys)
         if config.stub:
-            self.state = ServiceState("stub", f"stub outputs ({config.stub_reason or 'requested'}); the plan is not run",
-                                      sha, model)
+            why = f"stub outputs ({config.stub_reason or 'requested'}); the plan is not run"
+            self.state = ServiceState("stub", why, sha, model)
             runners = [StubRunner(self.spec.outputs)]
         else:
             self.state = ServiceState("", "", sha, model)

@@ -32,7 +32,8 @@ def reference(tcn_plan):
 
 def windows_served(url) -> float:
     text = httpx.get(f"{url}/metrics").text
-    return float(next(line.split()[-1] for line in text.splitlines() if line.startswith("hailo_rewriter_windows_total")))
+    return float(next(line.split()[-1] for line in text.splitlines()
+                      if line.startswith("hailo_rewriter_windows_total")))
 
 
 @pytest.mark.parametrize("endpoint", ["/infer", "/encode"])

@@ -15,8 +15,9 @@ from sv_helpers import ServerProcess
 def slow_plan(tmp_path, layers=8, rows=1024, width=512):
     """x [1, 8] -> Tile to [rows, width] -> `layers` x (MatMul width^2, Tanh) -> mean: 2 GMAC, ~0.2 s a run."""
     rng = np.random.default_rng(0)
-    weight = lambda name, shape: numpy_helper.from_array((rng.standard_normal(shape) / np.sqrt(shape[0]))
-                                                         .astype(np.float32), name)
+
+    def weight(name, shape):
+        return numpy_helper.from_array((rng.standard_normal(shape) / np.sqrt(shape[0])).astype(np.float32), name)
     inits = [weight("W0", (8, width)), numpy_helper.from_array(np.array([rows, 1], np.int64), "reps")]
     nodes = [helper.make_node("MatMul", ["x", "W0"], ["h0"]), helper.make_node("Tile", ["h0", "reps"], ["t0"])]
     for i in range(layers):
