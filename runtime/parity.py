@@ -1,4 +1,5 @@
-"""Compare two sets of outputs (e.g. plan vs original model): cosine similarity and error bounds."""
+"""Compare two sets of outputs (e.g. plan vs original model): cosine similarity and error bounds;
+random feeds for a plan's inputs and the z-score the original model expects (shared by check and bench)."""
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -50,3 +51,26 @@ def compare(a: dict, b: dict) -> list[ParityRow]:
             raise ValueError(f"output {name!r}: shape {list(x.shape)} vs reference {list(y.shape)}")
         rows.append(ParityRow(name, cosine(x, y), max_abs(x, y), max_rel(x, y)))
     return rows
+
+
+def random_inputs(specs: list, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    feeds = {}
+    for spec in specs:
+        dtype = np.dtype(spec.dtype)
+        if dtype.kind == "f":
+            feeds[spec.name] = rng.standard_normal(spec.shape).astype(dtype)
+        else:
+            feeds[spec.name] = rng.integers(0, 4, spec.shape).astype(dtype)
+    return feeds
+
+
+def normalized(feeds: dict, normalization: dict | None) -> dict:
+    """The plan takes raw windows when it carries the z-score; the original model does not."""
+    if not normalization:
+        return feeds
+    name, axis = normalization["input"], normalization["axis"]
+    shape = [1] * feeds[name].ndim
+    shape[axis] = -1
+    mean = np.asarray(normalization["mean"], np.float32).reshape(shape)
+    std = np.asarray(normalization["std"], np.float32).reshape(shape)
+    return {**feeds, name: ((feeds[name] - mean) / std).astype(np.float32)}

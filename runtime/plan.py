@@ -80,6 +80,8 @@ class Plan:
         backend: "auto" (hailo if hailo_platform imports and every hailo step's HEF exists, else
         onnxruntime), "onnxruntime", "hailo", or "emulate-int8". Host steps always use onnxruntime.
         calibration: {plan input: array (N, ...)} for emulate-int8 steps without a `calib` file.
+        intra_op_num_threads: onnxruntime threads per session; None: 1 (no thread pool, see
+        backends/ort_backend.py for why), 0: onnxruntime's default pool, without spinning.
         """
         if backend not in BACKENDS:
             raise PlanError(f"unknown backend {backend!r} (expected one of {', '.join(BACKENDS)})")

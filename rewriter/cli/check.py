@@ -9,32 +9,10 @@ import onnxruntime as ort
 
 from rewriter.errors import UserError
 from rewriter.cli.summary import table
+from runtime.parity import normalized, random_inputs
 
 FLOAT_MIN_COSINE = 0.99999
 QUANTIZED_MIN_COSINE = 0.95  # the deployment contract's INT8 gate
-
-
-def random_inputs(specs: list, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    feeds = {}
-    for spec in specs:
-        dtype = np.dtype(spec.dtype)
-        if dtype.kind == "f":
-            feeds[spec.name] = rng.standard_normal(spec.shape).astype(dtype)
-        else:
-            feeds[spec.name] = rng.integers(0, 4, spec.shape).astype(dtype)
-    return feeds
-
-
-def normalized(feeds: dict, normalization: dict | None) -> dict:
-    """The plan takes raw windows when it carries the z-score; the original model does not."""
-    if not normalization:
-        return feeds
-    name, axis = normalization["input"], normalization["axis"]
-    shape = [1] * feeds[name].ndim
-    shape[axis] = -1
-    mean = np.asarray(normalization["mean"], np.float32).reshape(shape)
-    std = np.asarray(normalization["std"], np.float32).reshape(shape)
-    return {**feeds, name: ((feeds[name] - mean) / std).astype(np.float32)}
 
 
 def reference_session(model_path: Path) -> ort.InferenceSession:
@@ -65,7 +43,7 @@ def check_plan(args) -> int:
             raise UserError(str(exc)) from exc
     else:
         batches = [random_inputs(plan.inputs, rng) for _ in range(args.samples)]
-    normalization = json.loads((args.plan / "plan.json").read_text()).get("normalization")
+    normalization = plan.spec.doc.get("normalization")
     worst: dict[str, dict] = {}
     names = [o.name for o in session.get_outputs()]
     # quantized backends: also compare every Hailo step's outputs with the float plan's

@@ -166,3 +166,13 @@ def cmd_compile(args) -> int:
 def cmd_cache(args) -> int:
     from rewriter.toolchain.cache_cli import run
     return run(args)
+
+
+def cmd_serve(args) -> int:  # runtime/ only (a Pi-light install has it); OptionError maps to one line
+    from runtime.serve.options import run
+    return run(args)
+
+
+def cmd_bench(args) -> int:
+    from runtime.bench.options import run
+    return run(args)

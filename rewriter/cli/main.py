@@ -8,14 +8,16 @@ from pathlib import Path
 
 from rewriter.errors import UserError, missing_compiler
 
-VERBS = ("inspect", "run", "check", "rules", "compile", "cache")
+VERBS = ("inspect", "run", "check", "rules", "compile", "cache", "serve", "bench")
 USAGE = """rewrite MODEL.onnx --target hailo8 [-o OUT]     write a plan
        rewrite inspect MODEL.onnx --target hailo8      print the placement, write nothing
        rewrite run OUT --input NAME=x.npy [--profile]  execute a plan
        rewrite check OUT --against MODEL.onnx          parity of a plan against its model
        rewrite rules list|verify ...                   rule files
        rewrite compile OUT                             DFC compile (needs hailo_sdk_client)
-       rewrite cache list|prune                        the HEF cache of `rewrite compile`"""
+       rewrite cache list|prune                        the HEF cache of `rewrite compile`
+       rewrite serve OUT [--port 9000]                 HTTP sidecar: /infer, /healthz, /metrics
+       rewrite bench OUT [--contract C.toml] [--url U] latency, throughput, memory vs the contract"""
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
@@ -110,6 +112,12 @@ def verb_parser(verb: str) -> argparse.ArgumentParser:
     elif verb == "cache":
         from rewriter.toolchain.cache_cli import add_arguments
         add_arguments(p)
+    elif verb == "serve":  # runtime/ only: works on a Pi-light install (no onnx, lark, networkx)
+        from runtime.serve.options import add_arguments as add_serve_arguments
+        add_serve_arguments(p)
+    elif verb == "bench":
+        from runtime.bench.options import add_arguments as add_bench_arguments
+        add_bench_arguments(p)
     return p
 
 
@@ -138,9 +146,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _known_error(exc: Exception) -> Exception | None:
-    """Errors about the user's input (by type), mapped to one-line messages."""
-    from runtime.errors import PlanError
-    if isinstance(exc, (UserError, PlanError)):
+    """Errors about the user's input (by type), mapped to one-line messages. The runtime's errors
+    (PlanError, OptionError) come from runtime/, which cannot import the compiler's UserError."""
+    from runtime.errors import OptionError, PlanError
+    if isinstance(exc, (UserError, PlanError, OptionError)):
         return exc
     if isinstance(exc, ImportError):
         return missing_compiler(exc)
@@ -153,8 +162,8 @@ def _fail(args, exc: Exception) -> int:
     message = str(exc).strip() or type(exc).__name__
     first, _, rest = message.partition("\n")
     # rule syntax errors carry a source line and caret: keep them, they are the point
-    from rewriter.dsl.errors import RuleSyntaxError
-    print(f"rewrite: error: {first}" + (f"\n{rest}" if rest and isinstance(exc, RuleSyntaxError) else ""),
+    keep = rest and getattr(exc, "shows_source", False)
+    print(f"rewrite: error: {first}" + (f"\n{rest}" if keep else ""),
           file=sys.stderr)
     return 2
 

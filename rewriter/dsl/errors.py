@@ -11,6 +11,8 @@ class RuleError(UserError):
 class RuleSyntaxError(RuleError):
     """A load-time error. str() is `file:line:col: message` + the source line + a caret."""
 
+    shows_source = True  # the CLI prints the source line and caret below the one-line message
+
     def __init__(self, message: str, file: str = "<string>", line: int = 0, col: int = 0,
                  source_line: str = ""):
         self.message, self.file, self.line, self.col = message, file, line, col

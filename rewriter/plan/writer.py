@@ -9,6 +9,7 @@ import onnx
 from rewriter.plan.atomic import staged_dir, write_json_atomic
 from rewriter.plan.steps import PlannedStep, segment_file
 from runtime import schema
+from runtime.errors import PlanError
 
 
 def write_segment_files(folder: Path, steps: list[PlannedStep]) -> None:
@@ -30,6 +31,17 @@ def write_plan_json(folder: Path, doc: dict) -> None:
     schema.refresh_files(doc, folder)
     schema.parse_spec(doc, folder / "plan.json")
     write_json_atomic(folder / "plan.json", doc)
+
+
+def read_plan(folder: Path) -> dict:
+    """OUT/plan.json as a dict, after the runtime's schema validation (paths confined, files listed,
+    dataflow and declarations consistent): the way every tool reads a plan it is about to edit."""
+    path = Path(folder) / "plan.json"
+    if not path.is_file():
+        raise PlanError(f"{path}: no plan.json here (run the rewriter first)")
+    doc, path, _ = schema.read_plan_json(path)
+    schema.parse_spec(doc, path)
+    return doc
 
 
 def validate_plan_folder(folder: Path) -> None:

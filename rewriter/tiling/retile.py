@@ -1,14 +1,13 @@
 """Re-tile one hailo step of a written plan narrower (`rewrite compile --retry-shrink`)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import onnx
 
 from rewriter.plan.document import finalize
 from rewriter.plan.steps import PlannedStep, step_entry
-from rewriter.plan.writer import write_plan_json, write_segment_files
+from rewriter.plan.writer import read_plan, write_plan_json, write_segment_files
 from rewriter.target import TilingLimits
 from rewriter.tiling.graph import SegGraph
 from rewriter.tiling.limits import CONVS, conv_channels
@@ -41,7 +40,7 @@ def retile_segment(out_dir, step_name: str, factor: float = 0.5) -> list[str]:
     channels above 64); writes the new segment files, then plan.json atomically. Returns the new
     hailo step names. Calibration files are not carried over (the tiles see intermediate tensors)."""
     out_dir = Path(out_dir)
-    plan = json.loads((out_dir / "plan.json").read_text())
+    plan = read_plan(out_dir)
     pos = next((i for i, s in enumerate(plan["steps"]) if s["name"] == step_name), None)
     if pos is None:
         raise KeyError(f"no step {step_name!r} in {out_dir / 'plan.json'}")

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rewriter.plan.writer import write_plan_json
+from rewriter.plan.writer import read_plan, write_plan_json
 from runtime.errors import PlanError
-from runtime.schema import parse_spec, read_plan_json
 
 PLAN_FILE = "plan.json"
 
@@ -25,12 +24,7 @@ class Segment:
 
 def load_plan(out_dir) -> dict:
     """plan.json as a dict, after the runtime's validation (paths confined, files hashed...)."""
-    path = Path(out_dir) / PLAN_FILE
-    if not path.is_file():
-        raise PlanError(f"{path}: no plan.json here (run the rewriter first)")
-    doc, path, _ = read_plan_json(path)
-    parse_spec(doc, path)
-    return doc
+    return read_plan(Path(out_dir))
 
 
 def write_plan(out_dir, plan: dict) -> None:

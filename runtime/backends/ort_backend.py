@@ -12,11 +12,24 @@ from ..schema import StepSpec
 from .base import Backend, Segment
 
 
+# The p95 tail (benchmarks/bench_tail.py, docs/runtime.md "Threads"): onnxruntime's default is a
+# pool of one thread per core whose workers spin after every run. A plan runs several sessions in
+# turn, each with its own pool, and the idle sessions' spinning workers take the cores the running
+# one needs: on the TCN plan (2 cores) p95 went to ~15x p50. Default: 1 thread, no pool (host
+# segments are small, the heavy part runs on the Hailo, services scale with workers, not threads).
+DEFAULT_INTRA_OP_THREADS = 1
+
+
 def session_options(intra_op_num_threads: int | None = None) -> ort.SessionOptions:
+    """intra_op_num_threads: None -> DEFAULT_INTRA_OP_THREADS; 0 -> onnxruntime's pool size (one
+    per core); n. Any pool (not 1) is made non-spinning, for the reason above."""
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if intra_op_num_threads:
-        opts.intra_op_num_threads = int(intra_op_num_threads)
+    threads = DEFAULT_INTRA_OP_THREADS if intra_op_num_threads is None else int(intra_op_num_threads)
+    if threads > 0:
+        opts.intra_op_num_threads = threads
+    if threads != 1:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.log_severity_level = 3  # warnings about unused initializers etc. are noise on the Pi
     return opts
 
