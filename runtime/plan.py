@@ -17,6 +17,7 @@ from .errors import PlanError
 from .profile import RunProfile, StepProfile
 from .schema import PlanSpec, StepSpec, TensorSpec, last_uses, load_spec
 from .stitch import make_stitch
+from .tiles import TiledOp, batch_inputs, check_tiled_binding
 from .view import ViewOp
 
 
@@ -44,7 +45,10 @@ class Plan:
                 runner = ViewOp(step)  # a pure layout change: a numpy view, no session
             else:
                 runner = (accel if step.device == "hailo" else host).open(step.model_path, step)
-                check_binding(step, runner.input_names, runner.output_names)
+                if step.tiles is not None:
+                    runner = TiledOp(step, runner, spec.tensors)
+                else:
+                    check_binding(step, runner.input_names, runner.output_names)
             self._ops.append(_Op(step, runner, step.is_stitch or isinstance(runner, ViewOp), dead))
         self._input_specs = {t.name: t for t in spec.inputs}
         try:
@@ -267,7 +271,10 @@ def validate(out) -> PlanSpec:
         if key not in signatures:
             signatures[key] = read_signature(key, spec.read_file)
         ins, outs = signatures[key]
-        check_binding(step, [n for n, _ in ins], [n for n, _ in outs], [s for _, s in outs], spec.tensors)
+        if step.tiles is not None:
+            check_tiled_binding(step, ins, outs, spec.tensors)
+        else:
+            check_binding(step, [n for n, _ in ins], [n for n, _ in outs], [s for _, s in outs], spec.tensors)
     return spec
 
 
@@ -290,5 +297,13 @@ class _Capture:
             wanted = [s for s in self.spec.hailo_steps if s.calib_path is None]
             keep = sorted({t for s in wanted for t in s.inputs})
             runs = [float_plan.run(feed, keep=keep) for feed in split_samples(self.calibration, self.spec.inputs)]
-            self._captured = {s.name: [[r[t] for t in s.inputs] for r in runs] for s in wanted}
+            self._captured = {s.name: [sample for r in runs for sample in self._samples(s, [r[t] for t in s.inputs])]
+                              for s in wanted}
         return self._captured.get(step.name)
+
+    def _samples(self, step: StepSpec, xs: list) -> list[list[np.ndarray]]:
+        """The model's inputs for one run of the plan: one sample, or one per time tile."""
+        if step.tiles is None:
+            return [xs]
+        batch = batch_inputs(step, self.spec.tensors, xs)
+        return [[b[t:t + 1] for b in batch] for t in range(step.tiles.frames)]

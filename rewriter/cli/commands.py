@@ -41,8 +41,7 @@ def _options(args):
             raise UserError(f"--{flag.replace('_', '-')} must be a positive integer, got {value}")
     return RewriteOptions(input_shapes=parse_input_shapes(args.input_shape), rule_files=list(args.rules),
                           start_nodes=list(args.start_node), end_nodes=list(args.end_node),
-                          debug=args.debug, trace_rule=args.trace_rule, normalize=args.normalize,
-                          force_tiling=args.tile_channels is not None or args.tile_width is not None)
+                          debug=args.debug, trace_rule=args.trace_rule, normalize=args.normalize)
 
 
 def _target(args):
@@ -74,8 +73,8 @@ def _report(args, result, doc) -> None:
         for line in result.trace or ["no candidate node: nothing in the graph has the rule's anchor op"]:
             print("  " + line)
     if args.json:
-        print(json.dumps({"target": doc["target"], "steps": doc["steps"], "placement": doc["placement"]},
-                         indent=2))
+        print(json.dumps({"target": doc["target"], "counts": doc["counts"], "steps": doc["steps"],
+                          "placement": doc["placement"]}, indent=2))
     else:
         print(placement_summary(doc))
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import onnx
 
 from rewriter.plan.atomic import staged_dir, write_json_atomic
+from rewriter.plan.counts import plan_counts
 from rewriter.plan.steps import PlannedStep, segment_file
 from runtime import schema
 
@@ -24,11 +25,12 @@ def write_segment_files(folder: Path, steps: list[PlannedStep]) -> None:
 
 
 def write_plan_json(folder: Path, doc: dict) -> None:
-    """Hash the files the steps reference into doc["files"], validate the document with the
-    runtime's schema, then replace plan.json atomically."""
+    """Hash the files the steps reference into doc["files"], refresh `counts`, validate the document
+    with the runtime's schema, then replace plan.json atomically."""
     folder = Path(folder)
     schema.refresh_files(doc, folder)
     schema.parse_spec(doc, folder / "plan.json")
+    doc["counts"] = plan_counts(doc)
     write_json_atomic(folder / "plan.json", doc)
 
 
