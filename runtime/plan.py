@@ -36,6 +36,7 @@ class Plan:
         self.backend_reason = reason
         self._host, self._accel = host, accel
         self.last_profile: RunProfile | None = None
+        self.load_seconds = 0.0
         free = last_uses(spec)
         self._ops: list[_Op] = []
         for step, dead in zip(spec.steps, free):
@@ -87,6 +88,7 @@ class Plan:
         """
         if backend not in BACKENDS:
             raise PlanError(f"unknown backend {backend!r} (expected one of {', '.join(BACKENDS)})")
+        t0 = time.perf_counter()
         spec = load_spec(out)
         name, reason = choose_backend(spec, backend)
         host = OrtBackend(intra_op_num_threads, reader=spec.read_file)
@@ -100,10 +102,12 @@ class Plan:
             capture = _Capture(spec, host, calibration)
             accel = Int8EmulationBackend(spec, host, capture, int8_cache_dir)
         try:
-            return cls(spec, host, accel, name, reason)
+            plan = cls(spec, host, accel, name, reason)
         except BaseException:
             accel.close()
             raise
+        plan.load_seconds = time.perf_counter() - t0   # validation, file checks, sessions / HEFs
+        return plan
 
     def close(self) -> None:
         """Release sessions and (hailo) the configured models and the VDevice."""
@@ -201,14 +205,18 @@ class Plan:
         raise PlanError(f"step '{step}' produced {name!r} as {list(value.shape)} {value.dtype}, but plan.json "
                         f"declares {list(shape)} {dtype} (segment file does not match the plan?)")
 
-    def _run_profiled(self, env: dict, keep: set) -> list[tuple[float, float]]:
+    def _run_profiled(self, env: dict, keep: set) -> list[tuple[float, float, float]]:
         perf = time.perf_counter
-        timings = []  # (wall, engine) per step; StepProfile objects are built after the clock stops
+        timings = []  # (wall, engine, stitching) per step; StepProfile objects are built after the clock stops
         for (run, ins, _, free), op, declared in zip(self._schedule(keep), self._ops, self._declared):
             args = [env[n] for n in ins]
             t0 = perf()
             res = run(args)
-            timings.append((perf() - t0, 0.0 if op.is_stitch else op.runner.last_backend_seconds))
+            wall = perf() - t0
+            if op.is_stitch:
+                timings.append((wall, 0.0, wall))
+            else:   # a tiled step's gather and scatter are host stitching too
+                timings.append((wall, op.runner.last_backend_seconds, getattr(op.runner, "last_stitch_seconds", 0.0)))
             for v, (n, shape, dtype) in zip(res, declared):
                 if v.shape != shape or v.dtype != dtype:
                     self._bad_output(n, v, shape, dtype)
@@ -218,10 +226,10 @@ class Plan:
         return timings
 
     def _make_profile(self, timings, total: float) -> RunProfile:
-        steps = [StepProfile(op.step.name, op.step.device, op.step.kind, wall, eng)
-                 for op, (wall, eng) in zip(self._ops, timings)]
+        steps = [StepProfile(op.step.name, op.step.device, op.step.kind, wall, eng, stitch)
+                 for op, (wall, eng, stitch) in zip(self._ops, timings)]
         return RunProfile(steps, total, sum(s.backend_seconds for s in steps),
-                          sum(s.seconds for op, s in zip(self._ops, steps) if op.is_stitch), self.backend_name)
+                          sum(s.stitch_seconds for s in steps), self.backend_name)
 
     def _detach(self, result: dict) -> None:
         """Copy results that may alias a buffer the next run will overwrite (in place)."""

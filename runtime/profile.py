@@ -11,6 +11,8 @@ class StepProfile:
     kind: str            # onnx / slice / concat / sum
     seconds: float       # wall time of the whole step (incl. layout conversion, binding)
     backend_seconds: float = 0.0  # part of it inside session.run / cim.run (0 for stitch steps)
+    stitch_seconds: float = 0.0   # part of it stitching on the host (all of a stitch step; a tiled
+                                  # step's gather of the tile windows and scatter of the results)
 
 
 @dataclass
@@ -18,7 +20,7 @@ class RunProfile:
     steps: list[StepProfile]
     total_seconds: float
     backend_seconds: float   # sum of time inside the engines' run calls
-    stitch_seconds: float    # sum of stitch step wall times
+    stitch_seconds: float    # sum of the steps' stitching (stitch steps, tiled steps' gather/scatter)
     backend: str = ""        # backend name used for hailo steps
 
     @property

@@ -8,6 +8,8 @@ of batch entry b. All of it is whole-array numpy: a window batch is one strided 
 """
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
@@ -29,30 +31,54 @@ def mask_batch(m: Mask, count: int, batch: int = 1, dtype=np.float32) -> np.ndar
     return np.ascontiguousarray(one).reshape(batch * count, 1, m.height, m.width)
 
 
+def _ceil(a: int, b: int) -> int:
+    return -(-a // b)
+
+
 class Gather:
-    """Tile windows of one [N, C, H, W] tensor into a [N*count, c, H, width] batch."""
+    """Tile windows of one [N, C, H, W] tensor into a [N*count, c, H, width] batch. Tiles that lie
+    inside [0, W) are copied straight from the source in one strided copy; the few at either end
+    that stick out come from a small zero-padded copy of just the region they cover."""
 
     def __init__(self, w: Window, count: int):
         self.w, self.count = w, count
-        self._pad: np.ndarray | None = None   # zero-padded copy of the source, when windows stick out
+        self._edges: dict = {}   # (first tile, end tile) -> zero-padded region buffer
+
+    def _group(self, src: np.ndarray, out5: np.ndarray, a: int, b: int, pad: bool) -> None:
+        """Tiles [a, b) of the windows of src ([N, c, H, W]) into out5[:, a:b]."""
+        w = self.w
+        lo = w.start + a * w.step
+        if pad:
+            hi = w.start + (b - 1) * w.step + w.width
+            length = src.shape[-1]
+            shape = src.shape[:-1] + (hi - lo,)
+            buf = self._edges.get((a, b))
+            if buf is None or buf.shape != shape or buf.dtype != src.dtype:
+                buf = self._edges[(a, b)] = np.zeros(shape, src.dtype)   # outside [0, W): zeros, never written
+            inner = slice(max(lo, 0), min(hi, length))
+            buf[..., inner.start - lo:inner.stop - lo] = src[..., inner]
+            src, lo = buf, 0
+        base = src[..., lo:]
+        n, c, h = base.shape[:3]
+        sn, sc, sh, sw = base.strides
+        view = as_strided(base, (n, b - a, c, h, w.width), (sn, w.step * sw, sc, sh, sw), writeable=False)
+        np.copyto(out5[:, a:b], view)
 
     def __call__(self, x: np.ndarray, out: np.ndarray) -> None:
         w, n = self.w, self.count
         src = x[:, w.c0:w.c1]                               # [N, c, H, W]
         length = src.shape[-1]
-        left = max(0, -w.start)
-        right = max(0, w.start + (n - 1) * w.step + w.width - length)
-        if left or right:
-            shape = src.shape[:-1] + (left + length + right,)
-            if self._pad is None or self._pad.shape != shape or self._pad.dtype != src.dtype:
-                self._pad = np.zeros(shape, src.dtype)      # only the interior is ever written again
-            self._pad[..., left:left + length] = src
-            src = self._pad
-        src = src[..., w.start + left:]
-        b, c, h = src.shape[:3]
-        sb, sc, sh, sw = src.strides
-        view = as_strided(src, (b, n, c, h, w.width), (sb, w.step * sw, sc, sh, sw), writeable=False)
-        np.copyto(_split_frames(out, b, n), view)
+        out5 = _split_frames(out, src.shape[0], n)
+        if w.step == 0:
+            first, end = (0, n) if w.start >= 0 and w.start + w.width <= length else (0, 0)
+        else:   # tiles whose window lies inside [0, W)
+            first = min(n, max(0, _ceil(-w.start, w.step)))
+            end = max(first, min(n, (length - w.width - w.start) // w.step + 1))
+        if first < end:
+            self._group(src, out5, first, end, pad=False)
+        for a, b in ((0, first), (end, n)) if first < end else ((0, n),):
+            if a < b:
+                self._group(src, out5, a, b, pad=True)
 
 
 class TiledOp:
@@ -60,6 +86,7 @@ class TiledOp:
 
     def __init__(self, step: StepSpec, segment, declared: dict):
         self.step, self.segment = step, segment
+        self.last_stitch_seconds = 0.0
         t: Tiles = step.tiles
         self.count, self.batch = t.count, t.batch
         for what, bound, names in (("inputs", t.inputs, segment.input_names),
@@ -87,19 +114,10 @@ class TiledOp:
                 self._inputs.append((Gather(b, t.count), index[b.tensor], buf))
         self._batches = [buf for _, _, buf in self._inputs]
         position = {name: k for k, name in enumerate(step.outputs)}
-        self._results, self._widths = [], []
-        for name in step.outputs:
-            n, c, h, width = declared[name].shape
-            tw = next(b.width for b in t.outputs if b.tensor == name)
-            # room for every tile's columns; the step's result is the [..., :W] view of it
-            self._results.append(np.empty((n, c, h, t.count * tw), np.dtype(declared[name].dtype)))
-            self._widths.append(width)
-        self._scatter = []
+        self._results = [np.empty(declared[n].shape, np.dtype(declared[n].dtype)) for n in step.outputs]
+        self._scatter = []   # per model output: (its result tensor's [N, c, H, W] block, tile width)
         for b in t.outputs:
-            res = self._results[position[b.tensor]]
-            n, c, h, _ = res.shape
-            dst = res.reshape(n, c, h, t.count, b.width)[:, b.c0:b.c1]     # [N, c, H, tiles, width]
-            self._scatter.append(dst)
+            self._scatter.append((self._results[position[b.tensor]][:, b.c0:b.c1], b.width))
 
     @property
     def last_backend_seconds(self) -> float:
@@ -116,11 +134,28 @@ class TiledOp:
         return self._batches
 
     def run(self, xs: list[np.ndarray]) -> list[np.ndarray]:
-        ys = self.segment.run(self.batch_inputs(xs))
-        for y, dst in zip(ys, self._scatter):
-            # [N*tiles, c, H, width] -> [N, c, H, tiles, width], one copy
-            np.copyto(dst, _split_frames(np.asarray(y), self.batch, self.count).transpose(0, 2, 3, 1, 4))
-        return [res[..., :w] for res, w in zip(self._results, self._widths)]
+        t0 = time.perf_counter()
+        batch = self.batch_inputs(xs)
+        t1 = time.perf_counter()
+        ys = self.segment.run(batch)
+        t2 = time.perf_counter()
+        for y, (dst, tw) in zip(ys, self._scatter):
+            _scatter(_split_frames(np.asarray(y), self.batch, self.count), dst, tw)
+        self.last_stitch_seconds = t1 - t0 + time.perf_counter() - t2
+        return self._results
+
+
+def _scatter(y5: np.ndarray, dst: np.ndarray, tw: int) -> None:
+    """Tiles y5 [N, tiles, c, H, tw] into dst [N, c, H, W]: tile t at columns [t*tw, (t+1)*tw),
+    the last one cropped to W. One copy of the whole tiles, one of the cropped last tile."""
+    length = dst.shape[-1]
+    full = min(y5.shape[1], length // tw)
+    if full:
+        sn, sc, sh, sw = dst.strides
+        view = as_strided(dst, dst.shape[:3] + (full, tw), (sn, sc, sh, tw * sw, sw))
+        np.copyto(view, y5[:, :full].transpose(0, 2, 3, 1, 4))
+    if full < y5.shape[1]:
+        dst[..., full * tw:] = y5[:, full, ..., :length - full * tw]
 
 
 def batch_inputs(step: StepSpec, declared: dict, xs: list[np.ndarray]) -> list[np.ndarray]:

@@ -139,6 +139,8 @@ def cmd_run(args) -> int:
             np.save(args.save / f"{name.replace('/', '_')}.npy", value)
     if args.profile:
         print(format_profile(plan.last_profile))
+        sessions = len({s.model_path for s in plan.steps if s.model_path is not None})
+        print(f"{'Plan.load:':<18}{plan.load_seconds * 1e3:9.3f} ms  ({sessions} model files)")
     return 0
 
 
