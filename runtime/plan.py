@@ -267,11 +267,17 @@ def check_binding(step: StepSpec, input_names: list, output_names: list, output_
                             f"plan.json declares {list(want)}")
 
 
-def validate(out) -> PlanSpec:
+def validate(out, known: dict | None = None) -> PlanSpec:
     """Everything `Plan.load` checks before running, without keeping sessions: the schema (paths
-    confined, files hashed, dataflow, stitch shapes) and every onnx step's binding to its model."""
+    confined, files hashed, dataflow, stitch shapes) and every onnx step's binding to its model.
+    `known` {model path relative to the plan: (inputs, outputs) as [(name, shape)]}: signatures the
+    caller already has (the writer, of the models it just wrote); every other model is read."""
     spec = load_spec(out)
     signatures: dict = {}
+    for rel, sig in (known or {}).items():
+        path = spec.root / rel
+        spec.verify_file(path)   # the bytes on disk are those plan.json lists
+        signatures[path.resolve()] = sig
     for step in spec.steps:
         if step.kind != "onnx":
             continue

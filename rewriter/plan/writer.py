@@ -34,11 +34,22 @@ def write_plan_json(folder: Path, doc: dict) -> None:
     write_json_atomic(folder / "plan.json", doc)
 
 
-def validate_plan_folder(folder: Path) -> None:
+def signature(model: onnx.ModelProto) -> tuple[list, list]:
+    """(name, shape) of a model's graph inputs and outputs, symbolic dims as their names (as
+    onnxruntime reports them)."""
+    inits = {t.name for t in model.graph.initializer}
+    dims = lambda v: [d.dim_value if d.HasField("dim_value") else d.dim_param for d in  # noqa: E731
+                      v.type.tensor_type.shape.dim]
+    return ([(v.name, dims(v)) for v in model.graph.input if v.name not in inits],
+            [(v.name, dims(v)) for v in model.graph.output])
+
+
+def validate_plan_folder(folder: Path, steps: list[PlannedStep] = ()) -> None:
     """What `Plan.load` checks, without running anything: schema, confinement, hashes, and that every
-    step binds as many tensors as its model has (runtime.validate)."""
+    step binds its model's inputs and outputs (runtime.validate); the signatures of the models in
+    `steps` (just written from them) are taken from memory."""
     from runtime import validate
-    validate(folder)
+    validate(folder, {segment_file(s): signature(s.model) for s in steps if s.model is not None})
 
 
 def write_plan(out_dir: Path, doc: dict, steps: list[PlannedStep], after=None) -> None:
@@ -50,4 +61,4 @@ def write_plan(out_dir: Path, doc: dict, steps: list[PlannedStep], after=None) -
         write_plan_json(stage, doc)
         if after is not None:
             after(stage)
-        validate_plan_folder(stage)
+        validate_plan_folder(stage, steps)

@@ -11,6 +11,7 @@ calibration data for the new pieces, written through the validated plan writer.
 from __future__ import annotations
 
 import math
+import os
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -18,9 +19,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from rewriter.plan.atomic import write_json_atomic
 from rewriter.plan.calibration import capture, write_calib
 from rewriter.plan.document import declare_tensors, finalize
-from rewriter.plan.steps import PlannedStep, step_entry
+from rewriter.plan.steps import PlannedStep, segment_file, step_entry
 from rewriter.plan.writer import write_plan, write_plan_json, write_segment_files
 from rewriter.target import Resources, TilingLimits, load_target
 from rewriter.tiling.fit import Fit
@@ -206,5 +208,19 @@ def retile_segment(out_dir, step_name: str, factor: float = 0.5) -> list[str]:
             write_calib(out_dir, entry, *calib[entry["name"]])
     doc["steps"][pos:pos + 1] = entries
     finalize(doc, out_dir)   # the new tensors declared, the new files hashed
+    _validated(out_dir, doc, new)
     write_plan_json(out_dir, doc)
     return [s.name for s in new if s.device == "hailo"]
+
+
+def _validated(out_dir: Path, doc: dict, new: list[PlannedStep]) -> None:
+    """The runtime's whole validation (schema and every step's binding to its model) of the new
+    plan.json before it replaces the old one."""
+    from rewriter.plan.writer import signature
+    from runtime import validate
+    trial = out_dir / f".plan.retile-{os.getpid()}.json"
+    try:
+        write_json_atomic(trial, doc)
+        validate(trial, {segment_file(s): signature(s.model) for s in new})
+    finally:
+        trial.unlink(missing_ok=True)

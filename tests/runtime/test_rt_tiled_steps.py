@@ -6,15 +6,15 @@ from __future__ import annotations
 import json
 import sys
 
+import hailo_platform_standin as hp
 import numpy as np
 import pytest
+from tiling.tiling_helpers import Chain, write_tiled_plan
 
-import hailo_platform_standin as hp
+from rewriter.target import TilingLimits
 from runtime import Plan, PlanError
 from runtime.schema import Block, Mask, StepSpec, Tiles, Window
 from runtime.tiles import TiledOp, mask_batch
-from tiling.tiling_helpers import Chain, write_tiled_plan
-from rewriter.target import TilingLimits
 
 
 class Echo:

@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import onnx
+from toolchain.hailo_sdk_standin import StandinSDK
 
 from rewriter.pipeline import RewriteOptions, rewrite_to_plan
 from rewriter.plan.calibration import capture
@@ -15,10 +16,9 @@ from rewriter.target import TilingLimits, load_target
 from rewriter.tiling import retile_segment
 from rewriter.toolchain.dfc_driver import compile_plan
 from runtime import Plan
-from runtime.calib import load_calib_file
 from runtime.backends.ort_backend import read_signature
+from runtime.calib import load_calib_file
 
-from toolchain.hailo_sdk_standin import StandinSDK
 from .tiling_helpers import Chain, assert_plan_matches, check_tile_limits
 
 WINDOWS = 6
