@@ -4,11 +4,11 @@ checks of `tiles`."""
 from __future__ import annotations
 
 import json
-import sys
 
 import hailo_platform_standin as hp
 import numpy as np
 import pytest
+from test_rt_hailo_backend import standin  # noqa: F401 - the recording hailo_platform stand-in, installed
 from tiling.tiling_helpers import Chain, write_tiled_plan
 
 from rewriter.target import TilingLimits
@@ -69,15 +69,7 @@ def test_gather_and_scatter_match_a_per_tile_loop(batch, start, step, width, cou
     assert mask_batch(Mask(length, start, step, width, h), count, batch).shape == (batch * count, 1, h, width)
 
 
-@pytest.fixture
-def standin(monkeypatch):
-    hp.reset()
-    monkeypatch.setitem(sys.modules, "hailo_platform", hp)
-    yield hp
-    hp.reset()
-
-
-def test_hailo_backend_sends_all_tiles_of_a_step_in_one_run(tmp_path, standin):
+def test_hailo_backend_sends_all_tiles_of_a_step_in_one_run(tmp_path, standin):  # noqa: F811 - the fixture
     model = (Chain(80, 300, seed=3).conv(72, k=3, d=4, pads=(4, 4)).act("PRelu")
              .conv(40, k=5, d=2, pads=(8, 0)).act().model())
     out = tmp_path / "plan"
