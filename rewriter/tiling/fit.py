@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from rewriter.target import TilingLimits
 from rewriter.tiling.graph import SegGraph
 from rewriter.tiling.limits import rows
+from rewriter.tiling.receptive import produced
 from rewriter.tiling.stages import Stage
 from rewriter.tiling.temporal import Geometry, align, geometry, intervals
 
@@ -26,7 +27,6 @@ class Fit:
 
 
 def _lengths(g: SegGraph, st: Stage, tw: int) -> dict[str, int]:
-    from rewriter.tiling.receptive import produced
     ivs = intervals(g, st, (0, tw))
     lengths = {x: hi - lo for x, (lo, hi) in ivs.items()}
     for i in st.nodes:   # a ConvTranspose computes more than it keeps

@@ -5,6 +5,7 @@ import numpy as np
 
 from rewriter.target import TilingLimits
 from rewriter.tiling.graph import SegGraph
+from rewriter.tiling.receptive import window
 
 CONVS = ("Conv", "ConvTranspose")
 POOLS = ("AveragePool", "MaxPool")
@@ -130,7 +131,6 @@ def kind(g: SegGraph, i: int) -> str:
 
 def spatial(g: SegGraph, i: int) -> bool:
     """Reads W neighbours (or W padding): its input must be exactly zero outside [0, W)."""
-    from rewriter.tiling.receptive import window
     op = g.nodes[i].op_type
     if op == "ConvTranspose":
         return True

@@ -47,28 +47,33 @@ def make(g: SegGraph, kind_: str, nodes: list[int]) -> Stage:
     return st
 
 
-def _device_kinds(g: SegGraph, forced_host: set[int]) -> list[str]:
-    kinds = ["host" if i in forced_host else kind(g, i) for i in range(len(g.nodes))]
-    for i, k in enumerate(kinds):
-        if k == "tile" and g.width(g.nodes[i].output[0]) == 1:
-            kinds[i] = "host"   # one column: nothing to tile, not worth a device call
-    # connected components of device nodes; one without a conv or pool would be a round trip
-    parent = list(range(len(g.nodes)))
+def _components(g: SegGraph, nodes: list[int]) -> dict[int, int]:
+    """node -> a representative of its connected component among `nodes` (linked by tensors)."""
+    members = set(nodes)
+    parent = {i: i for i in nodes}
 
     def find(a):
         while parent[a] != a:
             parent[a] = parent[parent[a]]
             a = parent[a]
         return a
-    for i, k in enumerate(kinds):
-        if k != "tile":
-            continue
+    for i in nodes:
         for x in g.var_inputs(i):
             j = g.producer.get(x)
-            if j is not None and kinds[j] == "tile":
+            if j in members:
                 parent[find(i)] = find(j)
-    heavy = {find(i) for i, k in enumerate(kinds) if k == "tile" and g.nodes[i].op_type in HEAVY}
-    return [("host" if k == "tile" and find(i) not in heavy else k) for i, k in enumerate(kinds)]
+    return {i: find(i) for i in nodes}
+
+
+def _device_kinds(g: SegGraph, forced_host: set[int]) -> list[str]:
+    kinds = ["host" if i in forced_host else kind(g, i) for i in range(len(g.nodes))]
+    for i, k in enumerate(kinds):
+        if k == "tile" and g.width(g.nodes[i].output[0]) == 1:
+            kinds[i] = "host"   # one column: nothing to tile, not worth a device call
+    # a connected piece of device nodes without a conv or pool would only be a round trip
+    comp = _components(g, [i for i, k in enumerate(kinds) if k == "tile"])
+    heavy = {comp[i] for i in comp if g.nodes[i].op_type in HEAVY}
+    return [("host" if k == "tile" and comp[i] not in heavy else k) for i, k in enumerate(kinds)]
 
 
 def form(g: SegGraph, forced_host: set[int] = frozenset()) -> list[Stage]:
@@ -96,24 +101,9 @@ def form(g: SegGraph, forced_host: set[int] = frozenset()) -> list[Stage]:
 def _by_width(g: SegGraph, nodes: list[int]) -> list[Stage]:
     """One stage per output width: the level's connected pieces whose outputs share a width merge
     (one HEF); a piece with outputs of several widths stays alone (the planner cuts it)."""
-    if not nodes:
-        return []
-    members = set(nodes)
-    parent = {i: i for i in nodes}
-
-    def find(a):
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-    for i in nodes:
-        for x in g.var_inputs(i):
-            j = g.producer.get(x)
-            if j in members:
-                parent[find(i)] = find(j)
     pieces: dict[int, list[int]] = {}
-    for i in nodes:
-        pieces.setdefault(find(i), []).append(i)
+    for i, root in _components(g, nodes).items():
+        pieces.setdefault(root, []).append(i)
     groups: dict[object, list[int]] = {}
     for root, piece in pieces.items():
         widths = {g.width(o) for o in make(g, "tile", piece).outputs}

@@ -78,3 +78,19 @@ def inspect_segment(path) -> SegmentIO:
         start_nodes=start,
         end_nodes=end,
     )
+
+
+def with_static_batch(path, dest) -> bool:
+    """A tiled step's model has a symbolic batch (its time tiles); the Hailo CLI gets a copy with
+    batch 1 written to `dest` (the Python API is given net_input_shapes instead). False when the
+    model is static already (nothing written)."""
+    model = onnx.load(str(path))
+    dims = [v.type.tensor_type.shape.dim[0] for v in list(model.graph.input) + list(model.graph.output)
+            if v.type.tensor_type.shape.dim]
+    if not any(d.HasField("dim_param") for d in dims):
+        return False
+    for d in dims:
+        d.dim_value = 1
+    del model.graph.value_info[:]
+    onnx.save(model, str(dest))
+    return True
