@@ -73,6 +73,8 @@ def _tile_untiled(out_dir: Path, plan: dict, spec, factor: float) -> tuple[list[
                                             min_tile_width=1))
     step = PlannedStep(spec.name, "hailo", list(spec.inputs), list(spec.outputs), model)
     new, _ = tile_segment(step, limits, g, f"retile x{factor}")
+    if not any(s.device == "hailo" for s in new):
+        raise RetileError(f"step '{spec.name}': nothing in it can run in tiles (it would all go to the host)")
     calib = _propagated(out_dir, plan, spec, new) if spec.calib_path is not None else {}
     return new, calib
 

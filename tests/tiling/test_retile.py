@@ -112,3 +112,36 @@ def test_compile_retry_shrink_retiles_and_compiles_the_pieces(tmp_path):
     optimized = [c for c in sdk.calls if c["method"] == "optimize" and c["net"] != first.segment]
     assert optimized and all(c["calib_shapes"] for c in optimized)
     assert_plan_matches(model, out)
+
+
+def test_emit_script_gives_the_cli_a_batch_1_copy_of_a_tiled_model(tmp_path):
+    from rewriter.toolchain.emit_script import emit_compile_script
+    model = Chain(8, 300, seed=3).conv(16, k=3, pads=(1, 1)).act().conv(8, k=3, pads=(1, 1)).model()
+    out, _ = _plan(tmp_path, model, TilingLimits(channels=64, width=80))
+    (step,) = [s for s in json.loads((out / "plan.json").read_text())["steps"] if s["device"] == "hailo"]
+    emitted = emit_compile_script(out)
+    copy = out / "compile" / f"{step['name']}.onnx"
+    assert f'"$PLAN"/compile/{step["name"]}.onnx' in emitted.script.read_text()
+    dims = [d.dim_value for d in onnx.load(str(copy)).graph.input[0].type.tensor_type.shape.dim]
+    assert dims[0] == 1 and dims[3] == step["tiles"]["inputs"][0]["width"]
+
+
+def test_a_step_without_tileable_layers_is_refused_and_left_alone(tmp_path):
+    import pytest
+    from onnx import TensorProto, helper
+
+    from rewriter.tiling.retile import RetileError
+    # a global average pool + 1x1 conv head: nothing time-local to tile
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 512, 1, 200])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1000, 1, 1])
+    w = onnx.numpy_helper.from_array(np.ones((1000, 512, 1, 1), np.float32), "w")
+    nodes = [helper.make_node("GlobalAveragePool", ["x"], ["g"], name="gap"),
+             helper.make_node("Conv", ["g", "w"], ["y"], name="fc", kernel_shape=[1, 1])]
+    model = helper.make_model(helper.make_graph(nodes, "head", [x], [y], [w]),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    out, _ = _plan(tmp_path, model)
+    before = (out / "plan.json").read_bytes()
+    (step,) = [s for s in json.loads(before) ["steps"] if s["device"] == "hailo"]
+    with pytest.raises(RetileError, match="nothing in it can run in tiles"):
+        retile_segment(out, step["name"])
+    assert (out / "plan.json").read_bytes() == before
