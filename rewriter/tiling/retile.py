@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 
 from rewriter.plan.atomic import write_json_atomic
-from rewriter.plan.calibration import capture, write_calib
+from rewriter.plan.calibration import capture, model_input_names, write_calib
 from rewriter.plan.document import declare_tensors, finalize
 from rewriter.plan.steps import PlannedStep, segment_file, step_entry
 from rewriter.plan.writer import write_plan, write_plan_json, write_segment_files
@@ -65,35 +65,27 @@ def _resources(plan: dict) -> Resources:
 
 
 # ---- an untiled step: tile it ---------------------------------------------------------------
-def _tile_untiled(out_dir: Path, plan: dict, spec, factor: float) -> tuple[list[PlannedStep], dict]:
-    model = bind_names(onnx.load_from_string(spec_bytes(plan, out_dir, spec)), spec.inputs, spec.outputs)
+def _tile_untiled(plan: schema.PlanSpec, spec, factor: float) -> tuple[list[PlannedStep], dict]:
+    model = bind_names(onnx.load_from_string(plan.read_file(spec.model_path)), spec.inputs, spec.outputs)
     g = SegGraph(model)
-    res = _resources(plan)
+    res = _resources(plan.doc)
     limits = TilingLimits(resources=replace(res, layer_row_values=max(1, int(_max_row(g) * factor)),
                                             min_tile_width=1))
     step = PlannedStep(spec.name, "hailo", list(spec.inputs), list(spec.outputs), model)
     new, _ = tile_segment(step, limits, g, f"retile x{factor}")
     if not any(s.device == "hailo" for s in new):
         raise RetileError(f"step '{spec.name}': nothing in it can run in tiles (it would all go to the host)")
-    calib = _propagated(out_dir, plan, spec, new) if spec.calib_path is not None else {}
+    calib = _propagated(plan, spec, new) if spec.calib_path is not None else {}
     return new, calib
 
 
-def spec_bytes(plan: dict, out_dir: Path, spec) -> bytes:
-    return _spec(plan, out_dir).read_file(spec.model_path)
-
-
-def _spec(plan: dict, out_dir: Path) -> schema.PlanSpec:
-    return schema.parse_spec(plan, out_dir / "plan.json")
-
-
-def _propagated(out_dir: Path, plan: dict, spec, new: list[PlannedStep]) -> dict:
+def _propagated(plan: schema.PlanSpec, spec, new: list[PlannedStep]) -> dict:
     """Run the new steps on the old step's calibration inputs; what each new device step's model sees."""
     from runtime import Plan
-    tensors = plan["tensors"] | {t["name"]: t for t in plan["inputs"]}
-    sig = [(x, list(tensors[x]["shape"])) for x in spec.inputs]
-    samples = load_calib_file(spec.calib_path, sig, spec.name, _spec(plan, out_dir).read_file)
-    sub = {"format": schema.FORMAT, "version": schema.VERSION, "target": plan.get("target"),
+    tensors = {name: {"shape": list(t.shape), "dtype": t.dtype} for name, t in plan.tensors.items()}
+    sig = [(x, tensors[x]["shape"]) for x in spec.inputs]
+    samples = load_calib_file(spec.calib_path, sig, spec.name, plan.read_file)
+    sub = {"format": schema.FORMAT, "version": schema.VERSION, "target": plan.target,
            "inputs": [{"name": x, "shape": tensors[x]["shape"], "dtype": tensors[x]["dtype"]} for x in spec.inputs],
            "outputs": [{"name": y, "shape": tensors[y]["shape"], "dtype": tensors[y]["dtype"]} for y in spec.outputs],
            "steps": [step_entry(s) for s in new]}
@@ -107,7 +99,6 @@ def _propagated(out_dir: Path, plan: dict, spec, new: list[PlannedStep]) -> dict
             feeds = [dict(zip(spec.inputs, sample)) for sample in samples]
             wanted = sub_plan.spec.hailo_steps
             got = capture(sub_plan, feeds, wanted)
-            from rewriter.plan.calibration import model_input_names
             return {s.name: (model_input_names(sub_plan, s), got[s.name]) for s in wanted}
 
 
@@ -121,9 +112,9 @@ def _frame_model(model: onnx.ModelProto) -> onnx.ModelProto:
     return m
 
 
-def _subtile(out_dir: Path, plan: dict, spec, factor: float) -> tuple[list[PlannedStep], dict]:
+def _subtile(plan: schema.PlanSpec, spec, factor: float) -> tuple[list[PlannedStep], dict]:
     t = spec.tiles
-    model = onnx.load_from_string(spec_bytes(plan, out_dir, spec))
+    model = onnx.load_from_string(plan.read_file(spec.model_path))
     g = SegGraph(_frame_model(model))
     st = make(g, "tile", list(range(len(g.nodes))))
     if any(kind(g, i) != "tile" for i in st.nodes):
@@ -156,7 +147,7 @@ def _subtile(out_dir: Path, plan: dict, spec, factor: float) -> tuple[list[Plann
                        {"layers": sm.layer_count, "weight_bytes": sm.weight_bytes, "tiles": tiles})
     calib = {}
     if spec.calib_path is not None:
-        calib[step.name] = ([v.name for v in sm.model.graph.input], _sliced(out_dir, plan, spec, g, sm.inputs, f))
+        calib[step.name] = ([v.name for v in sm.model.graph.input], _sliced(plan, spec, g, sm.inputs, f))
     return [step], calib
 
 
@@ -174,10 +165,10 @@ def _compose_input(parent, b: dict, f: int, name: str) -> dict:
             "start": parent.start + s, "step": sub_step, "width": width}
 
 
-def _sliced(out_dir: Path, plan: dict, spec, g: SegGraph, bindings: list[dict], f: int) -> list[np.ndarray]:
+def _sliced(plan: schema.PlanSpec, spec, g: SegGraph, bindings: list[dict], f: int) -> list[np.ndarray]:
     """The new model's calibration: sub-windows of the old model's calibration frames."""
     sig = [(x, [1] + list(g.shape(x))[1:]) for x in g.inputs]
-    samples = load_calib_file(spec.calib_path, sig, spec.name, _spec(plan, out_dir).read_file)
+    samples = load_calib_file(spec.calib_path, sig, spec.name, plan.read_file)
     old = [np.concatenate([s[k] for s in samples]) for k in range(len(g.inputs))]   # NCHW frames
     arrays = []
     for b in bindings:
@@ -195,14 +186,14 @@ def retile_segment(out_dir, step_name: str, factor: float = 0.5) -> list[str]:
     Returns the new hailo step names."""
     out_dir = Path(out_dir)
     doc, path, _ = schema.read_plan_json(out_dir)
-    spec = schema.parse_spec(doc, path)
-    pos = next((i for i, s in enumerate(spec.steps) if s.name == step_name), None)
+    plan = schema.parse_spec(doc, path)
+    pos = next((i for i, s in enumerate(plan.steps) if s.name == step_name), None)
     if pos is None:
         raise KeyError(f"no step {step_name!r} in {path}")
-    step = spec.steps[pos]
+    step = plan.steps[pos]
     if step.device != "hailo" or step.kind != "onnx":
         raise ValueError(f"step {step_name!r} is not a hailo ONNX step")
-    new, calib = (_subtile if step.tiles is not None else _tile_untiled)(out_dir, doc, step, factor)
+    new, calib = (_subtile if step.tiles is not None else _tile_untiled)(plan, step, factor)
     write_segment_files(out_dir, new)
     entries = [step_entry(s) for s in new]
     for entry in entries:
