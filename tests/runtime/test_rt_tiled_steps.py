@@ -129,3 +129,14 @@ def test_tiles_need_format_version_3(tmp_path):
     doc["version"] = 2
     with pytest.raises(PlanError, match="version 3"):
         parse_spec(doc, out / "plan.json")
+
+
+def test_results_of_a_tiled_step_do_not_alias_the_reused_buffers(tmp_path):
+    out, _ = _tiled_doc(tmp_path)
+    with Plan.load(out, backend="onnxruntime") as plan:
+        name = plan.outputs[0].name
+        rng = np.random.default_rng(0)
+        first = plan.run({"x": rng.standard_normal((1, 8, 1, 300)).astype(np.float32)})[name]
+        kept = first.copy()
+        plan.run({"x": rng.standard_normal((1, 8, 1, 300)).astype(np.float32)})
+        np.testing.assert_array_equal(first, kept)
