@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import onnx_graphsurgeon as gs
 
-from rewriter.ir.load import fold_constants, foldable
+from rewriter.ir.load import fold_constants, foldable, inline_constants
 from rewriter.transform.pass_manager import Pass, PassContext
 
 
@@ -12,9 +12,9 @@ class FoldConstants(Pass):
     idempotent = True
 
     def run(self, graph: gs.Graph, ctx: PassContext) -> list[str]:
-        if not foldable(graph):
-            return []
         before = {id(n): n.name for n in graph.nodes}
-        fold_constants(graph)
+        inline_constants(graph)   # cheap; the onnxruntime fold only when something else is left
+        if foldable(graph):
+            fold_constants(graph)
         kept = {id(n) for n in graph.nodes}
         return [name for key, name in before.items() if key not in kept]

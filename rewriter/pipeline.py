@@ -23,6 +23,7 @@ from rewriter.plan.steps import PlannedStep, steps_from_partition
 from rewriter.ir.annotations import has_origin, origin_of
 from rewriter.target import Target
 from rewriter.tiling import tile_steps
+from rewriter.plan.merge_host import merge_host_steps
 from rewriter.plan.views import mark_views
 
 
@@ -38,7 +39,6 @@ class RewriteOptions:
     helper_files: list[Path] = field(default_factory=list)   # --helpers FILE.py
     rules_first: bool = False    # user rule files run before the target's
     normalize: Path | None = None
-    force_tiling: bool = False   # the user gave --tile-channels/--tile-width: apply them strictly
 
 
 @dataclass
@@ -180,16 +180,15 @@ def _rewrite(model_path: Path, target: Target, options: RewriteOptions) -> Rewri
 
     start = time.perf_counter()
     segments = [segment_record(s) for s in steps]
-    steps, tiling = tile_steps(steps, target.tiling, force=options.force_tiling)
+    steps, tiling = tile_steps(steps, target.tiling)
+    steps = merge_host_steps(steps, [o.name for o in original.graph.output])
     mark_views(steps)
     reports = {r.step: r for r in tiling}  # hailo segments only
     for record in segments:
         report = reports.get(record["name"])
         if report is not None and report.tiled:
-            record["tiled"] = {"reason": report.reason, "hailo_runs": report.hailo_steps,
-                               "host_steps": report.host_steps, "stitch_steps": report.stitch_steps,
-                               "distinct_files": report.distinct_files,
-                               "stages": [{k: st.get(k) for k in ("kind", "grid", "halo")} for st in report.stages]}
+            record["tiled"] = {"reason": report.reason, "device_steps": report.device_steps,
+                               "host_steps": report.host_steps, "stages": report.stages}
     timings["tiling"] = time.perf_counter() - start
     traces = {t.name: t.lines() for t in tracers}
     trace = next(iter(traces.values()), [])

@@ -28,10 +28,28 @@ class OpConstraint:
 
 
 @dataclass(frozen=True)
+class Resources:
+    """The Hailo resource model the tiler packs against ([resources] in target.toml,
+    docs/tiling.md). A layer's activation is counted per row of the dataflow: channels x width of
+    every rank-4 tensor it reads or writes (H streams row by row and does not count)."""
+    layer_row_values: int = 131072      # max channels x width of one layer's tensor
+    max_width: int | None = None        # max W of any tensor (None: only the row budget limits W)
+    min_tile_width: int = 64            # narrower tiles only when a stage's halo is smaller
+    hef_weight_bytes: int = 24_000_000  # int8 weights of one tiled-stage HEF
+    hef_layers: int = 96                # layers of one tiled-stage HEF
+
+
+@dataclass(frozen=True)
 class TilingLimits:
-    channels: int
-    width: int
-    tile_when_channels_above_at_width: int
+    """Resources plus the strict per-layer overrides ([tiling] channels / width, or
+    --tile-channels / --tile-width): every conv <= `channels` in and out, every tensor <= `width`."""
+    channels: int | None = None
+    width: int | None = None
+    resources: Resources = field(default_factory=Resources)
+
+    @property
+    def strict(self) -> bool:
+        return self.channels is not None or self.width is not None
 
 
 @dataclass(frozen=True)
@@ -52,7 +70,7 @@ class Target:
     def with_tiling(self, channels: int | None = None, width: int | None = None) -> Target:
         from dataclasses import replace
         tiling = replace(self.tiling, channels=channels or self.tiling.channels,
-                         width=width or self.tiling.width)
+                         width=width or self.tiling.width)  # strict overrides
         return replace(self, tiling=tiling)
 
 
@@ -137,14 +155,29 @@ def _build(path: Path, data: dict) -> Target:
             raise ValueError(f"rule file {Path(rel).name!r} listed in 'rules' does not exist")
         rule_files.append(rule_path)
     tiling = data.get("tiling", {})
+    res = data.get("resources", {})
+    unknown = set(res) - set(Resources.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"unknown [resources] key(s) {sorted(unknown)}")
+    resources = Resources(**{k: (None if k == "max_width" and not v else int(v)) for k, v in res.items()})
+    if min(v for v in (resources.layer_row_values, resources.min_tile_width, resources.hef_weight_bytes,
+                       resources.hef_layers)) <= 0:
+        raise ValueError("[resources] values must be positive")
     return Target(
         name=data["name"], arch=data.get("arch", data["name"]), path=path,
         description=data.get("description", ""), segment_opset=int(segment.get("opset", 17)),
         ranks=ranks, dtypes=tuple(segment.get("dtypes", ["float32"])), ops=ops,
         rule_files=tuple(rule_files),
-        tiling=TilingLimits(channels=int(tiling.get("channels", 64)), width=int(tiling.get("width", 512)),
-                            tile_when_channels_above_at_width=int(
-                                tiling.get("tile_when_channels_above_at_width", 256))),
+        tiling=TilingLimits(channels=_positive(tiling.get("channels"), "tiling.channels"),
+                            width=_positive(tiling.get("width"), "tiling.width"), resources=resources),
         roundtrip_macs=int(data.get("partition", {}).get("roundtrip_macs", 0)),
         compile=dict(data.get("compile", {})),
     )
+
+
+def _positive(value, key: str) -> int | None:
+    if value is None:
+        return None
+    if int(value) <= 0:
+        raise ValueError(f"{key} must be a positive integer")
+    return int(value)

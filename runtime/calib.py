@@ -19,7 +19,9 @@ from .layout import channels_last_shape, from_host
 def load_calib_file(path: Path, inputs: list[tuple[str, list]], step_name: str,
                     reader=None) -> list[list[np.ndarray]]:
     """`inputs` = [(onnx input name, NCHW shape)] of the segment, in binding order; `reader(path)`
-    returns the file's verified bytes (PlanSpec.read_file). Never unpickles."""
+    returns the file's verified bytes (PlanSpec.read_file). Never unpickles. A symbolic batch (a
+    tiled step's model) counts as 1: every sample is one frame."""
+    inputs = [(name, [1, *shape[1:]] if shape and not isinstance(shape[0], int) else shape) for name, shape in inputs]
     if not path.is_file():
         raise PlanError(f"step '{step_name}': calib file {path} not found")
     data = io.BytesIO(reader(path) if reader is not None else path.read_bytes())

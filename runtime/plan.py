@@ -17,6 +17,7 @@ from .errors import PlanError
 from .profile import RunProfile, StepProfile
 from .schema import PlanSpec, StepSpec, TensorSpec, last_uses, load_spec
 from .stitch import make_stitch
+from .tiles import TiledOp, batch_inputs, check_tiled_binding
 from .view import ViewOp
 
 
@@ -35,6 +36,7 @@ class Plan:
         self.backend_reason = reason
         self._host, self._accel = host, accel
         self.last_profile: RunProfile | None = None
+        self.load_seconds = 0.0
         free = last_uses(spec)
         self._ops: list[_Op] = []
         for step, dead in zip(spec.steps, free):
@@ -44,7 +46,10 @@ class Plan:
                 runner = ViewOp(step)  # a pure layout change: a numpy view, no session
             else:
                 runner = (accel if step.device == "hailo" else host).open(step.model_path, step)
-                check_binding(step, runner.input_names, runner.output_names)
+                if step.tiles is not None:
+                    runner = TiledOp(step, runner, spec.tensors)
+                else:
+                    check_binding(step, runner.input_names, runner.output_names)
             self._ops.append(_Op(step, runner, step.is_stitch or isinstance(runner, ViewOp), dead))
         self._input_specs = {t.name: t for t in spec.inputs}
         try:
@@ -85,6 +90,7 @@ class Plan:
         """
         if backend not in BACKENDS:
             raise PlanError(f"unknown backend {backend!r} (expected one of {', '.join(BACKENDS)})")
+        t0 = time.perf_counter()
         spec = load_spec(out)
         name, reason = choose_backend(spec, backend)
         host = OrtBackend(intra_op_num_threads, reader=spec.read_file)
@@ -98,10 +104,12 @@ class Plan:
             capture = _Capture(spec, host, calibration)
             accel = Int8EmulationBackend(spec, host, capture, int8_cache_dir)
         try:
-            return cls(spec, host, accel, name, reason)
+            plan = cls(spec, host, accel, name, reason)
         except BaseException:
             accel.close()
             raise
+        plan.load_seconds = time.perf_counter() - t0   # validation, file checks, sessions / HEFs
+        return plan
 
     def close(self) -> None:
         """Release sessions and (hailo) the configured models and the VDevice."""
@@ -201,14 +209,18 @@ class Plan:
         raise PlanError(f"step '{step}' produced {name!r} as {list(value.shape)} {value.dtype}, but plan.json "
                         f"declares {list(shape)} {dtype} (segment file does not match the plan?)")
 
-    def _run_profiled(self, env: dict, keep: set) -> list[tuple[float, float]]:
+    def _run_profiled(self, env: dict, keep: set) -> list[tuple[float, float, float]]:
         perf = time.perf_counter
-        timings = []  # (wall, engine) per step; StepProfile objects are built after the clock stops
+        timings = []  # (wall, engine, stitching) per step; StepProfile objects are built after the clock stops
         for (run, ins, _, free), op, declared in zip(self._schedule(keep), self._ops, self._declared):
             args = [env[n] for n in ins]
             t0 = perf()
             res = run(args)
-            timings.append((perf() - t0, 0.0 if op.is_stitch else op.runner.last_backend_seconds))
+            wall = perf() - t0
+            if op.is_stitch:
+                timings.append((wall, 0.0, wall))
+            else:   # a tiled step's gather and scatter are host stitching too
+                timings.append((wall, op.runner.last_backend_seconds, getattr(op.runner, "last_stitch_seconds", 0.0)))
             for v, (n, shape, dtype) in zip(res, declared):
                 if v.shape != shape or v.dtype != dtype:
                     self._bad_output(n, v, shape, dtype)
@@ -219,7 +231,7 @@ class Plan:
 
     def _make_profile(self, timings, total: float) -> RunProfile:
         steps = [StepProfile(op.step.name, op.step.device, "view" if isinstance(op.runner, ViewOp) else op.step.kind,
-                             wall, eng) for op, (wall, eng) in zip(self._ops, timings)]
+                             wall, eng, stitch) for op, (wall, eng, stitch) in zip(self._ops, timings)]
         return RunProfile(steps, total, self.backend_name)
 
     def _detach(self, result: dict) -> None:
@@ -258,11 +270,17 @@ def check_binding(step: StepSpec, input_names: list, output_names: list, output_
                             f"plan.json declares {list(want)}")
 
 
-def validate(out) -> PlanSpec:
+def validate(out, known: dict | None = None) -> PlanSpec:
     """Everything `Plan.load` checks before running, without keeping sessions: the schema (paths
-    confined, files hashed, dataflow, stitch shapes) and every onnx step's binding to its model."""
+    confined, files hashed, dataflow, stitch shapes) and every onnx step's binding to its model.
+    `known` {model path relative to the plan: (inputs, outputs) as [(name, shape)]}: signatures the
+    caller already has (the writer, of the models it just wrote); every other model is read."""
     spec = load_spec(out)
     signatures: dict = {}
+    for rel, sig in (known or {}).items():
+        path = spec.root / rel
+        spec.verify_file(path)   # the bytes on disk are those plan.json lists
+        signatures[path.resolve()] = sig
     for step in spec.steps:
         if step.kind != "onnx":
             continue
@@ -270,7 +288,10 @@ def validate(out) -> PlanSpec:
         if key not in signatures:
             signatures[key] = read_signature(key, spec.read_file)
         ins, outs = signatures[key]
-        check_binding(step, [n for n, _ in ins], [n for n, _ in outs], [s for _, s in outs], spec.tensors)
+        if step.tiles is not None:
+            check_tiled_binding(step, ins, outs, spec.tensors)
+        else:
+            check_binding(step, [n for n, _ in ins], [n for n, _ in outs], [s for _, s in outs], spec.tensors)
     return spec
 
 
@@ -293,5 +314,13 @@ class _Capture:
             wanted = [s for s in self.spec.hailo_steps if s.calib_path is None]
             keep = sorted({t for s in wanted for t in s.inputs})
             runs = [float_plan.run(feed, keep=keep) for feed in split_samples(self.calibration, self.spec.inputs)]
-            self._captured = {s.name: [[r[t] for t in s.inputs] for r in runs] for s in wanted}
+            self._captured = {s.name: [sample for r in runs for sample in self._samples(s, [r[t] for t in s.inputs])]
+                              for s in wanted}
         return self._captured.get(step.name)
+
+    def _samples(self, step: StepSpec, xs: list) -> list[list[np.ndarray]]:
+        """The model's inputs for one run of the plan: one sample, or one per time tile."""
+        if step.tiles is None:
+            return [xs]
+        batch = batch_inputs(step, self.spec.tensors, xs)
+        return [[b[t:t + 1] for b in batch] for t in range(step.tiles.frames)]

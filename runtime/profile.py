@@ -17,6 +17,8 @@ class StepProfile:
     kind: str            # onnx / view / slice / concat / sum
     seconds: float       # wall time of the whole step (incl. layout conversion, binding)
     backend_seconds: float = 0.0  # part of it inside session.run / cim.run (0 for numpy steps)
+    stitch_seconds: float = 0.0   # part of it stitching on the host: a tiled step's gather of the tile
+                                  # windows and scatter of the results (numpy steps: see HOST_ONLY_KINDS)
 
 
 @dataclass
@@ -32,8 +34,9 @@ class RunProfile:
 
     @property
     def stitch_seconds(self) -> float:
-        """Time of the numpy steps (stitching and layout views), part of the step rows."""
-        return sum(s.seconds for s in self.steps if s.kind in HOST_ONLY_KINDS)
+        """Host-side stitching, part of the step rows: numpy steps (stitch, views) whole, and the
+        gather/scatter inside tiled steps."""
+        return sum(s.seconds if s.kind in HOST_ONLY_KINDS else s.stitch_seconds for s in self.steps)
 
     @property
     def device_seconds(self) -> float:

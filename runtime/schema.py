@@ -11,6 +11,20 @@ Version 2 (docs/design.md has the full contract):
   against the declarations at load, every step's outputs at run time;
 * step names follow STEP_NAME; tensor names are non-empty text without control characters;
 * plan.json is bounded in size and nesting.
+
+Version 3 adds batched tiled steps (`tiles`, below); version-2 plans (without it) still load.
+A hailo onnx step with `tiles` runs its model ONCE with a batch of `count` time tiles instead of
+binding its tensors positionally (docs/design.md, "Tiled steps"):
+* `tiles.inputs`, one per model graph input, in order: a window of a plan tensor
+  `{"tensor", "channels": [c0, c1], "start", "step", "width"}` (tile t reads W positions
+  [start + t*step, start + t*step + width) of channels [c0, c1), zeros outside the tensor), or a
+  0/1 mask `{"mask": {"length", "start", "step", "width", "height"}}` (1 where those positions lie
+  in [0, length));
+* `tiles.outputs`, one per model graph output: `{"tensor", "channels": [c0, c1], "width", "length"}`,
+  tile t writes W positions [t*width, (t+1)*width) of those channels, cropped to the tensor's W
+  (`length`, as declared in `tensors`); the blocks of
+  one tensor cover its channels exactly once and `count` tiles cover its width (the last may
+  stick out).
 """
 from __future__ import annotations
 
@@ -18,13 +32,14 @@ import hashlib
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 from .errors import PlanError
 
 FORMAT = "hailo-rewriter-plan"
-VERSION = 2
+VERSION = 3
+READS = (2, 3)                     # versions this runtime loads (2: no `tiles`)
 STITCH_KINDS = ("slice", "concat", "sum")
 KINDS = ("onnx",) + STITCH_KINDS
 DEVICES = ("host", "hailo")
@@ -59,6 +74,50 @@ class FileEntry:
     size: int
 
 
+@dataclass(frozen=True)
+class Window:
+    """Model input: W positions [start + t*step, + width) of channels [c0, c1) of `tensor`."""
+    tensor: str
+    c0: int
+    c1: int
+    start: int
+    step: int
+    width: int
+
+
+@dataclass(frozen=True)
+class Mask:
+    """Model input [tiles, 1, height, width]: 1 where start + t*step + j lies in [0, length)."""
+    length: int
+    start: int
+    step: int
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class Block:
+    """Model output: tile t is W positions [t*width, (t+1)*width) of channels [c0, c1) of `tensor`."""
+    tensor: str
+    c0: int
+    c1: int
+    width: int
+    length: int       # the tensor's W: tiles are cropped to it
+
+
+@dataclass(frozen=True)
+class Tiles:
+    count: int
+    inputs: tuple       # Window | Mask, one per model graph input
+    outputs: tuple      # Block, one per model graph output
+    batch: int = 1      # N of the step's [N, C, H, W] tensors (all equal): the model runs N*count frames
+
+    @property
+    def frames(self) -> int:
+        """Model batch per run: frame b*count + t is tile t of batch entry b."""
+        return self.batch * self.count
+
+
 @dataclass
 class StepSpec:
     name: str
@@ -70,6 +129,7 @@ class StepSpec:
     model_path: Path | None = None  # resolved, confined to the plan folder
     hef_path: Path | None = None
     calib_path: Path | None = None
+    tiles: Tiles | None = None      # batched time tiles (version 3)
 
     @property
     def is_stitch(self) -> bool:
@@ -159,11 +219,11 @@ def parse_spec(doc, path: Path) -> PlanSpec:
     if doc.get("format") != FORMAT:
         raise PlanError(f"{where}: format is {doc.get('format')!r}, expected {FORMAT!r}")
     version = doc.get("version")
-    if version != VERSION:
+    if version not in READS:
         hint = " (written by an older rewriter: run `rewrite` again)" if isinstance(version, int) and \
             version < VERSION else ""
-        raise PlanError(f"{where}: version {version!r} is not supported (this runtime reads version "
-                        f"{VERSION}){hint}")
+        raise PlanError(f"{where}: version {version!r} is not supported (this runtime reads versions "
+                        f"{', '.join(map(str, READS))}){hint}")
     root = path.parent
     inputs = [_tensor(t, f"{where}: inputs[{i}]") for i, t in enumerate(_list(doc, "inputs", where))]
     outputs = [_tensor(t, f"{where}: outputs[{i}]") for i, t in enumerate(_list(doc, "outputs", where))]
@@ -183,6 +243,10 @@ def parse_spec(doc, path: Path) -> PlanSpec:
             _check_stitch_shapes(step, declared, f"{where}: step '{step.name}'")
         elif "view" in step.raw:
             _check_view_shapes(step, declared, f"{where}: step '{step.name}'")
+        if step.tiles is not None:
+            if version < 3:
+                raise PlanError(f"{where}: step '{step.name}': 'tiles' needs plan format version 3")
+            _check_tiles_shapes(step, declared, f"{where}: step '{step.name}'")
     target = doc.get("target")
     return PlanSpec(root=root, path=path, target=target if isinstance(target, str) else None, inputs=inputs,
                     outputs=outputs, tensors=declared, files=files, steps=steps, doc=doc)
@@ -326,6 +390,10 @@ def _step(s, index, root: Path, files: dict, where) -> StepSpec:
             setattr(step, f"{key}_path", confined(root, rel, f"{at}: {key} file"))
         if "view" in s:
             _check_view(s["view"], at)
+        if "tiles" in s:
+            if device != "hailo":
+                raise PlanError(f"{at}: 'tiles' is for hailo steps")
+            step.tiles = _tiles(s["tiles"], step, at)
     else:
         if device != "host":
             raise PlanError(f"{at}: stitch step '{kind}' must run on the host")
@@ -340,6 +408,94 @@ def _int(s, key, at, minimum=None, bound=MAX_ELEMENTS):
         raise PlanError(f"{at}: '{key}' must be an integer" + (f" >= {minimum}" if minimum is not None else "")
                         + f" of magnitude at most {bound}")
     return v
+
+
+def _ints(obj, keys, at, minimum=None):
+    return [_int(obj, k, at, minimum) for k in keys]
+
+
+def _channels(b, at) -> tuple[int, int]:
+    c = b.get("channels")
+    if not (isinstance(c, list) and len(c) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in c)
+            and 0 <= c[0] < c[1] <= MAX_ELEMENTS):
+        raise PlanError(f"{at}: 'channels' must be [c0, c1] with 0 <= c0 < c1")
+    return c[0], c[1]
+
+
+def _tiles(t, step: StepSpec, at: str) -> Tiles:
+    """The structure of a `tiles` object; shapes are checked against `tensors` in _check_tiles_shapes."""
+    at = f"{at}: tiles"
+    if not isinstance(t, dict) or not isinstance(t.get("inputs"), list) or not isinstance(t.get("outputs"), list):
+        raise PlanError(f"{at}: must be an object with count, inputs and outputs lists")
+    count = _int(t, "count", at, minimum=1)
+    inputs, outputs = [], []
+    for k, b in enumerate(t["inputs"]):
+        where = f"{at}.inputs[{k}]"
+        if not isinstance(b, dict):
+            raise PlanError(f"{where}: must be an object")
+        if "mask" in b:
+            m = b["mask"]
+            if not isinstance(m, dict):
+                raise PlanError(f"{where}: 'mask' must be an object")
+            length, width, height = _ints(m, ("length", "width", "height"), where, minimum=1)
+            start, stride = _int(m, "start", where), _int(m, "step", where, minimum=0)
+            inputs.append(Mask(length, start, stride, width, height))
+            continue
+        name = b.get("tensor")
+        if name not in step.inputs:
+            raise PlanError(f"{where}: tensor {name!r:.80} is not one of the step's inputs")
+        c0, c1 = _channels(b, where)
+        start, stride, width = _int(b, "start", where), _int(b, "step", where, 0), _int(b, "width", where, 1)
+        inputs.append(Window(name, c0, c1, start, stride, width))
+    for k, b in enumerate(t["outputs"]):
+        where = f"{at}.outputs[{k}]"
+        if not isinstance(b, dict) or b.get("tensor") not in step.outputs:
+            raise PlanError(f"{where}: must name one of the step's outputs in 'tensor'")
+        c0, c1 = _channels(b, where)
+        outputs.append(Block(b["tensor"], c0, c1, _int(b, "width", where, 1), _int(b, "length", where, 1)))
+    unread = set(step.inputs) - {b.tensor for b in inputs if isinstance(b, Window)}
+    unwritten = set(step.outputs) - {b.tensor for b in outputs}
+    if unread or unwritten:
+        raise PlanError(f"{at}: step inputs {sorted(unread)} not read / outputs {sorted(unwritten)} not written "
+                        "by any binding")
+    if not outputs:
+        raise PlanError(f"{at}: no outputs")
+    return Tiles(count, tuple(inputs), tuple(outputs))
+
+
+def _check_tiles_shapes(step: StepSpec, declared: dict[str, TensorSpec], at: str) -> None:
+    """Windows read existing channels of rank-4 tensors; each output tensor is covered exactly; all
+    tensors share one batch N (recorded as tiles.batch)."""
+    t = step.tiles
+    batches = {declared[x].shape[0] for x in step.inputs + step.outputs if len(declared[x].shape) == 4}
+    if len(batches) != 1:
+        raise PlanError(f"{at}: tiled tensors must be rank 4 with one batch size, got {sorted(batches)}")
+    t = step.tiles = replace(t, batch=batches.pop())
+    for b in t.inputs:
+        if isinstance(b, Mask):
+            size = b.height * b.width
+        else:
+            shape = declared[b.tensor].shape
+            if len(shape) != 4 or b.c1 > shape[1]:
+                raise PlanError(f"{at}: window of {b.tensor!r} reads channels [{b.c0}, {b.c1}) of shape {list(shape)}")
+            size = (b.c1 - b.c0) * shape[2] * b.width
+        if t.frames * size > MAX_ELEMENTS:
+            raise PlanError(f"{at}: a batched input holds more than {MAX_ELEMENTS} elements")
+    for name in step.outputs:
+        shape = declared[name].shape
+        blocks = sorted((b for b in t.outputs if b.tensor == name), key=lambda b: b.c0)
+        if len(shape) != 4:
+            raise PlanError(f"{at}: tiled output {name!r} must be [N, C, H, W], 'tensors' declares {list(shape)}")
+        edges = [0] + [e for b in blocks for e in (b.c0, b.c1)] + [shape[1]]
+        if any(edges[k] != edges[k + 1] for k in range(0, len(edges), 2)):
+            raise PlanError(f"{at}: the blocks of {name!r} do not cover its {shape[1]} channels exactly once")
+        for b in blocks:
+            if b.length != shape[3]:
+                raise PlanError(f"{at}: a block of {name!r} says length {b.length}, 'tensors' declares W {shape[3]}")
+            if not (t.count - 1) * b.width < shape[3] <= t.count * b.width:
+                raise PlanError(f"{at}: {t.count} tiles of width {b.width} do not fit {name!r}'s width {shape[3]}")
+            if t.frames * (b.c1 - b.c0) * shape[2] * b.width > MAX_ELEMENTS:
+                raise PlanError(f"{at}: a batched output holds more than {MAX_ELEMENTS} elements")
 
 
 def _check_view(view, at) -> None:

@@ -45,7 +45,6 @@ def _options(args):
     return RewriteOptions(input_shapes=parse_input_shapes(args.input_shape), rule_files=list(args.rules),
                           start_nodes=list(args.start_node), end_nodes=list(args.end_node),
                           debug=args.debug, trace_rule=list(args.trace_rule), normalize=args.normalize,
-                          force_tiling=args.tile_channels is not None or args.tile_width is not None,
                           disabled_rules=list(args.disable_rule), helper_files=list(args.helpers),
                           rules_first=args.rules_first)
 
@@ -79,8 +78,8 @@ def _report(args, result, doc) -> None:
         for line in result.traces.get(name) or ["no candidate node: nothing in the graph has the rule's anchor op"]:
             print("  " + line)
     if args.json:
-        print(json.dumps({"target": doc["target"], "steps": doc["steps"], "placement": doc["placement"]},
-                         indent=2))
+        print(json.dumps({"target": doc["target"], "counts": doc["counts"], "steps": doc["steps"],
+                          "placement": doc["placement"]}, indent=2))
     else:
         print(placement_summary(doc))
 
@@ -145,6 +144,8 @@ def cmd_run(args) -> int:
             np.save(args.save / f"{name.replace('/', '_')}.npy", value)
     if args.profile:
         print(format_profile(plan.last_profile, with_backend=False))  # the backend line is above
+        sessions = len({s.model_path for s in plan.steps if s.model_path is not None})
+        print(f"{'Plan.load:':<18}{plan.load_seconds * 1e3:9.3f} ms  ({sessions} model files)")
     return 0
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from rewriter.plan.counts import format_counts, plan_counts
+
 
 def _si(n: int) -> str:
     for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
@@ -39,15 +41,18 @@ def placement_summary(doc: dict, host_limit: int = 40) -> str:
            table(["segment", "device", "nodes", "MACs", "inputs", "outputs"], rows)]
     tiled = [s for s in segments if s.get("tiled")]
     if tiled:
-        out.append("Tiled segments:")
+        out.append("Tiled segments (each device stage: one HEF, its time tiles in one batched device call):")
         rows = []
         for s in tiled:
             info = s["tiled"]
-            grids = [f"{st['kind']} {'x'.join(map(str, st['grid']))}" for st in info["stages"] if st.get("grid")]
-            rows.append([s["name"], _names(grids, 4), max([st.get("halo") or 0 for st in info["stages"]] or [0]),
-                         info["hailo_runs"], info["stitch_steps"] + info["host_steps"], info["distinct_files"]])
-        out.append(table(["segment", "stages: grid (channel blocks x time tiles)", "max halo", "hailo runs",
-                          "host/stitch steps", "distinct files"], rows))
+            device = [st for st in info["stages"] if st["kind"] == "device"]
+            shapes = [f"{st['tiles']}x{st['tile_width']}" + (f"/{st['block']}ch" if st.get("block") else "")
+                      for st in device]
+            rows.append([s["name"], len(device), info["host_steps"], _names(sorted(set(shapes)), 3),
+                         max([st.get("halo") or 0 for st in device] or [0])])
+        out.append(table(["segment", "device stages", "host steps", "tiles x width[/channel block]", "max halo"],
+                         rows))
+    out.append(format_counts(doc.get("counts") or plan_counts(doc)))
     host = [r for r in doc.get("placement", []) if r["device"] == "host"]
     if host:
         out.append(f"Sent to host ({len(host)} nodes):")

@@ -61,9 +61,62 @@ def fit_calibration(arrays: dict, inputs: list[dict], label: str = "--calib") ->
 
 
 def to_nhwc(batch: np.ndarray) -> np.ndarray:
-    """(N, 1, C, H, W) or (N, 1, C) stacked samples -> (N, H, W, C) / (N, C)."""
-    batch = batch.reshape(batch.shape[0], *batch.shape[2:])
+    """(N, 1, C, H, W) or (N, 1, C) stacked samples -> (N, H, W, C) / (N, C) float32."""
+    batch = batch.reshape(batch.shape[0], *batch.shape[2:]).astype(np.float32, copy=False)
     return np.ascontiguousarray(batch.transpose(0, 2, 3, 1)) if batch.ndim == 4 else batch
+
+
+MAX_FRAMES = 1024  # per step: the DFC's default calibset_size; tiled steps see many frames per window
+
+
+def capture(plan, samples: list[dict], steps, progress=None, max_frames: int = MAX_FRAMES, seed: int = 0
+            ) -> dict[str, list[np.ndarray]]:
+    """Run `plan` (a runtime Plan) on each feed of `samples` and return, per step of `steps` (its
+    StepSpecs), the inputs its MODEL sees: (frames, H, W, C) float32 per model input. A tiled step
+    sees one frame per time tile and batch entry (its windows and masks); when all samples hold
+    more than `max_frames` of them, a fixed random subset is kept (untiled steps keep every window)."""
+    from runtime.tiles import batch_inputs
+    plan_inputs = {t.name for t in plan.inputs}
+    keep = sorted({t for s in steps for t in s.inputs} - plan_inputs)
+    frames = {s.name: (s.tiles.frames if s.tiles is not None else 1) for s in steps}
+    rng = np.random.default_rng(seed)
+    chosen = {}
+    for s in steps:   # which frames of which run each step keeps
+        total = frames[s.name] * len(samples)
+        small = total <= max_frames or frames[s.name] == 1
+        pick = np.arange(total) if small else np.sort(rng.choice(total, max_frames, replace=False))
+        chosen[s.name] = np.split(pick % frames[s.name], np.searchsorted(pick // frames[s.name],
+                                                                         np.arange(1, len(samples))))
+    got: dict[str, list[list[np.ndarray]]] = {s.name: [] for s in steps}
+    for k, feeds in enumerate(samples):
+        env = {**feeds, **plan.run(feeds, keep=keep)}
+        for s in steps:
+            xs = [env[t] for t in s.inputs]
+            batch = batch_inputs(s, plan.spec.tensors, xs) if s.tiles is not None else xs
+            got[s.name].append([to_nhwc(np.asarray(b)[chosen[s.name][k]][:, None]) for b in batch])
+        if progress and len(samples) >= 10 and (k + 1) % max(1, len(samples) // 10) == 0:
+            progress(f"  calibration: {k + 1}/{len(samples)} windows")
+    return {name: [np.concatenate(parts) for parts in zip(*runs)] for name, runs in got.items()}
+
+
+def write_calib(plan_dir: Path, step: dict, names: list[str], arrays: list[np.ndarray]) -> None:
+    """calib/<step>.npy (one model input) or .npz keyed by the model's input names; sets step["calib"]."""
+    (plan_dir / "calib").mkdir(exist_ok=True)
+    if len(arrays) == 1:
+        rel = f"calib/{step['name']}.npy"
+        np.save(plan_dir / rel, arrays[0])
+    else:
+        rel = f"calib/{step['name']}.npz"
+        np.savez(plan_dir / rel, **dict(zip(names, arrays)))
+    step["calib"] = rel
+
+
+def model_input_names(plan, spec) -> list[str]:
+    """The graph input names of a hailo step's model (tiled steps bind by position in `tiles`)."""
+    if spec.tiles is None:
+        return list(spec.inputs)
+    from runtime.backends.ort_backend import read_signature
+    return [n for n, _ in read_signature(spec.model_path, plan.spec.read_file)[0]]
 
 
 def propagate(plan_dir: Path, doc: dict, arrays: dict, progress) -> list[str]:
@@ -72,29 +125,14 @@ def propagate(plan_dir: Path, doc: dict, arrays: dict, progress) -> list[str]:
     from runtime import Plan
     calib = fit_calibration(arrays, doc["inputs"])
     plan = Plan.load(plan_dir, backend="onnxruntime")
-    hailo = [s for s in doc["steps"] if s["device"] == "hailo"]
-    wanted = sorted({name for s in hailo for name in s["inputs"]} - {i["name"] for i in doc["inputs"]})
     count = next(iter(calib.values())).shape[0]
-    captured: dict[str, list] = {}
-    for k in range(count):
-        feeds = {name: arr[k] for name, arr in calib.items()}  # arrays are (N, *input shape)
-        result = plan.run(feeds, keep=wanted)
-        for name in wanted:
-            captured.setdefault(name, []).append(np.array(result[name]))
-        for name in calib:
-            captured.setdefault(name, []).append(feeds[name])
-        if count >= 10 and (k + 1) % max(1, count // 10) == 0:
-            progress(f"  calibration: {k + 1}/{count} windows")
-    (plan_dir / "calib").mkdir(exist_ok=True)
-    for step in hailo:
-        arrays = {name: to_nhwc(np.stack(captured[name])) for name in step["inputs"]}
-        if len(arrays) == 1:
-            rel = f"calib/{step['name']}.npy"
-            np.save(plan_dir / rel, next(iter(arrays.values())))
-        else:
-            rel = f"calib/{step['name']}.npz"
-            np.savez(plan_dir / rel, **arrays)
-        step["calib"] = rel
+    samples = [{name: arr[k] for name, arr in calib.items()} for k in range(count)]  # (N, *input shape)
+    hailo = plan.spec.hailo_steps
+    captured = capture(plan, samples, hailo, progress)
+    entries = {s["name"]: s for s in doc["steps"]}
+    for spec in hailo:
+        write_calib(plan_dir, entries[spec.name], model_input_names(plan, spec), captured[spec.name])
+    plan.close()
     write_plan_json(plan_dir, doc)
     warnings = []
     if count < MIN_RECOMMENDED:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from rewriter.plan.counts import plan_counts
 from rewriter.plan.steps import PlannedStep, step_entry
 from runtime import schema
 
@@ -40,7 +41,11 @@ def declare_tensors(inputs: list[dict], entries: list[dict], model_of, strict: b
             except Exception:  # noqa: BLE001 - lenient mode: leave it undeclared
                 pass
             continue
-        if entry.get("kind", "onnx") == "onnx":
+        if entry.get("kind", "onnx") == "onnx" and "tiles" in entry:
+            batch = known[entry["inputs"][0]]["shape"][0]
+            for name, spec in tiled_outputs(entry, model_of(entry), batch).items():
+                table[name] = known[name] = spec
+        elif entry.get("kind", "onnx") == "onnx":
             graph_outputs = model_of(entry).graph.output
             specs = [value_spec(v) for v in graph_outputs]
             for name, spec in zip(entry["outputs"], specs):
@@ -51,6 +56,16 @@ def declare_tensors(inputs: list[dict], entries: list[dict], model_of, strict: b
             shape = schema.stitch_output_shape(step, [tuple(t["shape"]) for t in ins], entry["name"])
             table[entry["outputs"][0]] = known[entry["outputs"][0]] = {"shape": list(shape), "dtype": ins[0]["dtype"]}
     return table
+
+
+def tiled_outputs(entry: dict, model: onnx.ModelProto, batch: int) -> dict[str, dict]:
+    """The whole tensors a tiled step writes: [batch of its inputs, channels covered, H, length]."""
+    out: dict[str, dict] = {}
+    for b, v in zip(entry["tiles"]["outputs"], model.graph.output):
+        spec = value_spec(v)
+        got = out.setdefault(b["tensor"], {"shape": [batch, 0, spec["shape"][2], b["length"]], "dtype": spec["dtype"]})
+        got["shape"][1] = max(got["shape"][1], b["channels"][1])
+    return {name: out[name] for name in entry["outputs"]}
 
 
 def list_specs(known: dict) -> list[dict]:
@@ -81,6 +96,7 @@ def plan_document(target_name: str, source: Path, original: onnx.ModelProto, ste
     doc["tensors"] = declare_tensors(inputs, entries, lambda e: models[id(e)])
     doc["files"] = {}
     doc["steps"] = entries
+    doc["counts"] = plan_counts(doc)
     return doc
 
 

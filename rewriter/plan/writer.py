@@ -7,6 +7,7 @@ from pathlib import Path
 import onnx
 
 from rewriter.plan.atomic import staged_dir, write_json_atomic
+from rewriter.plan.counts import plan_counts
 from rewriter.plan.steps import PlannedStep, segment_file
 from runtime import schema
 from runtime.errors import PlanError
@@ -25,11 +26,12 @@ def write_segment_files(folder: Path, steps: list[PlannedStep]) -> None:
 
 
 def write_plan_json(folder: Path, doc: dict) -> None:
-    """Hash the files the steps reference into doc["files"], validate the document with the
-    runtime's schema, then replace plan.json atomically."""
+    """Hash the files the steps reference into doc["files"], refresh `counts`, validate the document
+    with the runtime's schema, then replace plan.json atomically."""
     folder = Path(folder)
     schema.refresh_files(doc, folder)
     schema.parse_spec(doc, folder / "plan.json")
+    doc["counts"] = plan_counts(doc)
     write_json_atomic(folder / "plan.json", doc)
 
 
@@ -44,11 +46,22 @@ def read_plan(folder: Path) -> dict:
     return doc
 
 
-def validate_plan_folder(folder: Path) -> None:
+def signature(model: onnx.ModelProto) -> tuple[list, list]:
+    """(name, shape) of a model's graph inputs and outputs, symbolic dims as their names (as
+    onnxruntime reports them)."""
+    inits = {t.name for t in model.graph.initializer}
+    dims = lambda v: [d.dim_value if d.HasField("dim_value") else d.dim_param for d in  # noqa: E731
+                      v.type.tensor_type.shape.dim]
+    return ([(v.name, dims(v)) for v in model.graph.input if v.name not in inits],
+            [(v.name, dims(v)) for v in model.graph.output])
+
+
+def validate_plan_folder(folder: Path, steps: list[PlannedStep] = ()) -> None:
     """What `Plan.load` checks, without running anything: schema, confinement, hashes, and that every
-    step binds as many tensors as its model has (runtime.validate)."""
+    step binds its model's inputs and outputs (runtime.validate); the signatures of the models in
+    `steps` (just written from them) are taken from memory."""
     from runtime import validate
-    validate(folder)
+    validate(folder, {segment_file(s): signature(s.model) for s in steps if s.model is not None})
 
 
 def write_plan(out_dir: Path, doc: dict, steps: list[PlannedStep], after=None) -> None:
@@ -60,4 +73,4 @@ def write_plan(out_dir: Path, doc: dict, steps: list[PlannedStep], after=None) -
         write_plan_json(stage, doc)
         if after is not None:
             after(stage)
-        validate_plan_folder(stage)
+        validate_plan_folder(stage, steps)

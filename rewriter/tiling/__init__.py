@@ -1,6 +1,8 @@
-"""Temporal tiling and channel blocking of hailo segments, stitched exactly on the host.
+"""Tiling of hailo segments that exceed the target's resource model: one model (one HEF) per
+time-local stage with its channel blocks side by side, all time tiles run as one batched device
+call, gathered and scattered by the runtime; exact up to float32 rounding.
 
-    new_steps, reports = tile_steps(steps, target.tiling, force=False)
+    new_steps, reports = tile_steps(steps, target.tiling)
     retile_segment(out_dir, step_name, factor=0.5)   # re-tile one hailo step of a written plan
 See docs/tiling.md.
 """

@@ -10,11 +10,19 @@ def attrs_of(node: onnx.NodeProto) -> dict:
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
 
+def _typed(model: onnx.ModelProto) -> bool:
+    """Every node output already has a type and shape (extracted segments do): no inference needed."""
+    g = model.graph
+    known = {v.name for v in list(g.value_info) + list(g.output) if v.type.tensor_type.HasField("shape")}
+    return all(o in known for n in g.node for o in n.output if o)
+
+
 class SegGraph:
     """Indexes a shape-inferred segment; tensors are addressed by name, nodes by position."""
 
     def __init__(self, model: onnx.ModelProto):
-        model = shape_inference.infer_shapes(model, strict_mode=False)
+        if not _typed(model):
+            model = shape_inference.infer_shapes(model, strict_mode=False)
         self.model = model
         g = model.graph
         self.consts = {t.name: numpy_helper.to_array(t) for t in g.initializer}

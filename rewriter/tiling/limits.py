@@ -1,37 +1,27 @@
-"""When does a hailo segment need tiling, and what may a tiled node be."""
+"""What a tiled node may be, and when a hailo segment needs tiling at all."""
 from __future__ import annotations
 
 import numpy as np
 
 from rewriter.target import TilingLimits
 from rewriter.tiling.graph import SegGraph
+from rewriter.tiling.receptive import window
 
 CONVS = ("Conv", "ConvTranspose")
+POOLS = ("AveragePool", "MaxPool")
 UNARY = {"Relu", "LeakyRelu", "Sigmoid", "Tanh", "Elu", "Selu", "HardSigmoid", "HardSwish", "Clip", "Abs",
          "Neg", "Sqrt", "Exp", "Log", "Softplus", "Softsign", "Erf", "Gelu", "Identity", "Celu", "Mish"}
+# f(0) == 0: a tensor that is zero outside [0, W) stays so (Clip only when its range holds 0)
+ZERO_KEEPING = {"Relu", "LeakyRelu", "Tanh", "Elu", "Selu", "HardSwish", "Abs", "Neg", "Sqrt", "Softsign",
+                "Erf", "Gelu", "Identity", "Celu", "Mish", "PRelu"}
 BINARY = {"Add", "Sub", "Mul", "Div", "Max", "Min", "Pow"}
+UNSAFE = {"Log", "Sqrt", "Pow"}
+ACTIVATIONS = UNARY | {"PRelu"}   # run in the producing layer's activation unit: not counted as layers
 
 
 def conv_channels(g: SegGraph, i: int) -> tuple[int, int]:
     node = g.nodes[i]
     return g.channels(node.input[0]), g.channels(node.output[0])
-
-
-def exceeds(g: SegGraph, limits: TilingLimits, force: bool) -> str | None:
-    """Why the segment must be tiled, or None when it fits as one network."""
-    for name, shape in g.shapes.items():
-        if shape and isinstance(shape[-1], int) and shape[-1] > limits.width and len(shape) == 4:
-            return f"tensor {name} is {shape[-1]} wide (> {limits.width})"
-    for i, node in enumerate(g.nodes):
-        if node.op_type not in CONVS:
-            continue
-        cin, cout = conv_channels(g, i)
-        if max(cin, cout) <= limits.channels:
-            continue
-        wide = max(g.width(node.input[0]), g.width(node.output[0]))
-        if force or wide > limits.tile_when_channels_above_at_width:
-            return f"{node.op_type} {node.name} has {cin}->{cout} channels at width {wide}"
-    return None
 
 
 def is_depthwise(g: SegGraph, i: int) -> bool:
@@ -41,61 +31,94 @@ def is_depthwise(g: SegGraph, i: int) -> bool:
     return node.op_type == "Conv" and group > 1 and group == cin == cout
 
 
+def rows(g: SegGraph, i: int) -> list[str]:
+    """The rank-4 variable tensors node i reads or writes."""
+    names = g.var_inputs(i) + [o for o in g.nodes[i].output if o]
+    return [x for x in names if g.rank4(x)]
+
+
+def exceeds(g: SegGraph, limits: TilingLimits) -> str | None:
+    """Why the segment must be tiled, or None when it fits as one network."""
+    res = limits.resources
+    width_cap = limits.width or res.max_width
+    for i, node in enumerate(g.nodes):
+        if limits.channels is not None and node.op_type in CONVS:
+            cin, cout = conv_channels(g, i)
+            if max(cin, cout) > limits.channels:
+                return f"{node.op_type} {node.name} has {cin}->{cout} channels (> {limits.channels})"
+        for x in rows(g, i):
+            c, w = g.channels(x), g.width(x)
+            if width_cap is not None and w > width_cap:
+                return f"tensor {x} is {w} wide (> {width_cap})"
+            if limits.width is None and c * w > res.layer_row_values:
+                return (f"{node.op_type} {node.name}: tensor {x} has {c} channels x {w} wide "
+                        f"(> {res.layer_row_values} per row)")
+    return None
+
+
 def _const_time_free(g: SegGraph, name: str) -> bool:
     """Constants that do not vary along W (per-channel or scalar) broadcast into any tile."""
     shape = g.consts[name].shape
-    return len(shape) == 0 or shape[-1] == 1 or len(shape) < 1
+    return len(shape) == 0 or shape[-1] == 1
 
 
-def _channel_local_ok(g: SegGraph, i: int) -> bool:
+def _broadcast_ok(g: SegGraph, x: str, out: str) -> bool:
+    """A variable operand of an elementwise op: the output's shape, or one channel broadcast over
+    all of them. Anything else (a global mean broadcast over W) is not time-local."""
+    s, o = list(g.shape(x)), list(g.shape(out))
+    return s == o or (len(s) == 4 and s[1] == 1 and s[:1] + s[2:] == o[:1] + o[2:])
+
+
+def _elementwise_ok(g: SegGraph, i: int) -> bool:
     node, out = g.nodes[i], g.nodes[i].output[0]
-    for x in node.input[1:] if node.op_type in ("PRelu", "Clip") else node.input:
+    operands = node.input[:1] if node.op_type in ("PRelu", "Clip") else node.input
+    for x in node.input[1:] if node.op_type in ("PRelu", "Clip") else []:
+        if x and not (g.is_const(x) and _const_time_free(g, x)):
+            return False
+    for x in operands:
         if not x:
             continue
         if g.is_const(x):
             if not _const_time_free(g, x):
                 return False
-        elif list(g.shape(x)) != list(g.shape(out)):
-            return False   # broadcasting a variable (e.g. a global mean) is not time-local
+        elif not _broadcast_ok(g, x, out):
+            return False
     return True
 
 
-def kind(g: SegGraph, i: int, channels: int) -> str:
-    """"tile" (time-local, runs inside a tile), "partial" (conv split into input-channel partial
-    products summed on the host) or "host" (runs on the host as a small ONNX step)."""
+def _auto_pad(at: dict) -> str:
+    v = at.get("auto_pad", b"NOTSET")
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def kind(g: SegGraph, i: int) -> str:
+    """"tile" (time-local: runs inside a tiled stage) or "host" (a small host ONNX step)."""
     node, at = g.nodes[i], g.attrs[i]
     op = node.op_type
-    vars_ = g.var_inputs(i) + [o for o in node.output if o]
-    if not vars_ or not all(g.rank4(x) for x in vars_) or len([o for o in node.output if o]) != 1:
+    outs = [o for o in node.output if o]
+    if len(outs) != 1 or not all(g.rank4(x) for x in g.var_inputs(i) + outs) or not g.var_inputs(i):
         return "host"
     if op in CONVS:
         if not all(g.is_const(x) for x in node.input[1:] if x):
             return "host"
-        if op == "ConvTranspose" and (at.get("group", 1) != 1 or "output_shape" in at
-                                      or at.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET")):
+        if op == "ConvTranspose" and (at.get("group", 1) != 1 or "output_shape" in at or _auto_pad(at) != "NOTSET"):
             return "host"
         if op == "Conv" and at.get("group", 1) != 1 and not is_depthwise(g, i):
             return "host"
-        if is_depthwise(g, i):
-            return "tile"
-        return "partial" if g.channels(node.input[0]) > channels else "tile"
-    if op in ("AveragePool", "MaxPool"):
-        pads = at.get("pads") or [0, 0, 0, 0]
-        if at.get("ceil_mode", 0) or (at.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET")):
-            return "host"
-        w_pads = pads[1] or pads[3]
-        if w_pads and (op == "MaxPool" or not at.get("count_include_pad", 0)):
-            return "host"   # -inf / count-excluding padding is not a zero mask
         return "tile"
-    if op in UNARY or op == "PRelu":
-        return "tile" if _channel_local_ok(g, i) else "host"
-    if op in BINARY:
-        return "tile" if _channel_local_ok(g, i) else "host"
+    if op in POOLS:
+        pads = at.get("pads") or [0, 0, 0, 0]
+        if at.get("ceil_mode", 0) or _auto_pad(at) != "NOTSET":
+            return "host"
+        if (pads[1] or pads[3]) and (op == "MaxPool" or not at.get("count_include_pad", 0)):
+            return "host"   # -inf / count-excluding padding is not zero padding
+        return "tile"
+    if op in UNSAFE or (op == "Div" and not g.is_const(node.input[1])):
+        return "host"   # may turn finite values outside [0, W) into inf/NaN, which a 0 mask keeps
+    if op in UNARY or op == "PRelu" or op in BINARY:
+        return "tile" if _elementwise_ok(g, i) else "host"
     if op == "Concat":
-        axis = at.get("axis", 0)
-        if axis % 4 == 1 and g.channels(node.output[0]) <= channels:
-            return "tile"
-        return "host"
+        return "tile" if at.get("axis", 0) % 4 == 1 else "host"
     if op == "Slice":
         consts = [x for x in node.input[1:] if x]
         if not all(g.is_const(x) for x in consts) or len(node.input) < 4:
@@ -106,12 +129,37 @@ def kind(g: SegGraph, i: int, channels: int) -> str:
     return "host"
 
 
-def channel_local(g: SegGraph, i: int) -> bool:
-    """Output channel c depends on input channel c only (blocks can follow it)."""
+def spatial(g: SegGraph, i: int) -> bool:
+    """Reads W neighbours (or W padding): its input must be exactly zero outside [0, W)."""
     op = g.nodes[i].op_type
-    if op in ("Conv",):
-        return is_depthwise(g, i)
-    return op not in ("ConvTranspose", "Concat")
+    if op == "ConvTranspose":
+        return True
+    if op not in CONVS + POOLS:
+        return False
+    w = window(g, i)
+    return w.k > 1 or w.pl > 0 or w.pr > 0
+
+
+def keeps_zero(g: SegGraph, i: int, zero: set[str]) -> bool:
+    """Node i's output is zero wherever its variable inputs in `zero` are (outside [0, W))."""
+    node = g.nodes[i]
+    op = node.op_type
+    ins = g.var_inputs(i)
+    if op in ZERO_KEEPING:
+        return ins[0] in zero
+    if op == "Clip":
+        bounds = [g.consts.get(x) if x else None for x in (list(node.input) + ["", ""])[1:3]]
+        return ins[0] in zero and all(b is None or float(b) * (-1) ** k <= 0 for k, b in enumerate(bounds))
+    if op == "Mul":
+        return any(x in zero for x in ins)
+    if op == "Div":   # by a constant (kind() sends division by a variable to the host)
+        return node.input[0] in zero
+    if op in ("Add", "Sub", "Max", "Min"):
+        consts = [x for x in node.input if x and g.is_const(x)]
+        return all(x in zero for x in ins) and not any(np.any(g.consts[c]) for c in consts)
+    if op == "Concat":
+        return all(x in zero for x in ins)
+    return False
 
 
 def np_dtype(elem_type: int):

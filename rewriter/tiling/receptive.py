@@ -34,28 +34,27 @@ class Window:
     out_pad: int = 0
 
 
-def window(g: SegGraph, i: int) -> Window:
+def window(g: SegGraph, i: int, axis: int = -1) -> Window:
+    """Geometry along W (axis -1) or H (axis -2) of a conv / pool node."""
     node, at = g.nodes[i], g.attrs[i]
     op = node.op_type
-    if op in ("Conv", "ConvTranspose"):
-        k = at.get("kernel_shape", g.consts[node.input[1]].shape[2:])[-1]
-    else:
-        k = at["kernel_shape"][-1]
-    d = (at.get("dilations") or [1])[-1]
-    s = (at.get("strides") or [1])[-1]
-    pads = at.get("pads") or [0] * 4
+    kernel = at.get("kernel_shape") or g.consts[node.input[1]].shape[2:]
+    k = kernel[axis]
+    d = (at.get("dilations") or [1] * len(kernel))[axis]
+    s = (at.get("strides") or [1] * len(kernel))[axis]
+    pads = at.get("pads") or [0] * (2 * len(kernel))
     rank = len(pads) // 2
-    pl, pr = pads[rank - 1], pads[-1]
+    pl, pr = pads[rank + axis], pads[2 * rank + axis]
     auto = at.get("auto_pad", b"NOTSET")
     auto = auto.decode() if isinstance(auto, bytes) else auto
     if auto in ("SAME_UPPER", "SAME_LOWER") and op != "ConvTranspose":
-        n = g.width(node.input[0])
+        n = g.shape(node.input[0])[axis]
         total = max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0)
         small, big = total // 2, total - total // 2
         pl, pr = (small, big) if auto == "SAME_UPPER" else (big, small)
     elif auto == "VALID":
         pl = pr = 0
-    out_pad = (at.get("output_padding") or [0])[-1] if op == "ConvTranspose" else 0
+    out_pad = (at.get("output_padding") or [0] * len(kernel))[axis] if op == "ConvTranspose" else 0
     return Window(int(k), int(d), int(s), int(pl), int(pr), int(out_pad))
 
 

@@ -1,69 +1,113 @@
-"""Cut a segment into stages, in topological order.
+"""Cut a segment into stages: time-local device stages and the host steps between them.
 
-* tile:    time-local nodes run per (channel block, time tile); every tensor with more than N
-           channels is split into the same N-channel blocks (so all of them must have the same
-           channel count `cs`); tensors with <= N channels are computed whole in every job.
-* partial: one dense conv with more than N input channels: (output block, input block) partial
-           products, summed on the host before anything nonlinear can follow.
-* host:    everything else (global reductions, reshapes, ...) as a small host ONNX step.
-Between stages full tensors are materialized on the host.
+A stage ends only where time-locality ends (global reductions, broadcasts of a non-constant,
+reshapes...): those nodes go to host steps. Every time-local node gets a level, the number of host
+steps on its longest path from the segment inputs (ASAP); all time-local nodes of one level that
+share an output width form ONE device stage (one model, one HEF), the host nodes of level k run
+between device levels k and k+1. Time-local nodes that would only make a round trip (a component
+without any conv or pool, or one-column tensors) run on the host too.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from rewriter.tiling.graph import SegGraph
-from rewriter.tiling.limits import kind
+from rewriter.tiling.limits import CONVS, POOLS, kind
+
+HEAVY = CONVS + POOLS
 
 
 @dataclass
 class Stage:
-    kind: str
-    nodes: list[int] = field(default_factory=list)
-    cs: int | None = None            # channel count of blocked tensors (> N), tile stages only
-    inputs: list[str] = field(default_factory=list)    # external variable inputs, first use order
+    kind: str                                          # "tile" (device) or "host"
+    nodes: list[int] = field(default_factory=list)     # topological order
+    inputs: list[str] = field(default_factory=list)    # variable inputs from outside, first use order
     outputs: list[str] = field(default_factory=list)   # tensors needed after the stage
 
-
-def _fits(g: SegGraph, stage: Stage, i: int, n: int) -> bool:
-    """All tensors above N channels in one tile stage share the block layout of `cs`."""
-    big = {g.channels(x) for x in g.var_inputs(i) + list(g.nodes[i].output[:1]) if g.channels(x) > n}
-    if stage.cs is not None:
-        big.add(stage.cs)
-    if len(big) > 1:
-        return False
-    stage.cs = next(iter(big), None)
-    return True
+    def split(self, g: SegGraph, at: int) -> tuple[Stage, Stage]:
+        """Two consecutive stages: nodes before position `at` and from it on."""
+        return make(g, self.kind, self.nodes[:at]), make(g, self.kind, self.nodes[at:])
 
 
-def form(g: SegGraph, n: int, breaks: set[int], forced_host: set[int]) -> list[Stage]:
-    stages: list[Stage] = []
-    cur: Stage | None = None
-    for i in range(len(g.nodes)):
-        k = "host" if i in forced_host else kind(g, i, n)
-        joinable = cur is not None and cur.kind == k and k != "partial" and i not in breaks
-        if k == "tile" and joinable:
-            joinable = _fits(g, cur, i, n)
-        if not joinable:
-            cur = Stage(k)
-            stages.append(cur)
-            if k == "tile":
-                _fits(g, cur, i, n)
-        cur.nodes.append(i)
-    for st in stages:
-        _boundary(g, st)
-    return stages
-
-
-def _boundary(g: SegGraph, st: Stage) -> None:
+def make(g: SegGraph, kind_: str, nodes: list[int]) -> Stage:
+    st = Stage(kind_, sorted(nodes))
     inside = set(st.nodes)
     produced = {o for i in st.nodes for o in g.nodes[i].output if o}
+    seen = set()
     for i in st.nodes:
         for x in g.var_inputs(i):
-            if x not in produced and x not in st.inputs:
+            if x not in produced and x not in seen:
+                seen.add(x)
                 st.inputs.append(x)
     outs = set(g.outputs)
     for i in st.nodes:
         for o in g.nodes[i].output:
-            if o and (o in outs or set(g.consumers.get(o, [])) - inside):
+            if o and (o in outs or any(c not in inside for c in g.consumers.get(o, []))):
                 st.outputs.append(o)
+    return st
+
+
+def _components(g: SegGraph, nodes: list[int]) -> dict[int, int]:
+    """node -> a representative of its connected component among `nodes` (linked by tensors)."""
+    members = set(nodes)
+    parent = {i: i for i in nodes}
+
+    def find(a):
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+    for i in nodes:
+        for x in g.var_inputs(i):
+            j = g.producer.get(x)
+            if j in members:
+                parent[find(i)] = find(j)
+    return {i: find(i) for i in nodes}
+
+
+def _device_kinds(g: SegGraph, forced_host: set[int]) -> list[str]:
+    kinds = ["host" if i in forced_host else kind(g, i) for i in range(len(g.nodes))]
+    for i, k in enumerate(kinds):
+        if k == "tile" and g.width(g.nodes[i].output[0]) == 1:
+            kinds[i] = "host"   # one column: nothing to tile, not worth a device call
+    # a connected piece of device nodes without a conv or pool would only be a round trip
+    comp = _components(g, [i for i, k in enumerate(kinds) if k == "tile"])
+    heavy = {comp[i] for i in comp if g.nodes[i].op_type in HEAVY}
+    return [("host" if k == "tile" and comp[i] not in heavy else k) for i, k in enumerate(kinds)]
+
+
+def form(g: SegGraph, forced_host: set[int] = frozenset()) -> list[Stage]:
+    """Stages in execution order: device stages of level 0, host step of level 0, level 1, ..."""
+    kinds = _device_kinds(g, forced_host)
+    level = [0] * len(g.nodes)
+    for i in range(len(g.nodes)):   # nodes are in topological order
+        lv = 0
+        for x in g.var_inputs(i):
+            j = g.producer.get(x)
+            if j is not None:
+                lv = max(lv, level[j] + (kinds[j] == "host" and kinds[i] == "tile"))
+        level[i] = lv
+    top = max(level, default=0)
+    stages: list[Stage] = []
+    for lv in range(top + 1):
+        device = [i for i in range(len(g.nodes)) if level[i] == lv and kinds[i] == "tile"]
+        stages += _by_width(g, device)
+        host = [i for i in range(len(g.nodes)) if level[i] == lv and kinds[i] == "host"]
+        if host:
+            stages.append(make(g, "host", host))
+    return stages
+
+
+def _by_width(g: SegGraph, nodes: list[int]) -> list[Stage]:
+    """One stage per output width: the level's connected pieces whose outputs share a width merge
+    (one HEF); a piece with outputs of several widths stays alone (the planner cuts it)."""
+    pieces: dict[int, list[int]] = {}
+    for i, root in _components(g, nodes).items():
+        pieces.setdefault(root, []).append(i)
+    groups: dict[object, list[int]] = {}
+    for root, piece in pieces.items():
+        widths = {g.width(o) for o in make(g, "tile", piece).outputs}
+        key = next(iter(widths)) if len(widths) == 1 else ("mixed", root)
+        groups.setdefault(key, []).extend(piece)
+    stages = [make(g, "tile", piece) for piece in groups.values()]
+    return sorted(stages, key=lambda s: s.nodes[0])

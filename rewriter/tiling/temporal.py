@@ -1,9 +1,7 @@
-"""Temporal tiling of one stage: tile widths and, per tile, the W interval of every tensor.
-
-Each tile owns an output interval [a, b) of the stage outputs (all the same width). Walking the
-stage backwards, every tensor gets the hull of what its consumers read (receptive.needs), so
-halos accumulate across layers. Intervals are not clamped: what sticks out of [0, W) is padding.
-"""
+"""Uniform time tiles of a stage: tile t computes output columns [t*tw, (t+1)*tw) (the last one may
+stick out past W; its extra columns are cropped). Every tensor of the stage is then computed on an
+interval that is affine in the tile index, lo_T + t*step_T, of the same length in every tile, so
+one model serves all tiles (strides and ConvTranspose phases are kept aligned by `align`)."""
 from __future__ import annotations
 
 import math
@@ -15,11 +13,21 @@ from rewriter.tiling.stages import Stage
 
 
 @dataclass
-class TimePlan:
-    width: int                                  # W of the stage outputs
-    tiles: list[tuple[int, int]]                # output interval of each tile
-    ivs: list[dict[str, tuple[int, int]]]       # per tile: tensor -> interval it is computed on
-    halo: int
+class Geometry:
+    width: int                              # W of the stage outputs
+    tw: int                                 # output columns per tile
+    count: int                              # tiles
+    iv: dict[str, tuple[int, int]]          # tile 0: tensor -> interval it is computed on
+    step: dict[str, int]                    # tensor -> shift of its interval from one tile to the next
+    made: dict[str, tuple[int, int]]        # tile 0: ConvTranspose output -> what it computes (superset)
+
+    def length(self, name: str) -> int:
+        lo, hi = self.iv[name]
+        return hi - lo
+
+    def halo(self, g: SegGraph, names) -> int:
+        """Extra columns a tile reads beyond its own span, at the output rate (widest input)."""
+        return max([0] + [round(self.length(x) * self.width / g.width(x)) - self.tw for x in names])
 
 
 def intervals(g: SegGraph, st: Stage, out: tuple[int, int]) -> dict[str, tuple[int, int]]:
@@ -33,52 +41,40 @@ def intervals(g: SegGraph, st: Stage, out: tuple[int, int]) -> dict[str, tuple[i
     return demand
 
 
-def _longest(g: SegGraph, st: Stage, ivs: dict) -> int:
-    longest = max(hi - lo for lo, hi in ivs.values())
-    for i in st.nodes:   # ConvTranspose computes more than it keeps
-        y = g.nodes[i].output[0]
-        if g.nodes[i].op_type == "ConvTranspose" and y in ivs:
-            lo, hi = produced(g, i, ivs[y])
-            longest = max(longest, hi - lo)
-    return longest
+def _made(g: SegGraph, st: Stage, ivs: dict) -> dict[str, tuple[int, int]]:
+    out = {}
+    for i in st.nodes:
+        node = g.nodes[i]
+        if node.op_type == "ConvTranspose" and node.output[0] in ivs:
+            out[node.output[0]] = produced(g, i, ivs[node.output[0]])
+    return out
 
 
-def _split(total: int, t: int) -> list[tuple[int, int]]:
-    return [(a, min(a + t, total)) for a in range(0, total, t)]
+def align(g: SegGraph, st: Stage) -> int:
+    """Tile widths are multiples of this: every ConvTranspose then starts each tile on the same phase."""
+    return math.lcm(1, *[(g.attrs[i].get("strides") or [1])[-1] for i in st.nodes
+                         if g.nodes[i].op_type == "ConvTranspose"])
 
 
-def _fits(g, st, total, t, limit) -> bool:
-    return all(_longest(g, st, intervals(g, st, iv)) <= limit for iv in _split(total, t)[:3] + _split(total, t)[-2:])
-
-
-def plan(g: SegGraph, st: Stage, limit: int) -> TimePlan | None:
-    """The widest balanced tiling whose tensors all fit in `limit`; None if even 1 does not."""
-    total = g.width(st.outputs[0])
-    if not _fits(g, st, total, 1, limit):
-        return None
-    lo, hi = 1, min(total, limit)
-    while lo < hi:   # largest t that fits (lengths grow with t)
-        mid = (lo + hi + 1) // 2
-        lo, hi = (mid, hi) if _fits(g, st, total, mid, limit) else (lo, mid - 1)
-    t = lo
-    # balance the tiles, keeping ConvTranspose phases equal so interior tiles stay identical
-    align = math.lcm(*([1] + [g.attrs[i].get("strides", [1])[-1] for i in st.nodes
-                                  if g.nodes[i].op_type == "ConvTranspose"]))
-    n = -(-total // t)
-    balanced = -(-(-(-total // n)) // align) * align
-    if balanced <= t and _fits(g, st, total, balanced, limit):
-        t = balanced
-    elif t >= align and _fits(g, st, total, t // align * align, limit):
-        t = t // align * align
-    while True:   # the sampled check above can miss a ConvTranspose phase one longer
-        tiles = _split(total, t)
-        ivs = [intervals(g, st, iv) for iv in tiles]
-        if all(_longest(g, st, v) <= limit for v in ivs):
-            break
-        if t == 1:
-            return None
-        t -= 1
-    ref = ivs[min(1, len(ivs) - 1)]
-    a, b = tiles[min(1, len(tiles) - 1)]
-    halo = max([0] + [ref[x][1] - ref[x][0] - round((b - a) * g.width(x) / total) for x in st.inputs])
-    return TimePlan(total, tiles, ivs, halo)
+def geometry(g: SegGraph, st: Stage, tw: int) -> Geometry | None:
+    """The tiling at `tw` output columns per tile, or None if some interval is not affine in the
+    tile index (then no single model serves every tile)."""
+    width = g.width(st.outputs[0])
+    count = -(-width // tw)
+    first = intervals(g, st, (0, tw))
+    made0 = _made(g, st, first)
+    if count == 1:
+        return Geometry(width, tw, 1, first, {x: 0 for x in first}, made0)
+    second = intervals(g, st, (tw, 2 * tw))
+    step = {x: second[x][0] - first[x][0] for x in first}
+    # every tile when there are few, else the first ones and the last (the shifts are linear)
+    checks = range(1, count) if count <= 32 else sorted({1, 2, 3, count // 2, count - 2, count - 1})
+    for t in checks:
+        ivs = second if t == 1 else intervals(g, st, (t * tw, (t + 1) * tw))
+        for x, (lo, hi) in first.items():
+            if ivs[x] != (lo + t * step[x], hi + t * step[x]):
+                return None
+        for y, (lo, hi) in _made(g, st, ivs).items():
+            if made0[y] != (lo - t * step[y], hi - t * step[y]):
+                return None
+    return Geometry(width, tw, count, first, step, made0)

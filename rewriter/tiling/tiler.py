@@ -1,15 +1,17 @@
-"""tile_steps: replace hailo steps that exceed the allocator limits by tiles + host stitching."""
+"""tile_steps: replace hailo steps that exceed the resource model by device stages (one batched
+device call each) and host steps."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from rewriter.plan.steps import PlannedStep
-from rewriter.target import TilingLimits
-from rewriter.tiling import temporal
-from rewriter.tiling.assemble import StageWriter, host_model
+from rewriter.target import Resources, TilingLimits
+from rewriter.tiling.assemble import device_step, host_step
+from rewriter.tiling.fit import Fit, fit
 from rewriter.tiling.graph import SegGraph
 from rewriter.tiling.limits import exceeds
 from rewriter.tiling.stages import Stage, form
+from rewriter.tiling.tilemodel import StageModel, build
 
 
 @dataclass
@@ -18,47 +20,70 @@ class TilingReport:
     tiled: bool
     reason: str | None = None
     new_steps: list[str] = field(default_factory=list)
-    stages: list[dict] = field(default_factory=list)   # per stage: kind, nodes, grid, halo, distinct
-    hailo_steps: int = 0
+    stages: list[dict] = field(default_factory=list)   # per stage: kind, nodes, tiles, tile_width, halo, block
+    device_steps: int = 0
     host_steps: int = 0
-    stitch_steps: int = 0
-    distinct_files: int = 0
 
 
-def _mixed_width_break(g: SegGraph, st: Stage) -> int | None:
-    """A node to start a new stage at when the stage's outputs have different widths."""
+Planned = tuple[Stage, StageModel | None, Fit | None]
+
+
+def _mixed_width_cut(g: SegGraph, st: Stage) -> int | None:
+    """Where to cut a stage whose outputs have different widths (one tile geometry needs one)."""
     outs = sorted(st.outputs, key=lambda y: g.producer[y])
     first = g.width(outs[0])
     for y in outs[1:]:
         if g.width(y) != first:
-            return g.producer[y]
+            return st.nodes.index(g.producer[y])
     return None
 
 
-def plan_stages(g: SegGraph, limits: TilingLimits) -> list[tuple[Stage, temporal.TimePlan | None]]:
-    """Stages and their time plans; cuts stages further until each one can be tiled."""
-    breaks: set[int] = set()
+def _budget_cut(sm: StageModel, st: Stage, res: Resources) -> int | None:
+    """Where to cut a stage whose model exceeds the per-HEF budget (None: it fits)."""
+    if sm.layer_count <= res.hef_layers and sm.weight_bytes <= res.hef_weight_bytes:
+        return None
+    layers = weights = 0
+    for k, i in enumerate(st.nodes):
+        layers += sm.layers[i]
+        weights += sm.weights[i]
+        if layers > res.hef_layers or weights > res.hef_weight_bytes:
+            return max(k, 1)
+    return None
+
+
+def plan_segment(g: SegGraph, limits: TilingLimits) -> list[Planned]:
+    """Stages in order, each device stage with its model and fit. A device stage that cannot fit
+    is cut in two (at a width change, else in the middle); a single node that cannot fit runs on
+    the host; a stage above the per-HEF budget is cut where the budget runs out."""
     forced: set[int] = set()
     while True:
-        stages = form(g, limits.channels, breaks, forced)
-        planned, retry = [], False
-        for st in stages:
+        planned: list[Planned] = []
+        queue = form(g, forced)
+        restart = False
+        while queue:
+            st = queue.pop(0)
             if st.kind == "host":
-                planned.append((st, None))
+                planned.append((st, None, None))
                 continue
-            cut = _mixed_width_break(g, st)
-            tp = None if cut is not None else temporal.plan(g, st, limits.width)
-            if tp is None:
-                if cut is not None:
-                    breaks.add(cut)
-                elif len(st.nodes) > 1:
-                    breaks.add(st.nodes[len(st.nodes) // 2])
-                else:
-                    forced.add(st.nodes[0])   # not even one output column fits: host
-                retry = True
+            cut = _mixed_width_cut(g, st)
+            if cut is not None:
+                queue[:0] = st.split(g, cut)
+                continue
+            f = fit(g, st, limits)
+            if f is None:
+                if len(st.nodes) > 1:
+                    queue[:0] = st.split(g, len(st.nodes) // 2)
+                    continue
+                forced.add(st.nodes[0])
+                restart = True
                 break
-            planned.append((st, tp))
-        if not retry:
+            sm = build(g, st, f, "stage")
+            cut = _budget_cut(sm, st, limits.resources) if len(st.nodes) > 1 else None
+            if cut is not None:
+                queue[:0] = st.split(g, cut)
+                continue
+            planned.append((st, sm, f))
+        if not restart:
             return planned
 
 
@@ -67,32 +92,25 @@ def tile_segment(step: PlannedStep, limits: TilingLimits, g: SegGraph | None = N
     g = g or SegGraph(step.model)
     report = TilingReport(step.name, True, reason)
     new: list[PlannedStep] = []
-    for k, (st, tp) in enumerate(plan_stages(g, limits)):
-        prefix = f"{step.name}_s{k}"
+    for k, (st, sm, f) in enumerate(plan_segment(g, limits)):
+        name = f"{step.name}_s{k}"
         if st.kind == "host":
-            new.append(PlannedStep(prefix, "host", list(st.inputs), list(st.outputs),
-                                   host_model(g, st, prefix), {"nodes": len(st.nodes)}))
+            new.append(host_step(g, st, name))
             report.stages.append({"kind": "host", "nodes": len(st.nodes)})
             continue
-        writer = StageWriter(g, st, tp, limits.channels, prefix)
-        steps = writer.run(step.name)
-        new += steps
-        first = next(s for s in steps if s.device == "hailo")
-        report.stages.append({"kind": st.kind, "nodes": len(st.nodes), "grid": first.extra["tile"]["grid"],
-                              "halo": tp.halo, "tile_width": tp.tiles[0][1] - tp.tiles[0][0],
-                              "distinct": len(writer.files)})
-        report.distinct_files += len(writer.files)
+        new.append(device_step(g, st, sm, f, name, step.name))
+        report.stages.append({"kind": "device", "nodes": len(st.nodes), "tiles": f.geo.count,
+                              "tile_width": f.geo.tw, "halo": f.geo.halo(g, st.inputs), "block": f.block,
+                              "layers": sm.layer_count})
     report.new_steps = [s.name for s in new]
-    report.hailo_steps = sum(s.device == "hailo" for s in new)
-    report.stitch_steps = sum(s.extra.get("kind", "onnx") != "onnx" for s in new)
-    report.host_steps = len(new) - report.hailo_steps - report.stitch_steps
+    report.device_steps = sum(s.device == "hailo" for s in new)
+    report.host_steps = len(new) - report.device_steps
     return new, report
 
 
-def tile_steps(steps: list[PlannedStep], limits: TilingLimits, force: bool = False
-               ) -> tuple[list[PlannedStep], list[TilingReport]]:
-    """Every hailo step that exceeds `limits` is replaced by tiles whose stitched outputs equal
-    the step's outputs (float32 rounding only); other steps are returned unchanged."""
+def tile_steps(steps: list[PlannedStep], limits: TilingLimits) -> tuple[list[PlannedStep], list[TilingReport]]:
+    """Every hailo step that exceeds `limits` is replaced by device stages and host steps whose
+    outputs equal the step's outputs (float32 rounding only); other steps are returned unchanged."""
     out: list[PlannedStep] = []
     reports: list[TilingReport] = []
     for step in steps:
@@ -100,7 +118,7 @@ def tile_steps(steps: list[PlannedStep], limits: TilingLimits, force: bool = Fal
             out.append(step)
             continue
         g = SegGraph(step.model)
-        why = exceeds(g, limits, force)
+        why = exceeds(g, limits)
         if why is None:
             out.append(step)
             reports.append(TilingReport(step.name, False, None, [step.name]))

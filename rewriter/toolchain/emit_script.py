@@ -16,7 +16,7 @@ import numpy as np
 from . import calib as calib_mod
 from .model_script import build_model_script
 from .plan_io import hailo_segments, load_plan
-from .segment_io import inspect_segment, net_name_for
+from .segment_io import inspect_segment, net_name_for, with_static_batch
 
 COMPILE_DIR = "compile"
 
@@ -177,7 +177,7 @@ def _calib_arg(out_dir: Path, seg, io, net: str, use_random_calib: bool, warning
     return ["--calib-set-path", '"$PLAN"/' + _q(rel)], n
 
 
-def _segment_block(i: int, total: int, seg, io, net: str, calib_args, alls_rel, reason=None) -> str:
+def _segment_block(i: int, total: int, seg, io, net: str, calib_args, alls_rel, reason=None, onnx_rel=None) -> str:
     log = f'"$LOGS"/{_q(seg.name + ".log")}'
     head = (f"\n# --- [{i}/{total}] {seg.name}: {seg.model} (steps: {', '.join(seg.steps)})\n"
             f"echo {_q(f'[{i}/{total}] {seg.name}')}\n"
@@ -189,7 +189,7 @@ def _segment_block(i: int, total: int, seg, io, net: str, calib_args, alls_rel, 
     tsv_bad = f"printf '%s\\tfailed\\n' {_q(seg.model)} >> \"$STATUS\""
     if calib_args is None:
         return head + f"echo {_q('compile.sh: ' + reason)} >&2\nFAILED+=({_q(seg.name)}); {tsv_bad}\n"
-    parse = (["hailo", "parser", "onnx", '"$PLAN"/' + _q(seg.model), "--hw-arch", '"$HW_ARCH"',
+    parse = (["hailo", "parser", "onnx", '"$PLAN"/' + _q(onnx_rel or seg.model), "--hw-arch", '"$HW_ARCH"',
               "--start-node-names"] + [_q(n) for n in io.start_nodes]
              + ["--end-node-names"] + [_q(n) for n in io.end_nodes] + ["-y"])
     optimize = (["hailo", "optimize", _q(net + ".har"), "--hw-arch", '"$HW_ARCH"'] + calib_args
@@ -228,7 +228,9 @@ def emit_compile_script(out_dir, hw_arch="hailo8", compile_settings=None, model_
         alls_rel = f"{COMPILE_DIR}/{seg.name}.alls"
         (out_dir / alls_rel).write_text(script)
         alls.append(out_dir / alls_rel)
-        blocks.append(_segment_block(i, len(segments), seg, io, net, calib_args, alls_rel))
+        static = f"{COMPILE_DIR}/{seg.name}.onnx"   # same stem: the network keeps its name
+        onnx_rel = static if with_static_batch(out_dir / seg.model, out_dir / static) else None
+        blocks.append(_segment_block(i, len(segments), seg, io, net, calib_args, alls_rel, onnx_rel=onnx_rel))
     if not segments:
         blocks.append("\necho 'compile.sh: no hailo segments in plan.json'\n")
     path = cdir / "compile.sh"

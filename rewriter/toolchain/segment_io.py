@@ -28,8 +28,13 @@ def net_name_for(name: str) -> str:
 
 
 def _static_shape(value_info) -> list:
+    """The DFC's input shape. A symbolic first dim is the batch of a tiled step's model (its time
+    tiles: HailoRT sets it at run time with set_batch_size), given to the DFC as 1."""
     dims = []
-    for d in value_info.type.tensor_type.shape.dim:
+    for k, d in enumerate(value_info.type.tensor_type.shape.dim):
+        if k == 0 and d.HasField("dim_param"):
+            dims.append(1)
+            continue
         if not d.HasField("dim_value") or d.dim_value <= 0:
             raise SegmentError(f"input {value_info.name!r} has a non-static shape; the DFC needs fixed shapes")
         dims.append(int(d.dim_value))
@@ -73,3 +78,19 @@ def inspect_segment(path) -> SegmentIO:
         start_nodes=start,
         end_nodes=end,
     )
+
+
+def with_static_batch(path, dest) -> bool:
+    """A tiled step's model has a symbolic batch (its time tiles); the Hailo CLI gets a copy with
+    batch 1 written to `dest` (the Python API is given net_input_shapes instead). False when the
+    model is static already (nothing written)."""
+    model = onnx.load(str(path))
+    dims = [v.type.tensor_type.shape.dim[0] for v in list(model.graph.input) + list(model.graph.output)
+            if v.type.tensor_type.shape.dim]
+    if not any(d.HasField("dim_param") for d in dims):
+        return False
+    for d in dims:
+        d.dim_value = 1
+    del model.graph.value_info[:]
+    onnx.save(model, str(dest))
+    return True

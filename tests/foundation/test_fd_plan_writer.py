@@ -45,7 +45,7 @@ def _graph_outputs(path):
 def test_plan_json_required_fields(conv_plan):
     _, out, model = conv_plan
     doc = read_plan(out)
-    assert doc["format"] == "hailo-rewriter-plan" and doc["version"] == 2 and doc["target"] == "hailo8"
+    assert doc["format"] == "hailo-rewriter-plan" and doc["version"] == 3 and doc["target"] == "hailo8"
     assert doc["source"]["model"] == "model.onnx" and len(doc["source"]["sha256"]) == 64
     assert doc["inputs"] == [{"name": "x", "shape": [1, 3, 32, 32], "dtype": "float32"}]
     assert doc["outputs"] == [{"name": "logits", "shape": [1, 10], "dtype": "float32"}]

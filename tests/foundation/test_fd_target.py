@@ -20,7 +20,8 @@ def test_builtin_targets_load(name):
     assert target.ops["Gemm"].ranks == (2,)
     assert target.ops["Pad"].attrs == {"mode": ["constant"]}
     assert target.roundtrip_macs == 200000
-    assert target.tiling.channels == 64 and target.tiling.width == 512
+    assert target.tiling.channels is None and target.tiling.width is None and not target.tiling.strict
+    assert target.tiling.resources.layer_row_values == 131072 and target.tiling.resources.hef_layers == 96
     assert all(p.is_file() for p in target.rule_files)
 
 
@@ -36,7 +37,17 @@ def test_custom_target_path(tmp_path):
 
 def test_with_tiling_overrides_only_what_is_given():
     target = load_target("hailo8").with_tiling(channels=32)
-    assert target.tiling.channels == 32 and target.tiling.width == 512
+    assert target.tiling.channels == 32 and target.tiling.width is None and target.tiling.strict
+    assert target.with_tiling(width=256).tiling.width == 256
+
+
+def test_resources_are_checked(tmp_path):
+    path = target_toml(tmp_path, edit=lambda t: t.replace("hef_layers = 96", "hef_layers = 0"))
+    with pytest.raises(UserError, match="positive"):
+        load_target(str(path))
+    path = target_toml(tmp_path, edit=lambda t: t.replace("hef_layers = 96", "hef_layerz = 96"))
+    with pytest.raises(UserError, match="unknown \\[resources\\] key"):
+        load_target(str(path))
 
 
 def test_unknown_target_lists_builtins():

@@ -44,10 +44,10 @@ def test_backend_conv1d(name, tmp_path, target):
 
 @pytest.mark.parametrize("name", POOL1D_CASES)
 def test_backend_pool1d(name, tmp_path, target):
-    # test_MaxPool1d_stride_padding_dilation is 220,000 wide: above the tiling width, and a padded
+    # test_MaxPool1d_stride_padding_dilation is 220,000 wide: above the row budget, and a padded
     # MaxPool cannot be tiled exactly (it pads with -inf), so the tiler would send it to the host.
-    # This test is about the 1-D -> 2-D rewrite: lift the width limit.
-    target = custom_target(tmp_path, {"width = 512 ": "width = 1000000 "})
+    # This test is about the 1-D -> 2-D rewrite: lift the budget.
+    target = custom_target(tmp_path, {"layer_row_values = 131072": "layer_row_values = 1000000000"})
     res = run_case(name, tmp_path, target)
     assert_hailo_clean(res)
     # The AvgPool1d exports are already 2-D in the vertical [N, C, T, 1] layout (Unsqueeze(axis 3),

@@ -200,7 +200,7 @@ def test_global_mean_over_c_and_t_is_as_accurate_as_the_original(tmp_path):
     model = _model(nodes, inits, t=t)
     rng = np.random.default_rng(0)
     feeds = {"x": (rng.standard_normal((1, 4, t)) * 3 + 100).astype(np.float32)}
-    target = custom_target(tmp_path, {"width = 512 ": "width = 1000000 "})  # no tiling here
+    target = custom_target(tmp_path, {"layer_row_values = 131072": "layer_row_values = 1000000000"})  # no tiling
     res = rewrite_and_run(model, tmp_path, feeds=feeds, target=target)
     (mean_node,) = [n for seg in res.hailo for n in seg.graph.node if n.op_type == "ReduceMean"]
     assert list(helper.get_attribute_value(next(a for a in mean_node.attribute if a.name == "axes"))) == [1, 2, 3]

@@ -2,8 +2,9 @@
 
 Implements only the surface runtime/backends/hailo_backend.py uses, as documented for HailoRT 4.x
 (branch hailo8): VDevice / create_params / HailoSchedulingAlgorithm / FormatType /
-InferModel / ConfiguredInferModel / Bindings. Every call is appended to `CALLS` with its
-arguments (buffer shapes, dtypes, contiguity) so tests can assert how the backend drives the API.
+InferModel (incl. set_batch_size) / ConfiguredInferModel / Bindings. Every call is appended to
+`CALLS` with its arguments (buffer shapes, dtypes, contiguity; per run the batch size set and the
+bindings passed) so tests can assert how the backend drives the API.
 
 A "HEF" here is a JSON file written by `write_hef`, naming the ONNX segment it stands for; `run`
 converts the bound NHWC buffers back to NCHW itself (independently of runtime.layout), runs the
@@ -121,6 +122,8 @@ class InferStream:
 
 class InferModel:
     def __init__(self, vdevice, hef_path: Path):
+        self.batch_size = None   # HailoRT's default until set_batch_size
+        self.configured = False
         doc = json.loads(hef_path.read_text())
         self.vdevice, self.hef_path, self.onnx_path = vdevice, hef_path, doc["onnx"]
         self._inputs = {d["name"]: InferStream(self, d["name"], d["shape"], d["nchw"]) for d in doc["inputs"]}
@@ -140,8 +143,15 @@ class InferModel:
     def output(self, name=None):
         return self._outputs[name] if name else next(iter(self._outputs.values()))
 
+    def set_batch_size(self, n):
+        _record("set_batch_size", self, n)
+        if self.configured:
+            raise RuntimeError("standin: set_batch_size after configure() has no effect in HailoRT")
+        self.batch_size = int(n)
+
     def configure(self):
         _record("configure", self, str(self.hef_path))
+        self.configured = True
         return ConfiguredInferModel(self)
 
 
@@ -194,7 +204,9 @@ class ConfiguredInferModel:
             raise RuntimeError(f"standin: {stream.name} needs C-contiguous {stream.shape}, got {buf.shape}")
 
     def run(self, bindings_list, timeout_ms):
-        _record("run", self, len(bindings_list), timeout_ms)
+        _record("run", self, len(bindings_list), timeout_ms, self.model.batch_size, list(bindings_list))
+        if self.model.batch_size is not None and len(bindings_list) != self.model.batch_size:
+            raise RuntimeError(f"standin: batch size {self.model.batch_size}, {len(bindings_list)} bindings")
         if self.shut_down:
             raise RuntimeError("standin: run after shutdown")
         if self.model.vdevice.scheduling_algorithm != HailoSchedulingAlgorithm.ROUND_ROBIN:

@@ -21,7 +21,7 @@ def test_missing_plan_json(tmp_path):
 @pytest.mark.parametrize("field,value,msg", [
     ("format", "something-else", "format is 'something-else', expected 'hailo-rewriter-plan'"),
     ("version", 1, "version 1 is not supported .*written by an older rewriter"),
-    ("version", 3, "version 3 is not supported"),
+    ("version", 4, "version 4 is not supported"),
 ])
 def test_bad_format_version(tmp_path, field, value, msg):
     base(tmp_path, **{field: value})

@@ -119,14 +119,14 @@ class Chain:
         return m
 
 
-def write_tiled_plan(model: onnx.ModelProto, limits: TilingLimits, out: Path, force=True):
-    """Source model -> one hailo step -> tiled plan folder. Returns (steps, reports)."""
+def write_tiled_plan(model: onnx.ModelProto, limits: TilingLimits, out: Path):
+    """Source model -> one hailo step -> tiled plan folder (validated by the writer). Returns (steps, reports)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     src = out.parent / (out.name + "_model.onnx")
     onnx.save(model, str(src))
     step = PlannedStep("hailo_0", "hailo", [i.name for i in model.graph.input],
                        [o.name for o in model.graph.output], model, {"nodes": len(model.graph.node)})
-    steps, reports = tile_steps([step], limits, force=force)
+    steps, reports = tile_steps([step], limits)
     doc = plan_document("hailo8", src, model, steps)
     write_plan(out, doc, steps)
     return steps, reports
@@ -137,42 +137,53 @@ def reference(model: onnx.ModelProto, feeds: dict) -> list[np.ndarray]:
     return sess.run(None, feeds)
 
 
-def assert_plan_matches(model: onnx.ModelProto, out: Path, seed=0):
+def random_feeds(model: onnx.ModelProto, seed=0) -> dict:
     rng = np.random.default_rng(seed)
-    feeds = {i.name: rng.standard_normal([d.dim_value for d in i.type.tensor_type.shape.dim]).astype(np.float32)
-             for i in model.graph.input}
+    inits = {t.name for t in model.graph.initializer}
+    return {i.name: rng.standard_normal([d.dim_value for d in i.type.tensor_type.shape.dim]).astype(np.float32)
+            for i in model.graph.input if i.name not in inits}
+
+
+def assert_plan_matches(model: onnx.ModelProto, out: Path, seed=0):
+    feeds = random_feeds(model, seed)
     want = reference(model, feeds)
     with Plan.load(out, backend="onnxruntime") as plan:
         got = plan.run(feeds)
     for o, w in zip(model.graph.output, want):
         scale = float(np.max(np.abs(w))) or 1.0
-        np.testing.assert_allclose(got[o.name], w, rtol=1e-5, atol=1e-5 * scale)
+        np.testing.assert_allclose(got[o.name], w, rtol=1e-5, atol=1e-5 * scale, err_msg=o.name)
 
 
 def check_tile_limits(out: Path, limits: TilingLimits, ops_allowed: set[str] | None = None) -> int:
-    """Every hailo step: checker passes, static rank-4 tensors, convs <= N channels, W <= width."""
+    """Every hailo step's model: checker passes, rank-4 tensors static but for the batch of a tiled
+    step, convs <= `channels` in and out, tensors <= `width` wide, and (without a strict width)
+    every layer's tensors within the row budget. One model file per hailo step (one HEF per
+    device call). Returns the number of hailo steps."""
     doc = json.loads((out / "plan.json").read_text())
-    seen = 0
-    for step in doc["steps"]:
-        if step["device"] != "hailo":
-            continue
+    hailo = [s for s in doc["steps"] if s["device"] == "hailo"]
+    assert len({s["model"] for s in hailo}) == len(hailo), "a device call per distinct HEF"
+    budget = None if limits.width else limits.resources.layer_row_values
+    for step in hailo:
         m = onnx.load(str(out / step["model"]))
         onnx.checker.check_model(m, full_check=True)
         m = shape_inference.infer_shapes(m, strict_mode=True)
         inits = {t.name for t in m.graph.initializer}
         shapes = {}
         for v in list(m.graph.input) + list(m.graph.output) + list(m.graph.value_info):
-            dims = [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
-            assert len(dims) == 4 and all(d for d in dims), (step["name"], v.name, dims)
-            assert dims[3] <= limits.width, (step["name"], v.name, dims)
+            dims = [d.dim_value if d.HasField("dim_value") else d.dim_param for d in v.type.tensor_type.shape.dim]
+            static = dims[1:] if "tiles" in step else dims
+            assert len(dims) == 4 and all(isinstance(d, int) and d > 0 for d in static), (step["name"], v.name, dims)
+            if limits.width:
+                assert dims[3] <= limits.width, (step["name"], v.name, dims)
             shapes[v.name] = dims
         for node in m.graph.node:
             if ops_allowed is not None:
                 assert node.op_type in ops_allowed, (step["name"], node.op_type)
-            if node.op_type in ("Conv", "ConvTranspose"):
+            if node.op_type in ("Conv", "ConvTranspose") and limits.channels:
                 cin, cout = shapes[node.input[0]][1], shapes[node.output[0]][1]
                 assert max(cin, cout) <= limits.channels, (step["name"], node.name, cin, cout)
-            for x in node.input:
+            for x in list(node.input) + list(node.output):
                 assert x == "" or x in inits or x in shapes, (step["name"], x)
-        seen += 1
-    return seen
+                if budget and "tiles" in step and x in shapes:
+                    assert shapes[x][1] * shapes[x][3] <= budget, (step["name"], node.name, x, shapes[x])
+    return len(hailo)

@@ -123,7 +123,9 @@ class _Runner:
             vi = next((v for v in model.graph.input if v.name == name), None)
             if vi is None:
                 raise StandinError(f"net_input_shapes names unknown input {name!r}")
-            onnx_shape = [d.dim_value for d in vi.type.tensor_type.shape.dim]
+            # a symbolic dim (the batch of a tiled step's model) takes the value given, as in the DFC
+            onnx_shape = [d.dim_value if d.HasField("dim_value") else s for d, s in
+                          zip(vi.type.tensor_type.shape.dim, shape)]
             if list(shape) != onnx_shape:
                 raise StandinError(f"net_input_shapes[{name}]={shape} != ONNX {onnx_shape}")
         if net_name in self.sdk.parse_fail:
