@@ -9,6 +9,11 @@ import onnx
 from rewriter.plan.atomic import staged_dir, write_json_atomic
 from rewriter.plan.steps import PlannedStep, segment_file
 from runtime import schema
+from runtime.errors import PlanError
+
+
+class InvalidPlanWritten(RuntimeError):
+    """The rewriter made a plan its runtime refuses: a bug (the CLI reports it as an internal error)."""
 
 
 def write_segment_files(folder: Path, steps: list[PlannedStep]) -> None:
@@ -45,7 +50,11 @@ def write_plan(out_dir: Path, doc: dict, steps: list[PlannedStep], after=None) -
     with staged_dir(Path(out_dir)) as stage:
         (stage / "segments").mkdir()
         write_segment_files(stage, steps)
-        write_plan_json(stage, doc)
-        if after is not None:
-            after(stage)
-        validate_plan_folder(stage)
+        try:
+            write_plan_json(stage, doc)
+            if after is not None:
+                after(stage)
+            validate_plan_folder(stage)
+        except PlanError as exc:  # the user's input was accepted: a plan that does not load is our bug
+            raise InvalidPlanWritten(f"the plan made for {Path(out_dir).name} does not pass the runtime's checks: "
+                                     f"{str(exc).replace(str(stage), Path(out_dir).name)}") from exc
