@@ -3,15 +3,16 @@ from __future__ import annotations
 
 import ast as pyast
 import functools
+import gc
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.indenter import Indenter
 
 from . import ast as A
-from .errors import located
-from .parse_cache import cached_parse
+from .errors import RuleError, RuleSyntaxError, located
+from .parse_cache import cached_tree
 
 
 class _RuleIndenter(Indenter):
@@ -48,6 +49,7 @@ class _ToAst(Transformer):
     def __init__(self, text: str, file: str):
         super().__init__()
         self.text, self.file = text, file
+        self.lines = text.splitlines()  # once: per rule it made parsing quadratic in the file size
 
     def _src(self, meta) -> str:
         return self.text[meta.start_pos:meta.end_pos]
@@ -167,15 +169,14 @@ class _ToAst(Transformer):
             if p is not None:
                 sec[p[0]] = p[1]
         return A.RuleDef(str(name), sec["priority"], sec["match"], sec["where"], sec["rewrite"],
-                         self.file, _pos(name), _leading_comment(self.text, name.line))
+                         self.file, _pos(name), _leading_comment(self.lines, name.line))
 
     def start(self, meta, c):
         return [r for r in c if r is not None]
 
 
-def _leading_comment(text: str, line: int) -> str | None:
+def _leading_comment(lines: list[str], line: int) -> str | None:
     """The `#` comment block right above line `line` (1-based), joined into one line."""
-    lines = text.splitlines()
     got: list[str] = []
     i = line - 2
     while i >= 0 and lines[i].strip().startswith("#"):
@@ -192,13 +193,50 @@ def _terminal_text(name: str) -> str:
     return name
 
 
+MAX_NESTING = 200  # tree depth: real rules stay near 10, and the stages after parsing recurse
+
+
+def read_rule_file(path: Path) -> str:
+    """A rule file's text; unreadable or not UTF-8 is a one-line rule error."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise RuleError(f"cannot read rule file {path}: {e.strerror or e}") from e
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise RuleSyntaxError(f"not UTF-8 text (byte 0x{data[e.start]:02x}); rule files are UTF-8",
+                              str(path), line, col) from None
+
+
 def parse_text(text: str, filename: str = "<string>") -> list[A.RuleDef]:
-    """Parse rule text into RuleDefs (through the disk cache); raise RuleSyntaxError on bad syntax."""
-    return cached_parse(_parse_text, _grammar(), text, filename)
-
-
-def _parse_text(text: str, filename: str) -> list[A.RuleDef]:
+    """Parse rule text into RuleDefs (the lark tree through the disk cache); raise RuleSyntaxError
+    on bad syntax."""
     src = text if text.endswith("\n") else text + "\n"
+    paused = gc.isenabled()
+    gc.disable()  # the trees hold no cycles to collect; full collections made big files superlinear
+    try:
+        tree = cached_tree(lambda s: _parse_tree(s, filename), _grammar(), src)
+        return _ToAst(src, filename).transform(tree)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _check_nesting(tree: Tree, filename: str, src: str) -> None:
+    """Refuse trees deeper than MAX_NESTING (iteratively: the check itself must not recurse)."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise RuleSyntaxError(f"expression nested more than {MAX_NESTING} levels deep", filename,
+                                  getattr(node.meta, "line", 1), getattr(node.meta, "column", 1))
+        stack.extend((c, depth + 1) for c in node.children if isinstance(c, Tree))
+
+
+def _parse_tree(src: str, filename: str) -> Tree:
     try:
         tree = _lark().parse(src)
     except UnexpectedInput as e:
@@ -223,4 +261,5 @@ def _parse_text(text: str, filename: str) -> list[A.RuleDef]:
         raise located(msg, filename, src, line, col) from None
     except Exception as e:  # Indenter errors (inconsistent dedent)
         raise located(f"bad indentation: {e}", filename, src, 1, 1) from None
-    return _ToAst(src, filename).transform(tree)
+    _check_nesting(tree, filename, src)
+    return tree

@@ -10,7 +10,7 @@ import onnx
 from . import ast as A
 from .errors import RuleSyntaxError, located
 from .expr import EvalError, Evaluator
-from .parser import parse_text
+from .parser import parse_text, read_rule_file
 from .pattern import Pattern, plan_pattern, pattern_bindings
 
 _BUILTINS = Evaluator({}).builtins
@@ -210,7 +210,7 @@ def load_rule_files(paths: Iterable[str | Path]) -> RuleSet:
     where: dict[str, Rule] = {}
     for p in paths:
         p = Path(p)
-        text = p.read_text()
+        text = read_rule_file(p)
         rs = parse_rules(text, str(p))
         for r in rs:
             if r.name in where:
