@@ -16,6 +16,7 @@ from onnx import shape_inference, version_converter
 from onnx_graphsurgeon.logger import G_LOGGER
 
 from rewriter.ir import annotations
+from rewriter.ir.padding import make_pads_explicit
 from rewriter.ir.validate import check_sizes, check_structure
 from rewriter.errors import UserError
 
@@ -186,6 +187,7 @@ def load_graph(path: str | os.PathLike, input_shapes: dict[str, list[int]] | Non
         graph = graph_from_model(model)
         if len(graph.nodes) == count:
             break
+    make_pads_explicit(graph)
     name_nodes(graph)  # before the static check, whose message names the producer
     check_static(graph)
     return graph, original
