@@ -14,6 +14,7 @@ from rewriter.errors import UserError
 def parse_input_shapes(specs: list[str] | None) -> dict[str, list[int]]:
     """`["imu_window=1,100,9", ...]` -> {"imu_window": [1, 100, 9]}. Sizes are bounded by what a plan
     may hold (runtime.schema.MAX_ELEMENTS per tensor); one input given twice is an error."""
+    from rewriter.ir.validate import MAX_DIM
     from runtime.schema import MAX_ELEMENTS
     shapes: dict[str, list[int]] = {}
     for spec in specs or []:
@@ -24,9 +25,9 @@ def parse_input_shapes(specs: list[str] | None) -> dict[str, list[int]]:
             values = None
         if not values or any(v <= 0 for v in values):
             raise UserError(f"bad --input-shape {spec!r:.200}: expected NAME=D1,D2,... with positive integers")
-        if math.prod(values) > MAX_ELEMENTS:
-            raise UserError(f"--input-shape {name}: {math.prod(values):.3g} elements, more than the {MAX_ELEMENTS} "
-                            "a plan may hold per tensor")
+        if max(values) > MAX_DIM or math.prod(values) > MAX_ELEMENTS:
+            raise UserError(f"--input-shape {name}: {values} is larger than the rewriter accepts (at most {MAX_DIM} "
+                            f"per dimension, {MAX_ELEMENTS} elements per tensor)")
         if name in shapes:
             raise UserError(f"--input-shape {name} given twice ({shapes[name]} and {values}): give each input once")
         shapes[name] = values

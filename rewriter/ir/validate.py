@@ -7,8 +7,9 @@ pipeline, as tracebacks, or not at all).
 * graph outputs are defined and listed once;
 * the nodes form no cycle;
 * every default-domain op exists in the model's opset;
-* no tensor is larger than a plan may hold (runtime.schema.MAX_ELEMENTS): a model declaring a width
-  of 2^40 is refused here instead of exhausting memory in folding or tiling.
+* no tensor is larger than a plan may hold (runtime.schema.MAX_ELEMENTS), no dimension above MAX_DIM:
+  a model declaring a width of 2^40 or 2*10^8 is refused here instead of exhausting memory or time in
+  folding or tiling.
 """
 from __future__ import annotations
 
@@ -118,8 +119,12 @@ def _all_nodes(graph: onnx.GraphProto):
                 yield from _all_nodes(body)
 
 
+MAX_DIM = 1 << 20   # any one dimension: 2^20 samples is over a minute of 16 kHz audio, 2,048 tiles of 512
+
+
 def check_sizes(model: onnx.ModelProto) -> None:
-    """Every tensor with a known shape holds at most MAX_ELEMENTS elements (also the runtime's bound)."""
+    """Every tensor with a known shape holds at most MAX_ELEMENTS elements (also the runtime's bound)
+    and no dimension above MAX_DIM (tiling along a dimension costs time and plan steps in proportion)."""
     g = model.graph
     for v in list(g.input) + list(g.value_info) + list(g.output):
         if not v.type.HasField("tensor_type") or not v.type.tensor_type.HasField("shape"):
@@ -127,6 +132,9 @@ def check_sizes(model: onnx.ModelProto) -> None:
         dims = [d.dim_value for d in v.type.tensor_type.shape.dim if d.HasField("dim_value")]
         if any(d < 0 for d in dims):
             raise UserError(f"tensor {v.name!r} declares a negative dimension {dims}")
+        if any(d > MAX_DIM for d in dims):
+            raise UserError(f"tensor {v.name!r} has shape {dims}: a dimension above {MAX_DIM}, the largest this "
+                            "rewriter accepts")
         count = math.prod(dims)
         if count > MAX_ELEMENTS:
             raise UserError(f"tensor {v.name!r} would have shape {dims} ({count:.3g} elements): more than the "
