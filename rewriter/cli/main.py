@@ -149,7 +149,7 @@ def _fail(args, exc: Exception) -> int:
     first, _, rest = message.partition("\n")
     # rule syntax errors carry a source line and caret: keep them, they are the point
     from rewriter.dsl.errors import RuleSyntaxError
-    print(f"rewrite: error: {first}" + (f"\n{rest}" if isinstance(exc, RuleSyntaxError) else ""),
+    print(f"rewrite: error: {first}" + (f"\n{rest}" if rest and isinstance(exc, RuleSyntaxError) else ""),
           file=sys.stderr)
     return 2
 

@@ -183,3 +183,20 @@ def test_bad_calibration_is_one_line_before_any_work(tmp_path, capsys, windows, 
     rc, _, err = cli(capsys, path, "-o", tmp_path / "o", "--calib", tmp_path / "calib.npy", "-q")
     assert_one_line(rc, err, "--calib", fragment)
     assert not (tmp_path / "o").exists()
+
+
+# ---- hostile rule files ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("content, fragment", [
+    ("# r\u00e9gle\n".encode("latin-1"), "not UTF-8"),
+    (("rule deep:\n    match:\n        y = Relu(x)\n    where:\n        " + "not " * 20000 + "true\n"
+      "    rewrite:\n        y = Relu(x)\n").encode(), "nested more than"),
+])
+def test_hostile_rule_files_are_one_line(tmp_path, capsys, content, fragment):
+    rules = tmp_path / "hostile.rw"
+    rules.write_bytes(content)
+    path = save(conv_chain_model(), tmp_path / "m.onnx")
+    for args in ([path, "-o", tmp_path / "o", "--rules", rules, "-q"], ["rules", "list", rules],
+                 ["rules", "verify", rules]):
+        rc, _, err = cli(capsys, *args)
+        assert_one_line(rc, err, "hostile.rw:", fragment)
+    assert not (tmp_path / "o").exists()
