@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from fd_util import cli, conv_chain_model, make_model, read_plan, save, vi
+from fd_util import cli, conv_chain_model, make_model, quiet_cli, read_plan, save, vi
 from onnx import helper
 
 
@@ -21,15 +21,10 @@ def assert_one_line(rc, err, *fragments):
 @pytest.fixture(scope="module")
 def tiled(tmp_path_factory):
     """A plan with slice and concat steps (the chain tiled to width 16), its model and an input."""
-    import contextlib
-    import io
-
-    from rewriter.cli import main
     folder = tmp_path_factory.mktemp("cli_errors")
     model = save(conv_chain_model(), folder / "m.onnx")
     out = folder / "m.plan"
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        assert main([str(model), "-o", str(out), "--tile-width", "16", "-q"]) == 0
+    assert quiet_cli(model, "-o", out, "--tile-width", "16", "-q") == 0
     x = np.random.default_rng(0).standard_normal((1, 8, 32, 32)).astype(np.float32)
     np.save(folder / "x.npy", x)
     return model, out, folder, x
