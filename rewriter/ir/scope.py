@@ -104,7 +104,3 @@ def reads(node: gs.Node) -> list[gs.Tensor]:
     ids = {id(t) for t in own}
     return own + [t for t in outer_tensors(node) if id(t) not in ids]
 
-
-def has_subgraphs(node) -> bool:
-    view = _GsView if isinstance(node, gs.Node) else _ProtoView
-    return bool(view.subgraphs(node))
