@@ -2,10 +2,10 @@
 
 * Only a plan folder is ever replaced: its plan.json is a document of this format and it holds nothing
   but what the rewriter and the toolchain write (PLAN_ENTRIES); a symbolic link is never replaced.
-* The swap is one atomic exchange of the two folders (Linux renameat2 RENAME_EXCHANGE), so OUT is at
-  every instant either the old plan or the new one. Where the exchange is not available (another OS,
-  a file system without it) two renames are used, and a run killed between them leaves the old plan
-  in `.NAME.old-PID-*`, which the next run restores.
+* The swap is one atomic exchange of the two folders (Linux renameat2 RENAME_EXCHANGE, macOS
+  renamex_np RENAME_SWAP), so OUT is at every instant either the old plan or the new one. Where the
+  exchange is not available (another OS, a file system without it) two renames are used, and a run
+  killed between them leaves the old plan in `.NAME.old-PID-*`, which the next run restores.
 * Leftovers of killed runs (`.NAME.tmp-PID-*`, `.NAME.old-PID-*`) whose process is gone are removed
   by the next run that writes NAME.
 * Files get the usual permissions (0666 and 0777 less the umask), like any file the user writes.
@@ -39,38 +39,39 @@ _WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EP
 
 # ---- atomic rename primitives -------------------------------------------------------------------
 _AT_FDCWD = -100
-_RENAME_NOREPLACE, _RENAME_EXCHANGE = 1, 2
-_SYSCALL_RENAMEAT2 = {"x86_64": 316, "aarch64": 276, "armv7l": 382, "riscv64": 276}
+_RENAME_EXCHANGE = 2              # Linux renameat2 flag
+_RENAME_SWAP = 2                  # macOS renamex_np flag
 
 
-def _renameat2_function():
-    if platform.system() != "Linux":
-        return None
+def _swap_function():
+    """f(a: bytes, b: bytes) -> 0 | -1 (errno set) swapping two paths atomically, or None."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
     except OSError:
         return None
-    if hasattr(libc, "renameat2"):  # glibc >= 2.28
+    system = platform.system()
+    if system == "Darwin" and hasattr(libc, "renamex_np"):
+        fn = libc.renamex_np
+        fn.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_uint]
+        return lambda a, b: fn(a, b, _RENAME_SWAP)
+    if system == "Linux" and hasattr(libc, "renameat2"):  # glibc >= 2.28
         fn = libc.renameat2
         fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-        return fn
-    number = _SYSCALL_RENAMEAT2.get(platform.machine())
-    if number is None or not hasattr(libc, "syscall"):
-        return None
-    return lambda *args: libc.syscall(number, *args)
+        return lambda a, b: fn(_AT_FDCWD, a, _AT_FDCWD, b, _RENAME_EXCHANGE)
+    return None
 
 
-_RENAMEAT2 = _renameat2_function()
+_SWAP = _swap_function()
 
 
 def exchange(a: Path, b: Path) -> bool:
     """Atomically swap the paths a and b (both must exist). False when this system cannot."""
-    if _RENAMEAT2 is None:
+    if _SWAP is None:
         return False
-    if _RENAMEAT2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+    if _SWAP(os.fsencode(a), os.fsencode(b)) == 0:
         return True
     err = ctypes.get_errno()
-    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):  # kernel or file system without it
+    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP):  # kernel or file system without it
         return False
     raise OSError(err, os.strerror(err), str(b))
 
