@@ -16,6 +16,7 @@ from passes.normalize_input import add_normalization, read_stats
 from passes.remove_dead import RemoveDeadNodes
 from rewriter.errors import UserError
 from rewriter.ir.load import WORKING_OPSET, infer_shapes, load_graph, model_from_graph
+from rewriter.ir.outputs import check_computes_something, check_has_inputs, constant_outputs_as_nodes
 from rewriter.partition.partitioner import Partition, forced_host_nodes, partition
 from rewriter.transform.pass_manager import Pass, PassContext, PassManager
 from rewriter.plan.document import plan_document
@@ -149,6 +150,7 @@ def _rewrite(model_path: Path, target: Target, options: RewriteOptions) -> Rewri
     timings = {}
     start = time.perf_counter()
     graph, original = load_graph(model_path, options.input_shapes)
+    check_has_inputs(graph)
     normalization = None
     if options.normalize:
         normalization = add_normalization(graph, *read_stats(options.normalize))
@@ -161,6 +163,8 @@ def _rewrite(model_path: Path, target: Target, options: RewriteOptions) -> Rewri
     timings["passes"] = time.perf_counter() - start
 
     start = time.perf_counter()
+    constant_outputs_as_nodes(graph)
+    check_computes_something(graph)
     start_nodes, end_nodes = resolve_cut_names(graph, options)
     forced = forced_host_nodes(graph, start_nodes, end_nodes)
     part = partition(graph, target, forced)

@@ -1,6 +1,7 @@
 """Helpers for the `rewrite run` / `rewrite check` commands (the CLI itself lives in rewriter/)."""
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -35,10 +36,7 @@ def load_inputs(pairs: list[str], plan) -> dict:
         p = Path(path)
         if not p.is_file():
             raise ValueError(f"input {name!r}: file {path} not found")
-        try:
-            arr = np.load(p, allow_pickle=False)
-        except (OSError, ValueError) as e:
-            raise ValueError(f"input {name!r}: cannot read {path} as .npy ({e})") from e
+        arr = _read_array(p, name)
         t = specs[name]
         if not t.shape_matches(arr.shape):
             raise ValueError(f"input {name!r}: {path} has shape {list(arr.shape)}, the plan expects {list(t.shape)}")
@@ -51,6 +49,28 @@ def load_inputs(pairs: list[str], plan) -> dict:
     if missing:
         raise ValueError(f"missing input(s) {', '.join(missing)} (give NAME=path.npy)")
     return out
+
+
+def _read_array(path: Path, name: str) -> np.ndarray:
+    """An .npy file, or from an .npz archive the array named `name` (or its only array)."""
+    problem = f"input {name!r}: cannot read {path} as .npy or .npz"
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(6) != b"\x93NUMPY" and not zipfile.is_zipfile(fh):  # numpy would try pickle
+                raise ValueError(f"input {name!r}: cannot read {path}: not an .npy or .npz file")
+    except OSError as e:
+        raise ValueError(f"{problem} ({e.strerror or e})") from e
+    try:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            return data
+        with data:
+            arrays = {k: data[k] for k in data.files if k == name or len(data.files) == 1}
+    except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{problem} ({e})") from e
+    if not arrays:
+        raise ValueError(f"input {name!r}: {path} holds arrays {data.files[:10]}, none named {name!r}")
+    return arrays.get(name, next(iter(arrays.values())))
 
 
 def format_profile(profile: RunProfile, with_backend: bool = True) -> str:

@@ -188,6 +188,8 @@ def read_plan_json(out) -> tuple[dict, Path, bytes]:
     path = plan_json_path(out)
     if not path.is_file():
         raise PlanError(f"{path}: plan.json not found")
+    if path.is_symlink() and not path.resolve().is_relative_to(path.parent.resolve()):
+        raise PlanError(f"{path}: a symbolic link leaving the plan folder; plan.json must be the folder's own")
     try:
         with open(path, "rb") as fh:
             raw = fh.read(MAX_PLAN_BYTES + 1)

@@ -24,12 +24,37 @@ def reference_session(model_path: Path) -> ort.InferenceSession:
         raise UserError(f"onnxruntime cannot load {model_path}: {str(exc).splitlines()[0]}") from exc
 
 
+def _interface_mismatch(kind: str, plan_specs: list, model_args: list) -> str | None:
+    plan = {t.name: t for t in plan_specs}
+    model = {a.name: a for a in model_args}
+    if set(plan) != set(model):
+        return f"its {kind} are {sorted(model)[:8]}, the plan's are {sorted(plan)[:8]}"
+    for name, arg in model.items():
+        dims = list(arg.shape or [])
+        want = plan[name].shape
+        if len(dims) != len(want) or any(isinstance(d, int) and d != w for d, w in zip(dims, want)):
+            return f"its {kind[:-1]} {name!r} has shape {dims}, the plan's has {list(want)}"
+    return None
+
+
+def check_same_interface(plan, session, model_path: Path) -> None:
+    """The reference model must have the plan's inputs and outputs (names and shapes), else the
+    comparison means nothing: one clear error instead of onnxruntime's complaint mid-run."""
+    for kind, specs, args in (("inputs", plan.inputs, session.get_inputs()),
+                              ("outputs", plan.outputs, session.get_outputs())):
+        problem = _interface_mismatch(kind, specs, args)
+        if problem:
+            raise UserError(f"--against {model_path} does not match the plan: {problem} "
+                            "(is it the model the plan was made from?)")
+
+
 def check_plan(args) -> int:
     from runtime.cli_support import load_inputs
     from runtime.parity import compare
     from rewriter.cli.commands import _load_plan
     plan = _load_plan(args.plan, args.backend)
     session = reference_session(args.against)
+    check_same_interface(plan, session, args.against)
     quantized = args.backend != "onnxruntime"
     min_cosine = args.min_cosine if args.min_cosine is not None else (
         QUANTIZED_MIN_COSINE if quantized else FLOAT_MIN_COSINE)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -11,7 +12,10 @@ from rewriter.errors import UserError
 
 
 def parse_input_shapes(specs: list[str] | None) -> dict[str, list[int]]:
-    """`["imu_window=1,100,9", ...]` -> {"imu_window": [1, 100, 9]}."""
+    """`["imu_window=1,100,9", ...]` -> {"imu_window": [1, 100, 9]}. Sizes are bounded by what a plan
+    may hold (runtime.schema.MAX_ELEMENTS per tensor); one input given twice is an error."""
+    from rewriter.ir.validate import MAX_DIM
+    from runtime.schema import MAX_ELEMENTS
     shapes: dict[str, list[int]] = {}
     for spec in specs or []:
         name, sep, dims = spec.rpartition("=")
@@ -20,7 +24,12 @@ def parse_input_shapes(specs: list[str] | None) -> dict[str, list[int]]:
         except ValueError:
             values = None
         if not values or any(v <= 0 for v in values):
-            raise UserError(f"bad --input-shape {spec!r}: expected NAME=D1,D2,... with positive integers")
+            raise UserError(f"bad --input-shape {spec!r:.200}: expected NAME=D1,D2,... with positive integers")
+        if max(values) > MAX_DIM or math.prod(values) > MAX_ELEMENTS:
+            raise UserError(f"--input-shape {name}: {values} is larger than the rewriter accepts (at most {MAX_DIM} "
+                            f"per dimension, {MAX_ELEMENTS} elements per tensor)")
+        if name in shapes:
+            raise UserError(f"--input-shape {name} given twice ({shapes[name]} and {values}): give each input once")
         shapes[name] = values
     return shapes
 
@@ -132,6 +141,8 @@ def cmd_run(args) -> int:
         raise UserError(str(exc)) from exc
     if args.repeat < 1:
         raise UserError("--repeat must be at least 1")
+    if args.save is not None:
+        _check_save_folder(args.save)
     for _ in range(args.repeat):
         outputs = plan.run(inputs, profile=args.profile)
     print(f"backend: {plan.backend_name} ({plan.backend_reason})")
@@ -140,13 +151,30 @@ def cmd_run(args) -> int:
         preview = ", ".join(f"{v:.5g}" for v in flat[:6]) + (", ..." if flat.size > 6 else "")
         print(f"{name}: shape {list(value.shape)} {value.dtype} [{preview}]")
         if args.save:
-            args.save.mkdir(parents=True, exist_ok=True)
-            np.save(args.save / f"{name.replace('/', '_')}.npy", value)
+            _save_output(args.save, name, value)
     if args.profile:
         print(format_profile(plan.last_profile, with_backend=False))  # the backend line is above
         sessions = len({s.model_path for s in plan.steps if s.model_path is not None})
         print(f"{'Plan.load:':<18}{plan.load_seconds * 1e3:9.3f} ms  ({sessions} model files)")
     return 0
+
+
+def _check_save_folder(folder: Path) -> None:
+    """--save DIR: a folder (made if missing); checked before the run so nothing is half saved."""
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"--save {folder}: exists and is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"--save {folder}: cannot create the folder ({exc.strerror or exc})") from exc
+
+
+def _save_output(folder: Path, name: str, value) -> None:
+    path = folder / f"{''.join(c if c.isalnum() or c in '._-' else '_' for c in name)}.npy"
+    try:
+        np.save(path, value)
+    except OSError as exc:
+        raise UserError(f"--save: cannot write {path} ({exc.strerror or exc})") from exc
 
 
 def cmd_check(args) -> int:

@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line, not a traceback
         known = _known_error(exc)
         if known is None:
-            raise
+            return _internal_error(args, exc)
         return _fail(args, known)
 
 
@@ -154,6 +154,20 @@ def _known_error(exc: Exception) -> Exception | None:
     if isinstance(exc, ImportError):
         return missing_compiler(exc)
     return None
+
+
+INTERNAL_ERROR = 3  # exit code of a bug (not the user's input): the fuzzer counts these
+
+
+def _internal_error(args, exc: BaseException) -> int:
+    """A bug, not the user's input: one line that says so, the traceback with --verbose, exit 3."""
+    if getattr(args, "verbose", False):
+        traceback.print_exception(exc)
+    detail = (str(exc).strip().partition("\n")[0] or "no message")[:300]
+    print(f"rewrite: internal error (a bug in rewrite, not in your input): {type(exc).__name__}: {detail}"
+          + ("" if getattr(args, "verbose", False) else "; rerun with --verbose for the traceback"),
+          file=sys.stderr)
+    return INTERNAL_ERROR
 
 
 def _fail(args, exc: Exception) -> int:

@@ -73,8 +73,11 @@ def apply_rules(graph: gs.Graph, rules: RuleSet, max_rewrites: int | None = None
     done: set[tuple[int, str]] = set()  # (anchor, rule) already rewritten but kept alive
     events: list[RewriteEvent] = []
 
+    # Nodes of If/Loop/Scan bodies appear among a tensor's consumers too; they are not this graph's.
+    members = {id(n) for n in graph.nodes}
+
     def push(n: gs.Node):
-        if id(n) not in queued and id(n) not in dead:
+        if id(n) in members and id(n) not in queued and id(n) not in dead:
             queued.add(id(n))
             work.append(n)
 
@@ -100,6 +103,8 @@ def apply_rules(graph: gs.Graph, rules: RuleSet, max_rewrites: int | None = None
             if got is None:
                 continue
             env, matched = got
+            if any(id(n) not in members for n in matched):
+                continue
             if len(events) >= max_rewrites:
                 last = []
                 for e in reversed(events):
@@ -127,6 +132,7 @@ def apply_rules(graph: gs.Graph, rules: RuleSet, max_rewrites: int | None = None
                 if traced is rule:
                     t.note(f"applied {rule.name} at '{node.name}': created "
                            f"{[n.name for n in edit.created]}")
+            members.update(id(n) for n in edit.created)
             for n in edit.created + edit.pinned + edit.rewired:
                 push_around(n)
             for n in edit.touched:

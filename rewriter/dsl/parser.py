@@ -3,15 +3,16 @@ from __future__ import annotations
 
 import ast as pyast
 import functools
+import gc
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.indenter import Indenter
 
 from . import ast as A
-from .errors import located
-from .parse_cache import cached_parse
+from .errors import RuleError, RuleSyntaxError, located
+from .parse_cache import cached_tree
 
 
 class _RuleIndenter(Indenter):
@@ -48,6 +49,7 @@ class _ToAst(Transformer):
     def __init__(self, text: str, file: str):
         super().__init__()
         self.text, self.file = text, file
+        self.lines = text.splitlines()  # once: per rule it made parsing quadratic in the file size
 
     def _src(self, meta) -> str:
         return self.text[meta.start_pos:meta.end_pos]
@@ -216,7 +218,7 @@ class _ToAst(Transformer):
         rewrite = [r for r in sec["rewrite"] if isinstance(r, A.RewriteNode)]
         host = [h for h in sec["rewrite"] if isinstance(h, A.HostPin)]
         return A.RuleDef(str(name), sec["priority"], match, sec["where"], rewrite,
-                         self.file, _pos(name), _leading_comment(self.text, name.line),
+                         self.file, _pos(name), _leading_comment(self.lines, name.line),
                          opvars, host)
 
     def start(self, meta, c):
@@ -228,9 +230,8 @@ def _item(x):
     return x[0] if len(x) == 2 else x
 
 
-def _leading_comment(text: str, line: int) -> str | None:
+def _leading_comment(lines: list[str], line: int) -> str | None:
     """The `#` comment block right above line `line` (1-based), joined into one line."""
-    lines = text.splitlines()
     got: list[str] = []
     i = line - 2
     while i >= 0 and lines[i].strip().startswith("#"):
@@ -247,10 +248,81 @@ def _terminal_text(name: str) -> str:
     return name
 
 
+MAX_NESTING = 200  # tree depth: real rules stay near 10, and the stages after parsing recurse
+
+
+def read_rule_file(path: Path) -> str:
+    """A rule file's text; unreadable or not UTF-8 is a one-line rule error."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise RuleError(f"cannot read rule file {path}: {e.strerror or e}") from e
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise RuleSyntaxError(f"not UTF-8 text (byte 0x{data[e.start]:02x}); rule files are UTF-8",
+                              str(path), line, col) from None
+
+
 def parse_text(text: str, filename: str = "<string>") -> list[A.RuleDef]:
-    """Parse rule text into RuleDefs (through the disk cache); raise RuleSyntaxError on bad syntax.
-    File-level `ops NAME = {...}` sets are resolved into the rules' op variables."""
-    return cached_parse(_parse_text, _grammar(), text, filename)
+    """Parse rule text into RuleDefs (the lark tree through the disk cache); raise RuleSyntaxError
+    on bad syntax. File-level `ops NAME = {...}` sets are resolved into the rules' op variables."""
+    src = text if text.endswith("\n") else text + "\n"
+    paused = gc.isenabled()
+    gc.disable()  # the trees hold no cycles to collect; full collections made big files superlinear
+    try:
+        tree = cached_tree(lambda s: _parse_tree(s, filename), _grammar(), src)
+        return _resolve_opsets(_ToAst(src, filename).transform(tree), src, filename)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _check_nesting(tree: Tree, filename: str, src: str) -> None:
+    """Refuse trees deeper than MAX_NESTING (iteratively: the check itself must not recurse)."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise RuleSyntaxError(f"expression nested more than {MAX_NESTING} levels deep", filename,
+                                  getattr(node.meta, "line", 1), getattr(node.meta, "column", 1))
+        stack.extend((c, depth + 1) for c in node.children if isinstance(c, Tree))
+
+
+def _parse_tree(src: str, filename: str) -> Tree:
+    try:
+        tree = _lark().parse(src)
+    except UnexpectedInput as e:
+        line, col = getattr(e, "line", 0) or 0, getattr(e, "column", 0) or 0
+        unclosed = _unclosed_bracket(src, line, col) if line > 0 else None
+        if unclosed is not None:
+            open_line, end = unclosed
+            raise located("unexpected end of line: a bracket opened on this line is not closed",
+                          filename, src, open_line, end) from None
+        if isinstance(e, UnexpectedToken):
+            tok = e.token
+            if tok.type == "$END":
+                line, col = len(src.splitlines()), 1
+                msg = "unexpected end of file"
+            elif tok.type in ("_INDENT", "_DEDENT", "_NL"):
+                msg = "unexpected indentation or line break"
+            else:
+                msg = f"unexpected {str(tok)!r}"
+            want = sorted(_terminal_text(x) for x in e.expected
+                          if not x.startswith("_") and x != "$END")
+            if want:
+                msg += f" (expected one of: {', '.join(want[:8])})"
+        elif isinstance(e, UnexpectedCharacters):
+            msg = f"unexpected character {src[e.pos_in_stream]!r}"
+        else:
+            msg = str(e).splitlines()[0]
+        raise located(msg, filename, src, line, col) from None
+    except Exception as e:  # Indenter errors (inconsistent dedent)
+        raise located(f"bad indentation: {e}", filename, src, _dedent_line(src), 1) from None
+    _check_nesting(tree, filename, src)
+    return tree
 
 
 def _resolve_opsets(items: list, src: str, filename: str) -> list[A.RuleDef]:
@@ -320,39 +392,6 @@ def _unclosed_bracket(src: str, line: int, col: int) -> tuple[int, int] | None:
         return opened, len(lines[opened - 1].split("#")[0].rstrip()) + 1
     return None
 
-
-def _parse_text(text: str, filename: str) -> list[A.RuleDef]:
-    src = text if text.endswith("\n") else text + "\n"
-    try:
-        tree = _lark().parse(src)
-    except UnexpectedInput as e:
-        line, col = getattr(e, "line", 0) or 0, getattr(e, "column", 0) or 0
-        unclosed = _unclosed_bracket(src, line, col) if line > 0 else None
-        if unclosed is not None:
-            open_line, end = unclosed
-            raise located("unexpected end of line: a bracket opened on this line is not closed",
-                          filename, src, open_line, end) from None
-        if isinstance(e, UnexpectedToken):
-            tok = e.token
-            if tok.type == "$END":
-                line, col = len(src.splitlines()), 1
-                msg = "unexpected end of file"
-            elif tok.type in ("_INDENT", "_DEDENT", "_NL"):
-                msg = "unexpected indentation or line break"
-            else:
-                msg = f"unexpected {str(tok)!r}"
-            want = sorted(_terminal_text(x) for x in e.expected
-                          if not x.startswith("_") and x != "$END")
-            if want:
-                msg += f" (expected one of: {', '.join(want[:8])})"
-        elif isinstance(e, UnexpectedCharacters):
-            msg = f"unexpected character {src[e.pos_in_stream]!r}"
-        else:
-            msg = str(e).splitlines()[0]
-        raise located(msg, filename, src, line, col) from None
-    except Exception as e:  # Indenter errors (inconsistent dedent)
-        raise located(f"bad indentation: {e}", filename, src, _dedent_line(src), 1) from None
-    return _resolve_opsets(_ToAst(src, filename).transform(tree), src, filename)
 
 
 def _dedent_line(src: str) -> int:

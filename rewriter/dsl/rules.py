@@ -11,7 +11,7 @@ from . import ast as A
 from .errors import RuleSyntaxError, located
 from .expr import BUILTINS, RESERVED, EvalError, Evaluator
 from .helpers import HelperRegistry
-from .parser import parse_text
+from .parser import parse_text, read_rule_file
 from .pattern import Pattern, pattern_bindings, plan_pattern
 
 
@@ -389,7 +389,7 @@ def load_rule_files(paths: Iterable[str | Path], helpers=None) -> RuleSet:
     where: dict[str, Rule] = {}
     for p in paths:
         p = Path(p)
-        text = p.read_text()
+        text = read_rule_file(p)
         rs = parse_rules(text, str(p), helpers)
         for r in rs:
             if r.name in where:

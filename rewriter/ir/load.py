@@ -17,6 +17,8 @@ from onnx import shape_inference, version_converter
 from onnx_graphsurgeon.logger import G_LOGGER
 
 from rewriter.ir import annotations
+from rewriter.ir.padding import make_pads_explicit
+from rewriter.ir.validate import check_sizes, check_structure
 from rewriter.errors import UserError
 
 G_LOGGER.severity = G_LOGGER.ERROR  # its folding chatter is not for our users
@@ -260,14 +262,17 @@ def load_graph(path: str | os.PathLike, input_shapes: dict[str, list[int]] | Non
                opset: int = WORKING_OPSET) -> tuple[gs.Graph, onnx.ModelProto]:
     """Returns (normalized graph, original model as read)."""
     original = read_model(path)
+    check_structure(original)
     model = onnx.ModelProto()
     model.CopyFrom(original)
     pin_input_shapes(model, input_shapes or {})
+    check_sizes(model)  # before anything allocates or enumerates along a declared dim
     if default_opset(model) < 7:
         _fix_legacy_prelu_slopes(model)
     model = convert_opset(model, opset)  # the converter wants IR<4 weights still listed as inputs
     _drop_initializer_inputs(model)
     model = infer_shapes(model)
+    check_sizes(model)
     graph = graph_from_model(model)
     if inline_constants(graph) and not foldable(graph) and not _all_static(graph):
         # often all there is to fold (then the loop below is skipped); inferred again with the
@@ -275,9 +280,12 @@ def load_graph(path: str | os.PathLike, input_shapes: dict[str, list[int]] | Non
         graph = graph_from_model(infer_shapes(model_from_graph(graph)))
     while foldable(graph):  # folding can expose shapes that make more nodes foldable (Pad of a Pad's Shape)
         count = len(graph.nodes)
-        graph = graph_from_model(infer_shapes(model_from_graph(fold_constants(graph))))
+        model = infer_shapes(model_from_graph(fold_constants(graph)))
+        check_sizes(model)
+        graph = graph_from_model(model)
         if len(graph.nodes) == count:
             break
+    make_pads_explicit(graph)
     name_nodes(graph)  # before the static check, whose message names the producer
     check_static(graph)
     return graph, original

@@ -4,24 +4,7 @@ from __future__ import annotations
 import onnx
 from onnx import helper
 
-
-def _subgraph_refs(node: onnx.NodeProto) -> list[str]:
-    """Names a node's subgraphs (If/Loop/Scan bodies) read from the enclosing scope."""
-    refs: list[str] = []
-    for attr in node.attribute:
-        graphs = [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)
-        for g in graphs:
-            defined = {i.name for i in g.input} | {t.name for t in g.initializer}
-            for inner in g.node:
-                for name in list(inner.input) + _subgraph_refs(inner):
-                    if name and name not in defined:
-                        refs.append(name)
-                defined.update(inner.output)
-    return refs
-
-
-def node_inputs(node: onnx.NodeProto) -> list[str]:
-    return [n for n in node.input if n] + _subgraph_refs(node)
+from rewriter.ir.scope import node_inputs
 
 
 class SegmentExtractor:

@@ -17,6 +17,7 @@ import networkx as nx
 import onnx_graphsurgeon as gs
 
 from rewriter.ir.order import toposort
+from rewriter.ir.scope import reads
 from rewriter.ir.macs import node_macs
 from rewriter.partition.placement import HAILO, HOST, Placement, place_nodes
 from rewriter.partition.merge import merge_groups
@@ -40,12 +41,12 @@ class Partition:
 
 
 def node_graph(nodes: list[gs.Node]) -> nx.DiGraph:
-    """Node-index DAG: edge i -> j when node j consumes an output of node i."""
+    """Node-index DAG: edge i -> j when node j reads an output of node i (directly or in a body)."""
     index = {id(n): i for i, n in enumerate(nodes)}
     dag = nx.DiGraph()
     dag.add_nodes_from(range(len(nodes)))
     for j, node in enumerate(nodes):
-        for tensor in node.inputs:
+        for tensor in reads(node):
             for producer in tensor.inputs:
                 if id(producer) in index:
                     dag.add_edge(index[id(producer)], j)

@@ -8,6 +8,7 @@ import onnx_graphsurgeon as gs
 
 from rewriter.ir.annotations import host_reason
 from rewriter.ir.opfacts import CONV_OPS, node_conv_kind
+from rewriter.ir.scope import reads
 from rewriter.target import Target
 
 HAILO, HOST = "hailo", "host"
@@ -52,7 +53,7 @@ def why_not(node: gs.Node, target: Target) -> str | None:
             continue
         if i in rule.const_inputs:
             return f"input {i} ({tensor.name}) must be a constant"
-    for tensor in [t for t in node.inputs if isinstance(t, gs.Variable) and t.name] + list(node.outputs):
+    for tensor in [t for t in reads(node) if isinstance(t, gs.Variable) and t.name] + list(node.outputs):
         if not _is_static(tensor.shape):
             return f"dynamic or unknown shape {tensor.shape} on {tensor.name}"
         dtype = _dtype_name(tensor)

@@ -13,6 +13,10 @@ from runtime import schema
 from runtime.errors import PlanError
 
 
+class InvalidPlanWritten(RuntimeError):
+    """The rewriter made a plan its runtime refuses: a bug (the CLI reports it as an internal error)."""
+
+
 def write_segment_files(folder: Path, steps: list[PlannedStep]) -> None:
     """Each distinct segment file once, checked by onnx's checker, serialized deterministically."""
     written = set()
@@ -70,7 +74,11 @@ def write_plan(out_dir: Path, doc: dict, steps: list[PlannedStep], after=None) -
     with staged_dir(Path(out_dir)) as stage:
         (stage / "segments").mkdir()
         write_segment_files(stage, steps)
-        write_plan_json(stage, doc)
-        if after is not None:
-            after(stage)
-        validate_plan_folder(stage, steps)
+        try:
+            write_plan_json(stage, doc)
+            if after is not None:
+                after(stage)
+            validate_plan_folder(stage, steps)
+        except PlanError as exc:  # the user's input was accepted: a plan that does not load is our bug
+            raise InvalidPlanWritten(f"the plan made for {Path(out_dir).name} does not pass the runtime's checks: "
+                                     f"{str(exc).replace(str(stage), Path(out_dir).name)}") from exc

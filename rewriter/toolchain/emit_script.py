@@ -7,11 +7,14 @@ plan dir can be copied anywhere (users work under /tmp in the container: volume 
 """
 from __future__ import annotations
 
+import re
 import shlex
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+
+from rewriter.errors import UserError
 
 from . import calib as calib_mod
 from .model_script import build_model_script
@@ -95,9 +98,12 @@ for step in plan.get("steps", []):
         continue
     if status[model] == "compiled":
         hef = os.path.splitext(model)[0] + ".hef"
+        data = open(os.path.join(plan_dir, hef), "rb").read()
         step["hef"] = hef
-        step["hef_sha256"] = hashlib.sha256(open(os.path.join(plan_dir, hef), "rb").read()).hexdigest()
+        step["hef_sha256"] = hashlib.sha256(data).hexdigest()
         step["compile_status"] = "compiled"
+        # plan format 2: the runtime uses only files listed with their hash
+        plan.setdefault("files", {})[hef] = {"sha256": step["hef_sha256"], "bytes": len(data)}
     else:
         step.pop("hef_sha256", None)
         step["compile_status"] = "failed"
@@ -155,6 +161,12 @@ def _q(text) -> str:
     return shlex.quote(str(text))
 
 
+def _comment(text) -> str:
+    """Text for a `#` comment line: a line break (or any control character) in a name must never
+    end the comment and start a shell line."""
+    return re.sub(r"[\x00-\x1f\x7f\u2028\u2029]", "?", str(text))
+
+
 def _calib_arg(out_dir: Path, seg, io, net: str, use_random_calib: bool, warnings: list):
     """(shell args for the calibration, sample count) or (None, reason)."""
     if not seg.calibs:
@@ -179,7 +191,8 @@ def _calib_arg(out_dir: Path, seg, io, net: str, use_random_calib: bool, warning
 
 def _segment_block(i: int, total: int, seg, io, net: str, calib_args, alls_rel, reason=None, onnx_rel=None) -> str:
     log = f'"$LOGS"/{_q(seg.name + ".log")}'
-    head = (f"\n# --- [{i}/{total}] {seg.name}: {seg.model} (steps: {', '.join(seg.steps)})\n"
+    head = (f"\n# --- [{i}/{total}] {_comment(seg.name)}: {_comment(seg.model)} "
+            f"(steps: {_comment(', '.join(seg.steps))})\n"
             f"echo {_q(f'[{i}/{total}] {seg.name}')}\n"
             f": > {log}\n"
             # stale outputs of an earlier run must not pass for this run's
@@ -211,6 +224,8 @@ def _segment_block(i: int, total: int, seg, io, net: str, calib_args, alls_rel, 
 def emit_compile_script(out_dir, hw_arch="hailo8", compile_settings=None, model_script_extra=None,
                         use_random_calib=False) -> EmittedScript:
     out_dir = Path(out_dir)
+    if not re.fullmatch(r"[A-Za-z0-9_]+", hw_arch):  # it is written into the script unquoted
+        raise UserError(f"hardware architecture {hw_arch!r:.40} is not a plain name")
     segments = hailo_segments(load_plan(out_dir))
     cdir = out_dir / COMPILE_DIR
     cdir.mkdir(exist_ok=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from collections.abc import Callable
@@ -31,8 +32,11 @@ SETTINGS = "qdq;per_channel;w=int8;a=int8-asym-per-tensor;minmax;v1"
 CaptureFn = Callable[[StepSpec], "list[list[np.ndarray]] | None"]
 
 
-def quantize(model_path: Path, samples: list[list[np.ndarray]], input_names: list[str], dst: Path) -> None:
-    """Static QDQ quantization of `model_path` into `dst`, calibrated on `samples`."""
+def quantize(model_bytes: bytes, samples: list[list[np.ndarray]], input_names: list[str], dst: Path) -> None:
+    """Static QDQ quantization of the (verified) model into `dst`, calibrated on `samples`. The model
+    is quantized from a private copy beside `dst`: onnxruntime.quantization re-reads its input by
+    path and writes a `-inferred` file next to it, which must be neither the plan's file (read
+    again unverified) nor the plan folder (checking a plan must not change it)."""
     try:
         from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat,
                                               QuantType, quantize_static)
@@ -50,14 +54,18 @@ def quantize(model_path: Path, samples: list[list[np.ndarray]], input_names: lis
     level = root_logger.level
     root_logger.setLevel(max(level, logging.ERROR))  # quantize_static nags about pre-processing
     tmp = dst.with_suffix(f".tmp{os.getpid()}.onnx")
+    work = Path(tempfile.mkdtemp(prefix=".float-", dir=dst.parent))
+    source = work / "model.onnx"
+    source.write_bytes(model_bytes)
     try:
-        quantize_static(str(model_path), str(tmp), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+        quantize_static(str(source), str(tmp), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         weight_type=QuantType.QInt8, activation_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.MinMax)
         os.replace(tmp, dst)  # atomic: a concurrent reader never sees half a model
     finally:
         root_logger.setLevel(level)
         tmp.unlink(missing_ok=True)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def cache_key(model_bytes: bytes, samples: list[list[np.ndarray]]) -> str:
@@ -111,6 +119,6 @@ class Int8EmulationBackend(Backend):
                        for s in self._samples(other, inputs)]
             dst = self.cache_dir / f"{cache_key(model_bytes, samples)[:32]}.onnx"
             if not dst.is_file():
-                quantize(key, samples, [n for n, _ in inputs], dst)
+                quantize(model_bytes, samples, [n for n, _ in inputs], dst)
             self.quantized[key] = dst
         return OrtSegment(self.ort.session(self.quantized[key], plan_file=False), step)

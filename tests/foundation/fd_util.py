@@ -96,6 +96,16 @@ def cli(capsys, *args):
     return rc, captured.out, captured.err
 
 
+def quiet_cli(*args) -> int:
+    """`rewrite ARGS` in this process, its output swallowed (module fixtures have no capsys)."""
+    import contextlib
+    import io
+
+    from rewriter.cli import main
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        return main([str(a) for a in args])
+
+
 def target_toml(tmp_path, name="custom", edit=None, rules_empty=True) -> Path:
     """Copy rules/hailo8/target.toml into tmp_path (as <name>.toml) and apply `edit(text) -> text`."""
     text = HAILO8_TOML.read_text()

@@ -5,20 +5,16 @@ import numpy as np
 import onnx
 import pytest
 
-from fd_util import cli, conv_chain_model, cycle_trap_model, read_plan, save
+from fd_util import cli, conv_chain_model, cycle_trap_model, quiet_cli, read_plan, save
 
 
 @pytest.fixture(scope="module")
 def made(tmp_path_factory):
     """A model and its plan, shared by the read-only tests of this module."""
-    import contextlib
-    import io
-    from rewriter.cli import main
     folder = tmp_path_factory.mktemp("cli")
     path = save(cycle_trap_model(), folder / "m.onnx")
     out = folder / "m.plan"
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        assert main([str(path), "-o", str(out)]) == 0
+    assert quiet_cli(path, "-o", out) == 0
     x = np.random.default_rng(0).standard_normal((1, 8, 32, 32)).astype(np.float32)
     np.save(folder / "x.npy", x)
     np.save(folder / "bad_shape.npy", x[:, :4])

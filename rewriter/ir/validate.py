@@ -1,0 +1,141 @@
+"""Structural checks of an input model, before any work is done on it: each failure is a one-line
+UserError naming the node or tensor at fault (onnx's checker reports these deep inside the
+pipeline, as tracebacks, or not at all).
+
+* every tensor a node reads is defined (graph input, initializer, node output, or for an If/Loop/Scan
+  body a tensor of an enclosing graph), and is defined once;
+* graph outputs are defined and listed once;
+* the nodes form no cycle;
+* every default-domain op exists in the model's opset;
+* no tensor is larger than a plan may hold (runtime.schema.MAX_ELEMENTS), no dimension above MAX_DIM:
+  a model declaring a width of 2^40 or 2*10^8 is refused here instead of exhausting memory or time in
+  folding or tiling.
+"""
+from __future__ import annotations
+
+import math
+
+import onnx
+
+from rewriter.errors import UserError
+from rewriter.ir.scope import node_inputs
+from runtime.schema import MAX_ELEMENTS
+
+DEFAULT_DOMAINS = ("", "ai.onnx")
+KNOWN_DOMAINS = DEFAULT_DOMAINS + ("ai.onnx.ml", "ai.onnx.training", "ai.onnx.preview.training")
+
+
+def _label(node: onnx.NodeProto) -> str:
+    return f"node {node.name!r} ({node.op_type})" if node.name else f"a {node.op_type} node"
+
+
+def check_structure(model: onnx.ModelProto) -> None:
+    """Definitions, references, cycles and ops of the model's graph (and its bodies)."""
+    _check_graph(model.graph, outer=frozenset(), where="")
+    _check_acyclic(model.graph)
+    _check_ops(model)
+
+
+def _check_graph(graph: onnx.GraphProto, outer: frozenset, where: str) -> None:
+    defined: dict[str, str] = {}
+    for v in graph.input:
+        defined.setdefault(v.name, "a graph input")
+    for t in list(graph.initializer) + [s.values for s in graph.sparse_initializer]:
+        defined.setdefault(t.name, "an initializer")
+    for node in graph.node:
+        for out in node.output:
+            if not out:
+                continue
+            if out in defined:
+                raise UserError(f"{where}tensor {out!r} is defined twice: by {defined[out]} and by {_label(node)} "
+                                "(ONNX names each value once)")
+            defined[out] = _label(node)
+    visible = outer | frozenset(defined)
+    for node in graph.node:
+        for name in node.input:
+            if name and name not in visible:
+                raise UserError(f"{where}{_label(node)} reads tensor {name!r}, which no node, graph input or "
+                                "initializer defines")
+        for attr in node.attribute:
+            bodies = [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)
+            for body in bodies:
+                _check_graph(body, visible, f"{where}in the body {attr.name!r} of {_label(node)}: ")
+    seen: set[str] = set()
+    for out in graph.output:
+        if out.name in seen:
+            raise UserError(f"{where}graph output {out.name!r} is listed twice")
+        seen.add(out.name)
+        if out.name not in visible:
+            raise UserError(f"{where}graph output {out.name!r} is not produced by any node, input or initializer")
+
+
+def _check_acyclic(graph: onnx.GraphProto) -> None:
+    producer = {o: i for i, n in enumerate(graph.node) for o in n.output if o}
+    users: list[list[int]] = [[] for _ in graph.node]
+    indegree = [0] * len(graph.node)
+    for j, node in enumerate(graph.node):
+        for i in {producer[n] for n in node_inputs(node) if n in producer}:
+            users[i].append(j)
+            indegree[j] += 1
+    ready = [i for i, d in enumerate(indegree) if d == 0]
+    done = 0
+    while ready:
+        i = ready.pop()
+        done += 1
+        for j in users[i]:
+            indegree[j] -= 1
+            if indegree[j] == 0:
+                ready.append(j)
+    if done != len(graph.node):
+        stuck = [_label(n) for n, d in zip(graph.node, indegree) if d > 0]
+        raise UserError(f"the graph has a cycle: {len(stuck)} node(s) wait on each other, e.g. "
+                        + ", ".join(stuck[:3]))
+
+
+def _check_ops(model: onnx.ModelProto) -> None:
+    imported = {o.domain or "": o.version for o in model.opset_import}
+    opset = imported.get("", imported.get("ai.onnx"))
+    functions = {(f.domain, f.name) for f in model.functions}
+    for node in _all_nodes(model.graph):
+        domain = node.domain or ""
+        if (node.domain, node.op_type) in functions:
+            continue
+        if domain in DEFAULT_DOMAINS:
+            try:
+                onnx.defs.get_schema(node.op_type, opset or onnx.defs.onnx_opset_version(), "")
+            except onnx.defs.SchemaError:
+                what = "is not an ONNX operator" if not onnx.defs.has(node.op_type) else \
+                    f"does not exist in opset {opset} (the model's)"
+                raise UserError(f"{_label(node)} uses op {node.op_type!r}, which {what}") from None
+        elif domain not in imported:
+            raise UserError(f"{_label(node)} uses domain {domain!r}, which the model does not import (opset_import)")
+
+
+def _all_nodes(graph: onnx.GraphProto):
+    for node in graph.node:
+        yield node
+        for attr in node.attribute:
+            for body in ([attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)):
+                yield from _all_nodes(body)
+
+
+MAX_DIM = 1 << 20   # any one dimension: 2^20 samples is over a minute of 16 kHz audio, 2,048 tiles of 512
+
+
+def check_sizes(model: onnx.ModelProto) -> None:
+    """Every tensor with a known shape holds at most MAX_ELEMENTS elements (also the runtime's bound)
+    and no dimension above MAX_DIM (tiling along a dimension costs time and plan steps in proportion)."""
+    g = model.graph
+    for v in list(g.input) + list(g.value_info) + list(g.output):
+        if not v.type.HasField("tensor_type") or not v.type.tensor_type.HasField("shape"):
+            continue
+        dims = [d.dim_value for d in v.type.tensor_type.shape.dim if d.HasField("dim_value")]
+        if any(d < 0 for d in dims):
+            raise UserError(f"tensor {v.name!r} declares a negative dimension {dims}")
+        if any(d > MAX_DIM for d in dims):
+            raise UserError(f"tensor {v.name!r} has shape {dims}: a dimension above {MAX_DIM}, the largest this "
+                            "rewriter accepts")
+        count = math.prod(dims)
+        if count > MAX_ELEMENTS:
+            raise UserError(f"tensor {v.name!r} would have shape {dims} ({count:.3g} elements): more than the "
+                            f"{MAX_ELEMENTS} elements a plan may hold per tensor")
