@@ -18,6 +18,7 @@ from passes.remove_dead import RemoveDeadNodes
 from passes.remove_passthrough import RemovePassthrough
 from passes.split_grouped_conv import SplitGroupedConv
 from rewriter.errors import UserError
+from rewriter.ir.freeze import frozen_values
 from rewriter.ir.load import WORKING_OPSET, infer_shapes, load_graph, model_from_graph
 from rewriter.partition.partitioner import Partition, forced_host_nodes, partition
 from rewriter.transform.pass_manager import Pass, PassContext, PassManager
@@ -38,6 +39,7 @@ class RewriteOptions:
     trace_rule: str | None = None
     normalize: Path | None = None
     force_tiling: bool = False   # the user gave --tile-channels/--tile-width: apply them strictly
+    frozen: dict[str, list[str]] = field(default_factory=dict)  # --freeze: inputs held at a value
 
 
 @dataclass
@@ -53,9 +55,12 @@ class RewriteResult:
     whole: onnx.ModelProto | None = None  # normalized model with static shapes, same I/O names
     tiling: list = field(default_factory=list)  # TilingReport per tiled segment
     segments: list[dict] = field(default_factory=list)  # per partition segment, before tiling
+    frozen: dict[str, dict] = field(default_factory=dict)  # frozen inputs: dtype, shape, value
 
     def document(self, target: Target, source: Path) -> dict:
         extra = {"normalization": self.normalization} if self.normalization else {}
+        if self.frozen:
+            extra["frozen"] = [{"name": name, **spec} for name, spec in self.frozen.items()]
         extra["segments"] = self.segments
         extra["placement"] = self.placement_rows()
         return plan_document(target.name, source, self.original, self.steps, extra, pinned=self.whole)
@@ -120,7 +125,8 @@ def rewrite(model_path: Path, target: Target, options: RewriteOptions) -> Rewrit
 def _rewrite(model_path: Path, target: Target, options: RewriteOptions) -> RewriteResult:
     timings = {}
     start = time.perf_counter()
-    graph, original = load_graph(model_path, options.input_shapes)
+    graph, original = load_graph(model_path, options.input_shapes, frozen=options.frozen)
+    frozen = frozen_values(original, options.frozen) if options.frozen else {}
     normalization = None
     if options.normalize:
         normalization = add_normalization(graph, *read_stats(options.normalize))
@@ -158,7 +164,7 @@ def _rewrite(model_path: Path, target: Target, options: RewriteOptions) -> Rewri
     timings["tiling"] = time.perf_counter() - start
     trace = tracer.lines() if tracer is not None else []
     return RewriteResult(graph, original, part, steps, manager, timings, trace, normalization, whole, tiling,
-                         segments)
+                         segments, frozen)
 
 
 def rewrite_to_plan(model_path: Path, out: Path, target: Target, options: RewriteOptions,

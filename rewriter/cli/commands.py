@@ -31,6 +31,7 @@ def _progress(args, message: str) -> None:
 
 
 def _options(args):
+    from rewriter.ir.freeze import parse_freeze
     from rewriter.pipeline import RewriteOptions
     for path in args.rules:
         if not path.is_file():
@@ -42,7 +43,8 @@ def _options(args):
     return RewriteOptions(input_shapes=parse_input_shapes(args.input_shape), rule_files=list(args.rules),
                           start_nodes=list(args.start_node), end_nodes=list(args.end_node),
                           debug=args.debug, trace_rule=args.trace_rule, normalize=args.normalize,
-                          force_tiling=args.tile_channels is not None or args.tile_width is not None)
+                          force_tiling=args.tile_channels is not None or args.tile_width is not None,
+                          frozen=parse_freeze(args.freeze))
 
 
 def _target(args):

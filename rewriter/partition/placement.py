@@ -7,7 +7,7 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from rewriter.ir.annotations import host_reason
-from rewriter.ir.opfacts import CONV_OPS, node_conv_kind
+from rewriter.ir.opfacts import CONV_OPS, RANDOM_OPS, node_conv_kind
 from rewriter.target import Target
 
 HAILO, HOST = "hailo", "host"
@@ -43,6 +43,8 @@ def _attr(node: gs.Node, name: str):
 def why_not(node: gs.Node, target: Target) -> str | None:
     """None when `node` may run in a Hailo segment of `target`, else the reason it may not."""
     rule = target.ops.get(node.op)
+    if node.op in RANDOM_OPS:
+        return "random op: a new draw on every run, so never folded and kept on the host"
     if node.domain not in ("", "ai.onnx", None):
         return f"custom-domain op {node.domain}.{node.op}"
     if rule is None:
