@@ -10,6 +10,7 @@ from pathlib import Path
 import onnx
 import onnx_graphsurgeon as gs
 
+from passes.concat_layout import ConcatLayout
 from passes.dedupe_nodes import DedupeNodes
 from passes.fold_constants import FoldConstants
 from passes.fsq_cut import FsqCut
@@ -20,6 +21,7 @@ from passes.split_grouped_conv import SplitGroupedConv
 from rewriter.errors import UserError
 from rewriter.ir.freeze import frozen_values
 from rewriter.ir.load import WORKING_OPSET, infer_shapes, load_graph, model_from_graph
+from rewriter.partition.causes import host_causes
 from rewriter.partition.partitioner import Partition, forced_host_nodes, partition
 from rewriter.transform.pass_manager import Pass, PassContext, PassManager
 from rewriter.plan.document import plan_document
@@ -56,12 +58,14 @@ class RewriteResult:
     tiling: list = field(default_factory=list)  # TilingReport per tiled segment
     segments: list[dict] = field(default_factory=list)  # per partition segment, before tiling
     frozen: dict[str, dict] = field(default_factory=dict)  # frozen inputs: dtype, shape, value
+    causes: list[dict] = field(default_factory=list)  # host nodes by cause, with the round trips each costs
 
     def document(self, target: Target, source: Path) -> dict:
         extra = {"normalization": self.normalization} if self.normalization else {}
         if self.frozen:
             extra["frozen"] = [{"name": name, **spec} for name, spec in self.frozen.items()]
         extra["segments"] = self.segments
+        extra["causes"] = self.causes
         extra["placement"] = self.placement_rows()
         return plan_document(target.name, source, self.original, self.steps, extra, pinned=self.whole)
 
@@ -93,7 +97,7 @@ def build_passes(target: Target, options: RewriteOptions) -> tuple[list[Pass], o
     if rule_files:
         from rewriter.transform.rules_pass import rule_file_passes  # lark only when rules are used
         file_passes, tracer = rule_file_passes(rule_files, options.trace_rule)
-        passes += file_passes + [RemovePassthrough(), DedupeNodes()]
+        passes += file_passes + [ConcatLayout(), RemovePassthrough(), DedupeNodes()]
     elif options.trace_rule:
         raise UserError(f"--trace-rule {options.trace_rule}: no rule files are loaded")
     passes += [SplitGroupedConv(), FoldConstants(), RemoveDeadNodes(), FsqCut()]
@@ -142,6 +146,7 @@ def _rewrite(model_path: Path, target: Target, options: RewriteOptions) -> Rewri
     check_cut_names(graph, options)
     forced = forced_host_nodes(graph, options.start_nodes, options.end_nodes)
     part = partition(graph, target, forced)
+    causes = [c.record() for c in host_causes(graph, target, part, part.names(), forced)]
     timings["partition"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -164,7 +169,7 @@ def _rewrite(model_path: Path, target: Target, options: RewriteOptions) -> Rewri
     timings["tiling"] = time.perf_counter() - start
     trace = tracer.lines() if tracer is not None else []
     return RewriteResult(graph, original, part, steps, manager, timings, trace, normalization, whole, tiling,
-                         segments, frozen)
+                         segments, frozen, causes)
 
 
 def rewrite_to_plan(model_path: Path, out: Path, target: Target, options: RewriteOptions,

@@ -76,8 +76,8 @@ def _report(args, result, doc) -> None:
         for line in result.trace or ["no candidate node: nothing in the graph has the rule's anchor op"]:
             print("  " + line)
     if args.json:
-        print(json.dumps({"target": doc["target"], "steps": doc["steps"], "placement": doc["placement"]},
-                         indent=2))
+        print(json.dumps({"target": doc["target"], "steps": doc["steps"], "placement": doc["placement"],
+                          "causes": doc.get("causes", [])}, indent=2))
     else:
         print(placement_summary(doc))
 

@@ -49,7 +49,13 @@ def placement_summary(doc: dict, host_limit: int = 40) -> str:
         out.append(table(["segment", "stages: grid (channel blocks x time tiles)", "max halo", "hailo runs",
                           "host/stitch steps", "distinct files"], rows))
     host = [r for r in doc.get("placement", []) if r["device"] == "host"]
-    if host:
+    causes = doc.get("causes")
+    if host and causes is not None:
+        out.append(f"Sent to host ({len(host)} nodes), by cause; round trips: Hailo segments the cause adds "
+                   "(negative: saved)")
+        rows = [[c["cause"], c["nodes"], c["round_trips"], _names(c["examples"], 2)] for c in causes]
+        out.append(table(["cause", "nodes", "round trips", "e.g."], rows))
+    elif host:
         out.append(f"Sent to host ({len(host)} nodes):")
         rows = [[r["node"], r["op"], r["reason"]] for r in host[:host_limit]]
         out.append(table(["node", "op", "why"], rows))

@@ -31,11 +31,8 @@ def steps_from_partition(model: onnx.ModelProto, nodes: list, part: Partition, w
     extractor = SegmentExtractor(model)
     index = {id(n): i for i, n in enumerate(nodes)}
     steps = []
-    counts = {"hailo": 0, "host": 0}
-    for seg in part.segments:
+    for seg, name in zip(part.segments, part.names()):
         members = sorted(index[id(n)] for n in seg.nodes)
-        name = f"{seg.device}_{counts[seg.device]}"
-        counts[seg.device] += 1
         segment = extractor.extract(members, name, working_opset)
         if seg.device == "hailo" and segment_opset != working_opset:
             segment = segment_at_opset(segment, segment_opset, name)
