@@ -18,6 +18,7 @@ from passes.normalize_input import add_normalization, read_stats
 from passes.remove_dead import RemoveDeadNodes
 from passes.remove_passthrough import RemovePassthrough
 from passes.split_grouped_conv import SplitGroupedConv
+from passes.split_to_slices import SplitToSlices
 from rewriter.errors import UserError
 from rewriter.ir.freeze import frozen_values
 from rewriter.ir.load import WORKING_OPSET, infer_shapes, load_graph, model_from_graph
@@ -97,7 +98,7 @@ def build_passes(target: Target, options: RewriteOptions) -> tuple[list[Pass], o
     if rule_files:
         from rewriter.transform.rules_pass import rule_file_passes  # lark only when rules are used
         file_passes, tracer = rule_file_passes(rule_files, options.trace_rule)
-        passes += file_passes + [ConcatLayout(), RemovePassthrough(), DedupeNodes()]
+        passes += file_passes + [ConcatLayout(), SplitToSlices(), RemovePassthrough(), DedupeNodes()]
     elif options.trace_rule:
         raise UserError(f"--trace-rule {options.trace_rule}: no rule files are loaded")
     passes += [SplitGroupedConv(), FoldConstants(), RemoveDeadNodes(), FsqCut()]

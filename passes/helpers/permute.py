@@ -43,14 +43,6 @@ def channel_shuffle_weight(channels: int, groups: int, dtype: str = "float32"):
     return w
 
 
-@native_helper("split_sizes")
-def split_sizes(sizes, length: int, parts: int):
-    """Split's part sizes: the `split` input when given, else `parts` equal parts of `length`."""
-    if sizes is not None:
-        return [int(s) for s in np.asarray(sizes).ravel()]
-    return [int(length) // int(parts)] * int(parts)
-
-
 @native_helper("normalized_axes")
 def normalized_axes(axes, rank: int):
     """Axes as sorted non-negative ints (None, a reduce over everything, stays None)."""

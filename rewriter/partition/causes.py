@@ -22,6 +22,7 @@ from rewriter.target import Target
 
 TOO_SMALL = "too small for a device round trip"
 MAX_EXAMPLES = 3
+RANK_CHANGES = ("op Squeeze ", "op Unsqueeze ")  # around ops left at rank 3: listed after the ops themselves
 
 
 @dataclass
@@ -75,7 +76,8 @@ def host_causes(graph: gs.Graph, target: Target, part: Partition, names: list[st
     if TOO_SMALL in causes:  # what the partition would be had the cost rule kept them on Hailo
         unruled = partition(graph, target, forced_host, place_nodes(graph, target, forced_host), cost_rule=False)
         causes[TOO_SMALL].round_trips = _hailo_count(part) - _hailo_count(unruled)
-    return sorted(causes.values(), key=lambda c: (-c.round_trips, -len(c.nodes), c.cause))
+    return sorted(causes.values(), key=lambda c: (-c.round_trips, c.cause.startswith(RANK_CHANGES),
+                                                  -len(c.nodes), c.cause))
 
 
 def _hailo_count(part: Partition) -> int:
