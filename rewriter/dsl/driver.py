@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import onnx_graphsurgeon as gs
 
+from rewriter.ir.annotations import host_reason
 from rewriter.ir.order import toposort
 
 from .errors import RuleError
@@ -82,6 +83,8 @@ def apply_rules(graph: gs.Graph, rules: RuleSet, max_rewrites: int | None = None
             if got is None:
                 continue
             env, matched = got
+            if any(host_reason(n) for n in matched):  # a pass pinned it to the host as it is
+                continue
             if len(events) >= max_rewrites:
                 last = []
                 for e in reversed(events):

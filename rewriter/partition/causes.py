@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 import onnx_graphsurgeon as gs
 
+from rewriter.ir.annotations import host_reason
 from rewriter.partition.partitioner import Partition, node_graph, partition
 from rewriter.partition.placement import HAILO, HOST, place_nodes
 from rewriter.target import Target
@@ -62,14 +63,17 @@ def splitting_segments(part: Partition) -> list[int]:
 def host_causes(graph: gs.Graph, target: Target, part: Partition, names: list[str],
                 forced_host: set[str] = frozenset()) -> list[Cause]:
     """Host nodes of `part` grouped by cause, most costly first; `names` are the segments' step names."""
+    def cause(node: gs.Node) -> str:
+        reason = part.placements[id(node)].reason
+        pinned = host_reason(node) == reason or node.name in forced_host  # a pass's or the user's decision
+        return reason if pinned else cause_of(node.op, reason)
+
     causes: dict[str, Cause] = {}
     for node in graph.nodes:
-        placed = part.placements[id(node)]
-        if placed.device == HOST:
-            causes.setdefault(cause_of(node.op, placed.reason), Cause(cause_of(node.op, placed.reason))) \
-                .nodes.append(node.name)
+        if part.placements[id(node)].device == HOST:
+            causes.setdefault(cause(node), Cause(cause(node))).nodes.append(node.name)
     for i in splitting_segments(part):
-        held = {cause_of(n.op, part.placements[id(n)].reason) for n in part.segments[i].nodes}
+        held = {cause(n) for n in part.segments[i].nodes}
         for cause in held - {TOO_SMALL}:
             causes[cause].round_trips += 1
             causes[cause].segments.append(names[i])
