@@ -13,11 +13,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-import networkx as nx
 import onnx_graphsurgeon as gs
 
 from rewriter.ir.annotations import host_reason
-from rewriter.partition.partitioner import Partition, node_graph, partition
+from rewriter.partition.partitioner import Partition, partition
 from rewriter.partition.placement import HAILO, HOST, place_nodes
 from rewriter.target import Target
 
@@ -49,21 +48,32 @@ def cause_of(op: str, reason: str) -> str:
 
 
 def splitting_segments(part: Partition) -> list[int]:
-    """Indices of host segments with a Hailo segment before and after them in the dataflow."""
-    nodes = [n for seg in part.segments for n in seg.nodes]
-    owner = [i for i, seg in enumerate(part.segments) for _ in seg.nodes]
-    dag = nx.DiGraph()
-    dag.add_nodes_from(range(len(part.segments)))
-    dag.add_edges_from((owner[u], owner[v]) for u, v in node_graph(nodes).edges if owner[u] != owner[v])
-    hailo = {i for i, seg in enumerate(part.segments) if seg.device == HAILO}
-    return [i for i, seg in enumerate(part.segments) if seg.device == HOST
-            and nx.ancestors(dag, i) & hailo and nx.descendants(dag, i) & hailo]
+    """Indices of host segments with a Hailo segment before and after them in the dataflow. One
+    pass each way over the segments, which come in topological order."""
+    owner = {id(n): i for i, seg in enumerate(part.segments) for n in seg.nodes}
+    preds: list[set[int]] = [set() for _ in part.segments]
+    for i, seg in enumerate(part.segments):
+        for node in seg.nodes:
+            for tensor in node.inputs:
+                for producer in tensor.inputs:
+                    j = owner.get(id(producer))
+                    if j is not None and j != i:
+                        preds[i].add(j)
+    hailo = [seg.device == HAILO for seg in part.segments]
+    before = [False] * len(hailo)
+    for i in range(len(hailo)):
+        before[i] = any(hailo[j] or before[j] for j in preds[i])
+    after = [False] * len(hailo)
+    for i in reversed(range(len(hailo))):
+        for j in preds[i]:
+            after[j] = after[j] or hailo[i] or after[i]
+    return [i for i, seg in enumerate(part.segments) if seg.device == HOST and before[i] and after[i]]
 
 
 def host_causes(graph: gs.Graph, target: Target, part: Partition, names: list[str],
                 forced_host: set[str] = frozenset()) -> list[Cause]:
     """Host nodes of `part` grouped by cause, most costly first; `names` are the segments' step names."""
-    def cause(node: gs.Node) -> str:
+    def key(node: gs.Node) -> str:
         reason = part.placements[id(node)].reason
         pinned = host_reason(node) == reason or node.name in forced_host  # a pass's or the user's decision
         return reason if pinned else cause_of(node.op, reason)
@@ -71,9 +81,9 @@ def host_causes(graph: gs.Graph, target: Target, part: Partition, names: list[st
     causes: dict[str, Cause] = {}
     for node in graph.nodes:
         if part.placements[id(node)].device == HOST:
-            causes.setdefault(cause(node), Cause(cause(node))).nodes.append(node.name)
+            causes.setdefault(key(node), Cause(key(node))).nodes.append(node.name)
     for i in splitting_segments(part):
-        held = {cause(n) for n in part.segments[i].nodes}
+        held = {key(n) for n in part.segments[i].nodes}
         for cause in held - {TOO_SMALL}:
             causes[cause].round_trips += 1
             causes[cause].segments.append(names[i])
