@@ -12,9 +12,8 @@ from __future__ import annotations
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from passes.split_grouped_conv import _Names
 from rewriter.ir.annotations import tag
-from rewriter.ir.edit import detach
+from rewriter.ir.edit import FreshNames, detach
 from rewriter.transform.pass_manager import Pass, PassContext
 
 PASS_NAME = "concat-layout"
@@ -45,13 +44,13 @@ class ConcatLayout(Pass):
             sources = [_squeezed_source(t) for t in node.inputs]
             if not any(s is not None for s in sources) or any(t.shape is None for t in node.inputs):
                 continue
-            fresh = fresh or _Names(graph)
+            fresh = fresh or FreshNames(graph)
             changed += self._lift(graph, node, sources, fresh)
         if changed:
             graph.toposort()
         return changed
 
-    def _lift(self, graph: gs.Graph, node: gs.Node, sources: list, fresh: _Names) -> list[str]:
+    def _lift(self, graph: gs.Graph, node: gs.Node, sources: list, fresh: FreshNames) -> list[str]:
         out = node.outputs[0]
         axis = int(node.attrs.get("axis", 0)) % 3
         axes = gs.Constant(fresh(f"{node.name}_{PASS_NAME}_axes"), np.asarray([2], np.int64))

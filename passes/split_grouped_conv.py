@@ -12,7 +12,7 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from passes.helpers.folding import block_diagonal
-from rewriter.ir.edit import detach
+from rewriter.ir.edit import FreshNames, detach
 from rewriter.ir.opfacts import node_conv_kind
 from rewriter.ir.order import toposort
 from rewriter.transform.pass_manager import Pass, PassContext
@@ -26,20 +26,7 @@ def needs_split(node: gs.Node, rule) -> bool:
     return not rule.allows_conv(node_conv_kind(node))
 
 
-class _Names:
-    def __init__(self, graph: gs.Graph):
-        self.used = set(graph.tensors()) | {n.name for n in graph.nodes}
-
-    def __call__(self, base: str) -> str:
-        name, i = base, 0
-        while name in self.used:
-            i += 1
-            name = f"{base}_{i}"
-        self.used.add(name)
-        return name
-
-
-def _block_diagonal(node: gs.Node, group: int, fresh: _Names) -> list[gs.Node]:
+def _block_diagonal(node: gs.Node, group: int, fresh: FreshNames) -> list[gs.Node]:
     weight = node.inputs[1]
     dense = block_diagonal(weight.values, group)
     node.inputs[1] = gs.Constant(fresh(f"{weight.name}_dense"), dense)
@@ -48,7 +35,7 @@ def _block_diagonal(node: gs.Node, group: int, fresh: _Names) -> list[gs.Node]:
     return [node]
 
 
-def _per_group(graph: gs.Graph, node: gs.Node, group: int, fresh: _Names) -> list[gs.Node]:
+def _per_group(graph: gs.Graph, node: gs.Node, group: int, fresh: FreshNames) -> list[gs.Node]:
     x, weight = node.inputs[0], node.inputs[1]
     bias = node.inputs[2] if len(node.inputs) > 2 and isinstance(node.inputs[2], gs.Constant) else None
     w = weight.values
@@ -99,7 +86,7 @@ class SplitGroupedConv(Pass):
                 continue
             if node.inputs[0].shape is None or len(node.inputs) > 2 and not isinstance(node.inputs[2], gs.Constant):
                 continue
-            fresh = fresh or _Names(graph)
+            fresh = fresh or FreshNames(graph)
             group = int(node.attrs["group"])
             form = rule.group_split
             if form == "auto":

@@ -6,9 +6,8 @@ from __future__ import annotations
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from passes.split_grouped_conv import _Names
 from rewriter.ir.annotations import tag
-from rewriter.ir.edit import detach
+from rewriter.ir.edit import FreshNames, detach
 from rewriter.transform.pass_manager import Pass, PassContext
 
 PASS_NAME = "split-to-slices"
@@ -42,7 +41,7 @@ class SplitToSlices(Pass):
             sizes = part_sizes(node)
             if sizes is None or len(sizes) != len(node.outputs):
                 continue
-            fresh = fresh or _Names(graph)
+            fresh = fresh or FreshNames(graph)
             data, outputs = node.inputs[0], list(node.outputs)
             axis = int(node.attrs.get("axis", 0)) % len(data.shape)
             axes = gs.Constant(fresh(f"{node.name}_axes"), np.asarray([axis], np.int64))

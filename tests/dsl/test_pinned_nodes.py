@@ -1,8 +1,8 @@
 """Rules leave alone a node a pass pinned to the host (input normalization, the FSQ quantizer): the
 pass decided it runs there as it is, and a rewritten node would lose the pin and its reason."""
 import onnx_graphsurgeon as gs
-
 from dsl_util import model, rules
+
 from rewriter.dsl import apply_rules
 from rewriter.ir.annotations import host_reason, pin_to_host
 

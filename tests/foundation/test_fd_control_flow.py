@@ -6,9 +6,9 @@ import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
 import pytest
+from fd_util import cli, make_model, ort_run, plan_run, read_plan, save, vi, weight
 from onnx import TensorProto, helper, numpy_helper
 
-from fd_util import cli, make_model, ort_run, plan_run, read_plan, save, vi, weight
 from rewriter.errors import UserError
 from rewriter.ir.load import load_graph
 

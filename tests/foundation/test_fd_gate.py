@@ -7,9 +7,9 @@ import json
 import numpy as np
 import onnx
 import pytest
+from fd_util import cli, make_model, save, vi, weight
 from onnx import helper
 
-from fd_util import cli, make_model, save, vi, weight
 from rewriter.cli.gate import NOISE_MARGIN, Gate
 
 FLOAT = Gate(min_cosine=0.99999, max_rel_error=1e-4)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
+from fd_util import assert_tight, cli, make_model, ort_run, random_feeds, save, vi, weight
 from onnx import TensorProto, helper, numpy_helper
 
-from fd_util import assert_tight, cli, make_model, ort_run, random_feeds, save, vi, weight
 from rewriter.ir.load import load_graph, model_from_graph
 from rewriter.ir.opset import OpsetError, convert_model, segment_at_opset
 

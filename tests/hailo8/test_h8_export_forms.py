@@ -8,7 +8,6 @@ import numpy as np
 import onnx
 import pytest
 from onnx import helper
-
 from util import assert_hailo_clean, const, custom_target, ints, make_model, rewrite_and_run, vi, weight
 
 
