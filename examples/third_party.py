@@ -3,7 +3,7 @@ TorchScript one, from pip packages (random weights, seeded; BatchNorm statistics
 folding is not a no-op), plus ONNX files that wheels ship (copied, never touched in place).
 
     python examples/third_party.py list
-    python examples/third_party.py export OUT_DIR [NAME ...]
+    python examples/third_party.py export OUT_DIR [NAME ...]     # prints {name: path or "error: ..."}
 
 The tests (tests/corpus/) and benchmarks/bench_corpus.py (the README's table) use this registry.
 Install what the entries need with `.ci/run`'s lines (tests/corpus/requirements*.txt): the packages
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import pathlib
 import shutil
 import sys
@@ -315,6 +316,17 @@ _shipped_entry("rapidocr/ppocrv4_det", "rapidocr_onnxruntime", "models/ch_PP-OCR
                {"x": [1, 3, 640, 640]}, tier="full")
 
 
+def export_all(out: Path, names: list[str]) -> dict[str, str]:
+    """Build each named entry into `out`: {name: path, or "error: ..." when it failed}."""
+    results = {}
+    for name in names:
+        try:
+            results[name] = str(REGISTRY[name].build(out))
+        except Exception as exc:  # noqa: BLE001 - one failed export must not stop the others
+            results[name] = f"error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    return results
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in ("list", "export"):
         print(__doc__)
@@ -323,10 +335,9 @@ def main(argv: list[str]) -> int:
         for e in REGISTRY.values():
             print(f"{e.name:40} {e.tier:5} {e.exporter:15} {' '.join(e.cli_args())}")
         return 0
-    out = Path(argv[1])
-    for name in argv[2:] or list(REGISTRY):
-        print(REGISTRY[name].build(out))
-    return 0
+    results = export_all(Path(argv[1]), argv[2:] or list(REGISTRY))
+    print(json.dumps(results, indent=1))
+    return 0 if not any(v.startswith("error:") for v in results.values()) else 1
 
 
 if __name__ == "__main__":
