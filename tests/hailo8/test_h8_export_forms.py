@@ -224,3 +224,18 @@ def test_inspect_groups_host_nodes_by_cause(tmp_path, capsys):
     causes = {c["cause"]: c for c in json.loads(capsys.readouterr().out)["causes"]}
     sin = causes["op Sin not in target hailo8: no Hailo source says the DFC maps Sin"]
     assert sin["round_trips"] == 2 and sin["nodes"] == 2 and len(sin["segments"]) == 2
+
+
+def test_unknown_composite_in_target_is_one_line(tmp_path, capsys):
+    from rewriter.cli import main
+    n1, w1 = _conv1d("a", "x", 4, 8, 3)
+    n2, w2 = _conv1d("y", "e", 8, 8, 3)
+    model = make_model([n1, helper.make_node("Erf", ["a"], ["e"]), n2], [vi("x", [1, 4, 30])], [vi("y", None)],
+                       [w1, w2])
+    path = tmp_path / "erf.onnx"
+    onnx.save(model, str(path))
+    target = custom_target(tmp_path, {'within = "gelu"': 'within = "swish"'})
+    capsys.readouterr()
+    assert main(["inspect", str(path), "--target", str(target), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "ops.Erf.within = 'swish' names no known composite (known: gelu)" in err and err.count("\n") == 1
