@@ -10,13 +10,17 @@ from pathlib import Path
 import onnx
 import onnx_graphsurgeon as gs
 
+from passes.concat_layout import ConcatLayout
 from passes.dedupe_nodes import DedupeNodes
 from passes.fold_constants import FoldConstants
 from passes.normalize_input import add_normalization, read_stats
 from passes.remove_dead import RemoveDeadNodes
+from passes.split_to_slices import SplitToSlices
 from rewriter.errors import UserError
+from rewriter.ir.freeze import frozen_values
 from rewriter.ir.load import WORKING_OPSET, infer_shapes, load_graph, model_from_graph
 from rewriter.ir.outputs import check_computes_something, check_has_inputs, constant_outputs_as_nodes
+from rewriter.partition.causes import host_causes
 from rewriter.partition.partitioner import Partition, forced_host_nodes, partition
 from rewriter.transform.pass_manager import Pass, PassContext, PassManager
 from rewriter.plan.document import plan_document
@@ -40,6 +44,7 @@ class RewriteOptions:
     helper_files: list[Path] = field(default_factory=list)   # --helpers FILE.py
     rules_first: bool = False    # user rule files run before the target's
     normalize: Path | None = None
+    frozen: dict[str, list[str]] = field(default_factory=dict)  # --freeze: inputs held at a value
 
 
 @dataclass
@@ -56,10 +61,15 @@ class RewriteResult:
     tiling: list = field(default_factory=list)  # TilingReport per tiled segment
     segments: list[dict] = field(default_factory=list)  # per partition segment, before tiling
     traces: dict[str, list[str]] = field(default_factory=dict)  # traced rule -> lines
+    frozen: dict[str, dict] = field(default_factory=dict)  # frozen inputs: dtype, shape, value
+    causes: list[dict] = field(default_factory=list)  # host nodes by cause, with the round trips each costs
 
     def document(self, target: Target, source: Path) -> dict:
         extra = {"normalization": self.normalization} if self.normalization else {}
+        if self.frozen:
+            extra["frozen"] = [{"name": name, **spec} for name, spec in self.frozen.items()]
         extra["segments"] = self.segments
+        extra["causes"] = self.causes
         extra["placement"] = self.placement_rows()
         return plan_document(target.name, source, self.original, self.steps, extra, pinned=self.whole)
 
@@ -103,7 +113,8 @@ def build_passes(target: Target, options: RewriteOptions) -> tuple[list[Pass], l
                                             helpers_with(options.helper_files),
                                             options.disabled_rules)
     passes: list[Pass] = [FoldConstants()] + file_passes
-    passes += [DedupeNodes(), FoldConstants(), RemoveDeadNodes()]
+    # what needs more than a pattern: Concat inputs joined to one layout, Split of any arity as Slices
+    passes += [ConcatLayout(), SplitToSlices(), DedupeNodes(), FoldConstants(), RemoveDeadNodes()]
     return passes, tracers
 
 
@@ -149,8 +160,9 @@ def rewrite(model_path: Path, target: Target, options: RewriteOptions) -> Rewrit
 def _rewrite(model_path: Path, target: Target, options: RewriteOptions) -> RewriteResult:
     timings = {}
     start = time.perf_counter()
-    graph, original = load_graph(model_path, options.input_shapes)
+    graph, original = load_graph(model_path, options.input_shapes, frozen=options.frozen)
     check_has_inputs(graph)
+    frozen = frozen_values(original, options.frozen) if options.frozen else {}
     normalization = None
     if options.normalize:
         normalization = add_normalization(graph, *read_stats(options.normalize))
@@ -168,6 +180,7 @@ def _rewrite(model_path: Path, target: Target, options: RewriteOptions) -> Rewri
     start_nodes, end_nodes = resolve_cut_names(graph, options)
     forced = forced_host_nodes(graph, start_nodes, end_nodes)
     part = partition(graph, target, forced)
+    causes = [c.record() for c in host_causes(graph, target, part, part.names(), forced)]
     timings["partition"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -197,7 +210,7 @@ def _rewrite(model_path: Path, target: Target, options: RewriteOptions) -> Rewri
     traces = {t.name: t.lines() for t in tracers}
     trace = next(iter(traces.values()), [])
     return RewriteResult(graph, original, part, steps, manager, timings, trace, normalization, whole, tiling,
-                         segments, traces)
+                         segments, traces, frozen, causes)
 
 
 def rewrite_to_plan(model_path: Path, out: Path, target: Target, options: RewriteOptions,

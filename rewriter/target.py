@@ -21,6 +21,7 @@ class OpConstraint:
     output_ranks: tuple[int, ...] = ()
     group_split: str = "auto"
     block_diagonal_max_groups: int = 4
+    within: str = ""  # only as part of this composite (rewriter/ir/composites.py), e.g. "gelu"
 
     def allows_conv(self, kind: str) -> bool:
         """Whether the `groups` policy admits a conv of this kind (rewriter.ir.opfacts.conv_kind)."""
@@ -66,6 +67,7 @@ class Target:
     tiling: TilingLimits
     roundtrip_macs: int
     compile: dict
+    host_reasons: dict = field(default_factory=dict)   # op -> why it stays on the host
 
     def with_tiling(self, channels: int | None = None, width: int | None = None) -> Target:
         from dataclasses import replace
@@ -145,7 +147,8 @@ def _build(path: Path, data: dict) -> Target:
                                attrs=dict(spec.get("attrs", {})), groups=groups,
                                output_ranks=tuple(spec.get("output_ranks", ())),
                                group_split=spec.get("group_split", "auto"),
-                               block_diagonal_max_groups=int(spec.get("block_diagonal_max_groups", 4)))
+                               block_diagonal_max_groups=int(spec.get("block_diagonal_max_groups", 4)),
+                               within=str(spec.get("within", "")))
         if ops[op].group_split not in GROUP_SPLITS:
             raise ValueError(f"ops.{op}.group_split must be one of {GROUP_SPLITS}")
     rule_files = []
@@ -172,6 +175,7 @@ def _build(path: Path, data: dict) -> Target:
                             width=_positive(tiling.get("width"), "tiling.width"), resources=resources),
         roundtrip_macs=int(data.get("partition", {}).get("roundtrip_macs", 0)),
         compile=dict(data.get("compile", {})),
+        host_reasons={str(k): str(v) for k, v in data.get("host_reasons", {}).items()},
     )
 
 

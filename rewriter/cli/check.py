@@ -7,19 +7,29 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from rewriter.errors import UserError
+from rewriter.cli.gate import Gate
 from rewriter.cli.summary import table
+from rewriter.errors import UserError
 from runtime.parity import normalized, random_inputs
 
 FLOAT_MIN_COSINE = 0.99999
 QUANTIZED_MIN_COSINE = 0.95  # the deployment contract's INT8 gate
 
 
-def reference_session(model_path: Path) -> ort.InferenceSession:
+def with_frozen(feeds: dict, frozen: list | None) -> dict:
+    """Inputs the plan was built with `--freeze` are constants in the plan; the original takes them."""
+    extra = {f["name"]: np.asarray(f["value"], f["dtype"]).reshape(f["shape"]) for f in frozen or []}
+    return {**feeds, **extra}
+
+
+def reference_session(model_path: Path, optimized: bool = True) -> ort.InferenceSession:
     if not model_path.is_file():
         raise UserError(f"no such model file: {model_path}")
+    options = ort.SessionOptions()
+    if not optimized:
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     try:
-        return ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:
         raise UserError(f"onnxruntime cannot load {model_path}: {str(exc).splitlines()[0]}") from exc
 
@@ -37,10 +47,12 @@ def _interface_mismatch(kind: str, plan_specs: list, model_args: list) -> str | 
     return None
 
 
-def check_same_interface(plan, session, model_path: Path) -> None:
+def check_same_interface(plan, session, model_path: Path, frozen: set[str] = frozenset()) -> None:
     """The reference model must have the plan's inputs and outputs (names and shapes), else the
-    comparison means nothing: one clear error instead of onnxruntime's complaint mid-run."""
-    for kind, specs, args in (("inputs", plan.inputs, session.get_inputs()),
+    comparison means nothing: one clear error instead of onnxruntime's complaint mid-run. Inputs
+    the plan was built with `--freeze` are constants in the plan, inputs of the reference only."""
+    model_inputs = [a for a in session.get_inputs() if a.name not in frozen]
+    for kind, specs, args in (("inputs", plan.inputs, model_inputs),
                               ("outputs", plan.outputs, session.get_outputs())):
         problem = _interface_mismatch(kind, specs, args)
         if problem:
@@ -54,12 +66,18 @@ def check_plan(args) -> int:
     from rewriter.cli.commands import _load_plan
     plan = _load_plan(args.plan, args.backend)
     session = reference_session(args.against)
-    check_same_interface(plan, session, args.against)
+    doc = plan.spec.doc
+    normalization, frozen = doc.get("normalization"), doc.get("frozen")
+    check_same_interface(plan, session, args.against, {f["name"] for f in frozen or []})
+    unoptimized = reference_session(args.against, optimized=False)  # the reference's own noise
     quantized = args.backend != "onnxruntime"
     min_cosine = args.min_cosine if args.min_cosine is not None else (
         QUANTIZED_MIN_COSINE if quantized else FLOAT_MIN_COSINE)
     if args.samples < 1:
         raise UserError("--samples must be at least 1")
+    if args.atol < 0:
+        raise UserError("--atol must not be negative")
+    gate = Gate(min_cosine, None if quantized else args.max_rel_error, args.atol)
     rng = np.random.default_rng(args.seed)
     if args.input:
         try:
@@ -68,8 +86,8 @@ def check_plan(args) -> int:
             raise UserError(str(exc)) from exc
     else:
         batches = [random_inputs(plan.inputs, rng) for _ in range(args.samples)]
-    normalization = plan.spec.doc.get("normalization")
     worst: dict[str, dict] = {}
+    noise: dict[str, float] = {}
     names = [o.name for o in session.get_outputs()]
     # quantized backends: also compare every Hailo step's outputs with the float plan's
     float_plan = _load_plan(args.plan, "onnxruntime") if quantized else None
@@ -77,7 +95,11 @@ def check_plan(args) -> int:
     step_worst: dict[str, dict] = {}
     for feeds in batches:
         got = plan.run(feeds, keep=list(per_step))
-        want = dict(zip(names, session.run(names, normalized(feeds, normalization))))
+        reference_feeds = with_frozen(normalized(feeds, normalization), frozen)
+        want = dict(zip(names, session.run(names, reference_feeds)))
+        plain = dict(zip(names, unoptimized.run(names, reference_feeds)))
+        for row in compare(plain, want):
+            noise[row.output] = max(noise.get(row.output, 0.0), row.max_abs)
         _accumulate(worst, compare({n: got[n] for n in names}, want))
         if float_plan is not None:
             ref = float_plan.run(feeds, keep=list(per_step))
@@ -85,20 +107,20 @@ def check_plan(args) -> int:
     ok = True
     rows = []
     for name, row in worst.items():
-        passed = row["cosine"] >= min_cosine and (quantized or row["max_rel"] <= args.max_rel_error)
+        passed, criterion = gate.judge(row, noise[name])
         ok &= passed
         rows.append([name, f"{row['cosine']:.7f}", f"{row['max_abs']:.3g}", f"{row['max_rel']:.3g}",
-                     "ok" if passed else "FAIL"])
-        row["passed"] = passed
+                     f"{gate.floor(noise[name]):.3g}", f"{'ok' if passed else 'FAIL'} ({criterion})"])
+        row.update(passed=passed, decided_by=criterion, reference_noise=noise[name], floor=gate.floor(noise[name]))
     if args.json:
         print(json.dumps({"backend": plan.backend_name, "samples": len(batches), "min_cosine": min_cosine,
+                          "max_rel_error": gate.max_rel_error, "atol": gate.atol,
                           "outputs": list(worst.values()), "passed": ok,
                           "segments": [{"step": per_step[t], **r} for t, r in step_worst.items()]}, indent=2))
     else:
         print(f"parity of {args.plan} against {args.against} on {len(batches)} input set(s), "
-              f"backend {plan.backend_name}; gate cosine >= {min_cosine}"
-              + ("" if quantized else f", max rel error <= {args.max_rel_error}"))
-        print(table(["output", "cosine", "max abs err", "max rel err", ""], rows))
+              f"backend {plan.backend_name}; {gate.describe()}")
+        print(table(["output", "cosine", "max abs err", "max rel err", "noise floor", "verdict"], rows))
         if step_worst:
             print(f"per Hailo segment, {plan.backend_name} against float:")
             print(table(["step", "tensor", "cosine", "max abs err"],

@@ -40,6 +40,7 @@ def _progress(args, message: str) -> None:
 
 
 def _options(args):
+    from rewriter.ir.freeze import parse_freeze
     from rewriter.pipeline import RewriteOptions
     for path in args.rules:
         if not path.is_file():
@@ -55,7 +56,7 @@ def _options(args):
                           start_nodes=list(args.start_node), end_nodes=list(args.end_node),
                           debug=args.debug, trace_rule=list(args.trace_rule), normalize=args.normalize,
                           disabled_rules=list(args.disable_rule), helper_files=list(args.helpers),
-                          rules_first=args.rules_first)
+                          rules_first=args.rules_first, frozen=parse_freeze(args.freeze))
 
 
 def _target(args):
@@ -88,7 +89,7 @@ def _report(args, result, doc) -> None:
             print("  " + line)
     if args.json:
         print(json.dumps({"target": doc["target"], "counts": doc["counts"], "steps": doc["steps"],
-                          "placement": doc["placement"]}, indent=2))
+                          "placement": doc["placement"], "causes": doc.get("causes", [])}, indent=2))
     else:
         print(placement_summary(doc))
 

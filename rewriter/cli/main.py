@@ -25,6 +25,8 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", default="hailo8", help="built-in target name or path to a target.toml")
     p.add_argument("--input-shape", action="append", default=[], metavar="NAME=D1,D2,..",
                    help="pin a model input's shape (batch defaults to 1)")
+    p.add_argument("--freeze", action="append", default=[], metavar="NAME=V1,V2,..",
+                   help="hold a model input at a fixed value (it becomes a constant; e.g. sr=16000)")
     p.add_argument("--rules", action="append", type=Path, default=[], metavar="FILE.rw",
                    help="extra rule file, applied after the target's (before them with --rules-first)")
     p.add_argument("--rules-first", action="store_true",
@@ -82,6 +84,9 @@ def verb_parser(verb: str) -> argparse.ArgumentParser:
         p.add_argument("--min-cosine", type=float, help="default 0.99999 (0.95 for emulate-int8 / hailo)")
         p.add_argument("--max-rel-error", type=float, default=1e-4,
                        help="max abs error / max |reference| (float backends only)")
+        p.add_argument("--atol", type=float, default=0.0,
+                       help="absolute noise floor: an output whose max abs error is within it passes "
+                            "(default: twice onnxruntime's own difference on the original model)")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--json", action="store_true")
         p.add_argument("--verbose", action="store_true")

@@ -54,7 +54,13 @@ def placement_summary(doc: dict, host_limit: int = 40) -> str:
                          rows))
     out.append(format_counts(doc.get("counts") or plan_counts(doc)))
     host = [r for r in doc.get("placement", []) if r["device"] == "host"]
-    if host:
+    causes = doc.get("causes")
+    if host and causes is not None:
+        out.append(f"Sent to host ({len(host)} nodes), by cause; round trips: Hailo segments the cause adds "
+                   "(negative: saved)")
+        rows = [[c["cause"], c["nodes"], c["round_trips"], _names(c["examples"], 2)] for c in causes]
+        out.append(table(["cause", "nodes", "round trips", "e.g."], rows))
+    elif host:
         out.append(f"Sent to host ({len(host)} nodes):")
         if any(r.get("origin") for r in host[:host_limit]):  # rule-made nodes: the model's names too
             rows = [[r["node"], _names(r.get("origin") or [r["node"]], 2), r["op"], r["reason"]]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import onnx_graphsurgeon as gs
 
+from rewriter.ir.annotations import host_reason
 from rewriter.ir.order import toposort
 
 from .errors import RuleError
@@ -103,7 +104,7 @@ def apply_rules(graph: gs.Graph, rules: RuleSet, max_rewrites: int | None = None
             if got is None:
                 continue
             env, matched = got
-            if any(id(n) not in members for n in matched):
+            if any(id(n) not in members or host_reason(n) for n in matched):  # body nodes; host pins
                 continue
             if len(events) >= max_rewrites:
                 last = []

@@ -573,6 +573,16 @@ class InstanceBuilder:
             total = int(np.prod(xs))
             cands = [[xs[0], -1], [-1], [0, -1], list(reversed(xs)), [xs[0], xs[1], -1],
                      [total]]
+            factor = next((f for f in (2, 3) if r >= 2 and xs[1] % f == 0 and xs[1] > f), None)
+            if factor:  # channels split in groups (channel shuffles, grouped norms), and merged back
+                cands.append([xs[0], factor, xs[1] // factor, *xs[2:]])
+            if r >= 3:
+                cands.append([xs[0], xs[1] * xs[2], *xs[3:]])
+            if r >= 2:  # one group (GroupNorm(1, C) as InstanceNormalization), and back to an earlier shape
+                cands.append([xs[0], 1, -1])
+                cands += [s for s in self.shapes.values() if int(np.prod(s)) == total and list(s) != list(xs)][:2]
+            ranks = self.plan.rank_set(pn.outputs[0])  # `rank(y) == 5` in the where clause
+            cands = [c for c in cands if len(c) in ranks] or cands if ranks else cands
             shape = self.choice(cands)
             return {}, lambda j: ([len(shape)], {"data": np.array(shape, np.int64)})
         if op in ("Unsqueeze", "Squeeze"):

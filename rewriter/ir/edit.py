@@ -18,3 +18,18 @@ def detach(node: gs.Node) -> None:
     """Disconnect a node so graph.cleanup() drops it."""
     node.inputs.clear()
     node.outputs.clear()
+
+
+class FreshNames:
+    """Names not yet used in a graph (tensors and nodes), for the nodes a native pass creates."""
+
+    def __init__(self, graph: gs.Graph):
+        self.used = set(graph.tensors()) | {n.name for n in graph.nodes}
+
+    def __call__(self, base: str) -> str:
+        name, i = base, 0
+        while name in self.used:
+            i += 1
+            name = f"{base}_{i}"
+        self.used.add(name)
+        return name

@@ -1,9 +1,10 @@
 """Load any ONNX model into a normalized onnx-graphsurgeon graph.
 
-Normalization: external data resolved, opset converted to WORKING_OPSET, dynamic dims pinned,
-constants folded (ConstantOfShape / Shape / Gather / Cast chains become initializers), shapes
-inferred. Identity / Dropout / dead-node removal are passes (passes/remove_passthrough.py,
-passes/remove_dead.py), run right after.
+Normalization: the model checked (structure, sizes), external data resolved, local functions
+inlined, opset converted to WORKING_OPSET (rewriter/ir/opset.py), unknown dims made symbolic and
+pinned, --freeze inputs made constants, constants folded (ConstantOfShape / Shape / Gather / Cast
+chains become initializers, constant Ifs inlined), shapes inferred. Identity / Dropout removal are
+rules (rules/common/passthrough.rw); dead nodes a pass (passes/remove_dead.py).
 """
 from __future__ import annotations
 
@@ -12,14 +13,19 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnx.inliner
 import onnx_graphsurgeon as gs
-from onnx import shape_inference, version_converter
+from onnx import shape_inference
 from onnx_graphsurgeon.logger import G_LOGGER
 
-from rewriter.ir import annotations
 from rewriter.ir.padding import make_pads_explicit
 from rewriter.ir.validate import check_sizes, check_structure
 from rewriter.errors import UserError
+from rewriter.ir import annotations
+from rewriter.ir.control_flow import constant_if, if_hint, inline_constant_ifs
+from rewriter.ir.freeze import freeze_inputs
+from rewriter.ir.opfacts import RANDOM_OPS
+from rewriter.ir.opset import convert_model, default_opset
 
 G_LOGGER.severity = G_LOGGER.ERROR  # its folding chatter is not for our users
 
@@ -43,21 +49,24 @@ def read_model(path: str | os.PathLike) -> onnx.ModelProto:
     return model
 
 
-def default_opset(model: onnx.ModelProto) -> int:
-    for entry in model.opset_import:
-        if entry.domain in ("", "ai.onnx"):
-            return entry.version
-    raise UserError("model imports no default-domain (ai.onnx) opset")
-
-
 def convert_opset(model: onnx.ModelProto, opset: int) -> onnx.ModelProto:
-    if default_opset(model) == opset:
-        return model
-    try:
-        return version_converter.convert_version(model, opset)
-    except Exception as exc:
-        raise UserError(f"cannot convert the model from opset {default_opset(model)} to {opset}: "
-                        f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
+    """The model at `opset`: onnx's converter upwards, our sound adapters downwards (rewriter.ir.opset)."""
+    return convert_model(model, opset)
+
+
+def unknown_dims_as_symbolic(model: onnx.ModelProto) -> None:
+    """Exporters mark unknown dims differently: a dim_param, no value at all, or (Paddle2ONNX) a
+    dim_value of -1 or 0. Make the last kind a dim_param too, so it is dynamic (pinnable with
+    --input-shape) rather than a fixed, impossible size."""
+    values = list(model.graph.input) + list(model.graph.output) + list(model.graph.value_info)
+    for value in values:
+        tensor = value.type.tensor_type
+        if not value.type.HasField("tensor_type") or not tensor.HasField("shape"):
+            continue
+        for axis, dim in enumerate(tensor.shape.dim):
+            if dim.HasField("dim_value") and dim.dim_value <= 0:
+                dim.Clear()
+                dim.dim_param = f"{value.name}_dim{axis}"
 
 
 def _fix_legacy_prelu_slopes(model: onnx.ModelProto) -> None:
@@ -149,9 +158,11 @@ def infer_shapes(model: onnx.ModelProto, strict: bool = False) -> onnx.ModelProt
 
 
 def foldable(graph: gs.Graph) -> bool:
-    """Anything constant folding could change: Shape/Constant nodes or all-constant inputs."""
-    return any(n.op in ("Shape", "Constant", "Size") or
-               (n.inputs and all(isinstance(t, gs.Constant) for t in n.inputs)) for n in graph.nodes)
+    """Anything constant folding could change: Shape/Constant nodes, all-constant inputs (random ops
+    aside: they are never folded), If nodes with a constant condition."""
+    return any(n.op in ("Shape", "Constant", "Size") or constant_if(n) or
+               (n.op not in RANDOM_OPS and n.inputs and all(isinstance(t, gs.Constant) for t in n.inputs))
+               for n in graph.nodes)
 
 
 def _axes(node) -> list[int] | None:
@@ -229,10 +240,14 @@ def _all_static(graph: gs.Graph) -> bool:
 
 
 def fold_constants(graph: gs.Graph) -> gs.Graph:
-    """Fold every subgraph whose inputs are all constants into initializers (onnxruntime evaluates)."""
+    """Fold every subgraph whose inputs are all constants into initializers (onnxruntime evaluates),
+    then inline the Ifs whose condition became constant. Random ops are never folded (their output
+    changes on every run), nor anything computed from them. Subgraphs are folded once inlined."""
     if not foldable(graph):  # gs copies the whole graph to fold: skip when there is nothing
         return graph
-    graph.fold_constants(fold_shapes=True, error_ok=True, flatten_subgraphs=False)
+    graph.fold_constants(fold_shapes=True, error_ok=True, flatten_subgraphs=False, recurse_subgraphs=False,
+                         should_exclude_node=lambda node: node.op in RANDOM_OPS)
+    inline_constant_ifs(graph)
     return graph.cleanup(remove_unused_graph_inputs=False)
 
 
@@ -242,7 +257,8 @@ def check_static(graph: gs.Graph) -> None:
             if any(not isinstance(d, (int, np.integer)) or d < 0 for d in tensor.shape):
                 producer = tensor.inputs[0].name if tensor.inputs else "a graph input"
                 raise UserError(f"tensor {tensor.name!r} (from {producer}) has a dynamic shape "
-                                f"{list(tensor.shape)} after folding: pin the inputs with --input-shape")
+                                f"{list(tensor.shape)} after folding: pin the inputs with --input-shape"
+                                + if_hint(graph, tensor))
 
 
 def graph_from_model(model: onnx.ModelProto) -> gs.Graph:
@@ -259,14 +275,20 @@ def model_from_graph(graph: gs.Graph, opset: int | None = None) -> onnx.ModelPro
 
 
 def load_graph(path: str | os.PathLike, input_shapes: dict[str, list[int]] | None = None,
-               opset: int = WORKING_OPSET) -> tuple[gs.Graph, onnx.ModelProto]:
-    """Returns (normalized graph, original model as read)."""
+               opset: int = WORKING_OPSET, frozen: dict[str, list[str]] | None = None
+               ) -> tuple[gs.Graph, onnx.ModelProto]:
+    """Returns (normalized graph, original model as read). `frozen` inputs become constants."""
     original = read_model(path)
     check_structure(original)
     model = onnx.ModelProto()
     model.CopyFrom(original)
+    if model.functions:  # model-local functions (some exporters write them): plain nodes for the rules
+        model = onnx.inliner.inline_local_functions(model)
+    unknown_dims_as_symbolic(model)
     pin_input_shapes(model, input_shapes or {})
     check_sizes(model)  # before anything allocates or enumerates along a declared dim
+    if frozen:
+        freeze_inputs(model, frozen)
     if default_opset(model) < 7:
         _fix_legacy_prelu_slopes(model)
     model = convert_opset(model, opset)  # the converter wants IR<4 weights still listed as inputs

@@ -13,6 +13,9 @@ UNARY_ELEMENTWISE = frozenset({
 BINARY_ELEMENTWISE = frozenset({"Add", "Sub", "Mul", "Div", "Max", "Min", "Pow", "PRelu"})
 LAYOUT_OPS = frozenset({"Transpose", "Unsqueeze", "Squeeze", "Reshape", "Flatten", "Identity"})
 PASSTHROUGH_OPS = frozenset({"Identity", "Dropout"})
+# Ops whose output changes on every run: never folded into constants, always on the host.
+RANDOM_OPS = frozenset({"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Bernoulli",
+                        "Multinomial"})
 
 DENSE, DEPTHWISE, GROUPED = "dense", "depthwise", "grouped"
 

@@ -39,6 +39,15 @@ class Partition:
     segments: list[Segment]
     placements: dict[int, Placement]  # id(node) -> final placement with reason
 
+    def names(self) -> list[str]:
+        """Each segment's step name: its device and its number among that device's segments."""
+        counts = {HAILO: 0, HOST: 0}
+        names = []
+        for seg in self.segments:
+            names.append(f"{seg.device}_{counts[seg.device]}")
+            counts[seg.device] += 1
+        return names
+
 
 def node_graph(nodes: list[gs.Node]) -> nx.DiGraph:
     """Node-index DAG: edge i -> j when node j reads an output of node i (directly or in a body)."""
@@ -93,15 +102,18 @@ def forced_host_nodes(graph: gs.Graph, start_nodes: list[str], end_nodes: list[s
     return {nodes[i].name for i in cut}
 
 
-def partition(graph: gs.Graph, target: Target, forced_host: set[str] = frozenset()) -> Partition:
+def partition(graph: gs.Graph, target: Target, forced_host: set[str] = frozenset(),
+              placements: dict[int, Placement] | None = None, cost_rule: bool = True) -> Partition:
+    """`placements` (id(node) -> Placement) replaces the target's own, e.g. to ask what the
+    partition would be if the target accepted more nodes (rewriter/partition/causes.py)."""
     toposort(graph)
     nodes = list(graph.nodes)
     dag = node_graph(nodes)
-    placements = place_nodes(graph, target, forced_host)
+    placements = dict(placements) if placements is not None else place_nodes(graph, target, forced_host)
     while True:
         device = [placements[id(n)].device for n in nodes]
         groups = _order(dag, merge_groups(dag, _waves(dag, device), device))
-        small = [g for g in groups if device[g[0]] == HAILO
+        small = [g for g in groups if cost_rule and device[g[0]] == HAILO
                  and sum(node_macs(nodes[i]) for i in g) < target.roundtrip_macs]
         if not small:
             break

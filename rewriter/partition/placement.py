@@ -6,8 +6,10 @@ from dataclasses import dataclass
 import numpy as np
 import onnx_graphsurgeon as gs
 
+from rewriter.errors import UserError
 from rewriter.ir.annotations import host_reason
-from rewriter.ir.opfacts import CONV_OPS, node_conv_kind
+from rewriter.ir.composites import COMPOSITES
+from rewriter.ir.opfacts import CONV_OPS, RANDOM_OPS, node_conv_kind
 from rewriter.ir.scope import reads
 from rewriter.target import Target
 
@@ -44,10 +46,13 @@ def _attr(node: gs.Node, name: str):
 def why_not(node: gs.Node, target: Target) -> str | None:
     """None when `node` may run in a Hailo segment of `target`, else the reason it may not."""
     rule = target.ops.get(node.op)
+    if node.op in RANDOM_OPS:
+        return "random op: a new draw on every run, so never folded and kept on the host"
     if node.domain not in ("", "ai.onnx", None):
         return f"custom-domain op {node.domain}.{node.op}"
     if rule is None:
-        return f"op {node.op} not in target {target.name}"
+        known = target.host_reasons.get(node.op)
+        return f"op {node.op} not in target {target.name}" + (f": {known}" if known else "")
     for i, tensor in enumerate(node.inputs):
         if isinstance(tensor, gs.Constant) or (tensor.name == "" and not tensor.inputs):
             continue
@@ -73,6 +78,12 @@ def why_not(node: gs.Node, target: Target) -> str | None:
         value = _attr(node, name)
         if value is not None and value not in allowed:
             return f"attribute {name}={value!r} (allowed: {allowed})"
+    if rule.within:
+        if rule.within not in COMPOSITES:
+            raise UserError(f"target {target.name}: ops.{node.op}.within = {rule.within!r} names no known "
+                            f"composite (known: {', '.join(COMPOSITES)})")
+        if not COMPOSITES[rule.within](node):
+            return f"{node.op} outside a {rule.within} (the target takes it only as part of one)"
     if node.op in CONV_OPS:
         kind = node_conv_kind(node)
         if not rule.allows_conv(kind):

@@ -80,6 +80,7 @@ def plan_document(target_name: str, source: Path, original: onnx.ModelProto, ste
     inits = {t.name for t in original.graph.initializer}
     if pinned is not None:
         static = {v.name: v for v in list(pinned.graph.input) + list(pinned.graph.output)}
+        inits |= {v.name for v in original.graph.input} - static.keys()  # frozen: constants now
         original = _with_values(original, static)
     inputs = [value_spec(v) for v in original.graph.input if v.name not in inits]
     doc = {

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import onnx
-from onnx import version_converter
 
 from rewriter.ir import annotations
 from rewriter.ir.macs import node_macs
+from rewriter.ir.opset import segment_at_opset
 from rewriter.partition.extract import SegmentExtractor
 from rewriter.partition.partitioner import Partition
 
@@ -31,14 +31,11 @@ def steps_from_partition(model: onnx.ModelProto, nodes: list, part: Partition, w
     extractor = SegmentExtractor(model)
     index = {id(n): i for i, n in enumerate(nodes)}
     steps = []
-    counts = {"hailo": 0, "host": 0}
-    for seg in part.segments:
+    for seg, name in zip(part.segments, part.names()):
         members = sorted(index[id(n)] for n in seg.nodes)
-        name = f"{seg.device}_{counts[seg.device]}"
-        counts[seg.device] += 1
         segment = extractor.extract(members, name, working_opset)
         if seg.device == "hailo" and segment_opset != working_opset:
-            segment = version_converter.convert_version(segment, segment_opset)
+            segment = segment_at_opset(segment, segment_opset, name)
         inputs, outputs = [v.name for v in segment.graph.input], [v.name for v in segment.graph.output]
         steps.append(PlannedStep(name, seg.device, inputs, outputs, segment, {
             "nodes": len(seg.nodes), "macs": int(sum(node_macs(n) for n in seg.nodes)),
