@@ -20,7 +20,7 @@ def assert_one_line(rc, err, *fragments):
 
 @pytest.fixture(scope="module")
 def tiled(tmp_path_factory):
-    """A plan with slice and concat steps (the chain tiled to width 16), its model and an input."""
+    """A tiled plan (the chain tiled to width 16: batched tiled steps), its model and an input."""
     folder = tmp_path_factory.mktemp("cli_errors")
     model = save(conv_chain_model(), folder / "m.onnx")
     out = folder / "m.plan"
@@ -133,14 +133,19 @@ def first(doc, kind):
     return next(s for s in doc["steps"] if s["kind"] == kind)
 
 
+def tiles(doc):
+    """The `tiles` object of the plan's first tiled step."""
+    return next(s["tiles"] for s in doc["steps"] if "tiles" in s)
+
+
 TAMPERED = {
-    "slice_end_1e11": (lambda d: first(d, "slice").update(end=100_000_000_000), "'end' must be an integer"),
-    "slice_end_float": (lambda d: first(d, "slice").update(end=1e11), "'end' must be an integer"),
+    "tile_start_1e11": (lambda d: tiles(d)["inputs"][0].update(start=100_000_000_000), "'start' must be an integer"),
+    "tile_start_float": (lambda d: tiles(d)["inputs"][0].update(start=1e11), "'start' must be an integer"),
     "view_not_object": (lambda d: first(d, "onnx").update(view="reshape"), "'view' must be an object"),
     "view_reshape_text": (lambda d: first(d, "onnx").update(view={"reshape": [1, "8", 32]}), "view.reshape"),
     "view_transpose_text": (lambda d: first(d, "onnx").update(view={"reshape": [1, 8], "transpose": "10"}),
                             "view.transpose"),
-    "axis_text": (lambda d: first(d, "concat").update(axis="3"), "'axis' must be an integer"),
+    "count_text": (lambda d: tiles(d).update(count="3"), "'count' must be an integer"),
     "inputs_not_list": (lambda d: first(d, "onnx").update(inputs="x"), "'inputs' must be a list"),
     "shape_bool": (lambda d: d["inputs"][0].update(shape=[True, 8, 32, 32]), "'shape' must be a list"),
     "model_absolute": (lambda d: first(d, "onnx").update(model="/etc/passwd"), "must be relative"),
