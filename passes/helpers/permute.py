@@ -64,4 +64,5 @@ def permute_pads(pads, perm):
 
 @native_helper("all_but_batch")
 def all_but_batch(rank: int):
+    """The axes 1 .. rank-1 (every axis but the batch): a ReduceMean over C, H, W, say."""
     return list(range(1, int(rank)))

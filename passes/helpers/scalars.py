@@ -8,6 +8,7 @@ from .registry import native_helper
 
 @native_helper("is_single_value")
 def is_single_value(c) -> bool:
+    """The constant holds exactly one value (of any rank): it broadcasts like a scalar."""
     return np.asarray(c).size == 1
 
 

@@ -104,7 +104,11 @@ def apply_rules(graph: gs.Graph, rules: RuleSet, max_rewrites: int | None = None
             if got is None:
                 continue
             env, matched = got
-            if any(id(n) not in members or host_reason(n) for n in matched):  # body nodes; host pins
+            if any(id(n) not in members for n in matched):  # a node of an If/Loop body
+                continue
+            # a node pinned to the host runs there as it is: rewriting it would lose the pin and its
+            # reason; rules of `host:` pins alone may still match it (to extend a host region)
+            if not rule.pins_only and any(host_reason(n) for n in matched):
                 continue
             if len(events) >= max_rewrites:
                 last = []

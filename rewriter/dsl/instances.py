@@ -629,7 +629,8 @@ class InstanceBuilder:
             return self._explicit({"keepdims": keep, "axes": ax}, op, pn), lambda j: (None, {})
         if op == "Pad":
             mode = pick(op, pn, "mode", _SIMPLE_POOLS["Pad"]["mode"])
-            pads = [int(rng.integers(0, 3)) if i % r >= 2 else 0 for i in range(2 * r)]
+            padded = {a for a in range(2, r) if rng.random() < 0.6}  # often one spatial axis only
+            pads = [int(rng.integers(0, 3)) if i % r in padded else 0 for i in range(2 * r)]
 
             def padgen(j):
                 if j == 1:

@@ -55,12 +55,14 @@ class Edit:
         return bool(self.created or self.removed or self.pinned or self.rewired)
 
 
-def _const_array(v) -> np.ndarray:
+def _const_array(v, literal: bool = False) -> np.ndarray:
+    """A constant's array. A python float literal stays float64 here: it takes the float type of
+    the node it feeds (_literal_dtype) from full precision, float32 only when nothing says otherwise."""
     if isinstance(v, np.ndarray):
         return v
     arr = np.asarray(v)
     if arr.dtype.kind == "f":
-        return arr.astype(np.float32)
+        return arr if literal else arr.astype(np.float32)
     if arr.dtype.kind in "iu":
         return arr.astype(np.int64)
     return arr
@@ -200,7 +202,7 @@ class Rewriter:
             return ("none",)
         if isinstance(v, gs.Tensor):
             return ("t", v)
-        return ("const", _const_array(v), literal)
+        return ("const", _const_array(v, literal), literal)
 
     # ---------- phase 2: edit the graph
     def commit(self, graph: gs.Graph, env: dict, matched: list[gs.Node], plan: _Plan,
@@ -278,9 +280,9 @@ class Rewriter:
         for r in p.inputs:
             if r[0] in ("t", "rep"):
                 dt = _float_dtype(resolve_in(r))
-                if dt is not None and dt != ref[1].dtype:
+                if dt is not None:
                     return ("const", ref[1].astype(dt), False)
-        return ref
+        return ("const", ref[1].astype(np.float32), False)
 
     def _where(self, anchor: gs.Node) -> str:
         return f"rule {self.rule.name} ({self.rule.file}:{self.rule.line}) at node '{anchor.name}'"
