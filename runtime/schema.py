@@ -678,3 +678,24 @@ def refresh_files(doc: dict, root: Path) -> dict:
     doc["files"] = {rel: file_entry(Path(root) / rel) for rel in sorted(referenced_files(doc))
                     if (Path(root) / rel).is_file()}
     return doc
+
+
+def record_compile(doc: dict, root: Path, model: str, hef: str | None) -> int:
+    """Record the DFC's result for the Hailo model file `model` on every step that runs it: `hef`
+    (a path under root, hashed into `hef_sha256`) and compile_status "compiled", or, with hef None,
+    "failed" and no HEF. Refreshes `files`; returns how many steps changed. `rewrite compile`'s
+    driver and the recorder that `--emit-script` writes beside compile.sh both use it."""
+    changed = 0
+    for step in doc.get("steps", []):
+        if not (isinstance(step, dict) and step.get("model") == model and step.get("device") == "hailo"):
+            continue
+        if hef is None:
+            step.pop("hef", None)
+            step.pop("hef_sha256", None)
+            step["compile_status"] = "failed"
+        else:
+            step.update(hef=hef, hef_sha256=file_entry(Path(root) / hef)["sha256"], compile_status="compiled")
+        changed += 1
+    refresh_files(doc, root)
+    return changed
+

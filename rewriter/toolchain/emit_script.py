@@ -84,35 +84,10 @@ take_hef() {
 '''
 
 _FOOTER = r'''
-# Record hef / hef_sha256 / compile_status in plan.json like `rewrite compile` does (atomic rewrite).
+# Record hef / hef_sha256 / compile_status in plan.json like `rewrite compile` does: record_hefs.py
+# changes and validates it with a copy of the runtime's plan schema (compile/planfmt/).
 if command -v python3 >/dev/null 2>&1; then
-python3 - "$PLAN" <<'PY'
-import hashlib, json, os, sys
-plan_dir = sys.argv[1]
-status = dict(line.rstrip("\n").split("\t")[:2] for line in open(os.path.join(plan_dir, "compile", "status.tsv")) if line.strip())
-path = os.path.join(plan_dir, "plan.json")
-plan = json.load(open(path))
-for step in plan.get("steps", []):
-    model = step.get("model")
-    if step.get("device") != "hailo" or model not in status:
-        continue
-    if status[model] == "compiled":
-        hef = os.path.splitext(model)[0] + ".hef"
-        data = open(os.path.join(plan_dir, hef), "rb").read()
-        step["hef"] = hef
-        step["hef_sha256"] = hashlib.sha256(data).hexdigest()
-        step["compile_status"] = "compiled"
-        # plan format 2: the runtime uses only files listed with their hash
-        plan.setdefault("files", {})[hef] = {"sha256": step["hef_sha256"], "bytes": len(data)}
-    else:
-        step.pop("hef_sha256", None)
-        step["compile_status"] = "failed"
-tmp = path + ".tmp"
-with open(tmp, "w") as fh:
-    json.dump(plan, fh, indent=2)
-    fh.write("\n")
-os.replace(tmp, path)
-PY
+  python3 "$SCRIPT_DIR/record_hefs.py" "$PLAN" || FAILED+=("plan.json")
 else
   echo "compile.sh: no python3: plan.json not updated (run \`rewrite compile\` steps by hand)" >&2
 fi
@@ -155,6 +130,22 @@ Notes:
     "<net>/input_layerN", which the CLI's --calib-set-path has not been seen to accept.
   * This script was only tested with a fake `hailo` command, never with the real DFC.
 """
+
+
+def _write_recorder(cdir: Path) -> None:
+    """compile/record_hefs.py and the plan schema it updates plan.json with (compile/planfmt/: copies
+    of runtime/schema.py and runtime/errors.py, standard library only): the container that runs
+    compile.sh has no copy of this project."""
+    import runtime.errors
+    import runtime.schema
+    pkg = cdir / "planfmt"
+    pkg.mkdir(exist_ok=True)
+    (pkg / "__init__.py").write_text("# copies of runtime/schema.py and runtime/errors.py (rewrite compile --emit-script)\n")
+    for module in (runtime.schema, runtime.errors):
+        src = Path(module.__file__)
+        (pkg / src.name).write_bytes(src.read_bytes())
+    recorder = Path(__file__).with_name("scripts") / "record_hefs.py"
+    (cdir / "record_hefs.py").write_bytes(recorder.read_bytes())
 
 
 def _q(text) -> str:
@@ -253,4 +244,5 @@ def emit_compile_script(out_dir, hw_arch="hailo8", compile_settings=None, model_
     path.chmod(0o755)
     readme = cdir / "README.txt"
     readme.write_text(_README)
+    _write_recorder(cdir)
     return EmittedScript(path, alls, readme, warnings)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rewriter.plan.writer import read_plan, write_plan_json
+from runtime import schema
 from runtime.errors import PlanError
 
 PLAN_FILE = "plan.json"
@@ -23,8 +24,17 @@ class Segment:
 
 
 def load_plan(out_dir) -> dict:
-    """plan.json as a dict, after the runtime's validation (paths confined, files hashed...)."""
-    return read_plan(Path(out_dir))
+    """plan.json as a dict, after the runtime's validation (paths confined, files listed...), and
+    the files a Hailo step compiles from (segment model, calibration) checked against their sha256 in
+    `files`: the DFC must compile what the rewriter wrote, not a file swapped in since."""
+    out_dir = Path(out_dir)
+    plan = read_plan(out_dir)
+    spec = schema.parse_spec(plan, out_dir / PLAN_FILE)
+    for step in spec.hailo_steps:
+        for path in (step.model_path, step.calib_path):  # a HEF that fails its hash is compiled again
+            if path is not None and path.is_file():
+                spec.verify_file(path)
+    return plan
 
 
 def write_plan(out_dir, plan: dict) -> None:

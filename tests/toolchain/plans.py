@@ -10,6 +10,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from rewriter.plan.document import finalize
 from rewriter.toolchain.plan_io import load_plan, write_plan
+from runtime import schema
 
 
 def conv_segment(path: Path, c_in=4, c_out=4, width=16, prefix="", weight=1.0) -> None:
@@ -143,3 +144,11 @@ class FakeRetile:
         plan["steps"][i:i + 1] = new + [concat]
         write_plan(out_dir, finalize(plan, out_dir))
         return [s["name"] for s in new]
+
+
+def rehash(out: Path) -> None:
+    """Record the current bytes of the plan's files in plan.json, as re-running `rewrite` would after
+    a segment or calibration file changed (the toolchain refuses files that fail their hash)."""
+    plan = json.loads((out / "plan.json").read_text())
+    schema.refresh_files(plan, out)
+    (out / "plan.json").write_text(json.dumps(plan, indent=2))

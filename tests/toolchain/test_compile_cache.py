@@ -7,7 +7,7 @@ import pytest
 from rewriter.toolchain.dfc_driver import compile_plan
 from rewriter.toolchain.hef_cache import HefCache
 
-from .plans import conv_segment, many_segments_plan
+from .plans import conv_segment, many_segments_plan, rehash
 
 
 @pytest.fixture
@@ -58,6 +58,7 @@ def test_one_changed_segment_compiles_exactly_once(tmp_path, out, standin):
     run(out, standin, cache)
     standin.reset_log()
     conv_segment(out / "segments/hailo_3.onnx", width=8, prefix="h3_", weight=0.5)   # new weights
+    rehash(out)
     summary, _ = run(out, standin, cache)
     assert standin.compiled_nets() == ["hailo_3"]
     assert statuses(summary) == {"hailo_1": "done", "hailo_2": "done", "hailo_3": "compiled", "hailo_4": "done"}
@@ -70,6 +71,7 @@ def test_changed_calibration_or_script_recompiles(tmp_path, out, standin):
     standin.reset_log()
     import numpy as np
     np.save(out / "calib/hailo_2.npy", np.load(out / "calib/hailo_2.npy") * 2)
+    rehash(out)
     run(out, standin, cache)
     assert standin.compiled_nets() == ["hailo_2"]
     standin.reset_log()

@@ -18,7 +18,7 @@ from rewriter.toolchain.sdk import ToolchainMissing
 
 from . import hailo_sdk_standin
 from .conftest import ModuleStandin
-from .plans import conv_segment, many_segments_plan
+from .plans import conv_segment, many_segments_plan, rehash
 from .test_compile_cli import parse
 
 distributed = pytest.importorskip("distributed")
@@ -82,6 +82,7 @@ def test_segments_compile_on_workers_and_the_cache_is_consulted_on_the_client(tm
         assert (pristine / r.hef).read_bytes() == (out / r.hef).read_bytes()
 
     conv_segment(pristine / "segments/hailo_2.onnx", width=8, prefix="h2_", weight=-1.0)
+    rehash(pristine)
     again = compile_plan(pristine, executor=executor, cache=cache, progress=None)
     assert standin.compiled_nets() == ["hailo_2"]
     assert statuses(again) == {"hailo_1": "done", "hailo_2": "compiled", "hailo_3": "done", "hailo_4": "done"}

@@ -7,9 +7,10 @@ import pytest
 
 from rewriter.toolchain.dfc_driver import compile_plan
 from rewriter.toolchain.sdk import ToolchainMissing, is_allocator_failure
+from runtime.errors import PlanError
 
 from .hailo_sdk_standin import BackendAllocatorException, StandinSDK
-from .plans import standard_plan
+from .plans import rehash, standard_plan
 
 
 @pytest.fixture
@@ -130,10 +131,20 @@ def test_missing_calib_fails_with_hint_and_random_calib_warns(out):
 
 def test_calib_width_mismatch_is_caught_before_the_dfc(out):
     np.save(out / "calib/hailo_1.npy", np.zeros((8, 1, 15, 4), np.float32))
+    rehash(out)
     sdk = StandinSDK()
     r = compile_plan(out, sdk=sdk, progress=None).results[0]
     assert r.failed_at == "prepare" and "width must match" in r.error
     assert sdk.calls_for("hailo_1") == []
+
+
+def test_a_segment_swapped_after_rewrite_is_refused(out):
+    """The DFC compiles what the rewriter wrote: a segment or calibration file whose bytes no longer
+    match plan.json's `files` is a one-line plan error before anything compiles."""
+    import shutil
+    shutil.copy(out / "segments/hailo_1.onnx", out / "segments/hailo_3.onnx")
+    with pytest.raises(PlanError, match="segments/hailo_3.onnx does not match its sha256"):
+        compile_plan(out, sdk=StandinSDK(), progress=None)
 
 
 def test_jobs_keep_plan_order(out):

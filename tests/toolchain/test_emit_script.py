@@ -48,7 +48,10 @@ def test_files_are_written_and_script_is_valid_bash(out):
     cdir = out / "compile"
     assert sorted(p.name for p in cdir.iterdir()) == [
         "README.txt", "compile.sh", "hailo_1.alls", "hailo_2.alls", "hailo_2.calib.npy",
-        "hailo_3.alls", "hailo_3.calib.npz"]
+        "hailo_3.alls", "hailo_3.calib.npz", "planfmt", "record_hefs.py"]
+    # the recorder updates plan.json with the runtime's own schema module, copied byte for byte
+    import runtime.schema
+    assert (cdir / "planfmt" / "schema.py").read_bytes() == Path(runtime.schema.__file__).read_bytes()
     assert os.access(cdir / "compile.sh", os.X_OK)
     subprocess.run(["bash", "-n", str(cdir / "compile.sh")], check=True)
     text = (cdir / "compile.sh").read_text()
@@ -88,6 +91,26 @@ def test_runs_end_to_end_from_a_copy_with_fake_cli(out, shim, tmp_path):
     assert o3[o3.index("--calib-set-path") + 1] == str(copy / "compile/hailo_3.calib.npz")
     # the CLI works in compile/build, not in the plan dir
     assert {json.loads(l)["cwd"] for l in log.read_text().splitlines()} == {str(copy / "compile/build")}
+
+
+def test_the_recorded_plan_loads_and_a_broken_one_is_left_alone(out, shim, tmp_path):
+    """compile.sh's recorder writes a plan the runtime loads with its HEFs listed and hashed; a
+    plan.json that fails the schema meanwhile is not rewritten and the script exits 1."""
+    from runtime.schema import load_spec
+    r = run_script(out / "compile" / "compile.sh", shim, tmp_path / "ok.log")
+    assert r.returncode == 0, r.stderr
+    spec = load_spec(out)
+    for step in spec.hailo_steps:
+        spec.verify_file(step.hef_path)                     # listed in `files` with its sha256
+    broken = tmp_path / "broken"
+    shutil.copytree(out, broken)
+    doc = json.loads((broken / "plan.json").read_text())
+    doc["steps"][1]["model"] = "../outside.onnx"
+    (broken / "plan.json").write_text(json.dumps(doc))
+    before = (broken / "plan.json").read_bytes()
+    r = run_script(broken / "compile" / "compile.sh", shim, tmp_path / "broken.log")
+    assert r.returncode == 1 and "record_hefs: plan.json not updated" in r.stderr
+    assert (broken / "plan.json").read_bytes() == before
 
 
 def test_failed_segment_does_not_stop_the_others(out, shim, tmp_path):
