@@ -1,12 +1,15 @@
-"""Helpers for the sidecar tests: where the real TCN encoder fixture is, IMU-like windows, and a real
+"""Helpers for the sidecar tests: the real TCN encoder fixture (or, without ../shared, the same architecture
+exported from examples/tcn_encoder.py), IMU-like windows, and a real
 uvicorn server on 127.0.0.1 (a free port) in a thread or a subprocess."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -17,9 +20,29 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 # ../shared from the main checkout, ../../shared from a worktree under /work/wt
+MODEL_NAME = "tcn_encoder_for_edgeinfer.onnx"
+
+
+def _exported_encoder() -> Path:
+    """Without ../shared (a bare clone): the same architecture exported from examples/tcn_encoder.py
+    (seeded weights) with a z-score config, made once per user in the temp dir, so the sidecar tests
+    run everywhere. The export runs in a child process: torch stays out of this one."""
+    folder = Path(tempfile.gettempdir()) / f"hailo-rewriter-tests-{os.getuid()}" / "tcn_encoder"
+    if not (folder / MODEL_NAME).is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        staged = folder / f".{os.getpid()}.onnx"
+        subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); "
+                        "sys.path.insert(0, sys.argv[1] + '/examples'); from tcn_encoder import export; export(Path(sys.argv[2]))",
+                        str(REPO), str(staged)], check=True, capture_output=True)
+        config = {"normalization": {"mean": [0.0, 0.0, 9.8] + [0.0] * 6, "std": [4.0, 4.0, 2.5] + [1.0] * 6}}
+        (folder / "model_config.json").write_text(json.dumps(config))
+        os.replace(staged, folder / MODEL_NAME)
+    return folder
+
+
 FIXTURE = next((d / "fixtures" / "tcn_encoder" for d in (REPO.parent / "shared", REPO.parent.parent / "shared")
-                if (d / "fixtures" / "tcn_encoder").is_dir()), REPO.parent / "shared" / "fixtures" / "tcn_encoder")
-TCN_MODEL = FIXTURE / "tcn_encoder_for_edgeinfer.onnx"
+                if (d / "fixtures" / "tcn_encoder" / MODEL_NAME).is_file()), None) or _exported_encoder()
+TCN_MODEL = FIXTURE / MODEL_NAME
 
 
 def window(seed: int = 0, shape=(100, 9)) -> np.ndarray:
