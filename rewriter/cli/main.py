@@ -28,7 +28,8 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--freeze", action="append", default=[], metavar="NAME=V1,V2,..",
                    help="hold a model input at a fixed value (it becomes a constant; e.g. sr=16000)")
     p.add_argument("--rules", action="append", type=Path, default=[], metavar="FILE.rw",
-                   help="extra rule file, applied after the target's (before them with --rules-first)")
+                   help="your rule file (repeatable: --rules a.rw --rules b.rw), applied after the target's "
+                        "(before them with --rules-first)")
     p.add_argument("--rules-first", action="store_true",
                    help="apply the --rules files before the target's rule files")
     p.add_argument("--disable-rule", action="append", default=[], metavar="RULE",
