@@ -12,7 +12,6 @@ import tomllib
 from pathlib import Path
 
 import pytest
-
 from doc_blocks import FLAGS, indented_commands, output_matches, shell_blocks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,6 +99,6 @@ def test_documented_commands_run(doc, tmp_path):
             assert r.returncode == 0, f"{where} exited {r.returncode}\n{r.stdout[-1500:]}\n{r.stderr[-1500:]}"
             if cmd.expected:
                 why = output_matches(cmd.expected, r.stdout)
-                assert why is None, f"{where}: printed output drifted from the docs: {why}\n--- got:\n{r.stdout[-2500:]}"
+                assert why is None, f"{where}: printed output drifted from the docs: {why}\n--- got:\n" + r.stdout[-2500:]
             ran += 1
     assert ran or not FIXTURES.is_dir(), f"{doc.name}: no command ran"
