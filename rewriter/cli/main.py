@@ -22,7 +22,7 @@ USAGE = """rewrite MODEL.onnx --target hailo8 [-o OUT]     write a plan
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", type=Path, help="ONNX model")
-    p.add_argument("--target", default="hailo8", help="built-in target name or path to a target.toml")
+    p.add_argument("--target", default="hailo8", help="built-in target name or path to a target.toml (default: hailo8)")
     p.add_argument("--input-shape", action="append", default=[], metavar="NAME=D1,D2,..",
                    help="pin a model input's shape (batch defaults to 1)")
     p.add_argument("--freeze", action="append", default=[], metavar="NAME=V1,V2,..",

@@ -40,12 +40,13 @@ def model(tmp_path):
     return path
 
 
-def test_rules_help_says_it_repeats(capsys):
+def test_help_says_rules_repeat_and_the_default_target(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "--rules FILE.rw" in text and "repeatable" in text.split("--rules FILE.rw", 1)[1].split("--rules-first")[0]
     assert "extra rule file" not in text
+    assert "target.toml (default: hailo8)" in text  # --target says what it defaults to
 
 
 def test_rules_list_fits_100_columns(capsys):
