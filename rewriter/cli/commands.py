@@ -52,6 +52,11 @@ def _options(args):
     for path in args.helpers:
         if not path.is_file():
             raise UserError(f"--helpers {path}: no such file")
+    if args.normalize:  # a bad --normalize file fails before loading and passes, not after
+        from passes.normalize_input import read_stats
+        if not args.normalize.is_file():
+            raise UserError(f"no such --normalize file: {args.normalize}")
+        read_stats(args.normalize)
     return RewriteOptions(input_shapes=parse_input_shapes(args.input_shape), rule_files=list(args.rules),
                           start_nodes=list(args.start_node), end_nodes=list(args.end_node),
                           debug=args.debug, trace_rule=list(args.trace_rule), normalize=args.normalize,

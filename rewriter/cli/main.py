@@ -22,13 +22,14 @@ USAGE = """rewrite MODEL.onnx --target hailo8 [-o OUT]     write a plan
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", type=Path, help="ONNX model")
-    p.add_argument("--target", default="hailo8", help="built-in target name or path to a target.toml")
+    p.add_argument("--target", default="hailo8", help="built-in target name or path to a target.toml (default: hailo8)")
     p.add_argument("--input-shape", action="append", default=[], metavar="NAME=D1,D2,..",
                    help="pin a model input's shape (batch defaults to 1)")
     p.add_argument("--freeze", action="append", default=[], metavar="NAME=V1,V2,..",
                    help="hold a model input at a fixed value (it becomes a constant; e.g. sr=16000)")
     p.add_argument("--rules", action="append", type=Path, default=[], metavar="FILE.rw",
-                   help="extra rule file, applied after the target's (before them with --rules-first)")
+                   help="your rule file (repeatable: --rules a.rw --rules b.rw), applied after the target's "
+                        "(before them with --rules-first)")
     p.add_argument("--rules-first", action="store_true",
                    help="apply the --rules files before the target's rule files")
     p.add_argument("--disable-rule", action="append", default=[], metavar="RULE",

@@ -6,11 +6,14 @@ import json
 import os
 import sys
 import tempfile
+import textwrap
 from pathlib import Path
 
 from rewriter.errors import UserError
 from rewriter.cli.summary import table
 from rewriter.target import load_target
+
+LIST_WIDTH = 100  # `rules list` fits a 100-column terminal
 
 
 def rule_files(args) -> list[Path]:
@@ -22,6 +25,18 @@ def rule_files(args) -> list[Path]:
     if args.target or not files:
         files = list(load_target(args.target or "hailo8").rule_files) + files
     return files
+
+
+def rules_table(listed, width: int = LIST_WIDTH) -> str:
+    """`rules list`: name, file:line, and the summary wrapped so that a line stays within `width`
+    columns (the summary gets at least 30)."""
+    rows = [[name, f"{Path(file).name}:{line}", " ".join(summary.split())] for name, file, line, summary in listed]
+    room = max(30, width - 4 - max((len(r[0]) for r in rows), default=4) - max((len(r[1]) for r in rows), default=4))
+    wrapped = []
+    for name, where, summary in rows:
+        parts = textwrap.wrap(summary, room) or [""]
+        wrapped += [[name, where, parts[0]], *[["", "", more] for more in parts[1:]]]
+    return table(["rule", "file", "summary"], wrapped)
 
 
 def rules_command(args) -> int:
@@ -36,9 +51,7 @@ def rules_command(args) -> int:
     from rewriter.dsl import list_rules, load_rule_files
     files = rule_files(args)
     if args.rules_verb == "list":
-        rows = [[name, f"{Path(file).name}:{line}", summary]
-                for name, file, line, summary in list_rules(files, helpers)]
-        print(table(["rule", "file", "summary"], rows))
+        print(rules_table(list_rules(files, helpers)))
         return 0
     if args.samples < 1:
         raise UserError("--samples must be at least 1")

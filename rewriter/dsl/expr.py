@@ -306,7 +306,20 @@ def _show(v) -> str:
     if isinstance(v, gs.Tensor):
         return f"tensor {v.name!r}"
     if isinstance(v, np.ndarray):
-        return f"array{list(v.shape)}" if v.size > 8 else repr(v.tolist())
+        return f"array{list(v.shape)}" if v.size > 8 else _short(v.tolist())
+    return _short(v)
+
+
+def _short(v) -> str:
+    """repr, with floats that are float32 values (ONNX attributes, float32 constants) written as the
+    shortest text that reads back to them: alpha=0.1, not 0.10000000149011612."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and np.isfinite(v) and float(np.float32(v)) == v:
+        return str(np.float32(v))
+    if isinstance(v, (list, tuple)):
+        inner = ", ".join(_short(x) for x in v)
+        return f"[{inner}]" if isinstance(v, list) else f"({inner}{',' if len(v) == 1 else ''})"
     return repr(v)
 
 

@@ -7,7 +7,8 @@ Conventions (docs/contributing.md says the same for authors):
   expected output: each must appear in the real output, in order; `...` matches any text inside a
   line, and a line that is only `...` matches any number of lines.
 * A word after the language marks the block: `illustrative` (syntax or a sketch: never run),
-  `slow` (run only with DOCS_SLOW=1), `needs-fixtures` (skipped when ../shared/fixtures is absent).
+  `slow` (run only with DOCS_SLOW=1), `needs-fixtures` (skipped when ../shared/fixtures is absent),
+  `needs-corpus` (skipped unless the packages of tests/corpus/requirements-nodeps.txt are installed).
 * `pip install` lines are not run (the test environment is already installed); the extras they
   name must exist in pyproject.toml.
 * Indented code blocks must not hold commands: a command is always in a fenced, marked block.
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SHELL_LANGS = {"sh", "bash", "shell", "console"}
-FLAGS = {"illustrative", "slow", "needs-fixtures"}
+FLAGS = {"illustrative", "slow", "needs-fixtures", "needs-corpus"}
 COMMAND_WORDS = ("rewrite ", "python ", "pip ", "bash ", "curl ", "dask ", "$ ")
 _FENCE = re.compile(r"^(\s*)(```+|~~~+)\s*(.*)$")
 

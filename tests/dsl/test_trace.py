@@ -62,3 +62,23 @@ rule g1:
     }""", {"w": np.ones([4, 2, 1, 1], np.float32)})
     rewrite(m, rs, tracer=tracer)
     assert any("attribute group=2 != 1" in ln for ln in tracer.lines()), tracer.lines()
+
+
+def test_float_attributes_print_short():
+    """ONNX stores float attributes as float32: the trace prints alpha=0.1, not 0.10000000149011612."""
+    from dsl_util import rules
+    rs = rules("""
+rule leaky_02:
+    match:
+        y = LeakyRelu(x) {alpha: 0.2}
+    rewrite:
+        y = Relu(x)
+""")
+    tracer = trace_rule("leaky_02")
+    rewrite(model(HEAD + """
+    g (float[1,3] x) => (float[1,3] y) {
+      y = LeakyRelu<alpha=0.1>(x)
+    }"""), rs, tracer=tracer)
+    text = "\n".join(tracer.lines())
+    assert "attribute alpha=0.1 != 0.2" in text, text
+    assert "0.10000000149011612" not in text
