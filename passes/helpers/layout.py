@@ -17,7 +17,11 @@ def unsqueeze_axis(w, axis: int):
 @native_helper("swap_hw", kinds=("const",), symbolic=True)
 def swap_hw(w):
     """A 2-D conv weight [..., kh, kw] as [..., kw, kh] (the kernel of the H<->W transposed op);
-    a vector (a bias) stays as it is."""
+    a vector (a bias) stays as it is.
+
+    None (the missing weight of a pool, which vertical.rw turns with the convs) stays None."""
+    if w is None:
+        return None
     w = np.asarray(w)
     return w if w.ndim < 2 else np.ascontiguousarray(np.swapaxes(w, -1, -2))
 
