@@ -10,7 +10,6 @@ from pathlib import Path
 import onnx
 import onnx_graphsurgeon as gs
 
-from passes.concat_layout import ConcatLayout
 from passes.dedupe_nodes import DedupeNodes
 from passes.fold_constants import FoldConstants
 from passes.normalize_input import add_normalization, read_stats
@@ -113,8 +112,8 @@ def build_passes(target: Target, options: RewriteOptions) -> tuple[list[Pass], l
                                             helpers_with(options.helper_files),
                                             options.disabled_rules)
     passes: list[Pass] = [FoldConstants()] + file_passes
-    # what needs more than a pattern: Concat inputs joined to one layout, Split of any arity as Slices
-    passes += [ConcatLayout(), SplitToSlices(), DedupeNodes(), FoldConstants(), RemoveDeadNodes()]
+    # what needs more than a pattern: a Split of any arity as Slices
+    passes += [SplitToSlices(), DedupeNodes(), FoldConstants(), RemoveDeadNodes()]
     return passes, tracers
 
 
