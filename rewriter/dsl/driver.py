@@ -70,7 +70,7 @@ def apply_rules(graph: gs.Graph, rules: RuleSet, max_rewrites: int | None = None
         pass
     graph_outputs = {id(t) for t in graph.outputs}
     ev = Evaluator(rules.helpers if helpers is None else helpers, graph_outputs, target)
-    names = NameAuthority(graph)
+    names = NameAuthority(graph, lazy=True)  # seeded before the first edit: most candidates never match
     rewriters = {r.name: Rewriter(r, ev, names) for r in ordered}
 
     work = deque(n for n in graph.nodes if n.op in wanted)
@@ -124,6 +124,7 @@ def apply_rules(graph: gs.Graph, rules: RuleSet, max_rewrites: int | None = None
                         break
                 raise RuleError(f"rule set did not converge after {len(events)} rewrites; "
                                 f"last rules applied: {', '.join(last)}")
+            names.seed()  # the graph as this pass found it: the names it holds are taken
             rw = rewriters[rule.name]
             rw.anchor = node
             edit = rw.commit(graph, env, matched, rw.plan(env), graph_outputs)
