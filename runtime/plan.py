@@ -17,7 +17,7 @@ from .profile import RunProfile, StepProfile
 from .schema import PlanSpec, StepSpec, TensorSpec, last_uses, load_spec
 from .stitch import make_stitch
 from .tiles import TiledOp, batch_inputs
-from .validation import check_binding, validate
+from .validation import check_binding
 from .view import ViewOp
 
 

@@ -1,7 +1,8 @@
 """rewriter/partition/dag.py agrees with networkx (the library it replaces on the hot path) on random DAGs."""
 import networkx as nx
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rewriter.partition.dag import CycleError, Dag, group_order, reachable
 
