@@ -18,6 +18,7 @@ from passes.split_to_slices import SplitToSlices
 from rewriter.errors import UserError
 from rewriter.ir.freeze import frozen_values
 from rewriter.ir.load import WORKING_OPSET, infer_shapes, load_graph, model_from_graph
+from rewriter.ir.order import toposort
 from rewriter.ir.outputs import check_computes_something, check_has_inputs, constant_outputs_as_nodes
 from rewriter.partition.causes import host_causes
 from rewriter.partition.partitioner import Partition, forced_host_nodes, partition
@@ -171,6 +172,7 @@ def _rewrite(model_path: Path, target: Target, options: RewriteOptions) -> Rewri
     passes, tracers = build_passes(target, options)
     manager = PassManager(passes, debug=options.debug)
     manager.run(graph, PassContext(target=target, options={"rewrite": options}))
+    toposort(graph)  # what follows reads graph order; a rule file with nothing to match leaves it as is
     timings["passes"] = time.perf_counter() - start
 
     start = time.perf_counter()

@@ -57,6 +57,11 @@ def apply_rules(graph: gs.Graph, rules: RuleSet, max_rewrites: int | None = None
                 t.bind(rule)
             for op in rule.anchor_ops:
                 watching.setdefault(op, []).append((t, rule))
+    # only nodes of an anchor (or watched) op can ever match: a node keeps its op, so the others
+    # are never visited, and a file with no candidate at all costs one scan of the ops
+    wanted = by_op.keys() | watching.keys()
+    if not any(n.op in wanted for n in graph.nodes):
+        return []
     if max_rewrites is None:
         max_rewrites = 10 * len(graph.nodes) + 1000
     try:
@@ -65,11 +70,11 @@ def apply_rules(graph: gs.Graph, rules: RuleSet, max_rewrites: int | None = None
         pass
     graph_outputs = {id(t) for t in graph.outputs}
     ev = Evaluator(rules.helpers if helpers is None else helpers, graph_outputs, target)
-    names = NameAuthority(graph)
+    names = NameAuthority(graph, lazy=True)  # seeded before the first edit: most candidates never match
     rewriters = {r.name: Rewriter(r, ev, names) for r in ordered}
 
-    work = deque(graph.nodes)
-    queued = {id(n) for n in graph.nodes}
+    work = deque(n for n in graph.nodes if n.op in wanted)
+    queued = {id(n) for n in work}
     dead: set[int] = set()
     done: set[tuple[int, str]] = set()  # (anchor, rule) already rewritten but kept alive
     events: list[RewriteEvent] = []
@@ -78,7 +83,7 @@ def apply_rules(graph: gs.Graph, rules: RuleSet, max_rewrites: int | None = None
     members = {id(n) for n in graph.nodes}
 
     def push(n: gs.Node):
-        if id(n) in members and id(n) not in queued and id(n) not in dead:
+        if n.op in wanted and id(n) in members and id(n) not in queued and id(n) not in dead:
             queued.add(id(n))
             work.append(n)
 
@@ -119,6 +124,7 @@ def apply_rules(graph: gs.Graph, rules: RuleSet, max_rewrites: int | None = None
                         break
                 raise RuleError(f"rule set did not converge after {len(events)} rewrites; "
                                 f"last rules applied: {', '.join(last)}")
+            names.seed()  # the graph as this pass found it: the names it holds are taken
             rw = rewriters[rule.name]
             rw.anchor = node
             edit = rw.commit(graph, env, matched, rw.plan(env), graph_outputs)

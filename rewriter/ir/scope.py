@@ -101,6 +101,8 @@ def outer_tensors(node: gs.Node) -> list[gs.Tensor]:
 def reads(node: gs.Node) -> list[gs.Tensor]:
     """Every tensor a gs node reads: its inputs, then its subgraphs' outer-scope reads."""
     own = list(node.inputs)
+    if not node.attrs or not _GsView.subgraphs(node):
+        return own  # the common case, on every node of every sort: no body to look into
     ids = {id(t) for t in own}
     return own + [t for t in outer_tensors(node) if id(t) not in ids]
 

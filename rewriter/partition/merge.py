@@ -9,13 +9,11 @@ and an unbounded look-back made partitioning cubic (65 s for 1,000 alternating n
 """
 from __future__ import annotations
 
-import networkx as nx
-
 LOOKBACK = 32
 
 
 class _GroupGraph:
-    def __init__(self, dag: nx.DiGraph, groups: list[list[int]]):
+    def __init__(self, dag, groups: list[list[int]]):
         owner = {v: g for g, members in enumerate(groups) for v in members}
         self.members = [list(m) for m in groups]
         self.succ = [set() for _ in groups]
@@ -59,7 +57,7 @@ class _GroupGraph:
                 self.desc[x] = (bits | reach | a_bit) & ~b_bit
 
 
-def merge_groups(dag: nx.DiGraph, groups: list[list[int]], device: list[str]) -> list[list[int]]:
+def merge_groups(dag, groups: list[list[int]], device: list[str]) -> list[list[int]]:
     graph = _GroupGraph(dag, groups)
     recent: dict[str, list[int]] = {}
     for b in range(len(groups)):

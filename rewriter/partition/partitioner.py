@@ -13,12 +13,12 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, field
 
-import networkx as nx
 import onnx_graphsurgeon as gs
 
 from rewriter.ir.order import toposort
 from rewriter.ir.scope import reads
 from rewriter.ir.macs import node_macs
+from rewriter.partition.dag import CycleError, Dag, group_order, reachable
 from rewriter.partition.placement import HAILO, HOST, Placement, place_nodes
 from rewriter.partition.merge import merge_groups
 from rewriter.target import Target
@@ -49,11 +49,10 @@ class Partition:
         return names
 
 
-def node_graph(nodes: list[gs.Node]) -> nx.DiGraph:
+def node_graph(nodes: list[gs.Node]) -> Dag:
     """Node-index DAG: edge i -> j when node j reads an output of node i (directly or in a body)."""
     index = {id(n): i for i, n in enumerate(nodes)}
-    dag = nx.DiGraph()
-    dag.add_nodes_from(range(len(nodes)))
+    dag = Dag(len(nodes))
     for j, node in enumerate(nodes):
         for tensor in reads(node):
             for producer in tensor.inputs:
@@ -62,7 +61,7 @@ def node_graph(nodes: list[gs.Node]) -> nx.DiGraph:
     return dag
 
 
-def _waves(dag: nx.DiGraph, device: list[str]) -> list[list[int]]:
+def _waves(dag: Dag, device: list[str]) -> list[list[int]]:
     indegree = {v: dag.in_degree(v) for v in dag}
     ready = {HAILO: [], HOST: []}
     for v, d in indegree.items():
@@ -83,9 +82,11 @@ def _waves(dag: nx.DiGraph, device: list[str]) -> list[list[int]]:
     return groups
 
 
-def _order(dag: nx.DiGraph, groups: list[list[int]]) -> list[list[int]]:
-    seg = nx.condensation(dag, [set(m) for m in groups])
-    order = nx.lexicographical_topological_sort(seg, key=lambda g: min(groups[g]))
+def _order(dag: Dag, groups: list[list[int]]) -> list[list[int]]:
+    try:
+        order = group_order(dag, groups)
+    except CycleError:  # a non-convex group: a bug here, not a user error
+        raise AssertionError("partition produced a cyclic segment graph") from None
     return [groups[g] for g in order]
 
 
@@ -96,9 +97,9 @@ def forced_host_nodes(graph: gs.Graph, start_nodes: list[str], end_nodes: list[s
     dag = node_graph(nodes)
     cut: set[int] = set()
     for name in end_nodes:
-        cut |= nx.descendants(dag, by_name[name])
+        cut |= reachable(dag, by_name[name])
     for name in start_nodes:
-        cut |= nx.ancestors(dag, by_name[name])
+        cut |= reachable(dag, by_name[name], forward=False)
     return {nodes[i].name for i in cut}
 
 
@@ -122,12 +123,5 @@ def partition(graph: gs.Graph, target: Target, forced_host: set[str] = frozenset
             for i in g:
                 placements[id(nodes[i])] = Placement(
                     HOST, f"too small for a device round trip ({macs} MACs < roundtrip_macs {target.roundtrip_macs})")
-    _check_acyclic(dag, groups)
     segments = [Segment(device[g[0]], [nodes[i] for i in g]) for g in groups]
     return Partition(segments, placements)
-
-
-def _check_acyclic(dag: nx.DiGraph, groups: list[list[int]]) -> None:
-    seg = nx.condensation(dag, [set(g) for g in groups])  # a non-convex group would make a cycle here
-    if not nx.is_directed_acyclic_graph(seg):  # a bug here, not a user error
-        raise AssertionError("partition produced a cyclic segment graph")

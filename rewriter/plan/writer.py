@@ -64,7 +64,7 @@ def validate_plan_folder(folder: Path, steps: list[PlannedStep] = ()) -> None:
     """What `Plan.load` checks, without running anything: schema, confinement, hashes, and that every
     step binds its model's inputs and outputs (runtime.validate); the signatures of the models in
     `steps` (just written from them) are taken from memory."""
-    from runtime import validate
+    from runtime.validation import validate
     validate(folder, {segment_file(s): signature(s.model) for s in steps if s.model is not None})
 
 
