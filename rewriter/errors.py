@@ -7,7 +7,7 @@ class UserError(Exception):
     PlanError (runtime/errors.py, which cannot import the compiler) is mapped alongside it."""
 
 
-COMPILER_MODULES = ("onnx", "onnx_graphsurgeon", "lark", "networkx")
+COMPILER_MODULES = ("onnx", "onnx_graphsurgeon", "lark")
 
 
 def missing_compiler(exc: ImportError) -> UserError | None:
