@@ -8,6 +8,7 @@ changed, a fresh copy of the plan, one segment's weights changed. Whole-process 
 
 Not the real DFC: the figures measure the orchestration (processes, Dask, cache), not compile time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,7 +30,7 @@ from toolchain import hailo_sdk_standin as standin  # noqa: E402
 from toolchain.plans import conv_segment, many_segments_plan  # noqa: E402
 
 MODULE = standin.__name__
-DASK = shutil.which("dask") or str(Path(sys.executable).parent / "dask")    # the CLI of dask[distributed]
+DASK = shutil.which("dask") or str(Path(sys.executable).parent / "dask")  # the CLI of dask[distributed]
 
 
 class Env:
@@ -45,8 +46,14 @@ class Env:
         return standin.read_log(self.log).count("compile")
 
     def start(self, *cmd) -> subprocess.Popen:
-        proc = subprocess.Popen(cmd, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         self.procs.append(proc)
         return proc
 
@@ -62,8 +69,13 @@ class Env:
         """Seconds of wall time, compiles done, last output line."""
         before = self.compiles()
         t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "rewriter.cli", "compile", str(out), "--sdk-module", MODULE,
-                               *args], env=self.env, capture_output=True, text=True, check=False)
+        proc = subprocess.run(
+            [sys.executable, "-m", "rewriter.cli", "compile", str(out), "--sdk-module", MODULE, *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         seconds = time.perf_counter() - t0
         if proc.returncode != 0:
             raise SystemExit(f"rewrite compile failed ({proc.returncode}):\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
@@ -72,6 +84,7 @@ class Env:
 
 def wait_for_workers(address: str, n: int) -> None:
     from distributed import Client
+
     with Client(address, timeout="30s") as client:
         client.wait_for_workers(n, timeout=120)
 
@@ -88,8 +101,17 @@ def main() -> int:
     results = {}
     try:
         sched_file = work / "scheduler.json"
-        env.start(DASK, "scheduler", "--scheduler-file", str(sched_file), "--host", "127.0.0.1", "--port", "0",
-                  "--no-dashboard")
+        env.start(
+            DASK,
+            "scheduler",
+            "--scheduler-file",
+            str(sched_file),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--no-dashboard",
+        )
         deadline = time.monotonic() + 60
         while not sched_file.exists():
             if time.monotonic() > deadline:
@@ -112,23 +134,35 @@ def main() -> int:
         cache = ("--cache", str(work / "cache"))
         out = work / "cached"
         shutil.copytree(plan, out)
-        results["fill the cache (dask, 2 workers)"] = env.compile(out, "--executor", "dask", "--scheduler", address,
-                                                                  *cache)
+        results["fill the cache (dask, 2 workers)"] = env.compile(
+            out, "--executor", "dask", "--scheduler", address, *cache
+        )
         results["rerun, nothing changed (local)"] = env.compile(out, *cache)
-        results["rerun, nothing changed (dask)"] = env.compile(out, "--executor", "dask", "--scheduler", address,
-                                                               *cache)
+        results["rerun, nothing changed (dask)"] = env.compile(
+            out, "--executor", "dask", "--scheduler", address, *cache
+        )
         fresh = work / "fresh"
         shutil.copytree(plan, fresh)
         results["fresh plan copy, all in cache (local)"] = env.compile(fresh, *cache)
         conv_segment(out / "segments/hailo_7.onnx", width=8, prefix="h7_", weight=-7.0)
-        results["one segment's weights changed (dask)"] = env.compile(out, "--executor", "dask", "--scheduler",
-                                                                      address, *cache)
+        results["one segment's weights changed (dask)"] = env.compile(
+            out, "--executor", "dask", "--scheduler", address, *cache
+        )
     finally:
         env.stop()
     one, two = results["dask, 1 worker"][0], results["dask, 2 workers"][0]
     if args.json:
-        print(json.dumps({"segments": args.segments, "sleep_s": args.sleep, "two_over_one": two / one,
-                          "runs": {k: {"seconds": s, "compiles": c} for k, (s, c, _) in results.items()}}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "segments": args.segments,
+                    "sleep_s": args.sleep,
+                    "two_over_one": two / one,
+                    "runs": {k: {"seconds": s, "compiles": c} for k, (s, c, _) in results.items()},
+                },
+                indent=2,
+            )
+        )
     else:
         print(f"{args.segments} distinct segments, stand-in compile() sleeps {args.sleep} s\n")
         for name, (seconds, compiles, summary) in results.items():

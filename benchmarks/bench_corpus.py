@@ -8,6 +8,7 @@ partition, extraction, tiling, writing; not the interpreter's start-up), measure
 `rewrite check` on one random input set (the worst output's cosine and max abs error, and the
 criterion that decided).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,28 +54,42 @@ def measure(entry, folder: Path) -> dict:
     segments = doc["segments"]
     hailo = [s for s in segments if s["device"] == "hailo"]
     total = sum(s["macs"] for s in segments) or 1
-    row.update(hailo_segments=len(hailo), segments=len(segments), plan_steps=len(doc["steps"]),
-               hailo_macs=round(sum(s["macs"] for s in hailo) / total, 4),
-               round_trip_causes=[(c["cause"], c["round_trips"]) for c in doc["causes"] if c["round_trips"] > 0])
+    row.update(
+        hailo_segments=len(hailo),
+        segments=len(segments),
+        plan_steps=len(doc["steps"]),
+        hailo_macs=round(sum(s["macs"] for s in hailo) / total, 4),
+        round_trip_causes=[(c["cause"], c["round_trips"]) for c in doc["causes"] if c["round_trips"] > 0],
+    )
     rc, text = _quiet(["check", str(plan), "--against", str(model), "--samples", "1", "--json"])
     report = json.loads(text)
     worst = min(report["outputs"], key=lambda o: o["cosine"])
-    row.update(parity_passed=report["passed"], cosine=worst["cosine"], max_abs=worst["max_abs"],
-               decided_by=sorted({o["decided_by"] for o in report["outputs"]}))
+    row.update(
+        parity_passed=report["passed"],
+        cosine=worst["cosine"],
+        max_abs=worst["max_abs"],
+        decided_by=sorted({o["decided_by"] for o in report["outputs"]}),
+    )
     return row
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| model | exporter | Hailo segments | Hailo share of MACs | parity (worst output) | rewrite s |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "| model | exporter | Hailo segments | Hailo share of MACs | parity (worst output) | rewrite s |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in rows:
         if "error" in r:
             lines.append(f"| {r['model']} | {r['exporter']} | - | - | {r['error']} | - |")
             continue
-        parity = (f"{'ok' if r['parity_passed'] else 'FAIL'} ({', '.join(r['decided_by'])}): cosine "
-                  f"{r['cosine']:.7f}, max abs {r['max_abs']:.2g}")
-        lines.append(f"| {r['model']} | {r['exporter']} | {r['hailo_segments']} | {r['hailo_macs']:.1%} | "
-                     f"{parity} | {r['rewrite_s']:.1f} |")
+        parity = (
+            f"{'ok' if r['parity_passed'] else 'FAIL'} ({', '.join(r['decided_by'])}): cosine "
+            f"{r['cosine']:.7f}, max abs {r['max_abs']:.2g}"
+        )
+        lines.append(
+            f"| {r['model']} | {r['exporter']} | {r['hailo_segments']} | {r['hailo_macs']:.1%} | "
+            f"{parity} | {r['rewrite_s']:.1f} |"
+        )
     return "\n".join(lines)
 
 
@@ -84,8 +99,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tier", choices=["test", "full", "all"], default="all")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
-    entries = [third_party.REGISTRY[n] for n in args.names] if args.names else [
-        e for e in third_party.REGISTRY.values() if args.tier in ("all", e.tier)]
+    entries = (
+        [third_party.REGISTRY[n] for n in args.names]
+        if args.names
+        else [e for e in third_party.REGISTRY.values() if args.tier in ("all", e.tier)]
+    )
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for entry in entries:

@@ -3,6 +3,7 @@
 Usage: python benchmarks/bench_driver.py [sizes...]
 Prints nodes, seconds and microseconds per node; growth should be close to linear.
 """
+
 from __future__ import annotations
 
 import sys
@@ -27,16 +28,22 @@ def build(n_nodes: int, residual: bool, seed: int = 0) -> gs.Graph:
     cur, nodes, k = x, [], 0
     skip = cur
     while len(nodes) < n_nodes:
-        def var(name):
+
+        def var(name, k=k):
             return gs.Variable(f"{name}{k}", np.float32, [1, C, 8, 8])
+
         w = gs.Constant(f"w{k}", rng.standard_normal([C, C, 3, 3]).astype(np.float32))
-        bn = [gs.Constant(f"{p}{k}", (np.abs(rng.standard_normal(C)) + 0.5).astype(np.float32))
-              for p in ("s", "b", "m", "v")]
+        bn = [
+            gs.Constant(f"{p}{k}", (np.abs(rng.standard_normal(C)) + 0.5).astype(np.float32))
+            for p in ("s", "b", "m", "v")
+        ]
         c, y, r1, r2 = var("c"), var("bn"), var("r"), var("rr")
-        nodes += [gs.Node("Conv", f"conv{k}", {"pads": [1, 1, 1, 1]}, [cur, w], [c]),
-                  gs.Node("BatchNormalization", f"bn{k}", {}, [c] + bn, [y]),
-                  gs.Node("Relu", f"relu{k}", {}, [y], [r1]),
-                  gs.Node("Relu", f"relu2_{k}", {}, [r1], [r2])]
+        nodes += [
+            gs.Node("Conv", f"conv{k}", {"pads": [1, 1, 1, 1]}, [cur, w], [c]),
+            gs.Node("BatchNormalization", f"bn{k}", {}, [c] + bn, [y]),
+            gs.Node("Relu", f"relu{k}", {}, [y], [r1]),
+            gs.Node("Relu", f"relu2_{k}", {}, [r1], [r2]),
+        ]
         cur = r2
         if residual and k % 4 == 3:
             s = var("add")

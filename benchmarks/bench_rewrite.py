@@ -3,6 +3,7 @@ generated models of growing size. Reports seconds per stage and microseconds per
 
     python benchmarks/bench_rewrite.py [--sizes 1000 5000 10000] [--shape tcn|alternating]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,9 +29,17 @@ def tcn_like(nodes: int, channels: int = 16, length: int = 64) -> onnx.ModelProt
     x = "x"
     for b in range(max(1, nodes // 4)):
         w = numpy_helper.from_array(rng.standard_normal((channels, channels, 3)).astype(np.float32) * 0.1, f"w{b}")
-        stats = [numpy_helper.from_array(v.astype(np.float32), f"bn{b}_{k}") for k, v in
-                 enumerate([rng.uniform(0.5, 1.5, channels), rng.standard_normal(channels) * 0.1,
-                            rng.standard_normal(channels) * 0.1, rng.uniform(0.5, 1.5, channels)])]
+        stats = [
+            numpy_helper.from_array(v.astype(np.float32), f"bn{b}_{k}")
+            for k, v in enumerate(
+                [
+                    rng.uniform(0.5, 1.5, channels),
+                    rng.standard_normal(channels) * 0.1,
+                    rng.standard_normal(channels) * 0.1,
+                    rng.uniform(0.5, 1.5, channels),
+                ]
+            )
+        ]
         inits += [w, *stats]
         graph_nodes += [
             helper.make_node("Conv", [x, f"w{b}"], [f"c{b}"], pads=[1, 1], kernel_shape=[3]),
@@ -39,10 +48,13 @@ def tcn_like(nodes: int, channels: int = 16, length: int = 64) -> onnx.ModelProt
             helper.make_node("Add", [f"r{b}", x], [f"y{b}"]),
         ]
         x = f"y{b}"
-    graph = helper.make_graph(graph_nodes, "tcn_like",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, channels, length])],
-                              [helper.make_tensor_value_info(x, TensorProto.FLOAT, [1, channels, length])],
-                              initializer=inits)
+    graph = helper.make_graph(
+        graph_nodes,
+        "tcn_like",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, channels, length])],
+        [helper.make_tensor_value_info(x, TensorProto.FLOAT, [1, channels, length])],
+        initializer=inits,
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
@@ -51,13 +63,22 @@ def alternating(nodes: int, channels: int = 16, size: int = 32) -> onnx.ModelPro
     rng = np.random.default_rng(0)
     graph_nodes, inits, x = [], [], "x"
     for b in range(max(1, nodes // 2)):
-        inits.append(numpy_helper.from_array(rng.standard_normal((channels, channels, 3, 3)).astype(np.float32), f"w{b}"))
-        graph_nodes += [helper.make_node("Conv", [x, f"w{b}"], [f"c{b}"], pads=[1, 1, 1, 1]),
-                        helper.make_node("Floor", [f"c{b}"], [f"f{b}"])]
+        inits.append(
+            numpy_helper.from_array(rng.standard_normal((channels, channels, 3, 3)).astype(np.float32), f"w{b}")
+        )
+        graph_nodes += [
+            helper.make_node("Conv", [x, f"w{b}"], [f"c{b}"], pads=[1, 1, 1, 1]),
+            helper.make_node("Floor", [f"c{b}"], [f"f{b}"]),
+        ]
         x = f"f{b}"
     shape = [1, channels, size, size]
-    graph = helper.make_graph(graph_nodes, "alternating", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
-                              [helper.make_tensor_value_info(x, TensorProto.FLOAT, shape)], initializer=inits)
+    graph = helper.make_graph(
+        graph_nodes,
+        "alternating",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info(x, TensorProto.FLOAT, shape)],
+        initializer=inits,
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
@@ -67,9 +88,13 @@ SHAPES = {"tcn": tcn_like, "alternating": alternating}
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 10000])
-    parser.add_argument("--shape", choices=sorted(SHAPES), default="tcn",
-                        help="tcn: Conv1d/BN/ReLU/residual blocks (many rule rewrites); alternating: "
-                             "Conv/Floor, one segment per node (partitioning and extraction)")
+    parser.add_argument(
+        "--shape",
+        choices=sorted(SHAPES),
+        default="tcn",
+        help="tcn: Conv1d/BN/ReLU/residual blocks (many rule rewrites); alternating: "
+        "Conv/Floor, one segment per node (partitioning and extraction)",
+    )
     args = parser.parse_args(argv)
     target = load_target("hailo8")
     rewrite_warm = tcn_like(8)
@@ -77,7 +102,10 @@ def main(argv=None) -> int:
         warm = Path(tmp) / "warm.onnx"
         onnx.save(rewrite_warm, warm)
         rewrite(warm, target, RewriteOptions())  # rule files parsed and cached once
-        print(f"{'nodes':>7} {'load s':>8} {'passes s':>9} {'partition s':>12} {'extract s':>10} {'tiling s':>9} {'total s':>8} {'us/node':>8}")
+        print(
+            f"{'nodes':>7} {'load s':>8} {'passes s':>9} {'partition s':>12} {'extract s':>10} "
+            f"{'tiling s':>9} {'total s':>8} {'us/node':>8}"
+        )
         for size in args.sizes:
             path = Path(tmp) / f"m{size}.onnx"
             onnx.save(SHAPES[args.shape](size), path)
@@ -85,8 +113,11 @@ def main(argv=None) -> int:
             result = rewrite(path, target, RewriteOptions())
             total = time.perf_counter() - start
             t = result.timings
-            print(f"{size:>7} {t['load']:>8.3f} {t['passes']:>9.3f} {t['partition']:>12.3f} "
-                  f"{t['extract']:>10.3f} {t['tiling']:>9.3f} {total:>8.3f} {total / size * 1e6:>8.0f}", flush=True)
+            print(
+                f"{size:>7} {t['load']:>8.3f} {t['passes']:>9.3f} {t['partition']:>12.3f} "
+                f"{t['extract']:>10.3f} {t['tiling']:>9.3f} {total:>8.3f} {total / size * 1e6:>8.0f}",
+                flush=True,
+            )
     return 0
 
 

@@ -4,6 +4,7 @@ through the parse cache.
 
     python benchmarks/bench_rule_parse.py [--sizes 1000 5000 20000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,6 +41,7 @@ def main() -> None:
     args = ap.parse_args()
     os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="bench-rule-cache-")
     from rewriter.dsl import load_rule_files, parse_rules, parser
+
     parser._lark()  # built once, outside the per-size figures
     for n in args.sizes:
         text = "".join(RULE.format(i=i) for i in range(n))

@@ -6,6 +6,7 @@ Builds both in a temp dir with onnx.helper (the runtime itself never imports onn
 agree, then reports per-call times and the runtime's own overhead (total run time minus time in
 session.run minus stitching), absolute and as a share of the call.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,10 @@ def conv_nodes(i, x, y, c, rng, inits):
     w = (rng.standard_normal((c, c, 1, 3)) / np.sqrt(3 * c)).astype(np.float32)
     b = (rng.standard_normal(c) * 0.1).astype(np.float32)
     inits += [numpy_helper.from_array(w, f"W{i}"), numpy_helper.from_array(b, f"B{i}")]
-    return [helper.make_node("Conv", [x, f"W{i}", f"B{i}"], [f"c{i}_{y}"], pads=[0, 1, 0, 1]),
-            helper.make_node("Relu", [f"c{i}_{y}"], [y])]
+    return [
+        helper.make_node("Conv", [x, f"W{i}", f"B{i}"], [f"c{i}_{y}"], pads=[0, 1, 0, 1]),
+        helper.make_node("Relu", [f"c{i}_{y}"], [y]),
+    ]
 
 
 def save(path, nodes, inits, ins, outs):
@@ -62,26 +65,61 @@ def build(out: Path, c: int, t: int):
     for i in range(8):
         inits = []
         tshape = [1, c, 1, t // 2 + 2] if i == 4 else shape
-        save(seg / f"seg{i}.onnx", conv_nodes(i, "a", "b", c, np.random.default_rng(i), inits), inits,
-             [("a", tshape)], [("b", tshape)])
-    onnx_step = lambda i, a, b, m=None: {"name": f"seg{i}" if m is None else m, "device": "hailo", "kind": "onnx",
-                                         "model": f"segments/seg{i}.onnx", "inputs": [a], "outputs": [b]}
+        save(
+            seg / f"seg{i}.onnx",
+            conv_nodes(i, "a", "b", c, np.random.default_rng(i), inits),
+            inits,
+            [("a", tshape)],
+            [("b", tshape)],
+        )
+    onnx_step = lambda i, a, b, m=None: {
+        "name": f"seg{i}" if m is None else m,
+        "device": "hailo",
+        "kind": "onnx",
+        "model": f"segments/seg{i}.onnx",
+        "inputs": [a],
+        "outputs": [b],
+    }
     h = t // 2
     steps = [onnx_step(0, "x", "t0"), onnx_step(1, "t0", "t1"), onnx_step(2, "t1", "t2"), onnx_step(3, "t2", "t3")]
     for k in range(2):
-        steps += [{"name": f"cut{k}", "kind": "slice", "inputs": ["t3"], "outputs": [f"in{k}"], "axis": 3,
-                   "start": k * h - 1, "end": (k + 1) * h + 1},
-                  onnx_step(4, f"in{k}", f"o{k}", m=f"seg4_tile{k}"),
-                  {"name": f"crop{k}", "kind": "slice", "inputs": [f"o{k}"], "outputs": [f"k{k}"], "axis": 3,
-                   "start": 1, "end": h + 1}]
-    steps += [{"name": "join", "kind": "concat", "inputs": ["k0", "k1"], "outputs": ["t4"], "axis": 3},
-              onnx_step(5, "t4", "t5"), onnx_step(6, "t5", "t6"),
-              {"name": "residual", "kind": "sum", "inputs": ["t6", "t5"], "outputs": ["r6"]},
-              onnx_step(7, "r6", "y")]
-    doc = {"format": "hailo-rewriter-plan", "version": 1, "target": "hailo8",
-           "source": {"model": "model.onnx", "sha256": ""},
-           "inputs": [{"name": "x", "shape": shape, "dtype": "float32"}],
-           "outputs": [{"name": "y", "shape": shape, "dtype": "float32"}], "steps": steps}
+        steps += [
+            {
+                "name": f"cut{k}",
+                "kind": "slice",
+                "inputs": ["t3"],
+                "outputs": [f"in{k}"],
+                "axis": 3,
+                "start": k * h - 1,
+                "end": (k + 1) * h + 1,
+            },
+            onnx_step(4, f"in{k}", f"o{k}", m=f"seg4_tile{k}"),
+            {
+                "name": f"crop{k}",
+                "kind": "slice",
+                "inputs": [f"o{k}"],
+                "outputs": [f"k{k}"],
+                "axis": 3,
+                "start": 1,
+                "end": h + 1,
+            },
+        ]
+    steps += [
+        {"name": "join", "kind": "concat", "inputs": ["k0", "k1"], "outputs": ["t4"], "axis": 3},
+        onnx_step(5, "t4", "t5"),
+        onnx_step(6, "t5", "t6"),
+        {"name": "residual", "kind": "sum", "inputs": ["t6", "t5"], "outputs": ["r6"]},
+        onnx_step(7, "r6", "y"),
+    ]
+    doc = {
+        "format": "hailo-rewriter-plan",
+        "version": 1,
+        "target": "hailo8",
+        "source": {"model": "model.onnx", "sha256": ""},
+        "inputs": [{"name": "x", "shape": shape, "dtype": "float32"}],
+        "outputs": [{"name": "y", "shape": shape, "dtype": "float32"}],
+        "steps": steps,
+    }
     (out / "plan.json").write_text(json.dumps(doc, indent=1))
 
 
@@ -129,27 +167,35 @@ def main(argv=None):
         tot, eng, sti, ovh = (statistics.median(col) for col in zip(*rows))
         n_onnx = sum(1 for s in plan.steps if s.kind == "onnx")
         steps = len(plan.steps)
-        print(f"plan: {steps} steps ({n_onnx} onnx, {steps - n_onnx} stitch), "
-              f"x={list(x.shape)}, intra_op_num_threads={args.threads}, iters={n}")
+        print(
+            f"plan: {steps} steps ({n_onnx} onnx, {steps - n_onnx} stitch), "
+            f"x={list(x.shape)}, intra_op_num_threads={args.threads}, iters={n}"
+        )
         print(f"monolithic ORT session      median {mono_med * 1e6:8.1f} us   mean {mono_mean * 1e6:8.1f} us")
         print(f"plan.run                    median {plan_med * 1e6:8.1f} us   mean {plan_mean * 1e6:8.1f} us")
         print(f"plan.run(profile=True)      median {prof_med * 1e6:8.1f} us")
-        print(f"plan - monolithic           median {(plan_med - mono_med) * 1e6:8.1f} us "
-              f"(x{plan_med / mono_med:.1f}; mostly ORT's fixed cost per session.run, paid {n_onnx} times)")
+        print(
+            f"plan - monolithic           median {(plan_med - mono_med) * 1e6:8.1f} us "
+            f"(x{plan_med / mono_med:.1f}; mostly ORT's fixed cost per session.run, paid {n_onnx} times)"
+        )
         print("profiled breakdown (median per call):")
         print(f"  inside session.run        {eng * 1e6:8.1f} us  {100 * eng / tot:5.1f}%")
         print(f"  stitching                 {sti * 1e6:8.1f} us  {100 * sti / tot:5.1f}%")
-        print(f"  runtime overhead          {ovh * 1e6:8.1f} us  {100 * ovh / tot:5.1f}%  "
-              f"({ovh * 1e6 / steps:.2f} us/step, includes the profiler's own clock reads)")
+        print(
+            f"  runtime overhead          {ovh * 1e6:8.1f} us  {100 * ovh / tot:5.1f}%  "
+            f"({ovh * 1e6 / steps:.2f} us/step, includes the profiler's own clock reads)"
+        )
         print(f"  total                     {tot * 1e6:8.1f} us")
         # Pure dispatch cost: the same schedule with every step replaced by a no-op.
         y = np.zeros(1, np.float32)
         for op in plan._ops:
-            op.runner.run = lambda xs, k=len(op.step.outputs): [y] * k
+            op.runner.run = lambda xs, k=len(op.step.outputs): [y] * k  # noqa: B008 (binds k per op)
         plan._compile()
         disp_med, _ = timeit(lambda: plan.run(feed), args.iters)
-        print(f"dispatch only (all steps no-ops): median {disp_med * 1e6:.1f} us = "
-              f"{disp_med * 1e6 / steps:.2f} us/step")
+        print(
+            f"dispatch only (all steps no-ops): median {disp_med * 1e6:.1f} us = {disp_med * 1e6 / steps:.2f} us/step"
+        )
+
 
 if __name__ == "__main__":
     main()

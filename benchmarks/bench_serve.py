@@ -8,6 +8,7 @@ Without --plan, rewrites the real TCN encoder fixture (../shared/fixtures/tcn_en
 dir. Figures are medians (and p95 for the round trip); plan and HTTP calls are interleaved so both
 see the same machine load.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,8 +66,12 @@ def main(argv=None) -> int:
         print(f"Plan.run:                  {np.median(runs[0]):8.1f} us")
         print(f"Plan.run(profile=True):    {np.median(runs[1]):8.1f} us  (what the service runs, for /metrics)")
 
-        proc = subprocess.Popen([sys.executable, "-m", "rewriter.cli", "serve", str(plan_dir), "--port", "0"],
-                                cwd=ROOT, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rewriter.cli", "serve", str(plan_dir), "--port", "0"],
+            cwd=ROOT,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             port = int(re.search(r":(\d+) ", proc.stderr.readline()).group(1))
             conn = http.client.HTTPConnection("127.0.0.1", port)
@@ -76,6 +81,7 @@ def main(argv=None) -> int:
                 r = conn.getresponse()
                 r.read()
                 assert r.status == 200
+
             for _ in range(50):
                 post()
             http_s, plan_s = [], []

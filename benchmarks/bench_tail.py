@@ -13,6 +13,7 @@ Variants: bare sessions with 1 thread and with onnxruntime's default pool (one t
 spinning workers); the plan with that spinning pool per session (Plan.load's default before the
 fix), with a pool but no spinning (intra_op_num_threads=0), and with Plan.load's default (1).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,10 +29,21 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 # ../shared beside the main checkout (../../shared from a worktree under /work/wt)
-FIXTURE = next((d / "fixtures" / "tcn_encoder" for d in (ROOT.parent / "shared", ROOT.parent.parent / "shared")
-                if (d / "fixtures" / "tcn_encoder").is_dir()), ROOT.parent / "shared" / "fixtures" / "tcn_encoder")
-VARIANTS = ("bare, 1 thread", "bare, default pool", "plan, default pool, spinning",
-            "plan, default pool, no spinning", "plan, Plan.load default")
+FIXTURE = next(
+    (
+        d / "fixtures" / "tcn_encoder"
+        for d in (ROOT.parent / "shared", ROOT.parent.parent / "shared")
+        if (d / "fixtures" / "tcn_encoder").is_dir()
+    ),
+    ROOT.parent / "shared" / "fixtures" / "tcn_encoder",
+)
+VARIANTS = (
+    "bare, 1 thread",
+    "bare, default pool",
+    "plan, default pool, spinning",
+    "plan, default pool, no spinning",
+    "plan, Plan.load default",
+)
 
 
 def make_runner(variant: str, plan_dir: Path, model: Path):
@@ -42,6 +54,7 @@ def make_runner(variant: str, plan_dir: Path, model: Path):
     from runtime.backends import OrtBackend
     from runtime.parity import normalized
     from runtime.schema import load_spec
+
     spec = load_spec(plan_dir)
     rng = np.random.default_rng(0)
     feeds = [{t.name: rng.standard_normal(t.shape).astype(np.float32) for t in spec.inputs} for _ in range(16)]
@@ -74,12 +87,14 @@ def child(variant: str, plan_dir: Path, model: Path, iters: int) -> None:
 
 def rewrite_fixture(tmp: Path) -> tuple[Path, Path]:
     from rewriter.cli import main as rewrite
+
     model = FIXTURE / "tcn_encoder_for_edgeinfer.onnx"
     if not model.is_file():
         sys.exit(f"no --plan given and the fixture {model} is missing")
     out = tmp / "tcn.plan"
-    code = rewrite([str(model), "--target", "hailo8", "--normalize", str(FIXTURE / "model_config.json"),
-                    "-o", str(out), "-q"])
+    code = rewrite(
+        [str(model), "--target", "hailo8", "--normalize", str(FIXTURE / "model_config.json"), "-o", str(out), "-q"]
+    )
     if code:
         sys.exit(f"rewrite failed ({code})")
     return out, model
@@ -101,10 +116,24 @@ def main(argv=None) -> int:
         times = {v: [] for v in VARIANTS}
         cpu = dict.fromkeys(VARIANTS, 0.0)
         for r in range(args.rounds):
-            for v in (VARIANTS if r % 2 == 0 else VARIANTS[::-1]):
-                out = subprocess.run([sys.executable, __file__, "--child", v, "--plan", str(plan_dir), "--model",
-                                      str(model), "--iters", str(args.iters)], capture_output=True, text=True,
-                                     check=True).stdout
+            for v in VARIANTS if r % 2 == 0 else VARIANTS[::-1]:
+                out = subprocess.run(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--child",
+                        v,
+                        "--plan",
+                        str(plan_dir),
+                        "--model",
+                        str(model),
+                        "--iters",
+                        str(args.iters),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
                 doc = json.loads(out.strip().splitlines()[-1])
                 times[v] += doc["times"]
                 cpu[v] += doc["cpu"]

@@ -15,6 +15,7 @@ tensor <= 512 wide. Then the whole-process `rewrite` against `onnxslim` on the s
 (alternated, pairwise ratios; needs onnxslim installed). Wall-clock figures on a shared machine
 are noisy: the medians and the ratio of paired runs are what to quote.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,21 +47,31 @@ def _example():
 
 def export_models(folder: Path, samples: int, names: list[str]) -> dict[str, Path]:
     import torch
+
     ex = _example()
     out = {}
     if "example" in names:
         out["example"] = ex.export(folder / "example.onnx", samples, conv1d=True)
     if "exposed" in names:
         from tiling.test_convtasnet import _Exposed
+
         torch.manual_seed(0)
         net = _Exposed(ex.ConvTasNet(conv1d=True).eval())
         path = folder / "exposed.onnx"
         with torch.no_grad():
-            torch.onnx.export(net, (torch.randn(1, 1, samples),), str(path), input_names=["mixture"],
-                              output_names=["sources", "residual1", "skip2"], opset_version=17, dynamo=False)
+            torch.onnx.export(
+                net,
+                (torch.randn(1, 1, samples),),
+                str(path),
+                input_names=["mixture"],
+                output_names=["sources", "residual1", "skip2"],
+                opset_version=17,
+                dynamo=False,
+            )
         out["exposed"] = path
     if "torchaudio" in names:
         from tiling.fixtures.export_torchaudio_convtasnet import import_torchaudio
+
         try:
             ta = import_torchaudio()
         except ImportError:
@@ -69,8 +80,15 @@ def export_models(folder: Path, samples: int, names: list[str]) -> dict[str, Pat
             torch.manual_seed(0)
             path = folder / "torchaudio.onnx"
             with torch.no_grad():
-                torch.onnx.export(ta.models.ConvTasNet().eval(), (torch.randn(1, 1, samples),), str(path),
-                                  input_names=["mixture"], output_names=["sources"], opset_version=17, dynamo=False)
+                torch.onnx.export(
+                    ta.models.ConvTasNet().eval(),
+                    (torch.randn(1, 1, samples),),
+                    str(path),
+                    input_names=["mixture"],
+                    output_names=["sources"],
+                    opset_version=17,
+                    dynamo=False,
+                )
             out["torchaudio"] = path
     return out
 
@@ -78,22 +96,29 @@ def export_models(folder: Path, samples: int, names: list[str]) -> dict[str, Pat
 def strict_limits_hold(out: Path) -> bool:
     """Every Hailo conv <= 64 channels in and out, every tensor <= 512 wide, one HEF per call."""
     from onnx import shape_inference
+
     doc = json.loads((out / "plan.json").read_text())
     hailo = [s for s in doc["steps"] if s["device"] == "hailo"]
     ok = len({s["model"] for s in hailo}) == len(hailo)
     for step in hailo:
         m = shape_inference.infer_shapes(onnx.load(str(out / step["model"])))
-        shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
-                  for v in list(m.graph.input) + list(m.graph.output) + list(m.graph.value_info)}
+        shapes = {
+            v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+            for v in list(m.graph.input) + list(m.graph.output) + list(m.graph.value_info)
+        }
         ok &= all(s[3] <= 512 for s in shapes.values())
-        ok &= all(max(shapes[n.input[0]][1], shapes[n.output[0]][1]) <= 64
-                  for n in m.graph.node if n.op_type in ("Conv", "ConvTranspose"))
+        ok &= all(
+            max(shapes[n.input[0]][1], shapes[n.output[0]][1]) <= 64
+            for n in m.graph.node
+            if n.op_type in ("Conv", "ConvTranspose")
+        )
     return ok
 
 
 def run_plan(out: Path, model: Path, repeat: int) -> dict:
     from runtime import Plan
     from runtime.parity import compare
+
     t0 = time.perf_counter()
     plan = Plan.load(out, backend="onnxruntime")
     load = time.perf_counter() - t0
@@ -104,7 +129,7 @@ def run_plan(out: Path, model: Path, repeat: int) -> dict:
     want = dict(zip(names, sess.run(None, {sess.get_inputs()[0].name: x})))
     got = plan.run({name: x})
     ratios, orig, tiled = [], [], []
-    for _ in range(repeat):   # alternated: the machine's drift hits both
+    for _ in range(repeat):  # alternated: the machine's drift hits both
         t0 = time.perf_counter()
         sess.run(None, {sess.get_inputs()[0].name: x})
         a = time.perf_counter() - t0
@@ -117,9 +142,15 @@ def run_plan(out: Path, model: Path, repeat: int) -> dict:
     prof = plan.last_profile
     plan.close()
     rows = compare({n: got[n] for n in names}, want)
-    return {"load_s": load, "orig_ms": 1e3 * statistics.median(orig), "plan_ms": 1e3 * statistics.median(tiled),
-            "ratio": statistics.median(ratios), "stitch_share": prof.stitch_seconds / prof.total_seconds,
-            "cosine": min(r.cosine for r in rows), "max_rel": max(r.max_rel for r in rows)}
+    return {
+        "load_s": load,
+        "orig_ms": 1e3 * statistics.median(orig),
+        "plan_ms": 1e3 * statistics.median(tiled),
+        "ratio": statistics.median(ratios),
+        "stitch_share": prof.stitch_seconds / prof.total_seconds,
+        "cosine": min(r.cosine for r in rows),
+        "max_rel": max(r.max_rel for r in rows),
+    }
 
 
 def whole_process(model: Path, out: Path, pairs: int) -> dict | None:
@@ -130,7 +161,7 @@ def whole_process(model: Path, out: Path, pairs: int) -> dict | None:
     rewrite = [sys.executable, "-m", "rewriter.cli", str(model), "-o", str(out), "-q"]
     slimmed = out.parent / f"{model.stem}_slim.onnx"
     a, b = [], []
-    for _ in range(pairs + 1):   # the first pair warms the caches and is not counted
+    for _ in range(pairs + 1):  # the first pair warms the caches and is not counted
         t0 = time.perf_counter()
         subprocess.run(rewrite, check=True, capture_output=True)
         a.append(time.perf_counter() - t0)
@@ -138,8 +169,11 @@ def whole_process(model: Path, out: Path, pairs: int) -> dict | None:
         subprocess.run([slim, str(model), str(slimmed)], check=True, capture_output=True)
         b.append(time.perf_counter() - t0)
     a, b = a[1:], b[1:]
-    return {"rewrite_s": statistics.median(a), "onnxslim_s": statistics.median(b),
-            "ratio": statistics.median([x / y for x, y in zip(a, b)])}
+    return {
+        "rewrite_s": statistics.median(a),
+        "onnxslim_s": statistics.median(b),
+        "ratio": statistics.median([x / y for x, y in zip(a, b)]),
+    }
 
 
 def main(argv=None) -> int:
@@ -162,13 +196,19 @@ def main(argv=None) -> int:
                 out = tmp / f"{label}_{form}.plan"
                 t0 = time.perf_counter()
                 _, doc, _ = rewrite_to_plan(model, out, load_target("hailo8").with_tiling(*limits), RewriteOptions())
-                row = {"rewrite_in_process_s": time.perf_counter() - t0, **doc["counts"],
-                       **run_plan(out, model, args.repeat)}
+                row = {
+                    "rewrite_in_process_s": time.perf_counter() - t0,
+                    **doc["counts"],
+                    **run_plan(out, model, args.repeat),
+                }
                 if form == "strict":
                     row["strict_limits_hold"] = strict_limits_hold(out)
                 results[f"{label}/{form}"] = row
-                print(f"{label:10s} {form:7s} " + ", ".join(
-                    f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()), flush=True)
+                print(
+                    f"{label:10s} {form:7s} "
+                    + ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()),
+                    flush=True,
+                )
             if args.pairs:
                 results[f"{label}/process"] = whole_process(model, tmp / f"{label}_proc.plan", args.pairs)
                 print(f"{label:10s} whole-process rewrite vs onnxslim: {results[f'{label}/process']}", flush=True)

@@ -11,6 +11,7 @@ norm (mean/var over C and T) is written out with explicit ops: it lands on the h
 --plan OUT also writes the plan with the hailo8 target's resource model (--strict: 64-channel
 blocks, width 512) and checks its parity.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,7 +44,8 @@ def _conv(conv1d: bool, cin, cout, k, **kw):
     if conv1d:
         return nn.Conv1d(cin, cout, k, **kw)
     kw = {key: ((0, v) if key == "padding" else (1, v)) for key, v in kw.items() if key != "groups"} | (
-        {"groups": kw["groups"]} if "groups" in kw else {})
+        {"groups": kw["groups"]} if "groups" in kw else {}
+    )
     return nn.Conv2d(cin, cout, (1, k), **kw)
 
 
@@ -52,9 +54,13 @@ class TCNBlock(nn.Module):
         super().__init__()
         rank = 3 if conv1d else 4
         self.net = nn.Sequential(
-            _conv(conv1d, b, h, 1), nn.PReLU(h), GlobalLayerNorm(h, rank),
+            _conv(conv1d, b, h, 1),
+            nn.PReLU(h),
+            GlobalLayerNorm(h, rank),
             _conv(conv1d, h, h, p, dilation=dilation, padding=dilation * (p - 1) // 2, groups=h),
-            nn.PReLU(h), GlobalLayerNorm(h, rank))
+            nn.PReLU(h),
+            GlobalLayerNorm(h, rank),
+        )
         self.res = _conv(conv1d, h, b, 1)
         self.skip = _conv(conv1d, h, s, 1)
 
@@ -70,11 +76,14 @@ class ConvTasNet(nn.Module):
         self.encoder = _conv(conv1d, 1, n, l, stride=l // 2, bias=False)
         self.norm = GlobalLayerNorm(n, rank)
         self.bottleneck = _conv(conv1d, n, b, 1)
-        self.tcn = nn.ModuleList([TCNBlock(b, h, s, p, 2 ** i, conv1d) for _ in range(r) for i in range(x)])
+        self.tcn = nn.ModuleList([TCNBlock(b, h, s, p, 2**i, conv1d) for _ in range(r) for i in range(x)])
         self.prelu = nn.PReLU(s)
         self.masks = nn.ModuleList([_conv(conv1d, s, n, 1) for _ in range(speakers)])
-        deconv = nn.ConvTranspose1d(n, 1, l, stride=l // 2, bias=False) if conv1d else \
-            nn.ConvTranspose2d(n, 1, (1, l), stride=(1, l // 2), bias=False)
+        deconv = (
+            nn.ConvTranspose1d(n, 1, l, stride=l // 2, bias=False)
+            if conv1d
+            else nn.ConvTranspose2d(n, 1, (1, l), stride=(1, l // 2), bias=False)
+        )
         self.decoder = deconv
 
     def forward(self, wav):
@@ -88,7 +97,7 @@ class ConvTasNet(nn.Module):
         return torch.cat([self.decoder(e * torch.sigmoid(m(y))) for m in self.masks], dim=1)
 
 
-SMALL = dict(n=96, b=96, h=160, s=64, x=4, r=1)   # fast tests
+SMALL = dict(n=96, b=96, h=160, s=64, x=4, r=1)  # fast tests
 
 
 def export(path: Path, samples: int = 16000, conv1d: bool = False, seed: int = 0, **sizes) -> Path:
@@ -96,8 +105,9 @@ def export(path: Path, samples: int = 16000, conv1d: bool = False, seed: int = 0
     model = ConvTasNet(conv1d=conv1d, **sizes).eval()
     wav = torch.randn((1, 1, samples) if conv1d else (1, 1, 1, samples))
     with torch.no_grad():
-        torch.onnx.export(model, (wav,), str(path), input_names=["mixture"], output_names=["sources"],
-                          opset_version=17, dynamo=False)
+        torch.onnx.export(
+            model, (wav,), str(path), input_names=["mixture"], output_names=["sources"], opset_version=17, dynamo=False
+        )
     return path
 
 
@@ -118,6 +128,7 @@ def main(argv=None) -> int:
         from rewriter.cli.summary import placement_summary
         from rewriter.pipeline import RewriteOptions, rewrite_to_plan
         from rewriter.target import load_target
+
         target = load_target("hailo8").with_tiling(*((64, 512) if args.strict else (None, None)))
         _, doc, _ = rewrite_to_plan(args.output, args.plan, target, RewriteOptions())
         print(placement_summary(doc).split("Sent to host")[0])

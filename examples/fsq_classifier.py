@@ -10,6 +10,7 @@ that package's FSQ when it is installed (pip install vector-quantize-pytorch).
 
     python examples/fsq_classifier.py out.onnx [--library]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,6 +21,7 @@ import torch
 import torch.nn as nn
 
 LEVELS = [8, 5, 5, 5]
+DIM = len(LEVELS)  # FSQ code dimension: one per level
 
 
 def round_ste(z: torch.Tensor) -> torch.Tensor:
@@ -53,6 +55,7 @@ class LibraryFSQ(nn.Module):
     def __init__(self, levels=LEVELS):
         super().__init__()
         from vector_quantize_pytorch import FSQ
+
         self.fsq = FSQ(levels=list(levels))
 
     def forward(self, z):
@@ -61,16 +64,23 @@ class LibraryFSQ(nn.Module):
 
 
 class FsqClassifier(nn.Module):
-    def __init__(self, quantizer: nn.Module, in_ch=3, width=16, dim=len(LEVELS), classes=10):
+    def __init__(self, quantizer: nn.Module, in_ch=3, width=16, dim=DIM, classes=10):
         super().__init__()
         self.encoder = nn.Sequential(
-            nn.Conv2d(in_ch, width, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(width, width, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(width, dim, 1))
+            nn.Conv2d(in_ch, width, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(width, width, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(width, dim, 1),
+        )
         self.quantizer = quantizer
         self.head = nn.Sequential(
-            nn.Conv2d(dim, width, 3, padding=1), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, classes))
+            nn.Conv2d(dim, width, 3, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(width, classes),
+        )
 
     def forward(self, x):
         return self.head(self.quantizer(self.encoder(x)))
@@ -89,8 +99,15 @@ def export(path, use_library: bool = False, shape=(1, 3, 16, 16), seed: int = 0)
     model = build(use_library, seed)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, torch.randn(*shape), str(path), dynamo=False, opset_version=17,
-                          input_names=["image"], output_names=["logits"])
+        torch.onnx.export(
+            model,
+            torch.randn(*shape),
+            str(path),
+            dynamo=False,
+            opset_version=17,
+            input_names=["image"],
+            output_names=["logits"],
+        )
     return Path(path)
 
 

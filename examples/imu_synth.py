@@ -7,6 +7,7 @@ gyro std ~1 rad/s over the mix, magnetometer mean ~(22, -9, 43) uT with large pe
 running (~3 Hz, larger), turning (gz ramp, rotating magnetometer heading).
 This is calibration filler, not a motion model: prefer real recordings when you have them.
 """
+
 from __future__ import annotations
 
 import json
@@ -56,25 +57,25 @@ def synth_window(pattern: str, length: int = 100, rate_hz: float = 100, rng=None
         gyr += rng.normal(0, 0.005, 3) + rng.normal(0, 0.01, (length, 3))  # bias + noise
     elif pattern in ("walking", "running"):
         run = pattern == "running"
-        f = rng.uniform(2.6, 3.2) if run else rng.uniform(1.6, 2.2)      # step frequency, Hz
+        f = rng.uniform(2.6, 3.2) if run else rng.uniform(1.6, 2.2)  # step frequency, Hz
         scale = rng.uniform(0.8, 1.2) * (2.8 if run else 1.0)
         step = 2 * np.pi * f * t + phase
-        stride = step / 2                                                  # sway repeats every two steps
+        stride = step / 2  # sway repeats every two steps
         acc += _gravity(rng, 15)
         acc[:, 2] += scale * (2.5 * np.sin(step) + 0.8 * np.sin(2 * step))  # vertical bounce
-        acc[:, 0] += scale * 1.2 * np.sin(step + 0.5)                       # forward surge
-        acc[:, 1] += scale * 0.8 * np.sin(stride)                           # lateral sway
+        acc[:, 0] += scale * 1.2 * np.sin(step + 0.5)  # forward surge
+        acc[:, 1] += scale * 0.8 * np.sin(stride)  # lateral sway
         gyr[:, 0] += scale * 0.4 * np.sin(stride + 0.3)
         gyr[:, 1] += scale * 0.6 * np.sin(step + 1.0)
         gyr[:, 2] += scale * 0.3 * np.sin(stride + 2.0)
         acc += rng.normal(0, 0.6 if run else 0.2, (length, 3))
         gyr += rng.normal(0, 0.1 if run else 0.04, (length, 3))
-        heading = heading0 + 0.05 * scale * np.sin(stride)                  # small yaw wobble
+        heading = heading0 + 0.05 * scale * np.sin(stride)  # small yaw wobble
     elif pattern == "turning":
-        rate = rng.choice([-1, 1]) * rng.uniform(1.0, 2.5)                 # final yaw rate, rad/s
-        gz = rate * np.clip(t / (0.6 * t[-1] + 1e-9), 0, 1)                 # ramp up, then hold
+        rate = rng.choice([-1, 1]) * rng.uniform(1.0, 2.5)  # final yaw rate, rad/s
+        gz = rate * np.clip(t / (0.6 * t[-1] + 1e-9), 0, 1)  # ramp up, then hold
         acc += _gravity(rng, 10)
-        acc[:, 1] += 0.3 * gz                                               # centripetal, ~0.3 m radius
+        acc[:, 1] += 0.3 * gz  # centripetal, ~0.3 m radius
         acc += rng.normal(0, 0.1, (length, 3))
         gyr[:, 2] = gz
         gyr += rng.normal(0, 0.03, (length, 3))
@@ -98,15 +99,26 @@ def _norm_stats(normalize):
     return np.asarray(mean, float), np.asarray(std, float)
 
 
-def make_imu_windows(n: int, length: int = 100, rate_hz: float = 100, seed: int = 0, normalize=None,
-                     *, patterns=PATTERNS, return_labels: bool = False):
+def make_imu_windows(
+    n: int,
+    length: int = 100,
+    rate_hz: float = 100,
+    seed: int = 0,
+    normalize=None,
+    *,
+    patterns=PATTERNS,
+    return_labels: bool = False,
+):
     """(n, length, 9) float32 windows, patterns mixed in equal shares in a seeded random order.
     normalize=None keeps raw units; "model" / (mean, std) / model_config dict or path z-scores them."""
     rng = np.random.default_rng(seed)
-    labels = np.resize(np.arange(len(patterns)), n)   # equal shares ...
-    rng.shuffle(labels)                                # ... in random order
-    out = np.stack([synth_window(patterns[k], length, rate_hz, rng) for k in labels]) if n else \
-        np.zeros((0, length, len(CHANNELS)))
+    labels = np.resize(np.arange(len(patterns)), n)  # equal shares ...
+    rng.shuffle(labels)  # ... in random order
+    out = (
+        np.stack([synth_window(patterns[k], length, rate_hz, rng) for k in labels])
+        if n
+        else np.zeros((0, length, len(CHANNELS)))
+    )
     if normalize is not None:
         mean, std = _norm_stats(normalize)
         out = (out - mean) / std
@@ -128,10 +140,15 @@ def main(argv=None) -> int:
     p.add_argument("--length", type=int, default=100)
     p.add_argument("--rate", type=float, default=100.0, help="sample rate, Hz")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--normalize", metavar="MODEL_CONFIG_JSON|model",
-                   help="z-score with these stats (default: raw units)")
-    p.add_argument("--layout", choices=("ntc", "nhwc"), default="ntc",
-                   help="ntc: (N, T, 9) like the model input; nhwc: (N, 1, T, 9) for a [1, 9, 1, T] segment")
+    p.add_argument(
+        "--normalize", metavar="MODEL_CONFIG_JSON|model", help="z-score with these stats (default: raw units)"
+    )
+    p.add_argument(
+        "--layout",
+        choices=("ntc", "nhwc"),
+        default="ntc",
+        help="ntc: (N, T, 9) like the model input; nhwc: (N, 1, T, 9) for a [1, 9, 1, T] segment",
+    )
     a = p.parse_args(argv)
     x = make_imu_windows(a.n, a.length, a.rate, a.seed, a.normalize)
     if a.layout == "nhwc":

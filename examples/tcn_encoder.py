@@ -7,6 +7,7 @@ Linear 256->64.
 
     python examples/tcn_encoder.py [--out examples/out]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,7 +30,7 @@ class Chomp(nn.Module):
         self.size = size
 
     def forward(self, x):
-        return x[:, :, :-self.size]
+        return x[:, :, : -self.size]
 
 
 class TemporalBlock(nn.Module):
@@ -37,8 +38,13 @@ class TemporalBlock(nn.Module):
         super().__init__()
         pad = (kernel - 1) * dilation
         self.net = nn.Sequential(
-            nn.Conv1d(cin, cout, kernel, padding=pad, dilation=dilation), Chomp(pad), nn.ReLU(),
-            nn.Conv1d(cout, cout, kernel, padding=pad, dilation=dilation), Chomp(pad), nn.ReLU())
+            nn.Conv1d(cin, cout, kernel, padding=pad, dilation=dilation),
+            Chomp(pad),
+            nn.ReLU(),
+            nn.Conv1d(cout, cout, kernel, padding=pad, dilation=dilation),
+            Chomp(pad),
+            nn.ReLU(),
+        )
         self.downsample = nn.Conv1d(cin, cout, 1) if cin != cout else nn.Identity()
         self.relu = nn.ReLU()
 
@@ -49,11 +55,12 @@ class TemporalBlock(nn.Module):
 class TcnEncoder(nn.Module):
     def __init__(self, channels=(9, 64, 128, 256), latent: int = 64):
         super().__init__()
-        self.network = nn.Sequential(*[TemporalBlock(channels[i], channels[i + 1], 2 ** i)
-                                       for i in range(len(channels) - 1)])
+        self.network = nn.Sequential(
+            *[TemporalBlock(channels[i], channels[i + 1], 2**i) for i in range(len(channels) - 1)]
+        )
         self.fc_mu = nn.Linear(channels[-1], latent)
 
-    def forward(self, imu_window):            # [N, T, C] channels-last, as the sensor delivers
+    def forward(self, imu_window):  # [N, T, C] channels-last, as the sensor delivers
         h = self.network(imu_window.transpose(1, 2))
         return self.fc_mu(h.mean(dim=2))
 
@@ -61,8 +68,15 @@ class TcnEncoder(nn.Module):
 def export(path: Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     model = TcnEncoder().eval()
-    torch.onnx.export(model, (torch.randn(1, 100, 9),), str(path), input_names=["imu_window"],
-                      output_names=["latent_embeddings"], opset_version=17, dynamo=False)
+    torch.onnx.export(
+        model,
+        (torch.randn(1, 100, 9),),
+        str(path),
+        input_names=["imu_window"],
+        output_names=["latent_embeddings"],
+        opset_version=17,
+        dynamo=False,
+    )
     return path
 
 

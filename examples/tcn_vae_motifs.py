@@ -14,6 +14,7 @@
    {"latent": [64 floats], "motif_scores": [12 floats]}. It writes OUT/window.json, a request body
    for curl.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,8 +46,9 @@ class TcnVaeMotifs(nn.Module):
     def __init__(self, channels=(9, 64, 128, 256), latent: int = 64, motifs: int = 12):
         super().__init__()
         self.config = {"channels": list(channels), "latent": latent, "motifs": motifs}
-        self.network = nn.Sequential(*[TemporalBlock(channels[i], channels[i + 1], 2 ** i)
-                                       for i in range(len(channels) - 1)])
+        self.network = nn.Sequential(
+            *[TemporalBlock(channels[i], channels[i + 1], 2**i) for i in range(len(channels) - 1)]
+        )
         self.fc_mu = nn.Linear(channels[-1], latent)
         self.fc_logvar = nn.Linear(channels[-1], latent)
         self.motif_head = nn.Linear(latent, motifs)
@@ -76,8 +78,15 @@ def load_checkpoint(path: Path) -> TcnVaeMotifs:
 
 
 def export(model: TcnVaeMotifs, path: Path) -> Path:
-    torch.onnx.export(model, (torch.zeros(WINDOW),), str(path), input_names=["imu_window"],
-                      output_names=["latent", "motif_scores"], opset_version=11, dynamo=False)
+    torch.onnx.export(
+        model,
+        (torch.zeros(WINDOW),),
+        str(path),
+        input_names=["imu_window"],
+        output_names=["latent", "motif_scores"],
+        opset_version=11,
+        dynamo=False,
+    )
     return path
 
 
@@ -123,24 +132,29 @@ def main(argv=None) -> int:
     bench = ["bench", str(plan), "--against", str(onnx_path), "--requests", str(args.requests)]
     if args.contract:
         bench += ["--contract", str(args.contract)]
-    steps = [[str(onnx_path), "--target", "hailo8", "-o", str(plan)],
-             ["check", str(plan), "--against", str(onnx_path), "--samples", "5"],
-             bench]
+    steps = [
+        [str(onnx_path), "--target", "hailo8", "-o", str(plan)],
+        ["check", str(plan), "--against", str(onnx_path), "--samples", "5"],
+        bench,
+    ]
     if args.serve:
         steps.append(["serve", str(plan), "--port", str(args.port)])
     for argv_ in steps:
         print(f"\n$ rewrite {' '.join(argv_)}", flush=True)
         if argv_[0] in ("bench", "serve"):  # own process: its peak RSS is the plan's, not this script's torch
             path = os.pathsep.join(filter(None, [str(HERE.parent), os.environ.get("PYTHONPATH")]))
-            code = subprocess.run([sys.executable, "-m", "rewriter.cli", *argv_],
-                                  env={**os.environ, "PYTHONPATH": path}).returncode
+            code = subprocess.run(
+                [sys.executable, "-m", "rewriter.cli", *argv_], env={**os.environ, "PYTHONPATH": path}
+            ).returncode
         else:
             code = rewrite(argv_)
         if code:
             return code
     if not args.serve:
-        print(f"\nserve it:  rewrite serve {plan} --port {args.port}\n"
-              f"call it:   curl -s -d @{args.out / 'window.json'} http://127.0.0.1:{args.port}/infer")
+        print(
+            f"\nserve it:  rewrite serve {plan} --port {args.port}\n"
+            f"call it:   curl -s -d @{args.out / 'window.json'} http://127.0.0.1:{args.port}/infer"
+        )
     return 0
 
 

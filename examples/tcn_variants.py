@@ -8,6 +8,7 @@
     python examples/tcn_variants.py weightnorm out.onnx
     python examples/tcn_variants.py batchnorm out.onnx
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,7 +61,7 @@ class WeightNormTCN(nn.Module):
         super().__init__()
         blocks, c = [], cin
         for i, ch in enumerate(channels):
-            blocks.append(WeightNormBlock(c, ch, k, 2 ** i, dynamic_pad))
+            blocks.append(WeightNormBlock(c, ch, k, 2**i, dynamic_pad))
             c = ch
         self.blocks = nn.Sequential(*blocks)
         self.fc = nn.Linear(c, out)
@@ -82,8 +83,8 @@ class BatchNormBlock(nn.Module):
         self.down = nn.Conv1d(cin, cout, 1) if cin != cout else None
 
     def forward(self, x):
-        h = torch.relu(self.bn1(self.conv1(x))[:, :, :-self.chomp])
-        h = torch.relu(self.bn2(self.conv2(h))[:, :, :-self.chomp])
+        h = torch.relu(self.bn1(self.conv1(x))[:, :, : -self.chomp])
+        h = torch.relu(self.bn2(self.conv2(h))[:, :, : -self.chomp])
         return torch.relu(h + (x if self.down is None else self.down(x)))
 
 
@@ -92,7 +93,7 @@ class BatchNormTCN(nn.Module):
         super().__init__()
         blocks, c = [], cin
         for i, ch in enumerate(channels):
-            blocks.append(BatchNormBlock(c, ch, k, 2 ** i))
+            blocks.append(BatchNormBlock(c, ch, k, 2**i))
             c = ch
         self.blocks = nn.Sequential(*blocks)
         self.fc = nn.Linear(c, out)
@@ -111,20 +112,23 @@ class BatchNormTCN(nn.Module):
 VARIANTS = {"weightnorm": WeightNormTCN, "batchnorm": BatchNormTCN}
 
 
-def export(variant: str, path, length: int = 32, seed: int = 0, keep_batchnorm: bool = True,
-           dynamic_pad: bool = True) -> Path:
+def export(
+    variant: str, path, length: int = 32, seed: int = 0, keep_batchnorm: bool = True, dynamic_pad: bool = True
+) -> Path:
     """Export a variant (opset 17, legacy exporter). keep_batchnorm disables the exporter's constant
     folding so BatchNormalization nodes reach the rewriter, as in models exported that way;
     dynamic_pad (weightnorm) writes the causal pads as shape-derived chains instead of constants."""
     torch.manual_seed(seed)
     model = (WeightNormTCN(dynamic_pad=dynamic_pad) if variant == "weightnorm" else VARIANTS[variant]()).eval()
-    x = torch.randn(1, model.blocks[0].c1.conv.in_channels if variant == "weightnorm"
-                    else model.blocks[0].conv1.in_channels, length)
+    x = torch.randn(
+        1, model.blocks[0].c1.conv.in_channels if variant == "weightnorm" else model.blocks[0].conv1.in_channels, length
+    )
     kwargs = {"do_constant_folding": False} if keep_batchnorm and variant == "batchnorm" else {}
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, x, str(path), dynamo=False, opset_version=17, input_names=["x"],
-                          output_names=["y"], **kwargs)
+        torch.onnx.export(
+            model, x, str(path), dynamo=False, opset_version=17, input_names=["x"], output_names=["y"], **kwargs
+        )
     return Path(path)
 
 

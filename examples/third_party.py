@@ -9,6 +9,7 @@ The tests (tests/corpus/) and benchmarks/bench_corpus.py (the README's table) us
 Install what the entries need with `.ci/run`'s lines (tests/corpus/requirements*.txt): the packages
 that would pull a CUDA torch go in with --no-deps.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -26,12 +27,12 @@ from pathlib import Path
 @dataclass(frozen=True)
 class Entry:
     name: str
-    build: Callable[[Path], Path]      # writes the ONNX file into a folder, returns its path
-    packages: tuple[str, ...]          # import names it needs (tests skip when one is missing)
-    exporter: str                      # dynamo (opset 20) | dynamo-opset18 | torchscript | shipped
+    build: Callable[[Path], Path]  # writes the ONNX file into a folder, returns its path
+    packages: tuple[str, ...]  # import names it needs (tests skip when one is missing)
+    exporter: str  # dynamo (opset 20) | dynamo-opset18 | torchscript | shipped
     input_shapes: dict[str, list[int]] = field(default_factory=dict)
     freeze: dict[str, str] = field(default_factory=dict)
-    tier: str = "test"                 # test: cheap enough for every test run; full: figures only
+    tier: str = "test"  # test: cheap enough for every test run; full: figures only
     notes: str = ""
 
     def cli_args(self) -> list[str]:
@@ -55,10 +56,12 @@ def _register(entry: Entry) -> None:
 
 # ---- imports of the CPU-side torchvision / torchaudio wheels ---------------------------------------
 
+
 def import_torchvision():
     """torchvision registers fake kernels for torchvision::nms/qnms at import; its C extension
     (which defines them) does not load next to the CPU torch here, so define the two schemas first."""
     import torch
+
     if "torchvision" not in sys.modules:
         try:
             lib = torch.library.Library("torchvision", "DEF")
@@ -68,6 +71,7 @@ def import_torchvision():
         except RuntimeError:  # already defined: the extension did load
             pass
     import torchvision
+
     return torchvision
 
 
@@ -93,8 +97,10 @@ def import_torchaudio():
 
 # ---- export helpers --------------------------------------------------------------------------------
 
+
 def _randomize_norm_stats(model):
     import torch
+
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
@@ -107,6 +113,7 @@ def _export(model, args: tuple, path: Path, exporter: str) -> Path:
     """torch.onnx.export as users call it: dynamo is torch 2.13's default (opset 20 written);
     `dynamo-opset18` passes opset_version=18; torchscript is dynamo=False at opset 17."""
     import torch
+
     path.parent.mkdir(parents=True, exist_ok=True)
     kwargs = {"input_names": ["x"], "dynamo": exporter.startswith("dynamo")}
     if exporter == "dynamo-opset18":
@@ -122,11 +129,13 @@ def _export(model, args: tuple, path: Path, exporter: str) -> Path:
 def _torch_entry(name, make, inputs, packages, exporter, tier="test", notes=""):
     def build(out: Path, make=make, inputs=inputs, exporter=exporter) -> Path:
         import torch
+
         torch.manual_seed(0)
         model = make()
         generator = torch.Generator().manual_seed(1)
         args = tuple(torch.randn(*shape, generator=generator) for shape in inputs)
         return _export(model, args, out / f"{name}.onnx", exporter)
+
     _register(Entry(name, build, ("torch", "onnxscript", *packages), exporter, tier=tier, notes=notes))
 
 
@@ -138,10 +147,12 @@ def _shipped_entry(name, package, rel, shapes=None, freeze=None, tier="test", no
         target = out / f"{name.replace('/', '__')}.onnx"
         shutil.copyfile(source, target)
         return target
+
     _register(Entry(name, build, (package,), "shipped", shapes or {}, freeze or {}, tier, notes))
 
 
 # ---- torchvision and timm ---------------------------------------------------------------------------
+
 
 def _tv(factory):
     return lambda: _randomize_norm_stats(getattr(import_torchvision().models, factory)(weights=None))
@@ -151,26 +162,68 @@ def _timm(name):
     def make():
         import_torchvision()
         import timm
+
         return _randomize_norm_stats(timm.create_model(name, pretrained=False))
+
     return make
 
 
 IMAGE = [(1, 3, 224, 224)]
-_torch_entry("tv_resnet18_dynamo", _tv("resnet18"), IMAGE, ("torchvision",), "dynamo", tier="full",
-             notes="ReduceMean-18 (global average pool)")
-_torch_entry("tv_shufflenet_v2_x0_5_ts", _tv("shufflenet_v2_x0_5"), IMAGE, ("torchvision",), "torchscript",
-             notes="channel shuffle: Reshape(rank 5) > Transpose > Reshape")
-_torch_entry("tv_shufflenet_v2_x0_5_dynamo", _tv("shufflenet_v2_x0_5"), IMAGE, ("torchvision",), "dynamo",
-             tier="full", notes="Split-18 with num_outputs")
-_torch_entry("tv_mobilenet_v3_small_ts", _tv("mobilenet_v3_small"), IMAGE, ("torchvision",), "torchscript",
-             notes="HardSwish between the classifier's two Linear layers")
-_torch_entry("timm_resnet10t_dynamo", _timm("resnet10t"), IMAGE, ("torchvision", "timm"), "dynamo",
-             notes="AveragePool-19, ReduceMean-18")
-_torch_entry("timm_efficientnet_b0_ts", _timm("efficientnet_b0"), IMAGE, ("torchvision", "timm"), "torchscript",
-             tier="full", notes="SiLU, squeeze-excitation")
+_torch_entry(
+    "tv_resnet18_dynamo",
+    _tv("resnet18"),
+    IMAGE,
+    ("torchvision",),
+    "dynamo",
+    tier="full",
+    notes="ReduceMean-18 (global average pool)",
+)
+_torch_entry(
+    "tv_shufflenet_v2_x0_5_ts",
+    _tv("shufflenet_v2_x0_5"),
+    IMAGE,
+    ("torchvision",),
+    "torchscript",
+    notes="channel shuffle: Reshape(rank 5) > Transpose > Reshape",
+)
+_torch_entry(
+    "tv_shufflenet_v2_x0_5_dynamo",
+    _tv("shufflenet_v2_x0_5"),
+    IMAGE,
+    ("torchvision",),
+    "dynamo",
+    tier="full",
+    notes="Split-18 with num_outputs",
+)
+_torch_entry(
+    "tv_mobilenet_v3_small_ts",
+    _tv("mobilenet_v3_small"),
+    IMAGE,
+    ("torchvision",),
+    "torchscript",
+    notes="HardSwish between the classifier's two Linear layers",
+)
+_torch_entry(
+    "timm_resnet10t_dynamo",
+    _timm("resnet10t"),
+    IMAGE,
+    ("torchvision", "timm"),
+    "dynamo",
+    notes="AveragePool-19, ReduceMean-18",
+)
+_torch_entry(
+    "timm_efficientnet_b0_ts",
+    _timm("efficientnet_b0"),
+    IMAGE,
+    ("torchvision", "timm"),
+    "torchscript",
+    tier="full",
+    notes="SiLU, squeeze-excitation",
+)
 
 
 # ---- torchaudio -------------------------------------------------------------------------------------
+
 
 def _conv_tasnet(**kw):
     return lambda: import_torchaudio().models.ConvTasNet(**kw)
@@ -181,6 +234,7 @@ class _Wav2Vec2Features:
 
     def __new__(cls, channels: int):
         import torch
+
         import_torchaudio()
         from torchaudio.models.wav2vec2 import components
 
@@ -192,50 +246,102 @@ class _Wav2Vec2Features:
 
             def forward(self, x):
                 return self.fe(x, None)[0]
+
         return Features()
 
 
-SMALL_CTN = dict(num_sources=2, enc_kernel_size=16, enc_num_feats=64, msk_kernel_size=3, msk_num_feats=32,
-                 msk_num_hidden_feats=64, msk_num_layers=3, msk_num_stacks=1)
-_torch_entry("ta_convtasnet_small_ts", _conv_tasnet(**SMALL_CTN), [(1, 1, 2000)], ("torchaudio",), "torchscript",
-             notes="GroupNorm(1, C) as Reshape > InstanceNormalization > Reshape")
-_torch_entry("ta_convtasnet_small_dynamo", _conv_tasnet(**SMALL_CTN), [(1, 1, 2000)], ("torchaudio",), "dynamo",
-             tier="full", notes="GroupNorm(1, C) as GroupNormalization-21 / its decomposition")
-_torch_entry("ta_wav2vec2_fe_small_dynamo", lambda: _Wav2Vec2Features(64), [(1, 4000)], ("torchaudio",), "dynamo",
-             notes="Gelu-20 after every conv, GroupNorm(C, C)")
-_torch_entry("ta_wav2vec2_fe_full_ts", lambda: _Wav2Vec2Features(512), [(1, 16000)], ("torchaudio",),
-             "torchscript", tier="full", notes="wav2vec2-base feature extractor, GELU as Div/Erf/Add/Mul")
+SMALL_CTN = dict(
+    num_sources=2,
+    enc_kernel_size=16,
+    enc_num_feats=64,
+    msk_kernel_size=3,
+    msk_num_feats=32,
+    msk_num_hidden_feats=64,
+    msk_num_layers=3,
+    msk_num_stacks=1,
+)
+_torch_entry(
+    "ta_convtasnet_small_ts",
+    _conv_tasnet(**SMALL_CTN),
+    [(1, 1, 2000)],
+    ("torchaudio",),
+    "torchscript",
+    notes="GroupNorm(1, C) as Reshape > InstanceNormalization > Reshape",
+)
+_torch_entry(
+    "ta_convtasnet_small_dynamo",
+    _conv_tasnet(**SMALL_CTN),
+    [(1, 1, 2000)],
+    ("torchaudio",),
+    "dynamo",
+    tier="full",
+    notes="GroupNorm(1, C) as GroupNormalization-21 / its decomposition",
+)
+_torch_entry(
+    "ta_wav2vec2_fe_small_dynamo",
+    lambda: _Wav2Vec2Features(64),
+    [(1, 4000)],
+    ("torchaudio",),
+    "dynamo",
+    notes="Gelu-20 after every conv, GroupNorm(C, C)",
+)
+_torch_entry(
+    "ta_wav2vec2_fe_full_ts",
+    lambda: _Wav2Vec2Features(512),
+    [(1, 16000)],
+    ("torchaudio",),
+    "torchscript",
+    tier="full",
+    notes="wav2vec2-base feature extractor, GELU as Div/Erf/Add/Mul",
+)
 
 
 # ---- speechbrain ------------------------------------------------------------------------------------
+
 
 def _ecapa(small: bool):
     def make():
         import_torchaudio()
         from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN
+
         if small:
-            return _randomize_norm_stats(ECAPA_TDNN(input_size=80, channels=[64, 64, 64, 64, 192],
-                                                    attention_channels=32, lin_neurons=64))
+            return _randomize_norm_stats(
+                ECAPA_TDNN(input_size=80, channels=[64, 64, 64, 64, 192], attention_channels=32, lin_neurons=64)
+            )
         return _randomize_norm_stats(ECAPA_TDNN(input_size=80, lin_neurons=192))  # spkrec-ecapa-voxceleb
+
     return make
 
 
 def _xvector():
     import_torchaudio()
     from speechbrain.lobes.models.Xvector import Xvector
+
     return _randomize_norm_stats(Xvector(in_channels=24))
 
 
 SB = ("torchaudio", "speechbrain")
-_torch_entry("sb_ecapa_full_ts", _ecapa(False), [(1, 200, 80)], SB, "torchscript",
-             notes="reflect Pads, Res2Net 8-way Concat, SE blocks, attentive statistics pooling")
-_torch_entry("sb_ecapa_small_dynamo", _ecapa(True), [(1, 100, 80)], SB, "dynamo",
-             notes="Pad-19 reflect, Split-18")
-_torch_entry("sb_xvector_ts", _xvector, [(1, 100, 24)], SB, "torchscript",
-             notes="LeakyReLU between Transpose(0, 2, 1) pairs; RandomNormalLike in the statistics pooling")
+_torch_entry(
+    "sb_ecapa_full_ts",
+    _ecapa(False),
+    [(1, 200, 80)],
+    SB,
+    "torchscript",
+    notes="reflect Pads, Res2Net 8-way Concat, SE blocks, attentive statistics pooling",
+)
+_torch_entry("sb_ecapa_small_dynamo", _ecapa(True), [(1, 100, 80)], SB, "dynamo", notes="Pad-19 reflect, Split-18")
+_torch_entry(
+    "sb_xvector_ts",
+    _xvector,
+    [(1, 100, 24)],
+    SB,
+    "torchscript",
+    notes="LeakyReLU between Transpose(0, 2, 1) pairs; RandomNormalLike in the statistics pooling",
+)
 
 
 # ---- a hand-built asteroid-style Conv-TasNet (asteroid's own export fails with dynamo) ------------------
+
 
 def _handbuilt_conv_tasnet(small: bool):
     import torch
@@ -255,9 +361,14 @@ def _handbuilt_conv_tasnet(small: bool):
         def __init__(self, bn, hid, dilation):
             super().__init__()
             self.body = torch.nn.Sequential(
-                torch.nn.Conv1d(bn, hid, 1), torch.nn.PReLU(), GlobLN(hid),
+                torch.nn.Conv1d(bn, hid, 1),
+                torch.nn.PReLU(),
+                GlobLN(hid),
                 torch.nn.Conv1d(hid, hid, 3, padding=dilation, dilation=dilation, groups=hid),
-                torch.nn.PReLU(), GlobLN(hid), torch.nn.Conv1d(hid, bn, 1))
+                torch.nn.PReLU(),
+                GlobLN(hid),
+                torch.nn.Conv1d(hid, bn, 1),
+            )
 
         def forward(self, x):
             return x + self.body(x)
@@ -267,7 +378,7 @@ def _handbuilt_conv_tasnet(small: bool):
             super().__init__()
             self.encoder = torch.nn.Conv1d(1, filters, 16, stride=8, bias=False)
             self.bottleneck = torch.nn.Sequential(GlobLN(filters), torch.nn.Conv1d(filters, bn, 1))
-            self.blocks = torch.nn.Sequential(*[Block(bn, hid, 2 ** b) for b in range(blocks)])
+            self.blocks = torch.nn.Sequential(*[Block(bn, hid, 2**b) for b in range(blocks)])
             self.mask = torch.nn.Conv1d(bn, 2 * filters, 1)
             self.decoder = torch.nn.ConvTranspose1d(filters, 1, 16, stride=8, bias=False)
             self.filters = filters
@@ -278,42 +389,100 @@ def _handbuilt_conv_tasnet(small: bool):
             masks = torch.sigmoid(self.mask(self.blocks(self.bottleneck(tf)))).view(1, 2, self.filters, -1)
             out = self.decoder((masks * tf.unsqueeze(1)).view(2, self.filters, -1)).view(1, 2, -1)
             return torch.nn.functional.pad(out, (0, n - out.shape[-1]))
+
     return ConvTasNet(64, 32, 64, 3) if small else ConvTasNet(512, 128, 512, 8)
 
 
-_torch_entry("handbuilt_conv_tasnet_small_ts", lambda: _handbuilt_conv_tasnet(True), [(1, 2000)], (),
-             "torchscript", notes="hand-written gLN (ReduceMean/Pow/Sqrt/Div)")
-_torch_entry("handbuilt_conv_tasnet_small_dynamo", lambda: _handbuilt_conv_tasnet(True), [(1, 2000)], (),
-             "dynamo", tier="full", notes="hand-written gLN, Pad-19")
+_torch_entry(
+    "handbuilt_conv_tasnet_small_ts",
+    lambda: _handbuilt_conv_tasnet(True),
+    [(1, 2000)],
+    (),
+    "torchscript",
+    notes="hand-written gLN (ReduceMean/Pow/Sqrt/Div)",
+)
+_torch_entry(
+    "handbuilt_conv_tasnet_small_dynamo",
+    lambda: _handbuilt_conv_tasnet(True),
+    [(1, 2000)],
+    (),
+    "dynamo",
+    tier="full",
+    notes="hand-written gLN, Pad-19",
+)
 
 
 # ---- snac (Snake activations) ----------------------------------------------------------------------
 
+
 def _snac_encoder():
     from snac import SNAC
-    model = SNAC(sampling_rate=24000, encoder_dim=48, encoder_rates=[2, 4, 8, 8], decoder_dim=1024,
-                 decoder_rates=[8, 8, 4, 2], attn_window_size=None, codebook_size=4096, codebook_dim=8,
-                 vq_strides=[4, 2, 1], noise=True, depthwise=True)
+
+    model = SNAC(
+        sampling_rate=24000,
+        encoder_dim=48,
+        encoder_rates=[2, 4, 8, 8],
+        decoder_dim=1024,
+        decoder_rates=[8, 8, 4, 2],
+        attn_window_size=None,
+        codebook_size=4096,
+        codebook_dim=8,
+        vq_strides=[4, 2, 1],
+        noise=True,
+        depthwise=True,
+    )
     return model.encoder
 
 
-_torch_entry("snac24_encoder_ts", _snac_encoder, [(1, 1, 4096)], ("snac",), "torchscript", tier="full",
-             notes="Snake: x + sin(a x)^2 / a, 28 times")
+_torch_entry(
+    "snac24_encoder_ts",
+    _snac_encoder,
+    [(1, 1, 4096)],
+    ("snac",),
+    "torchscript",
+    tier="full",
+    notes="Snake: x + sin(a x)^2 / a, 28 times",
+)
 
 
 # ---- ONNX files that wheels ship ---------------------------------------------------------------------
 
-_shipped_entry("oww/embedding_model", "openwakeword", "resources/models/embedding_model.onnx",
-               {"input_1": [1, 76, 32, 1]}, notes="tf2onnx: Max(LeakyRelu(x), -0.4) after every conv")
-_shipped_entry("silero/silero_vad", "silero_vad", "data/silero_vad.onnx",
-               {"input": [1, 576], "state": [2, 1, 128]}, {"sr": "16000"},
-               notes="If(sr == 16000) over two complete branches, nested Ifs on shapes, LSTM")
-_shipped_entry("rapidocr/ppocr_cls", "rapidocr_onnxruntime", "models/ch_ppocr_mobile_v2.0_cls_infer.onnx",
-               {"x": [1, 3, 48, 192]}, notes="Paddle2ONNX: dim_value -1 for unknown dims")
-_shipped_entry("rapidocr/ppocrv4_det_small", "rapidocr_onnxruntime", "models/ch_PP-OCRv4_det_infer.onnx",
-               {"x": [1, 3, 160, 160]}, notes="sigmoid map peaking near 1e-3: the parity gate's noise floor")
-_shipped_entry("rapidocr/ppocrv4_det", "rapidocr_onnxruntime", "models/ch_PP-OCRv4_det_infer.onnx",
-               {"x": [1, 3, 640, 640]}, tier="full")
+_shipped_entry(
+    "oww/embedding_model",
+    "openwakeword",
+    "resources/models/embedding_model.onnx",
+    {"input_1": [1, 76, 32, 1]},
+    notes="tf2onnx: Max(LeakyRelu(x), -0.4) after every conv",
+)
+_shipped_entry(
+    "silero/silero_vad",
+    "silero_vad",
+    "data/silero_vad.onnx",
+    {"input": [1, 576], "state": [2, 1, 128]},
+    {"sr": "16000"},
+    notes="If(sr == 16000) over two complete branches, nested Ifs on shapes, LSTM",
+)
+_shipped_entry(
+    "rapidocr/ppocr_cls",
+    "rapidocr_onnxruntime",
+    "models/ch_ppocr_mobile_v2.0_cls_infer.onnx",
+    {"x": [1, 3, 48, 192]},
+    notes="Paddle2ONNX: dim_value -1 for unknown dims",
+)
+_shipped_entry(
+    "rapidocr/ppocrv4_det_small",
+    "rapidocr_onnxruntime",
+    "models/ch_PP-OCRv4_det_infer.onnx",
+    {"x": [1, 3, 160, 160]},
+    notes="sigmoid map peaking near 1e-3: the parity gate's noise floor",
+)
+_shipped_entry(
+    "rapidocr/ppocrv4_det",
+    "rapidocr_onnxruntime",
+    "models/ch_PP-OCRv4_det_infer.onnx",
+    {"x": [1, 3, 640, 640]},
+    tier="full",
+)
 
 
 def export_all(out: Path, names: list[str]) -> dict[str, str]:

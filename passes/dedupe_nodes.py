@@ -1,6 +1,7 @@
 """Common-subexpression elimination: nodes with the same op, attributes and inputs compute the same
 value, so later ones are dropped and their consumers read the first (e.g. two Unsqueezes of one
 tensor left by converting two convs that share an input). Graph outputs are never merged away."""
+
 from __future__ import annotations
 
 import onnx_graphsurgeon as gs
@@ -9,8 +10,15 @@ from rewriter.ir.edit import detach, replace_uses
 from rewriter.transform.pass_manager import Pass, PassContext
 
 # ops whose result depends on more than their inputs and attributes
-NONDETERMINISTIC = {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike",
-                    "Multinomial", "Bernoulli", "Dropout"}
+NONDETERMINISTIC = {
+    "RandomNormal",
+    "RandomNormalLike",
+    "RandomUniform",
+    "RandomUniformLike",
+    "Multinomial",
+    "Bernoulli",
+    "Dropout",
+}
 
 
 SMALL_CONSTANT = 64  # compare small constants (axes, shapes) by value; big ones by identity

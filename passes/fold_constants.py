@@ -1,4 +1,5 @@
 """Fold subgraphs whose inputs are all constants into initializers (onnxruntime evaluates them)."""
+
 from __future__ import annotations
 
 import onnx_graphsurgeon as gs
@@ -13,7 +14,7 @@ class FoldConstants(Pass):
 
     def run(self, graph: gs.Graph, ctx: PassContext) -> list[str]:
         before = {id(n): n.name for n in graph.nodes}
-        inline_constants(graph)   # cheap; the onnxruntime fold only when something else is left
+        inline_constants(graph)  # cheap; the onnxruntime fold only when something else is left
         if foldable(graph):
             fold_constants(graph)
         kept = {id(n) for n in graph.nodes}

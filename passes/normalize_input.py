@@ -3,6 +3,7 @@ front of the model as a host step, so raw sensor windows go in. The stats file i
 project's model_config.json (a "normalization" object with per-channel "mean" and "std") or a bare
 {"mean": [...], "std": [...]}; the channel axis is the input axis whose size matches (the last one
 when several do, as for channels-last [1, T, C] IMU windows)."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,8 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from rewriter.errors import UserError
-from rewriter.ir.edit import replace_uses
 from rewriter.ir.annotations import pin_to_host
+from rewriter.ir.edit import replace_uses
 
 REASON = "input normalization (--normalize) runs on the host"
 
@@ -52,10 +53,18 @@ def add_normalization(graph: gs.Graph, mean: np.ndarray, std: np.ndarray) -> dic
     normalized = gs.Variable(f"{raw.name}__normalized", raw.dtype, shape)
     centred = gs.Variable(f"{raw.name}__centred", raw.dtype, shape)
     replace_uses(raw, normalized)
-    sub = gs.Node("Sub", f"{raw.name}/normalize_sub", inputs=[raw, gs.Constant(f"{raw.name}__mean", mean.reshape(bshape))],
-                  outputs=[centred])
-    div = gs.Node("Div", f"{raw.name}/normalize_div", inputs=[centred, gs.Constant(f"{raw.name}__std", std.reshape(bshape))],
-                  outputs=[normalized])
+    sub = gs.Node(
+        "Sub",
+        f"{raw.name}/normalize_sub",
+        inputs=[raw, gs.Constant(f"{raw.name}__mean", mean.reshape(bshape))],
+        outputs=[centred],
+    )
+    div = gs.Node(
+        "Div",
+        f"{raw.name}/normalize_div",
+        inputs=[centred, gs.Constant(f"{raw.name}__std", std.reshape(bshape))],
+        outputs=[normalized],
+    )
     for node in (sub, div):
         pin_to_host(node, REASON)
     graph.nodes[:0] = [sub, div]

@@ -1,4 +1,5 @@
 """Remove nodes whose outputs reach no graph output; graph inputs are kept (the plan's contract)."""
+
 from __future__ import annotations
 
 import onnx_graphsurgeon as gs

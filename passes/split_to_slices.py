@@ -1,6 +1,7 @@
 """Split is not a Hailo op, Slice is: a Split with constant part sizes (or equal parts) becomes one
 Slice per output, whatever their number (ECAPA-TDNN's Res2Net chunks in 8, ShuffleNet in 2). A
 native pass because a rule pattern has a fixed number of outputs."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -48,8 +49,10 @@ class SplitToSlices(Pass):
             detach(node)
             start = 0
             for out, size in zip(outputs, sizes):
-                bounds = [gs.Constant(fresh(f"{node.name}_{k}"), np.asarray([v], np.int64))
-                          for k, v in (("start", start), ("end", start + size))]
+                bounds = [
+                    gs.Constant(fresh(f"{node.name}_{k}"), np.asarray([v], np.int64))
+                    for k, v in (("start", start), ("end", start + size))
+                ]
                 piece = gs.Node("Slice", fresh(f"{node.name}_slice"), inputs=[data, *bounds, axes], outputs=[out])
                 tag(piece, PASS_NAME)
                 graph.nodes.append(piece)

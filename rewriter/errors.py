@@ -14,6 +14,8 @@ def missing_compiler(exc: ImportError) -> UserError | None:
     """A compiler dependency absent from a runtime-only install, as a one-line user error."""
     name = (getattr(exc, "name", None) or "").split(".")[0]
     if name in COMPILER_MODULES:
-        return UserError(f"this command needs the compiler's dependencies ({name} is not installed): "
-                         "pip install 'hailo-rewriter[compiler]'")
+        return UserError(
+            f"this command needs the compiler's dependencies ({name} is not installed): "
+            "pip install 'hailo-rewriter[compiler]'"
+        )
     return None

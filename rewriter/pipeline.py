@@ -1,5 +1,6 @@
 """The `rewrite` job: load -> passes -> partition -> plan steps (`rewrite`), and the same written
 as a validated plan folder (`rewrite_to_plan`)."""
+
 from __future__ import annotations
 
 import gc
@@ -16,33 +17,33 @@ from passes.normalize_input import add_normalization, read_stats
 from passes.remove_dead import RemoveDeadNodes
 from passes.split_to_slices import SplitToSlices
 from rewriter.errors import UserError
+from rewriter.ir.annotations import has_origin, origin_of
 from rewriter.ir.freeze import frozen_values
 from rewriter.ir.load import WORKING_OPSET, infer_shapes, load_graph, model_from_graph
 from rewriter.ir.order import toposort
 from rewriter.ir.outputs import check_computes_something, check_has_inputs, constant_outputs_as_nodes
 from rewriter.partition.causes import host_causes
 from rewriter.partition.partitioner import Partition, forced_host_nodes, partition
-from rewriter.transform.pass_manager import Pass, PassContext, PassManager
 from rewriter.plan.document import plan_document
+from rewriter.plan.merge_host import merge_host_steps
 from rewriter.plan.steps import PlannedStep, steps_from_partition
-from rewriter.ir.annotations import has_origin, origin_of
+from rewriter.plan.views import mark_views
 from rewriter.target import Target
 from rewriter.tiling import tile_steps
-from rewriter.plan.merge_host import merge_host_steps
-from rewriter.plan.views import mark_views
+from rewriter.transform.pass_manager import Pass, PassContext, PassManager
 
 
 @dataclass
 class RewriteOptions:
     input_shapes: dict[str, list[int]] = field(default_factory=dict)
-    rule_files: list[Path] = field(default_factory=list)   # user rules, after the target's
+    rule_files: list[Path] = field(default_factory=list)  # user rules, after the target's
     start_nodes: list[str] = field(default_factory=list)
     end_nodes: list[str] = field(default_factory=list)
     debug: bool = False
-    trace_rule: str | list[str] | None = None   # one rule name or several
+    trace_rule: str | list[str] | None = None  # one rule name or several
     disabled_rules: list[str] = field(default_factory=list)
-    helper_files: list[Path] = field(default_factory=list)   # --helpers FILE.py
-    rules_first: bool = False    # user rule files run before the target's
+    helper_files: list[Path] = field(default_factory=list)  # --helpers FILE.py
+    rules_first: bool = False  # user rule files run before the target's
     normalize: Path | None = None
     frozen: dict[str, list[str]] = field(default_factory=dict)  # --freeze: inputs held at a value
 
@@ -55,7 +56,7 @@ class RewriteResult:
     steps: list[PlannedStep]
     manager: PassManager
     timings: dict[str, float]
-    trace: list[str] = field(default_factory=list)   # lines of the (first) traced rule
+    trace: list[str] = field(default_factory=list)  # lines of the (first) traced rule
     normalization: dict | None = None
     whole: onnx.ModelProto | None = None  # normalized model with static shapes, same I/O names
     tiling: list = field(default_factory=list)  # TilingReport per tiled segment
@@ -76,13 +77,19 @@ class RewriteResult:
     def placement_rows(self) -> list[dict]:
         """Every node with its device, reason and segment step (for a tiled segment, the step it
         was tiled from: its tiles' `tile.of`)."""
-        step_of = {id(n): record["name"] for record, seg in zip(self.segments, self.partition.segments)
-                   for n in seg.nodes}
+        step_of = {
+            id(n): record["name"] for record, seg in zip(self.segments, self.partition.segments) for n in seg.nodes
+        }
         rows = []
         for node in self.graph.nodes:
             placed = self.partition.placements[id(node)]
-            row = {"node": node.name, "op": node.op, "device": placed.device,
-                   "step": step_of.get(id(node)), "reason": placed.reason}
+            row = {
+                "node": node.name,
+                "op": node.op,
+                "device": placed.device,
+                "step": step_of.get(id(node)),
+                "reason": placed.reason,
+            }
             if has_origin(node):  # a rule made it: the source model's nodes it stands for
                 row["origin"] = origin_of(node)
             rows.append(row)
@@ -91,8 +98,14 @@ class RewriteResult:
 
 def segment_record(step: PlannedStep) -> dict:
     """What the summary says about a partition segment, whether or not it is tiled later."""
-    return {"name": step.name, "device": step.device, "nodes": step.extra.get("nodes", 0),
-            "macs": step.extra.get("macs", 0), "inputs": list(step.inputs), "outputs": list(step.outputs)}
+    return {
+        "name": step.name,
+        "device": step.device,
+        "nodes": step.extra.get("nodes", 0),
+        "macs": step.extra.get("macs", 0),
+        "inputs": list(step.inputs),
+        "outputs": list(step.outputs),
+    }
 
 
 def trace_names(options: RewriteOptions) -> list[str]:
@@ -106,12 +119,13 @@ def build_passes(target: Target, options: RewriteOptions) -> tuple[list[Pass], l
     cleanup again. Returns the passes and the tracers of `--trace-rule`."""
     from passes.helpers import helpers_with
     from rewriter.transform.rules_pass import COMMON_RULES, rule_file_passes
+
     user = list(options.rule_files)
     ordered = user + list(target.rule_files) if options.rules_first else list(target.rule_files) + user
     rule_files = sorted(COMMON_RULES.glob("*.rw")) + ordered
-    file_passes, tracers = rule_file_passes(rule_files, trace_names(options),
-                                            helpers_with(options.helper_files),
-                                            options.disabled_rules)
+    file_passes, tracers = rule_file_passes(
+        rule_files, trace_names(options), helpers_with(options.helper_files), options.disabled_rules
+    )
     passes: list[Pass] = [FoldConstants()] + file_passes
     # what needs more than a pattern: a Split of any arity as Slices
     passes += [SplitToSlices(), DedupeNodes(), FoldConstants(), RemoveDeadNodes()]
@@ -138,8 +152,10 @@ def resolve_cut_names(graph: gs.Graph, options: RewriteOptions) -> tuple[list[st
                 nodes = by_origin[name]
                 out.append(nodes[0] if flag == "--start-node" else nodes[-1])
             else:
-                raise UserError(f"{flag} {name!r}: no node of that name, before or after rewriting "
-                                "(see `rewrite inspect` for node names)")
+                raise UserError(
+                    f"{flag} {name!r}: no node of that name, before or after rewriting "
+                    "(see `rewrite inspect` for node names)"
+                )
         resolved.append(out)
     return resolved[0], resolved[1]
 
@@ -190,6 +206,7 @@ def _rewrite(model_path: Path, target: Target, options: RewriteOptions) -> Rewri
         steps = steps_from_partition(whole, list(graph.nodes), part, WORKING_OPSET, target.segment_opset)
     except Exception as exc:  # a pass broke the graph: name the rule and node when one did
         from rewriter.transform.blame import blame
+
         culprit = blame(graph)
         if culprit is None:
             raise
@@ -205,21 +222,41 @@ def _rewrite(model_path: Path, target: Target, options: RewriteOptions) -> Rewri
     for record in segments:
         report = reports.get(record["name"])
         if report is not None and report.tiled:
-            record["tiled"] = {"reason": report.reason, "device_steps": report.device_steps,
-                               "host_steps": report.host_steps, "stages": report.stages}
+            record["tiled"] = {
+                "reason": report.reason,
+                "device_steps": report.device_steps,
+                "host_steps": report.host_steps,
+                "stages": report.stages,
+            }
     timings["tiling"] = time.perf_counter() - start
     traces = {t.name: t.lines() for t in tracers}
     trace = next(iter(traces.values()), [])
-    return RewriteResult(graph, original, part, steps, manager, timings, trace, normalization, whole, tiling,
-                         segments, traces, frozen, causes)
+    return RewriteResult(
+        graph,
+        original,
+        part,
+        steps,
+        manager,
+        timings,
+        trace,
+        normalization,
+        whole,
+        tiling,
+        segments,
+        traces,
+        frozen,
+        causes,
+    )
 
 
-def rewrite_to_plan(model_path: Path, out: Path, target: Target, options: RewriteOptions,
-                    calib: dict | None = None, progress=None) -> tuple[RewriteResult, dict, list[str]]:
+def rewrite_to_plan(
+    model_path: Path, out: Path, target: Target, options: RewriteOptions, calib: dict | None = None, progress=None
+) -> tuple[RewriteResult, dict, list[str]]:
     """Rewrite `model_path` and write the plan folder `out` (atomically, validated by the runtime's
     loader before it replaces anything). `calib` ({plan input: (N, ...)}) adds per-step calibration
     data inside the staged plan. Returns (result, plan document, warnings)."""
     from rewriter.plan.writer import write_plan
+
     result = rewrite(model_path, target, options)
     doc = result.document(target, model_path)
     warnings: list[str] = []
@@ -229,5 +266,6 @@ def rewrite_to_plan(model_path: Path, out: Path, target: Target, options: Rewrit
 
         def after(stage):
             warnings.extend(propagate(stage, doc, calib, progress or (lambda m: None)))
+
     write_plan(out, doc, result.steps, after=after)
     return result, doc, warnings

@@ -1,4 +1,5 @@
 """Target descriptions (rules/<name>/target.toml): what a Hailo segment may hold, as data."""
+
 from __future__ import annotations
 
 import tomllib
@@ -33,17 +34,19 @@ class Resources:
     """The Hailo resource model the tiler packs against ([resources] in target.toml,
     docs/tiling.md). A layer's activation is counted per row of the dataflow: channels x width of
     every rank-4 tensor it reads or writes (H streams row by row and does not count)."""
-    layer_row_values: int = 131072      # max channels x width of one layer's tensor
-    max_width: int | None = None        # max W of any tensor (None: only the row budget limits W)
-    min_tile_width: int = 64            # narrower tiles only when a stage's halo is smaller
+
+    layer_row_values: int = 131072  # max channels x width of one layer's tensor
+    max_width: int | None = None  # max W of any tensor (None: only the row budget limits W)
+    min_tile_width: int = 64  # narrower tiles only when a stage's halo is smaller
     hef_weight_bytes: int = 24_000_000  # int8 weights of one tiled-stage HEF
-    hef_layers: int = 96                # layers of one tiled-stage HEF
+    hef_layers: int = 96  # layers of one tiled-stage HEF
 
 
 @dataclass(frozen=True)
 class TilingLimits:
     """Resources plus the strict per-layer overrides ([tiling] channels / width, or
     --tile-channels / --tile-width): every conv <= `channels` in and out, every tensor <= `width`."""
+
     channels: int | None = None
     width: int | None = None
     resources: Resources = field(default_factory=Resources)
@@ -67,12 +70,14 @@ class Target:
     tiling: TilingLimits
     roundtrip_macs: int
     compile: dict
-    host_reasons: dict = field(default_factory=dict)   # op -> why it stays on the host
+    host_reasons: dict = field(default_factory=dict)  # op -> why it stays on the host
 
     def with_tiling(self, channels: int | None = None, width: int | None = None) -> Target:
         from dataclasses import replace
-        tiling = replace(self.tiling, channels=channels or self.tiling.channels,
-                         width=width or self.tiling.width)  # strict overrides
+
+        tiling = replace(
+            self.tiling, channels=channels or self.tiling.channels, width=width or self.tiling.width
+        )  # strict overrides
         return replace(self, tiling=tiling)
 
 
@@ -88,8 +93,10 @@ def resolve_target_path(spec: str) -> Path:
         return candidate.resolve()
     builtin = RULES_DIR / spec / "target.toml"
     if not builtin.is_file():
-        raise UserError(f"unknown target {spec!r}: built-in targets are {', '.join(available_targets())}, "
-                        "or pass a path to a target.toml")
+        raise UserError(
+            f"unknown target {spec!r}: built-in targets are {', '.join(available_targets())}, "
+            "or pass a path to a target.toml"
+        )
     return builtin
 
 
@@ -142,13 +149,16 @@ def _build(path: Path, data: dict) -> Target:
         groups = spec.get("groups", "any")
         if groups not in GROUP_POLICIES:
             raise ValueError(f"ops.{op}.groups must be one of {GROUP_POLICIES}, got {groups!r}")
-        ops[op] = OpConstraint(ranks=tuple(spec.get("ranks", ranks)),
-                               const_inputs=tuple(spec.get("const_inputs", ())),
-                               attrs=dict(spec.get("attrs", {})), groups=groups,
-                               output_ranks=tuple(spec.get("output_ranks", ())),
-                               group_split=spec.get("group_split", "auto"),
-                               block_diagonal_max_groups=int(spec.get("block_diagonal_max_groups", 4)),
-                               within=str(spec.get("within", "")))
+        ops[op] = OpConstraint(
+            ranks=tuple(spec.get("ranks", ranks)),
+            const_inputs=tuple(spec.get("const_inputs", ())),
+            attrs=dict(spec.get("attrs", {})),
+            groups=groups,
+            output_ranks=tuple(spec.get("output_ranks", ())),
+            group_split=spec.get("group_split", "auto"),
+            block_diagonal_max_groups=int(spec.get("block_diagonal_max_groups", 4)),
+            within=str(spec.get("within", "")),
+        )
         if ops[op].group_split not in GROUP_SPLITS:
             raise ValueError(f"ops.{op}.group_split must be one of {GROUP_SPLITS}")
     rule_files = []
@@ -163,16 +173,34 @@ def _build(path: Path, data: dict) -> Target:
     if unknown:
         raise ValueError(f"unknown [resources] key(s) {sorted(unknown)}")
     resources = Resources(**{k: (None if k == "max_width" and not v else int(v)) for k, v in res.items()})
-    if min(v for v in (resources.layer_row_values, resources.min_tile_width, resources.hef_weight_bytes,
-                       resources.hef_layers)) <= 0:
+    if (
+        min(
+            v
+            for v in (
+                resources.layer_row_values,
+                resources.min_tile_width,
+                resources.hef_weight_bytes,
+                resources.hef_layers,
+            )
+        )
+        <= 0
+    ):
         raise ValueError("[resources] values must be positive")
     return Target(
-        name=data["name"], arch=data.get("arch", data["name"]), path=path,
-        description=data.get("description", ""), segment_opset=int(segment.get("opset", 17)),
-        ranks=ranks, dtypes=tuple(segment.get("dtypes", ["float32"])), ops=ops,
+        name=data["name"],
+        arch=data.get("arch", data["name"]),
+        path=path,
+        description=data.get("description", ""),
+        segment_opset=int(segment.get("opset", 17)),
+        ranks=ranks,
+        dtypes=tuple(segment.get("dtypes", ["float32"])),
+        ops=ops,
         rule_files=tuple(rule_files),
-        tiling=TilingLimits(channels=_positive(tiling.get("channels"), "tiling.channels"),
-                            width=_positive(tiling.get("width"), "tiling.width"), resources=resources),
+        tiling=TilingLimits(
+            channels=_positive(tiling.get("channels"), "tiling.channels"),
+            width=_positive(tiling.get("width"), "tiling.width"),
+            resources=resources,
+        ),
         roundtrip_macs=int(data.get("partition", {}).get("roundtrip_macs", 0)),
         compile=dict(data.get("compile", {})),
         host_reasons={str(k): str(v) for k, v in data.get("host_reasons", {}).items()},

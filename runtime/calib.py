@@ -5,6 +5,7 @@ Calib files are written by the rewriter in host layout (channels last, like Hail
   * .npz: several inputs, keyed by the segment's ONNX input name, same layout each.
 Samples returned here are lists of NCHW arrays (one per segment input, batch 1).
 """
+
 from __future__ import annotations
 
 import io
@@ -16,8 +17,7 @@ from .errors import PlanError
 from .layout import channels_last_shape, from_host
 
 
-def load_calib_file(path: Path, inputs: list[tuple[str, list]], step_name: str,
-                    reader=None) -> list[list[np.ndarray]]:
+def load_calib_file(path: Path, inputs: list[tuple[str, list]], step_name: str, reader=None) -> list[list[np.ndarray]]:
     """`inputs` = [(onnx input name, NCHW shape)] of the segment, in binding order; `reader(path)`
     returns the file's verified bytes (PlanSpec.read_file). Never unpickles. A symbolic batch (a
     tiled step's model) counts as 1: every sample is one frame."""
@@ -40,15 +40,19 @@ def _split_calib(data, path: Path, inputs, step_name: str) -> list[list[np.ndarr
             arrays = [z[n] for n, _ in inputs]
     else:
         if len(inputs) != 1:
-            raise PlanError(f"step '{step_name}': a .npy calib file holds one input, the segment has "
-                            f"{len(inputs)}; use .npz keyed by input name")
+            raise PlanError(
+                f"step '{step_name}': a .npy calib file holds one input, the segment has "
+                f"{len(inputs)}; use .npz keyed by input name"
+            )
         arrays = [np.load(data, allow_pickle=False)]
     per_input = []
     for (name, shape), arr in zip(inputs, arrays):
         want = channels_last_shape(shape)
         if tuple(arr.shape[1:]) != want:
-            raise PlanError(f"step '{step_name}': calib for {name} has shape {list(arr.shape)}, expected "
-                            f"(N, {', '.join(map(str, want))}) (host layout, channels last)")
+            raise PlanError(
+                f"step '{step_name}': calib for {name} has shape {list(arr.shape)}, expected "
+                f"(N, {', '.join(map(str, want))}) (host layout, channels last)"
+            )
         per_input.append([from_host(np.asarray(a, np.float32), shape) for a in arr])
     counts = {len(v) for v in per_input}
     if len(counts) != 1:
@@ -67,7 +71,7 @@ def split_samples(calibration: dict, plan_inputs) -> list[dict]:
         if t.shape_matches(arr.shape[1:]):
             per_input[t.name] = [arr[i] for i in range(arr.shape[0])]
         elif len(t.shape) and t.shape[0] == 1 and t.shape_matches((1,) + arr.shape[1:]):
-            per_input[t.name] = [arr[i:i + 1] for i in range(arr.shape[0])]  # samples given without batch axis
+            per_input[t.name] = [arr[i : i + 1] for i in range(arr.shape[0])]  # samples given without batch axis
         else:
             raise PlanError(f"calibration[{t.name!r}] has shape {list(arr.shape)}; expected (N, *{list(t.shape)})")
         per_input[t.name] = [a.astype(t.dtype, copy=False) for a in per_input[t.name]]

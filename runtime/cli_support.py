@@ -1,4 +1,5 @@
 """Helpers for the `rewrite run` / `rewrite check` commands (the CLI itself lives in rewriter/)."""
+
 from __future__ import annotations
 
 import zipfile

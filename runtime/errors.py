@@ -1,4 +1,5 @@
 """The one exception the runtime raises for bad plans, bad inputs and backend set-up problems."""
+
 from __future__ import annotations
 
 

@@ -5,6 +5,7 @@ The conversion is "move channels last, drop the batch axis". When the non-single
 their order (C == 1, or H == W == 1, e.g. [1,1,1,T] -> (1,T,1) or [1,C,1,1] -> (1,1,C)) the
 transpose is a pure reshape and we return a view instead of copying.
 """
+
 from __future__ import annotations
 
 import numpy as np

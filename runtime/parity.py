@@ -1,5 +1,6 @@
 """Compare two sets of outputs (e.g. plan vs original model): cosine similarity and error bounds;
 random feeds for a plan's inputs and the z-score the original model expects (shared by check and bench)."""
+
 from __future__ import annotations
 
 from typing import NamedTuple

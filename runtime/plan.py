@@ -3,6 +3,7 @@
 Per run the work is a flat loop over precompiled steps: gather inputs from a name -> array dict,
 call the segment / stitch op, store outputs, drop tensors whose last consumer has run.
 """
+
 from __future__ import annotations
 
 import time
@@ -24,7 +25,7 @@ from .view import ViewOp
 @dataclass
 class _Op:
     step: StepSpec
-    runner: object        # Segment or StitchOp: .run(list) -> list
+    runner: object  # Segment or StitchOp: .run(list) -> list
     is_stitch: bool
     free: list[str]
 
@@ -64,22 +65,32 @@ class Plan:
 
     def _compile(self) -> None:
         """Flatten the ops into the tuples the run loop iterates over."""
-        self._fast = [(op.runner.run, tuple(op.step.inputs), tuple(op.step.outputs), tuple(op.free))
-                      for op in self._ops]
+        self._fast = [
+            (op.runner.run, tuple(op.step.inputs), tuple(op.step.outputs), tuple(op.free)) for op in self._ops
+        ]
         # What each step must produce, as plan.json declares it (checked after every step: a
         # swapped or stale segment file fails loudly instead of feeding garbage onward).
         declared = self.spec.tensors
-        self._declared = [tuple((n, declared[n].shape, np.dtype(declared[n].dtype)) for n in op.step.outputs)
-                          for op in self._ops]
+        self._declared = [
+            tuple((n, declared[n].shape, np.dtype(declared[n].dtype)) for n in op.step.outputs) for op in self._ops
+        ]
         # Runners whose outputs may live in buffers reused across runs (stitch ops, hailo segments).
-        self._buffer_owners = [op.runner for op in self._ops
-                               if op.is_stitch or type(op.runner).buffers is not Segment.buffers]
+        self._buffer_owners = [
+            op.runner for op in self._ops if op.is_stitch or type(op.runner).buffers is not Segment.buffers
+        ]
 
     # ---- construction -------------------------------------------------------------------------
     @classmethod
-    def load(cls, out, backend: str = "auto", *, intra_op_num_threads: int | None = None,
-             calibration: dict | None = None, hailo_timeout_ms: int = 10000,
-             int8_cache_dir=None) -> Plan:
+    def load(
+        cls,
+        out,
+        backend: str = "auto",
+        *,
+        intra_op_num_threads: int | None = None,
+        calibration: dict | None = None,
+        hailo_timeout_ms: int = 10000,
+        int8_cache_dir=None,
+    ) -> Plan:
         """Load OUT/plan.json and open every segment (one session per distinct model file).
 
         backend: "auto" (hailo if hailo_platform imports and every hailo step's HEF exists, else
@@ -98,9 +109,11 @@ class Plan:
             accel = host
         elif name == "hailo":
             from .backends.hailo_backend import HailoBackend
+
             accel = HailoBackend(timeout_ms=hailo_timeout_ms, reader=spec.read_file)
         else:
             from .backends.int8_emulation import Int8EmulationBackend
+
             capture = _Capture(spec, host, calibration)
             accel = Int8EmulationBackend(spec, host, capture, int8_cache_dir)
         try:
@@ -108,7 +121,7 @@ class Plan:
         except BaseException:
             accel.close()
             raise
-        plan.load_seconds = time.perf_counter() - t0   # validation, file checks, sessions / HEFs
+        plan.load_seconds = time.perf_counter() - t0  # validation, file checks, sessions / HEFs
         return plan
 
     def close(self) -> None:
@@ -145,8 +158,10 @@ class Plan:
             x = inputs.get(name)
             if x is None:
                 unknown = [k for k in inputs if k not in self._input_specs]
-                raise PlanError(f"missing input {name!r} (shape {list(t.shape)}, {t.dtype})"
-                                + (f"; got unknown input(s) {unknown}" if unknown else ""))
+                raise PlanError(
+                    f"missing input {name!r} (shape {list(t.shape)}, {t.dtype})"
+                    + (f"; got unknown input(s) {unknown}" if unknown else "")
+                )
             if type(x) is not np.ndarray:
                 x = np.asarray(x)
             if x.shape != shape and not t.shape_matches(x.shape):  # exact tuple compare first: cheap
@@ -206,8 +221,10 @@ class Plan:
 
     def _bad_output(self, name: str, value, shape, dtype) -> None:
         step = next(op.step.name for op in self._ops if name in op.step.outputs)
-        raise PlanError(f"step '{step}' produced {name!r} as {list(value.shape)} {value.dtype}, but plan.json "
-                        f"declares {list(shape)} {dtype} (segment file does not match the plan?)")
+        raise PlanError(
+            f"step '{step}' produced {name!r} as {list(value.shape)} {value.dtype}, but plan.json "
+            f"declares {list(shape)} {dtype} (segment file does not match the plan?)"
+        )
 
     def _run_profiled(self, env: dict, keep: set) -> list[tuple[float, float, float]]:
         perf = time.perf_counter
@@ -219,7 +236,7 @@ class Plan:
             wall = perf() - t0
             if op.is_stitch:
                 timings.append((wall, 0.0, wall))
-            else:   # a tiled step's gather and scatter are host stitching too
+            else:  # a tiled step's gather and scatter are host stitching too
                 timings.append((wall, op.runner.last_backend_seconds, getattr(op.runner, "last_stitch_seconds", 0.0)))
             for v, (n, shape, dtype) in zip(res, declared):
                 if v.shape != shape or v.dtype != dtype:
@@ -230,8 +247,17 @@ class Plan:
         return timings
 
     def _make_profile(self, timings, total: float) -> RunProfile:
-        steps = [StepProfile(op.step.name, op.step.device, "view" if isinstance(op.runner, ViewOp) else op.step.kind,
-                             wall, eng, stitch) for op, (wall, eng, stitch) in zip(self._ops, timings)]
+        steps = [
+            StepProfile(
+                op.step.name,
+                op.step.device,
+                "view" if isinstance(op.runner, ViewOp) else op.step.kind,
+                wall,
+                eng,
+                stitch,
+            )
+            for op, (wall, eng, stitch) in zip(self._ops, timings)
+        ]
         return RunProfile(steps, total, self.backend_name)
 
     def _detach(self, result: dict) -> None:
@@ -244,15 +270,16 @@ class Plan:
                 continue
             # numpy collapses view chains, so a view's .base is the array owning the memory.
             root = v if v.base is None else v.base
-            if any(root is b for b in bufs) or (not isinstance(root, np.ndarray)
-                                                 and any(np.may_share_memory(v, b) for b in bufs)):
+            if any(root is b for b in bufs) or (
+                not isinstance(root, np.ndarray) and any(np.may_share_memory(v, b) for b in bufs)
+            ):
                 result[n] = v.copy()
 
     def run_batch(self, batch, keep=None, profile: bool = False) -> list[dict]:
         return [self.run(inputs, keep=keep, profile=profile) for inputs in batch]
 
     def __repr__(self):
-        return (f"Plan({str(self.spec.root)!r}, steps={len(self.spec.steps)}, backend={self.backend_name!r})")
+        return f"Plan({str(self.spec.root)!r}, steps={len(self.spec.steps)}, backend={self.backend_name!r})"
 
 
 class _Capture:
@@ -274,8 +301,9 @@ class _Capture:
             wanted = [s for s in self.spec.hailo_steps if s.calib_path is None]
             keep = sorted({t for s in wanted for t in s.inputs})
             runs = [float_plan.run(feed, keep=keep) for feed in split_samples(self.calibration, self.spec.inputs)]
-            self._captured = {s.name: [sample for r in runs for sample in self._samples(s, [r[t] for t in s.inputs])]
-                              for s in wanted}
+            self._captured = {
+                s.name: [sample for r in runs for sample in self._samples(s, [r[t] for t in s.inputs])] for s in wanted
+            }
         return self._captured.get(step.name)
 
     def _samples(self, step: StepSpec, xs: list) -> list[list[np.ndarray]]:
@@ -283,4 +311,4 @@ class _Capture:
         if step.tiles is None:
             return [xs]
         batch = batch_inputs(step, self.spec.tensors, xs)
-        return [[b[t:t + 1] for b in batch] for t in range(step.tiles.frames)]
+        return [[b[t : t + 1] for b in batch] for t in range(step.tiles.frames)]

@@ -3,6 +3,7 @@
 The step rows and the runtime overhead partition the run: every step's wall time (engine call,
 layout conversion, binding) is in its row; `overhead_seconds` is what is left (input checks,
 dispatch, freeing, output checks and copies). Shares add up to 100%."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,19 +14,19 @@ HOST_ONLY_KINDS = ("slice", "concat", "sum", "view")  # numpy work, no engine ca
 @dataclass
 class StepProfile:
     name: str
-    device: str          # the plan's device for the step (host / hailo)
-    kind: str            # onnx / view / slice / concat / sum
-    seconds: float       # wall time of the whole step (incl. layout conversion, binding)
+    device: str  # the plan's device for the step (host / hailo)
+    kind: str  # onnx / view / slice / concat / sum
+    seconds: float  # wall time of the whole step (incl. layout conversion, binding)
     backend_seconds: float = 0.0  # part of it inside session.run / cim.run (0 for numpy steps)
-    stitch_seconds: float = 0.0   # part of it stitching on the host: a tiled step's gather of the tile
-                                  # windows and scatter of the results (numpy steps: see HOST_ONLY_KINDS)
+    stitch_seconds: float = 0.0  # part of it stitching on the host: a tiled step's gather of the tile
+    # windows and scatter of the results (numpy steps: see HOST_ONLY_KINDS)
 
 
 @dataclass
 class RunProfile:
     steps: list[StepProfile]
     total_seconds: float
-    backend: str = ""        # backend name used for hailo steps
+    backend: str = ""  # backend name used for hailo steps
 
     @property
     def backend_seconds(self) -> float:
@@ -54,8 +55,9 @@ class RunProfile:
 
 def format_profile(profile: RunProfile, with_backend: bool = True) -> str:
     total = profile.total_seconds or 1e-12
-    rows = [(s.name, s.device, s.kind, f"{s.seconds * 1e3:.3f}", f"{100 * s.seconds / total:.1f}%")
-            for s in profile.steps]
+    rows = [
+        (s.name, s.device, s.kind, f"{s.seconds * 1e3:.3f}", f"{100 * s.seconds / total:.1f}%") for s in profile.steps
+    ]
     head = ("step", "device", "kind", "ms", "share")
     widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
     fmt = "  ".join(f"{{:{'>' if i >= 3 else '<'}{w}}}" for i, w in enumerate(widths))
@@ -64,8 +66,10 @@ def format_profile(profile: RunProfile, with_backend: bool = True) -> str:
     lines.append("")
     for label, sec in (("runtime overhead", profile.overhead_seconds), ("total", profile.total_seconds)):
         lines.append(f"{label + ':':<18}{sec * 1e3:9.3f} ms  {100 * sec / total:5.1f}%")
-    lines.append(f"{'of which':<18}engines {profile.backend_seconds * 1e3:.3f} ms, numpy stitching/views "
-                 f"{profile.stitch_seconds * 1e3:.3f} ms")
+    lines.append(
+        f"{'of which':<18}engines {profile.backend_seconds * 1e3:.3f} ms, numpy stitching/views "
+        f"{profile.stitch_seconds * 1e3:.3f} ms"
+    )
     if profile.backend and with_backend:
         lines.append(f"{'backend:':<18}{profile.backend}")
     return "\n".join(lines)

@@ -26,6 +26,7 @@ binding its tensors positionally (docs/design.md, "Tiled steps"):
   one tensor cover its channels exactly once and `count` tiles cover its width (the last may
   stick out).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -39,17 +40,29 @@ from .errors import PlanError
 
 FORMAT = "hailo-rewriter-plan"
 VERSION = 3
-READS = (2, 3)                     # versions this runtime loads (2: no `tiles`)
+READS = (2, 3)  # versions this runtime loads (2: no `tiles`)
 STITCH_KINDS = ("slice", "concat", "sum")
 KINDS = ("onnx",) + STITCH_KINDS
 DEVICES = ("host", "hailo")
-DTYPES = ("float32", "float16", "float64", "int8", "uint8", "int16", "uint16", "int32", "uint32",
-          "int64", "uint64", "bool")
+DTYPES = (
+    "float32",
+    "float16",
+    "float64",
+    "int8",
+    "uint8",
+    "int16",
+    "uint16",
+    "int32",
+    "uint32",
+    "int64",
+    "uint64",
+    "bool",
+)
 COMPILE_STATUSES = ("compiled", "failed")
 PATH_FIELDS = ("model", "calib", "hef")
 
-MAX_PLAN_BYTES = 64 << 20          # plan.json itself
-MAX_ELEMENTS = 1 << 28             # any one tensor (1 GiB of float32): a bound on what a plan may allocate
+MAX_PLAN_BYTES = 64 << 20  # plan.json itself
+MAX_ELEMENTS = 1 << 28  # any one tensor (1 GiB of float32): a bound on what a plan may allocate
 MAX_NAME = 1024
 STEP_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}")
 _PATH_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}")
@@ -77,6 +90,7 @@ class FileEntry:
 @dataclass(frozen=True)
 class Window:
     """Model input: W positions [start + t*step, + width) of channels [c0, c1) of `tensor`."""
+
     tensor: str
     c0: int
     c1: int
@@ -88,6 +102,7 @@ class Window:
 @dataclass(frozen=True)
 class Mask:
     """Model input [tiles, 1, height, width]: 1 where start + t*step + j lies in [0, length)."""
+
     length: int
     start: int
     step: int
@@ -98,19 +113,20 @@ class Mask:
 @dataclass(frozen=True)
 class Block:
     """Model output: tile t is W positions [t*width, (t+1)*width) of channels [c0, c1) of `tensor`."""
+
     tensor: str
     c0: int
     c1: int
     width: int
-    length: int       # the tensor's W: tiles are cropped to it
+    length: int  # the tensor's W: tiles are cropped to it
 
 
 @dataclass(frozen=True)
 class Tiles:
     count: int
-    inputs: tuple       # Window | Mask, one per model graph input
-    outputs: tuple      # Block, one per model graph output
-    batch: int = 1      # N of the step's [N, C, H, W] tensors (all equal): the model runs N*count frames
+    inputs: tuple  # Window | Mask, one per model graph input
+    outputs: tuple  # Block, one per model graph output
+    batch: int = 1  # N of the step's [N, C, H, W] tensors (all equal): the model runs N*count frames
 
     @property
     def frames(self) -> int:
@@ -129,7 +145,7 @@ class StepSpec:
     model_path: Path | None = None  # resolved, confined to the plan folder
     hef_path: Path | None = None
     calib_path: Path | None = None
-    tiles: Tiles | None = None      # batched time tiles (version 3)
+    tiles: Tiles | None = None  # batched time tiles (version 3)
 
     @property
     def is_stitch(self) -> bool:
@@ -147,11 +163,11 @@ class PlanSpec:
     target: str | None
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
-    tensors: dict[str, TensorSpec]     # every plan input and every tensor a step produces
+    tensors: dict[str, TensorSpec]  # every plan input and every tensor a step produces
     files: dict[str, FileEntry]
     steps: list[StepSpec]
     doc: dict = field(repr=False, default_factory=dict)
-    sha256: str = ""                   # of plan.json's bytes
+    sha256: str = ""  # of plan.json's bytes
 
     @property
     def hailo_steps(self) -> list[StepSpec]:
@@ -169,8 +185,10 @@ class PlanSpec:
         except OSError as e:
             raise PlanError(f"{self.path}: cannot read {rel} ({e.strerror or e})") from e
         if len(data) != entry.size or hashlib.sha256(data).hexdigest() != entry.sha256:
-            raise PlanError(f"{self.path}: {rel} does not match its sha256 in plan.json "
-                            "(modified or corrupted since the plan was written)")
+            raise PlanError(
+                f"{self.path}: {rel} does not match its sha256 in plan.json "
+                "(modified or corrupted since the plan was written)"
+            )
         return data
 
     def verify_file(self, path: Path) -> None:
@@ -222,10 +240,15 @@ def parse_spec(doc, path: Path) -> PlanSpec:
         raise PlanError(f"{where}: format is {doc.get('format')!r}, expected {FORMAT!r}")
     version = doc.get("version")
     if version not in READS:
-        hint = " (written by an older rewriter: run `rewrite` again)" if isinstance(version, int) and \
-            version < VERSION else ""
-        raise PlanError(f"{where}: version {version!r} is not supported (this runtime reads versions "
-                        f"{', '.join(map(str, READS))}){hint}")
+        hint = (
+            " (written by an older rewriter: run `rewrite` again)"
+            if isinstance(version, int) and version < VERSION
+            else ""
+        )
+        raise PlanError(
+            f"{where}: version {version!r} is not supported (this runtime reads versions "
+            f"{', '.join(map(str, READS))}){hint}"
+        )
     root = path.parent
     inputs = [_tensor(t, f"{where}: inputs[{i}]") for i, t in enumerate(_list(doc, "inputs", where))]
     outputs = [_tensor(t, f"{where}: outputs[{i}]") for i, t in enumerate(_list(doc, "outputs", where))]
@@ -250,8 +273,17 @@ def parse_spec(doc, path: Path) -> PlanSpec:
                 raise PlanError(f"{where}: step '{step.name}': 'tiles' needs plan format version 3")
             _check_tiles_shapes(step, declared, f"{where}: step '{step.name}'")
     target = doc.get("target")
-    return PlanSpec(root=root, path=path, target=target if isinstance(target, str) else None, inputs=inputs,
-                    outputs=outputs, tensors=declared, files=files, steps=steps, doc=doc)
+    return PlanSpec(
+        root=root,
+        path=path,
+        target=target if isinstance(target, str) else None,
+        inputs=inputs,
+        outputs=outputs,
+        tensors=declared,
+        files=files,
+        steps=steps,
+        doc=doc,
+    )
 
 
 def _list(doc, key, where):
@@ -263,8 +295,10 @@ def _list(doc, key, where):
 
 def check_tensor_name(name, where: str) -> str:
     if not isinstance(name, str) or not name or len(name) > MAX_NAME or _CONTROL.search(name):
-        raise PlanError(f"{where}: tensor name {name!r:.80} must be non-empty text of at most {MAX_NAME} "
-                        "characters without control characters")
+        raise PlanError(
+            f"{where}: tensor name {name!r:.80} must be non-empty text of at most {MAX_NAME} "
+            "characters without control characters"
+        )
     return name
 
 
@@ -275,8 +309,11 @@ def check_step_name(name, where: str) -> str:
 
 
 def _shape(shape, where) -> tuple:
-    if not isinstance(shape, list) or len(shape) > 8 or not all(
-            isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= MAX_ELEMENTS for d in shape):
+    if (
+        not isinstance(shape, list)
+        or len(shape) > 8
+        or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= MAX_ELEMENTS for d in shape)
+    ):
         raise PlanError(f"{where}: 'shape' must be a list of at most 8 non-negative integers")
     if math.prod(shape) > MAX_ELEMENTS:
         raise PlanError(f"{where}: shape {shape} has more than {MAX_ELEMENTS} elements")
@@ -316,8 +353,10 @@ def check_relative_path(rel, where: str) -> str:
         raise PlanError(f"{where}: path must be a string")
     parts = rel.split("/")
     if rel.startswith("/") or not all(_PATH_PART.fullmatch(p) for p in parts) or ".." in parts:
-        raise PlanError(f"{where}: path {rel!r:.80} must be relative to the plan folder, made of "
-                        "letters, digits, '_', '-', '.' (no '..', no absolute path)")
+        raise PlanError(
+            f"{where}: path {rel!r:.80} must be relative to the plan folder, made of "
+            "letters, digits, '_', '-', '.' (no '..', no absolute path)"
+        )
     return PurePosixPath(rel).as_posix()
 
 
@@ -343,8 +382,11 @@ def _files(doc, where) -> dict[str, FileEntry]:
     for rel, entry in table.items():
         at = f"{where}: files[{rel!r:.80}]"
         rel = check_relative_path(rel, at)
-        if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str) \
-                or not _SHA256.fullmatch(entry["sha256"]):
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("sha256"), str)
+            or not _SHA256.fullmatch(entry["sha256"])
+        ):
             raise PlanError(f"{at}: needs 'sha256' (64 lowercase hex digits)")
         size = entry.get("bytes")
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
@@ -405,10 +447,17 @@ def _step(s, index, root: Path, files: dict, where) -> StepSpec:
 
 def _int(s, key, at, minimum=None, bound=MAX_ELEMENTS):
     v = s.get(key)
-    if not isinstance(v, int) or isinstance(v, bool) or not -bound <= v <= bound or \
-            (minimum is not None and v < minimum):
-        raise PlanError(f"{at}: '{key}' must be an integer" + (f" >= {minimum}" if minimum is not None else "")
-                        + f" of magnitude at most {bound}")
+    if (
+        not isinstance(v, int)
+        or isinstance(v, bool)
+        or not -bound <= v <= bound
+        or (minimum is not None and v < minimum)
+    ):
+        raise PlanError(
+            f"{at}: '{key}' must be an integer"
+            + (f" >= {minimum}" if minimum is not None else "")
+            + f" of magnitude at most {bound}"
+        )
     return v
 
 
@@ -418,8 +467,12 @@ def _ints(obj, keys, at, minimum=None):
 
 def _channels(b, at) -> tuple[int, int]:
     c = b.get("channels")
-    if not (isinstance(c, list) and len(c) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in c)
-            and 0 <= c[0] < c[1] <= MAX_ELEMENTS):
+    if not (
+        isinstance(c, list)
+        and len(c) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in c)
+        and 0 <= c[0] < c[1] <= MAX_ELEMENTS
+    ):
         raise PlanError(f"{at}: 'channels' must be [c0, c1] with 0 <= c0 < c1")
     return c[0], c[1]
 
@@ -458,8 +511,9 @@ def _tiles(t, step: StepSpec, at: str) -> Tiles:
     unread = set(step.inputs) - {b.tensor for b in inputs if isinstance(b, Window)}
     unwritten = set(step.outputs) - {b.tensor for b in outputs}
     if unread or unwritten:
-        raise PlanError(f"{at}: step inputs {sorted(unread)} not read / outputs {sorted(unwritten)} not written "
-                        "by any binding")
+        raise PlanError(
+            f"{at}: step inputs {sorted(unread)} not read / outputs {sorted(unwritten)} not written by any binding"
+        )
     if not outputs:
         raise PlanError(f"{at}: no outputs")
     return Tiles(count, tuple(inputs), tuple(outputs))
@@ -505,8 +559,11 @@ def _check_view(view, at) -> None:
         raise PlanError(f"{at}: 'view' must be an object with a 'reshape' list")
     _shape(view["reshape"], f"{at}: view.reshape")
     perm = view.get("transpose")
-    if perm is not None and (not isinstance(perm, list) or sorted(perm) != list(range(len(view["reshape"])))
-                             or not all(isinstance(p, int) for p in perm)):
+    if perm is not None and (
+        not isinstance(perm, list)
+        or sorted(perm) != list(range(len(view["reshape"])))
+        or not all(isinstance(p, int) for p in perm)
+    ):
         raise PlanError(f"{at}: view.transpose must be a permutation of the reshaped axes")
 
 
@@ -524,8 +581,11 @@ def _check_stitch(step: StepSpec, at):
         if end <= start:
             raise PlanError(f"{at}: slice end ({end}) must be greater than start ({start})")
         pad = s.get("pad")
-        if pad is not None and not (isinstance(pad, list) and len(pad) == 2 and all(
-                isinstance(p, int) and not isinstance(p, bool) and 0 <= p <= MAX_ELEMENTS for p in pad)):
+        if pad is not None and not (
+            isinstance(pad, list)
+            and len(pad) == 2
+            and all(isinstance(p, int) and not isinstance(p, bool) and 0 <= p <= MAX_ELEMENTS for p in pad)
+        ):
             raise PlanError(f"{at}: 'pad' must be [left, right] non-negative integers")
     elif step.kind == "concat":
         _int(s, "axis", at, bound=8)
@@ -548,16 +608,18 @@ def stitch_output_shape(step: StepSpec, shapes: list[tuple], at: str) -> tuple:
         if hi <= lo:
             raise PlanError(f"{at}: window [{start}, {end}) does not overlap the input (length {shape[axis]})")
         if s.get("pad") is not None and list(s["pad"]) != [lo - start, end - hi]:
-            raise PlanError(f"{at}: pad {s['pad']} disagrees with window [{start}, {end}) on length "
-                            f"{shape[axis]} (expected {[lo - start, end - hi]})")
-        return shape[:axis] + (end - start,) + shape[axis + 1:]
+            raise PlanError(
+                f"{at}: pad {s['pad']} disagrees with window [{start}, {end}) on length "
+                f"{shape[axis]} (expected {[lo - start, end - hi]})"
+            )
+        return shape[:axis] + (end - start,) + shape[axis + 1 :]
     if step.kind == "concat":
         first = shapes[0]
         axis = _axis(s["axis"], len(first), at)
         for other in shapes[1:]:
-            if len(other) != len(first) or other[:axis] + other[axis + 1:] != first[:axis] + first[axis + 1:]:
+            if len(other) != len(first) or other[:axis] + other[axis + 1 :] != first[:axis] + first[axis + 1 :]:
                 raise PlanError(f"{at}: cannot concatenate shapes {[list(x) for x in shapes]} on axis {axis}")
-        return first[:axis] + (sum(x[axis] for x in shapes),) + first[axis + 1:]
+        return first[:axis] + (sum(x[axis] for x in shapes),) + first[axis + 1 :]
     rank = max(len(x) for x in shapes)  # sum: numpy broadcasting
     padded = [(1,) * (rank - len(x)) + tuple(x) for x in shapes]
     out = []
@@ -612,8 +674,10 @@ def _check_dataflow(inputs, outputs, tensors, steps, where) -> dict[str, TensorS
         names.add(step.name)
         for t in step.inputs:
             if t not in defined:
-                raise PlanError(f"{where}: step '{step.name}' consumes tensor {t!r}, which is neither a plan "
-                                f"input nor produced by an earlier step")
+                raise PlanError(
+                    f"{where}: step '{step.name}' consumes tensor {t!r}, which is neither a plan "
+                    f"input nor produced by an earlier step"
+                )
         for t in step.outputs:
             if t in defined:
                 raise PlanError(f"{where}: step '{step.name}' produces tensor {t!r}, already produced by {defined[t]}")
@@ -630,8 +694,10 @@ def _check_dataflow(inputs, outputs, tensors, steps, where) -> dict[str, TensorS
             raise PlanError(f"{where}: plan output {t.name!r} is not produced by any step")
         if declared[t.name] != t:
             got = declared[t.name]
-            raise PlanError(f"{where}: plan output {t.name!r} is declared {list(t.shape)} {t.dtype} but its "
-                            f"producer makes {list(got.shape)} {got.dtype}")
+            raise PlanError(
+                f"{where}: plan output {t.name!r} is declared {list(t.shape)} {t.dtype} but its "
+                f"producer makes {list(got.shape)} {got.dtype}"
+            )
     return declared
 
 
@@ -668,15 +734,17 @@ def file_entry(path: Path) -> dict:
 
 def referenced_files(doc: dict) -> list[str]:
     """Every path the steps of a plan document name, in first-use order."""
-    seen = dict.fromkeys(s[k] for s in doc.get("steps", []) if isinstance(s, dict)
-                         for k in PATH_FIELDS if isinstance(s.get(k), str))
+    seen = dict.fromkeys(
+        s[k] for s in doc.get("steps", []) if isinstance(s, dict) for k in PATH_FIELDS if isinstance(s.get(k), str)
+    )
     return list(seen)
 
 
 def refresh_files(doc: dict, root: Path) -> dict:
     """Set doc["files"] to the hashes of the files its steps reference (under root); returns doc."""
-    doc["files"] = {rel: file_entry(Path(root) / rel) for rel in sorted(referenced_files(doc))
-                    if (Path(root) / rel).is_file()}
+    doc["files"] = {
+        rel: file_entry(Path(root) / rel) for rel in sorted(referenced_files(doc)) if (Path(root) / rel).is_file()
+    }
     return doc
 
 
@@ -698,4 +766,3 @@ def record_compile(doc: dict, root: Path, model: str, hef: str | None) -> int:
         changed += 1
     refresh_files(doc, root)
     return changed
-

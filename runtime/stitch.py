@@ -4,6 +4,7 @@ Each op owns at most one output buffer, allocated at the first run (and again on
 shapes change) and reused afterwards. Results that live in those buffers are only valid until
 the next run; `Plan` copies a returned tensor when it may alias one (see `buffers()`).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -37,6 +38,7 @@ class StitchOp:
 
 class SliceOp(StitchOp):
     """x[start:end] along `axis`; parts outside the tensor (halo at the edges) read as zeros."""
+
     kind = "slice"
 
     def __init__(self, step):
@@ -56,13 +58,15 @@ class SliceOp(StitchOp):
             self._fail(f"window [{self.start}, {self.end}) does not overlap the input (length {n} on axis {axis})")
         pad = (lo - self.start, self.end - hi)
         if self.pad is not None and self.pad != pad:
-            self._fail(f"pad {list(self.pad)} disagrees with window [{self.start}, {self.end}) on length {n} "
-                       f"(expected {list(pad)})")
+            self._fail(
+                f"pad {list(self.pad)} disagrees with window [{self.start}, {self.end}) on length {n} "
+                f"(expected {list(pad)})"
+            )
         src = (slice(None),) * axis + (slice(lo, hi),)
         if pad == (0, 0):
             self._plan = (shape, src, None, None)
         else:
-            out_shape = shape[:axis] + (self.end - self.start,) + shape[axis + 1:]
+            out_shape = shape[:axis] + (self.end - self.start,) + shape[axis + 1 :]
             dst = (slice(None),) * axis + (slice(pad[0], pad[0] + hi - lo),)
             self._plan = (shape, src, dst, out_shape)
 
@@ -95,7 +99,7 @@ class ConcatOp(StitchOp):
             first = xs[0].shape
             axis = self.axis if self.axis >= 0 else self.axis + len(first)
             try:
-                shape = first[:axis] + (sum(x.shape[axis] for x in xs),) + first[axis + 1:]
+                shape = first[:axis] + (sum(x.shape[axis] for x in xs),) + first[axis + 1 :]
                 self._buffer(shape, np.result_type(*xs), zero=False)
                 np.concatenate(xs, axis=axis, out=self._buf)
             except (ValueError, IndexError, TypeError) as e:

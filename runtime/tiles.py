@@ -6,6 +6,7 @@ of batch entry b. All of it is whole-array numpy: a window batch is one strided 
 (zero-padded) source copied in one call, and the output tiles are written through a
 [N, c, H, tiles, width] view of the result buffer in one call. Buffers are allocated once.
 """
+
 from __future__ import annotations
 
 import time
@@ -42,7 +43,7 @@ class Gather:
 
     def __init__(self, w: Window, count: int):
         self.w, self.count = w, count
-        self._edges: dict = {}   # (first tile, end tile) -> zero-padded region buffer
+        self._edges: dict = {}  # (first tile, end tile) -> zero-padded region buffer
 
     def _group(self, src: np.ndarray, out5: np.ndarray, a: int, b: int, pad: bool) -> None:
         """Tiles [a, b) of the windows of src ([N, c, H, W]) into out5[:, a:b]."""
@@ -54,9 +55,9 @@ class Gather:
             shape = src.shape[:-1] + (hi - lo,)
             buf = self._edges.get((a, b))
             if buf is None or buf.shape != shape or buf.dtype != src.dtype:
-                buf = self._edges[(a, b)] = np.zeros(shape, src.dtype)   # outside [0, W): zeros, never written
+                buf = self._edges[(a, b)] = np.zeros(shape, src.dtype)  # outside [0, W): zeros, never written
             inner = slice(max(lo, 0), min(hi, length))
-            buf[..., inner.start - lo:inner.stop - lo] = src[..., inner]
+            buf[..., inner.start - lo : inner.stop - lo] = src[..., inner]
             src, lo = buf, 0
         base = src[..., lo:]
         n, c, h = base.shape[:3]
@@ -66,12 +67,12 @@ class Gather:
 
     def __call__(self, x: np.ndarray, out: np.ndarray) -> None:
         w, n = self.w, self.count
-        src = x[:, w.c0:w.c1]                               # [N, c, H, W]
+        src = x[:, w.c0 : w.c1]  # [N, c, H, W]
         length = src.shape[-1]
         out5 = _split_frames(out, src.shape[0], n)
         if w.step == 0:
             first, end = (0, n) if w.start >= 0 and w.start + w.width <= length else (0, 0)
-        else:   # tiles whose window lies inside [0, W)
+        else:  # tiles whose window lies inside [0, W)
             first = min(n, max(0, _ceil(-w.start, w.step)))
             end = max(first, min(n, (length - w.width - w.start) // w.step + 1))
         if first < end:
@@ -89,14 +90,17 @@ class TiledOp:
         self.last_stitch_seconds = 0.0
         t: Tiles = step.tiles
         self.count, self.batch = t.count, t.batch
-        for what, bound, names in (("inputs", t.inputs, segment.input_names),
-                                   ("outputs", t.outputs, segment.output_names)):
+        for what, bound, names in (
+            ("inputs", t.inputs, segment.input_names),
+            ("outputs", t.outputs, segment.output_names),
+        ):
             if len(bound) != len(names):
-                raise PlanError(f"step '{step.name}': {step.raw['model']} has {len(names)} graph {what}, "
-                                f"'tiles' binds {len(bound)}")
+                raise PlanError(
+                    f"step '{step.name}': {step.raw['model']} has {len(names)} graph {what}, 'tiles' binds {len(bound)}"
+                )
         index = {name: k for k, name in enumerate(step.inputs)}
-        views = getattr(segment, "input_views", None)       # a backend may take the batch in its own layout
-        self._inputs = []                                   # (Gather | None, step input position, batch)
+        views = getattr(segment, "input_views", None)  # a backend may take the batch in its own layout
+        self._inputs = []  # (Gather | None, step input position, batch)
         for k, b in enumerate(t.inputs):
             if isinstance(b, Mask):
                 shape, dtype = (t.frames, 1, b.height, b.width), np.float32
@@ -105,19 +109,21 @@ class TiledOp:
                 shape, dtype = (t.frames, b.c1 - b.c0, spec.shape[2], b.width), np.dtype(spec.dtype)
             buf = views[k] if views is not None else np.empty(shape, dtype)
             if tuple(buf.shape) != shape:
-                raise PlanError(f"step '{step.name}': the model's input {k} takes {list(buf.shape[1:])} per frame, "
-                                f"its binding gives {list(shape[1:])}")
+                raise PlanError(
+                    f"step '{step.name}': the model's input {k} takes {list(buf.shape[1:])} per frame, "
+                    f"its binding gives {list(shape[1:])}"
+                )
             if isinstance(b, Mask):
-                np.copyto(buf, mask_batch(b, t.count, t.batch, buf.dtype))   # constant: built once
+                np.copyto(buf, mask_batch(b, t.count, t.batch, buf.dtype))  # constant: built once
                 self._inputs.append((None, None, buf))
             else:
                 self._inputs.append((Gather(b, t.count), index[b.tensor], buf))
         self._batches = [buf for _, _, buf in self._inputs]
         position = {name: k for k, name in enumerate(step.outputs)}
         self._results = [np.empty(declared[n].shape, np.dtype(declared[n].dtype)) for n in step.outputs]
-        self._scatter = []   # per model output: (its result tensor's [N, c, H, W] block, tile width)
+        self._scatter = []  # per model output: (its result tensor's [N, c, H, W] block, tile width)
         for b in t.outputs:
-            self._scatter.append((self._results[position[b.tensor]][:, b.c0:b.c1], b.width))
+            self._scatter.append((self._results[position[b.tensor]][:, b.c0 : b.c1], b.width))
 
     @property
     def last_backend_seconds(self) -> float:
@@ -155,7 +161,7 @@ def _scatter(y5: np.ndarray, dst: np.ndarray, tw: int) -> None:
         view = as_strided(dst, dst.shape[:3] + (full, tw), (sn, sc, sh, tw * sw, sw))
         np.copyto(view, y5[:, :full].transpose(0, 2, 3, 1, 4))
     if full < y5.shape[1]:
-        dst[..., full * tw:] = y5[:, full, ..., :length - full * tw]
+        dst[..., full * tw :] = y5[:, full, ..., : length - full * tw]
 
 
 def batch_inputs(step: StepSpec, declared: dict, xs: list[np.ndarray]) -> list[np.ndarray]:

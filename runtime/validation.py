@@ -1,6 +1,7 @@
 """Plan validation without running anything: what `Plan.load` checks, usable by the writer too
 (`rewrite` validates every plan it writes with this very code). Needs onnxruntime only to read the
 signature of a model the caller does not already know, so a writer that knows them all never loads it."""
+
 from __future__ import annotations
 
 from .errors import PlanError
@@ -8,19 +9,24 @@ from .schema import PlanSpec, StepSpec, load_spec
 from .tiles import check_tiled_binding
 
 
-def check_binding(step: StepSpec, input_names: list, output_names: list, output_shapes=None,
-                  tensors: dict | None = None) -> None:
+def check_binding(
+    step: StepSpec, input_names: list, output_names: list, output_shapes=None, tensors: dict | None = None
+) -> None:
     """A step binds its tensors positionally to its model's graph inputs/outputs: the counts must
     agree (and, where the model's output shapes are static, they must be the declared ones)."""
     for what, bound, graph in (("inputs", step.inputs, input_names), ("outputs", step.outputs, output_names)):
         if len(bound) != len(graph):
-            raise PlanError(f"step '{step.name}': binds {len(bound)} {what} {bound} but "
-                            f"{step.raw['model']} has {len(graph)} graph {what} {graph}")
+            raise PlanError(
+                f"step '{step.name}': binds {len(bound)} {what} {bound} but "
+                f"{step.raw['model']} has {len(graph)} graph {what} {graph}"
+            )
     for name, shape in zip(step.outputs, output_shapes or ()):
         want = tensors[name].shape
         if all(isinstance(d, int) for d in shape) and tuple(shape) != want:
-            raise PlanError(f"step '{step.name}': {step.raw['model']} makes {list(shape)} for {name!r}, "
-                            f"plan.json declares {list(want)}")
+            raise PlanError(
+                f"step '{step.name}': {step.raw['model']} makes {list(shape)} for {name!r}, "
+                f"plan.json declares {list(want)}"
+            )
 
 
 def validate(out, known: dict | None = None) -> PlanSpec:
@@ -32,7 +38,7 @@ def validate(out, known: dict | None = None) -> PlanSpec:
     signatures: dict = {}
     for rel, sig in (known or {}).items():
         path = spec.root / rel
-        spec.verify_file(path)   # the bytes on disk are those plan.json lists
+        spec.verify_file(path)  # the bytes on disk are those plan.json lists
         signatures[path.resolve()] = sig
     for step in spec.steps:
         if step.kind != "onnx":
@@ -40,6 +46,7 @@ def validate(out, known: dict | None = None) -> PlanSpec:
         key = step.model_path
         if key not in signatures:
             from .backends.ort_backend import read_signature  # onnxruntime, only for unknown models
+
             signatures[key] = read_signature(key, spec.read_file)
         ins, outs = signatures[key]
         if step.tiles is not None:

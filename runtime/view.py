@@ -1,6 +1,7 @@
 """Host steps plan.json marks as pure layout changes (`view`: reshape, then transpose) run as numpy
 views: no onnxruntime call and no copy. With the hailo backend, a channels-last input viewed as
 NCHW is turned back into the NHWC device buffer without a copy too (layout.to_host)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,8 +16,9 @@ class ViewOp:
         self.shape = tuple(int(d) for d in view["reshape"])
         self.perm = tuple(int(p) for p in view["transpose"]) if "transpose" in view else None
         if self.perm is not None and sorted(self.perm) != list(range(len(self.shape))):
-            raise PlanError(f"step '{step.name}': view transpose {list(self.perm)} is not a permutation "
-                            f"of {len(self.shape)} axes")
+            raise PlanError(
+                f"step '{step.name}': view transpose {list(self.perm)} is not a permutation of {len(self.shape)} axes"
+            )
         if len(step.inputs) != 1 or len(step.outputs) != 1:
             raise PlanError(f"step '{step.name}': a view step has one input and one output")
 

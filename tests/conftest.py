@@ -13,4 +13,5 @@ def pytest_configure(config):
     """Caches (parsed rules, int8 emulation) go to one folder per test session, not the user's home."""
     import os
     import tempfile
+
     os.environ.setdefault("XDG_CACHE_HOME", tempfile.mkdtemp(prefix="hailo-rewriter-test-cache-"))

@@ -1,4 +1,5 @@
 """Random inputs for an ONNX model, shared by the test folders."""
+
 import numpy as np
 import onnx
 
@@ -13,6 +14,7 @@ def random_feeds(model: onnx.ModelProto, seed=0, shapes=None) -> dict:
         if value.name in inits:
             continue
         dims = (shapes or {}).get(value.name) or [
-            d.dim_value if d.dim_value > 0 else 1 for d in value.type.tensor_type.shape.dim]
+            d.dim_value if d.dim_value > 0 else 1 for d in value.type.tensor_type.shape.dim
+        ]
         feeds[value.name] = rng.standard_normal(dims).astype(np.float32)
     return feeds

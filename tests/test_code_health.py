@@ -1,5 +1,6 @@
 """The layering and style contracts run with the tests, so the README's one test command checks them:
 import-linter (layers and forbidden imports, pyproject.toml [tool.importlinter]) and ruff."""
+
 import shutil
 import subprocess
 import sys
@@ -19,4 +20,10 @@ def _tool(name: str) -> str:
 
 def test_import_layers_hold():
     r = subprocess.run([_tool("lint-imports")], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+
+
+@pytest.mark.parametrize("args", [["check", "."], ["format", "--check", "."]], ids=["lint", "format"])
+def test_ruff_is_clean(args):
+    r = subprocess.run([_tool("ruff"), *args], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]

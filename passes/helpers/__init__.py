@@ -1,6 +1,7 @@
 """Native helpers for rule files. Importing this package registers all built-in helpers."""
-from .registry import HELPERS, native_helper
+
 from . import bn_fold, folding, layout, padding, permute, scalars  # noqa: F401  (registers helpers)
+from .registry import HELPERS, native_helper
 
 __all__ = ["HELPERS", "native_helper", "helpers_with"]
 
@@ -9,6 +10,7 @@ def helpers_with(helper_files=()):
     """The built-in helpers plus each `--helpers FILE.py` (a user error when one cannot load)."""
     from rewriter.dsl import RuleError, load_helper_file
     from rewriter.errors import UserError
+
     registry = HELPERS
     for path in helper_files:
         try:

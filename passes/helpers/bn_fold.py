@@ -1,5 +1,6 @@
 """BatchNormalization folding into a preceding Conv / ConvTranspose / Gemm (float64 math, cast back;
 exact on the prover's symbolic arrays)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Helpers that fold elementwise constants into conv weights and biases, and split groups."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -76,7 +77,7 @@ def block_diagonal(w, groups: int):
     out_per, in_per = w.shape[0] // g, w.shape[1]
     dense = np.zeros((w.shape[0], in_per * g) + w.shape[2:], w.dtype)
     for i in range(g):
-        dense[i * out_per:(i + 1) * out_per, i * in_per:(i + 1) * in_per] = w[i * out_per:(i + 1) * out_per]
+        dense[i * out_per : (i + 1) * out_per, i * in_per : (i + 1) * in_per] = w[i * out_per : (i + 1) * out_per]
     return dense
 
 
@@ -94,4 +95,4 @@ def group_part(a, groups: int, index: int):
         return None
     a = np.asarray(a)
     rows = a.shape[0] // int(groups)
-    return a[int(index) * rows:(int(index) + 1) * rows].copy()
+    return a[int(index) * rows : (int(index) + 1) * rows].copy()

@@ -1,4 +1,5 @@
 """Helpers for the rank-3 -> rank-4 (time on W) layout rules and constant reshaping."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Helpers for the Pad rules (rules/hailo8/pad.rw)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Helpers for rules that move Transposes and turn channel shuffles into convs."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -3,6 +3,7 @@
 The rule DSL itself knows no helpers: rewriter/rules_pass.py and `rewrite rules ...` pass this
 registry (plus any `--helpers FILE.py`) to the rule loader and driver.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -21,8 +22,10 @@ def native_helper(name: str, *, kinds=None, symbolic=None):
     must be ("value", "const", "attr", "any"), checked when a rule file loads; `symbolic` gives the
     prover a twin (True: the function works unchanged on object arrays of symbolic numbers).
     """
+
     def deco(fn: Callable) -> Callable:
         marked = helper(name, kinds=kinds, symbolic=symbolic)(fn)
         HELPERS.add(marked.__rule_helper__)
         return marked
+
     return deco

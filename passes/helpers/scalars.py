@@ -1,4 +1,5 @@
 """Helpers for rules on single-value constants (Max(x, c) as Clip, Pow(x, 2) as a product...)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """The `rewrite` command line (verbs in rewriter/cli/commands.py)."""
+
 from rewriter.cli.main import main
 
 __all__ = ["main"]

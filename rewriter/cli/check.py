@@ -1,4 +1,5 @@
 """`rewrite check`: run a plan and its original model on the same inputs and compare outputs."""
+
 from __future__ import annotations
 
 import json
@@ -52,18 +53,19 @@ def check_same_interface(plan, session, model_path: Path, frozen: set[str] = fro
     comparison means nothing: one clear error instead of onnxruntime's complaint mid-run. Inputs
     the plan was built with `--freeze` are constants in the plan, inputs of the reference only."""
     model_inputs = [a for a in session.get_inputs() if a.name not in frozen]
-    for kind, specs, args in (("inputs", plan.inputs, model_inputs),
-                              ("outputs", plan.outputs, session.get_outputs())):
+    for kind, specs, args in (("inputs", plan.inputs, model_inputs), ("outputs", plan.outputs, session.get_outputs())):
         problem = _interface_mismatch(kind, specs, args)
         if problem:
-            raise UserError(f"--against {model_path} does not match the plan: {problem} "
-                            "(is it the model the plan was made from?)")
+            raise UserError(
+                f"--against {model_path} does not match the plan: {problem} (is it the model the plan was made from?)"
+            )
 
 
 def check_plan(args) -> int:
+    from rewriter.cli.commands import _load_plan
     from runtime.cli_support import load_inputs
     from runtime.parity import compare
-    from rewriter.cli.commands import _load_plan
+
     plan = _load_plan(args.plan, args.backend)
     session = reference_session(args.against)
     doc = plan.spec.doc
@@ -71,8 +73,9 @@ def check_plan(args) -> int:
     check_same_interface(plan, session, args.against, {f["name"] for f in frozen or []})
     unoptimized = reference_session(args.against, optimized=False)  # the reference's own noise
     quantized = args.backend != "onnxruntime"
-    min_cosine = args.min_cosine if args.min_cosine is not None else (
-        QUANTIZED_MIN_COSINE if quantized else FLOAT_MIN_COSINE)
+    min_cosine = (
+        args.min_cosine if args.min_cosine is not None else (QUANTIZED_MIN_COSINE if quantized else FLOAT_MIN_COSINE)
+    )
     if args.samples < 1:
         raise UserError("--samples must be at least 1")
     if args.atol < 0:
@@ -109,23 +112,47 @@ def check_plan(args) -> int:
     for name, row in worst.items():
         passed, criterion = gate.judge(row, noise[name])
         ok &= passed
-        rows.append([name, f"{row['cosine']:.7f}", f"{row['max_abs']:.3g}", f"{row['max_rel']:.3g}",
-                     f"{gate.floor(noise[name]):.3g}", f"{'ok' if passed else 'FAIL'} ({criterion})"])
+        rows.append(
+            [
+                name,
+                f"{row['cosine']:.7f}",
+                f"{row['max_abs']:.3g}",
+                f"{row['max_rel']:.3g}",
+                f"{gate.floor(noise[name]):.3g}",
+                f"{'ok' if passed else 'FAIL'} ({criterion})",
+            ]
+        )
         row.update(passed=passed, decided_by=criterion, reference_noise=noise[name], floor=gate.floor(noise[name]))
     if args.json:
-        print(json.dumps({"backend": plan.backend_name, "samples": len(batches), "min_cosine": min_cosine,
-                          "max_rel_error": gate.max_rel_error, "atol": gate.atol,
-                          "outputs": list(worst.values()), "passed": ok,
-                          "segments": [{"step": per_step[t], **r} for t, r in step_worst.items()]}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "backend": plan.backend_name,
+                    "samples": len(batches),
+                    "min_cosine": min_cosine,
+                    "max_rel_error": gate.max_rel_error,
+                    "atol": gate.atol,
+                    "outputs": list(worst.values()),
+                    "passed": ok,
+                    "segments": [{"step": per_step[t], **r} for t, r in step_worst.items()],
+                },
+                indent=2,
+            )
+        )
     else:
-        print(f"parity of {args.plan} against {args.against} on {len(batches)} input set(s), "
-              f"backend {plan.backend_name}; {gate.describe()}")
+        print(
+            f"parity of {args.plan} against {args.against} on {len(batches)} input set(s), "
+            f"backend {plan.backend_name}; {gate.describe()}"
+        )
         print(table(["output", "cosine", "max abs err", "max rel err", "noise floor", "verdict"], rows))
         if step_worst:
             print(f"per Hailo segment, {plan.backend_name} against float:")
-            print(table(["step", "tensor", "cosine", "max abs err"],
-                        [[per_step[t], t, f"{r['cosine']:.7f}", f"{r['max_abs']:.3g}"]
-                         for t, r in step_worst.items()]))
+            print(
+                table(
+                    ["step", "tensor", "cosine", "max abs err"],
+                    [[per_step[t], t, f"{r['cosine']:.7f}", f"{r['max_abs']:.3g}"] for t, r in step_worst.items()],
+                )
+            )
     return 0 if ok else 1
 
 

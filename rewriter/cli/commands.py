@@ -1,4 +1,5 @@
 """The verbs behind the CLI; each returns an exit code. User mistakes raise UserError."""
+
 from __future__ import annotations
 
 import json
@@ -16,6 +17,7 @@ def parse_input_shapes(specs: list[str] | None) -> dict[str, list[int]]:
     may hold (runtime.schema.MAX_ELEMENTS per tensor); one input given twice is an error."""
     from rewriter.ir.validate import MAX_DIM
     from runtime.schema import MAX_ELEMENTS
+
     shapes: dict[str, list[int]] = {}
     for spec in specs or []:
         name, sep, dims = spec.rpartition("=")
@@ -26,8 +28,10 @@ def parse_input_shapes(specs: list[str] | None) -> dict[str, list[int]]:
         if not values or any(v <= 0 for v in values):
             raise UserError(f"bad --input-shape {spec!r:.200}: expected NAME=D1,D2,... with positive integers")
         if max(values) > MAX_DIM or math.prod(values) > MAX_ELEMENTS:
-            raise UserError(f"--input-shape {name}: {values} is larger than the rewriter accepts (at most {MAX_DIM} "
-                            f"per dimension, {MAX_ELEMENTS} elements per tensor)")
+            raise UserError(
+                f"--input-shape {name}: {values} is larger than the rewriter accepts (at most {MAX_DIM} "
+                f"per dimension, {MAX_ELEMENTS} elements per tensor)"
+            )
         if name in shapes:
             raise UserError(f"--input-shape {name} given twice ({shapes[name]} and {values}): give each input once")
         shapes[name] = values
@@ -42,6 +46,7 @@ def _progress(args, message: str) -> None:
 def _options(args):
     from rewriter.ir.freeze import parse_freeze
     from rewriter.pipeline import RewriteOptions
+
     for path in args.rules:
         if not path.is_file():
             raise UserError(f"no such rule file: {path}")
@@ -54,23 +59,34 @@ def _options(args):
             raise UserError(f"--helpers {path}: no such file")
     if args.normalize:  # a bad --normalize file fails before loading and passes, not after
         from passes.normalize_input import read_stats
+
         if not args.normalize.is_file():
             raise UserError(f"no such --normalize file: {args.normalize}")
         read_stats(args.normalize)
-    return RewriteOptions(input_shapes=parse_input_shapes(args.input_shape), rule_files=list(args.rules),
-                          start_nodes=list(args.start_node), end_nodes=list(args.end_node),
-                          debug=args.debug, trace_rule=list(args.trace_rule), normalize=args.normalize,
-                          disabled_rules=list(args.disable_rule), helper_files=list(args.helpers),
-                          rules_first=args.rules_first, frozen=parse_freeze(args.freeze))
+    return RewriteOptions(
+        input_shapes=parse_input_shapes(args.input_shape),
+        rule_files=list(args.rules),
+        start_nodes=list(args.start_node),
+        end_nodes=list(args.end_node),
+        debug=args.debug,
+        trace_rule=list(args.trace_rule),
+        normalize=args.normalize,
+        disabled_rules=list(args.disable_rule),
+        helper_files=list(args.helpers),
+        rules_first=args.rules_first,
+        frozen=parse_freeze(args.freeze),
+    )
 
 
 def _target(args):
     from rewriter.target import load_target
+
     return load_target(args.target).with_tiling(args.tile_channels, args.tile_width)
 
 
 def _rewrite(args):
     from rewriter.pipeline import rewrite
+
     target = _target(args)
     options = _options(args)
     if not args.model.is_file():
@@ -83,6 +99,7 @@ def _rewrite(args):
 
 def _report(args, result, doc) -> None:
     from rewriter.cli.summary import pass_summary, placement_summary
+
     if args.explain:
         print("Passes:")
         print(pass_summary(result.manager))
@@ -93,8 +110,18 @@ def _report(args, result, doc) -> None:
         for line in result.traces.get(name) or ["no candidate node: nothing in the graph has the rule's anchor op"]:
             print("  " + line)
     if args.json:
-        print(json.dumps({"target": doc["target"], "counts": doc["counts"], "steps": doc["steps"],
-                          "placement": doc["placement"], "causes": doc.get("causes", [])}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "target": doc["target"],
+                    "counts": doc["counts"],
+                    "steps": doc["steps"],
+                    "placement": doc["placement"],
+                    "causes": doc.get("causes", []),
+                },
+                indent=2,
+            )
+        )
     else:
         print(placement_summary(doc))
 
@@ -107,6 +134,7 @@ def cmd_inspect(args) -> int:
 
 def cmd_convert(args) -> int:
     from rewriter.pipeline import rewrite_to_plan
+
     out = args.output or args.model.with_name(args.model.stem + ".plan")
     if out.resolve() == args.model.resolve():
         raise UserError("-o must not be the model file itself")
@@ -119,10 +147,12 @@ def cmd_convert(args) -> int:
     calib = None
     if args.calib:
         from rewriter.plan.calibration import read_calibration_file
+
         calib = read_calibration_file(args.calib)  # before the expensive work: fail early
     _progress(args, f"rewriting {args.model} for {target.name} ...")
-    result, doc, warnings = rewrite_to_plan(args.model, out, target, options, calib=calib,
-                                            progress=lambda m: _progress(args, m))
+    result, doc, warnings = rewrite_to_plan(
+        args.model, out, target, options, calib=calib, progress=lambda m: _progress(args, m)
+    )
     _progress(args, "  " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in result.timings.items()))
     _report(args, result, doc)
     for line in warnings:
@@ -133,6 +163,7 @@ def cmd_convert(args) -> int:
 
 def _load_plan(path: Path, backend: str, **kwargs):
     from runtime import Plan
+
     if not (path / "plan.json").is_file():
         raise UserError(f"{path} is not a plan folder (no plan.json)")
     return Plan.load(path, backend=backend, **kwargs)
@@ -140,6 +171,7 @@ def _load_plan(path: Path, backend: str, **kwargs):
 
 def cmd_run(args) -> int:
     from runtime.cli_support import format_profile, load_inputs
+
     plan = _load_plan(args.plan, args.backend)
     try:
         inputs = load_inputs(args.input, plan)
@@ -185,29 +217,35 @@ def _save_output(folder: Path, name: str, value) -> None:
 
 def cmd_check(args) -> int:
     from rewriter.cli.check import check_plan
+
     return check_plan(args)
 
 
 def cmd_rules(args) -> int:
     from rewriter.cli.rules import rules_command
+
     return rules_command(args)
 
 
 def cmd_compile(args) -> int:
     from rewriter.toolchain.compile_cli import run
+
     return run(args)
 
 
 def cmd_cache(args) -> int:
     from rewriter.toolchain.cache_cli import run
+
     return run(args)
 
 
 def cmd_serve(args) -> int:  # runtime/ only (a Pi-light install has it); OptionError maps to one line
     from runtime.serve.options import run
+
     return run(args)
 
 
 def cmd_bench(args) -> int:
     from runtime.bench.options import run
+
     return run(args)

@@ -13,6 +13,7 @@ Per output, with `scale = max|reference|`:
   max abs error <= `--max-rel-error` x scale.
 * **cosine** (quantized backends): otherwise it passes when cosine >= the cosine gate.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,8 +24,8 @@ NOISE_MARGIN = 2.0  # the plan may differ from the original by twice what onnxru
 @dataclass(frozen=True)
 class Gate:
     min_cosine: float
-    max_rel_error: float | None   # None: quantized backend, cosine only
-    atol: float = 0.0             # user floor (--atol)
+    max_rel_error: float | None  # None: quantized backend, cosine only
+    atol: float = 0.0  # user floor (--atol)
 
     def floor(self, noise: float) -> float:
         return max(self.atol, NOISE_MARGIN * noise)
@@ -43,5 +44,7 @@ class Gate:
     def describe(self) -> str:
         rel = "" if self.max_rel_error is None else f", max abs error <= {self.max_rel_error:g} x max|reference|"
         floor = f"--atol {self.atol:g} or " if self.atol else ""
-        return (f"gate cosine >= {self.min_cosine}{rel}; or max abs error within the noise floor "
-                f"({floor}{NOISE_MARGIN:g}x onnxruntime's own difference on the original model)")
+        return (
+            f"gate cosine >= {self.min_cosine}{rel}; or max abs error within the noise floor "
+            f"({floor}{NOISE_MARGIN:g}x onnxruntime's own difference on the original model)"
+        )

@@ -1,4 +1,5 @@
 """`rewrite` command line: convert (default verb), inspect, run, check, rules, compile."""
+
 from __future__ import annotations
 
 import argparse
@@ -23,32 +24,72 @@ USAGE = """rewrite MODEL.onnx --target hailo8 [-o OUT]     write a plan
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", type=Path, help="ONNX model")
     p.add_argument("--target", default="hailo8", help="built-in target name or path to a target.toml (default: hailo8)")
-    p.add_argument("--input-shape", action="append", default=[], metavar="NAME=D1,D2,..",
-                   help="pin a model input's shape (batch defaults to 1)")
-    p.add_argument("--freeze", action="append", default=[], metavar="NAME=V1,V2,..",
-                   help="hold a model input at a fixed value (it becomes a constant; e.g. sr=16000)")
-    p.add_argument("--rules", action="append", type=Path, default=[], metavar="FILE.rw",
-                   help="your rule file (repeatable: --rules a.rw --rules b.rw), applied after the target's "
-                        "(before them with --rules-first)")
-    p.add_argument("--rules-first", action="store_true",
-                   help="apply the --rules files before the target's rule files")
-    p.add_argument("--disable-rule", action="append", default=[], metavar="RULE",
-                   help="do not apply this rule (repeatable)")
-    p.add_argument("--helpers", action="append", type=Path, default=[], metavar="FILE.py",
-                   help="Python file whose @helper functions rules may call (repeatable)")
-    p.add_argument("--start-node", action="append", default=[], metavar="NAME",
-                   help="Hailo part starts at this node; what comes before runs on the host")
-    p.add_argument("--end-node", action="append", default=[], metavar="NAME",
-                   help="Hailo part ends at this node; what comes after runs on the host")
+    p.add_argument(
+        "--input-shape",
+        action="append",
+        default=[],
+        metavar="NAME=D1,D2,..",
+        help="pin a model input's shape (batch defaults to 1)",
+    )
+    p.add_argument(
+        "--freeze",
+        action="append",
+        default=[],
+        metavar="NAME=V1,V2,..",
+        help="hold a model input at a fixed value (it becomes a constant; e.g. sr=16000)",
+    )
+    p.add_argument(
+        "--rules",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE.rw",
+        help="your rule file (repeatable: --rules a.rw --rules b.rw), applied after the target's "
+        "(before them with --rules-first)",
+    )
+    p.add_argument("--rules-first", action="store_true", help="apply the --rules files before the target's rule files")
+    p.add_argument(
+        "--disable-rule", action="append", default=[], metavar="RULE", help="do not apply this rule (repeatable)"
+    )
+    p.add_argument(
+        "--helpers",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE.py",
+        help="Python file whose @helper functions rules may call (repeatable)",
+    )
+    p.add_argument(
+        "--start-node",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="Hailo part starts at this node; what comes before runs on the host",
+    )
+    p.add_argument(
+        "--end-node",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="Hailo part ends at this node; what comes after runs on the host",
+    )
     p.add_argument("--tile-channels", type=int, help="override the target's channels per tile block")
     p.add_argument("--tile-width", type=int, help="override the target's max tensor width")
-    p.add_argument("--normalize", type=Path, metavar="STATS.json",
-                   help="add per-channel z-score as a host pre-step (mean/std JSON)")
+    p.add_argument(
+        "--normalize",
+        type=Path,
+        metavar="STATS.json",
+        help="add per-channel z-score as a host pre-step (mean/std JSON)",
+    )
     p.add_argument("--calib", type=Path, metavar="FILE", help="calibration windows (.npy / .npz)")
     p.add_argument("--explain", action="store_true", help="print which pass changed which nodes")
-    p.add_argument("--trace-rule", action="append", default=[], metavar="RULE",
-                   help="say why RULE did not match each candidate, and which rule consumed the "
-                        "nodes it wanted (repeatable)")
+    p.add_argument(
+        "--trace-rule",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="say why RULE did not match each candidate, and which rule consumed the nodes it wanted (repeatable)",
+    )
     p.add_argument("--debug", action="store_true", help="check the graph after every pass")
     p.add_argument("--json", action="store_true", help="print the placement as JSON on stdout")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
@@ -56,8 +97,7 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
 
 
 def convert_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="rewrite", usage=USAGE,
-                                description="Rewrite an ONNX model into a Hailo plan.")
+    p = argparse.ArgumentParser(prog="rewrite", usage=USAGE, description="Rewrite an ONNX model into a Hailo plan.")
     _add_model_options(p)
     p.add_argument("-o", "--output", type=Path, help="plan folder (default: MODEL.plan next to the model)")
     return p
@@ -79,15 +119,25 @@ def verb_parser(verb: str) -> argparse.ArgumentParser:
         p.add_argument("plan", type=Path)
         p.add_argument("--against", type=Path, required=True, metavar="MODEL.onnx")
         p.add_argument("--samples", type=int, default=3)
-        p.add_argument("--input", action="append", default=[], metavar="NAME=x.npy",
-                       help="check on these inputs instead of random ones")
+        p.add_argument(
+            "--input",
+            action="append",
+            default=[],
+            metavar="NAME=x.npy",
+            help="check on these inputs instead of random ones",
+        )
         p.add_argument("--backend", default="onnxruntime", choices=["onnxruntime", "emulate-int8", "hailo"])
         p.add_argument("--min-cosine", type=float, help="default 0.99999 (0.95 for emulate-int8 / hailo)")
-        p.add_argument("--max-rel-error", type=float, default=1e-4,
-                       help="max abs error / max |reference| (float backends only)")
-        p.add_argument("--atol", type=float, default=0.0,
-                       help="absolute noise floor: an output whose max abs error is within it passes "
-                            "(default: twice onnxruntime's own difference on the original model)")
+        p.add_argument(
+            "--max-rel-error", type=float, default=1e-4, help="max abs error / max |reference| (float backends only)"
+        )
+        p.add_argument(
+            "--atol",
+            type=float,
+            default=0.0,
+            help="absolute noise floor: an output whose max abs error is within it passes "
+            "(default: twice onnxruntime's own difference on the original model)",
+        )
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--json", action="store_true")
         p.add_argument("--verbose", action="store_true")
@@ -101,10 +151,17 @@ def verb_parser(verb: str) -> argparse.ArgumentParser:
         vf.add_argument("--target", default=None)
         vf.add_argument("--samples", type=int, default=5)
         vf.add_argument("--seed", type=int, default=0)
-        vf.add_argument("--prove", action="store_true",
-                        help="prove rules with z3 over the elementwise/affine fragment; test the rest")
-        vf.add_argument("--counterexamples", type=Path, metavar="DIR",
-                        help="where failing instances are saved (default: a new temporary folder)")
+        vf.add_argument(
+            "--prove",
+            action="store_true",
+            help="prove rules with z3 over the elementwise/affine fragment; test the rest",
+        )
+        vf.add_argument(
+            "--counterexamples",
+            type=Path,
+            metavar="DIR",
+            help="where failing instances are saved (default: a new temporary folder)",
+        )
         vf.add_argument("--json", action="store_true", help="results as JSON on stdout")
         hp = sub.add_parser("helpers")
         for q in (ls, vf, hp):
@@ -112,17 +169,21 @@ def verb_parser(verb: str) -> argparse.ArgumentParser:
             q.add_argument("--verbose", action="store_true")
     elif verb == "compile":
         from rewriter.toolchain.compile_cli import add_arguments
+
         add_arguments(p)
         if not any(a.dest == "verbose" for a in p._actions):
             p.add_argument("--verbose", action="store_true")
     elif verb == "cache":
         from rewriter.toolchain.cache_cli import add_arguments
+
         add_arguments(p)
     elif verb == "serve":  # runtime/ only: works on a Pi-light install (no onnx, lark, networkx)
         from runtime.serve.options import add_arguments as add_serve_arguments
+
         add_serve_arguments(p)
     elif verb == "bench":
         from runtime.bench.options import add_arguments as add_bench_arguments
+
         add_bench_arguments(p)
     return p
 
@@ -137,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     try:
         from rewriter.cli import commands
+
         return getattr(commands, f"cmd_{verb}")(args)
     except KeyboardInterrupt:
         print("rewrite: interrupted", file=sys.stderr)
@@ -155,6 +217,7 @@ def _known_error(exc: Exception) -> Exception | None:
     """Errors about the user's input (by type), mapped to one-line messages. The runtime's errors
     (PlanError, OptionError) come from runtime/, which cannot import the compiler's UserError."""
     from runtime.errors import OptionError, PlanError
+
     if isinstance(exc, (UserError, PlanError, OptionError)):
         return exc
     if isinstance(exc, ImportError):
@@ -170,9 +233,11 @@ def _internal_error(args, exc: BaseException) -> int:
     if getattr(args, "verbose", False):
         traceback.print_exception(exc)
     detail = (str(exc).strip().partition("\n")[0] or "no message")[:300]
-    print(f"rewrite: internal error (a bug in rewrite, not in your input): {type(exc).__name__}: {detail}"
-          + ("" if getattr(args, "verbose", False) else "; rerun with --verbose for the traceback"),
-          file=sys.stderr)
+    print(
+        f"rewrite: internal error (a bug in rewrite, not in your input): {type(exc).__name__}: {detail}"
+        + ("" if getattr(args, "verbose", False) else "; rerun with --verbose for the traceback"),
+        file=sys.stderr,
+    )
     return INTERNAL_ERROR
 
 
@@ -183,8 +248,7 @@ def _fail(args, exc: Exception) -> int:
     first, _, rest = message.partition("\n")
     # rule syntax errors carry a source line and caret: keep them, they are the point
     keep = rest and getattr(exc, "shows_source", False)
-    print(f"rewrite: error: {first}" + (f"\n{rest}" if keep else ""),
-          file=sys.stderr)
+    print(f"rewrite: error: {first}" + (f"\n{rest}" if keep else ""), file=sys.stderr)
     return 2
 
 

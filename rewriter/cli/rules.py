@@ -1,5 +1,6 @@
 """`rewrite rules list|verify|helpers`: what rules and helpers exist, and whether rules preserve
 results (randomized testing; with --prove, a z3 proof first)."""
+
 from __future__ import annotations
 
 import json
@@ -9,8 +10,8 @@ import tempfile
 import textwrap
 from pathlib import Path
 
-from rewriter.errors import UserError
 from rewriter.cli.summary import table
+from rewriter.errors import UserError
 from rewriter.target import load_target
 
 LIST_WIDTH = 100  # `rules list` fits a 100-column terminal
@@ -41,14 +42,17 @@ def rules_table(listed, width: int = LIST_WIDTH) -> str:
 
 def rules_command(args) -> int:
     from passes.helpers import helpers_with
+
     helpers = helpers_with(getattr(args, "helpers", []))
     if args.rules_verb == "helpers":
         from rewriter.dsl.docs import builtins_table, helpers_table
+
         print(helpers_table(helpers))
         print()
         print(builtins_table())
         return 0
     from rewriter.dsl import list_rules, load_rule_files
+
     files = rule_files(args)
     if args.rules_verb == "list":
         print(rules_table(list_rules(files, helpers)))
@@ -64,6 +68,7 @@ def rules_command(args) -> int:
 
 def _verify(args, rules, target) -> int:
     from rewriter.dsl.verify import verify_rule
+
     prove = None
     if args.prove:
         try:
@@ -86,8 +91,7 @@ def _verify(args, rules, target) -> int:
                 continue
             record["proof"] = {"status": "unknown", "detail": proof.detail}
             indent = " " * 11
-        result = verify_rule(rule, args.samples, args.seed + i, target=target,
-                             counterexamples=args.counterexamples)
+        result = verify_rule(rule, args.samples, args.seed + i, target=target, counterexamples=args.counterexamples)
         print(indent + str(result).replace("\n", "\n" + indent), file=out, flush=True)
         status = "passed" if result.passed else "failed"
         counts[status] += 1
@@ -96,8 +100,11 @@ def _verify(args, rules, target) -> int:
         records.append(record)
     tested = f"{counts['passed']} passed, {counts['failed']} failed"
     if prove is not None:
-        print(f"{counts['proved']} proved, {counts['disproved']} disproved, "
-              f"{counts['passed'] + counts['failed']} unknown and tested: {tested}", file=out)
+        print(
+            f"{counts['proved']} proved, {counts['disproved']} disproved, "
+            f"{counts['passed'] + counts['failed']} unknown and tested: {tested}",
+            file=out,
+        )
     else:
         print(tested, file=out)
     if args.json:

@@ -1,4 +1,5 @@
 """Syntax tree of rule files (what parser.py builds and compile.py checks)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ class Call(Expr):
 @dataclass
 class Attr(Expr):
     """`obj.name`: a field of a target fact (`target.ops.Conv.group_split`)."""
+
     obj: Expr
     name: str
 
@@ -49,12 +51,14 @@ class Attr(Expr):
 @dataclass
 class Spread(Expr):
     """`...xs` in the arguments of a rewrite op: the items of a list of values."""
+
     x: Expr
 
 
 @dataclass
 class ListComp(Expr):
     """`[item for var in seq]`."""
+
     item: Expr
     var: str
     seq: Expr
@@ -116,6 +120,7 @@ class MatchNode:
 @dataclass
 class RewriteNode:
     """`outs = Op(args) {attrs}`; with `value` set instead (`y = x`), value y is replaced."""
+
     outputs: list[str]
     op: str | None
     args: list[Expr]
@@ -129,6 +134,7 @@ class RewriteNode:
 @dataclass
 class OpVar:
     """`op U in {Relu, Sigmoid}` in a match block: U is one of `ops` in each match."""
+
     name: str
     ops: list[str]
     pos: Pos
@@ -138,7 +144,8 @@ class OpVar:
 @dataclass
 class HostPin:
     """`host: "reason"` / `host y, z: "reason"` in a rewrite block."""
-    values: list[str]   # empty: every node the rule creates (or, creating none, matched)
+
+    values: list[str]  # empty: every node the rule creates (or, creating none, matched)
     reason: Expr
     pos: Pos
 
@@ -153,9 +160,9 @@ class RuleDef:
     file: str
     pos: Pos
     comment: str | None  # leading `#` comment, used as summary
-    opvars: dict = field(default_factory=dict)   # name -> OpVar
-    host: list = field(default_factory=list)     # HostPin statements
-    lets: dict = field(default_factory=dict)     # file-level `let NAME = expr`: name -> LetDef
+    opvars: dict = field(default_factory=dict)  # name -> OpVar
+    host: list = field(default_factory=list)  # HostPin statements
+    lets: dict = field(default_factory=dict)  # file-level `let NAME = expr`: name -> LetDef
 
 
 @dataclass

@@ -1,4 +1,5 @@
 """Attribute values of a gs node with ONNX schema defaults (and derived Conv/Pool defaults)."""
+
 from __future__ import annotations
 
 import functools
@@ -8,8 +9,7 @@ import onnx
 import onnx_graphsurgeon as gs
 
 OPSET = 17
-_SPATIAL_OPS = {"Conv", "ConvTranspose", "MaxPool", "AveragePool", "LpPool", "ConvInteger",
-                "QLinearConv"}
+_SPATIAL_OPS = {"Conv", "ConvTranspose", "MaxPool", "AveragePool", "LpPool", "ConvInteger", "QLinearConv"}
 MISSING = object()
 
 

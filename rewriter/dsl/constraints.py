@@ -25,6 +25,7 @@ Two sources:
 Requirements are hints to the generator: an instance that still does not satisfy the rule is
 discarded by verify exactly as before, so nothing here can make a wrong rule pass.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -40,31 +41,80 @@ _CMPS = set(_FLIP)
 
 # ops whose output has the shape of input 0 (and whose input 0 is the data)
 SAME_SHAPE = {
-    "Relu", "Sigmoid", "Tanh", "Elu", "Selu", "HardSigmoid", "HardSwish", "LeakyRelu", "Softplus",
-    "Softsign", "Abs", "Neg", "Exp", "Log", "Sqrt", "Reciprocal", "Erf", "Gelu", "Clip", "PRelu",
-    "BatchNormalization", "InstanceNormalization", "Identity", "Cast", "Floor", "Ceil", "Round",
-    "Sign", "Sin", "Cos", "Softmax", "LogSoftmax", "Mish", "ThresholdedRelu", "Celu", "Not",
+    "Relu",
+    "Sigmoid",
+    "Tanh",
+    "Elu",
+    "Selu",
+    "HardSigmoid",
+    "HardSwish",
+    "LeakyRelu",
+    "Softplus",
+    "Softsign",
+    "Abs",
+    "Neg",
+    "Exp",
+    "Log",
+    "Sqrt",
+    "Reciprocal",
+    "Erf",
+    "Gelu",
+    "Clip",
+    "PRelu",
+    "BatchNormalization",
+    "InstanceNormalization",
+    "Identity",
+    "Cast",
+    "Floor",
+    "Ceil",
+    "Round",
+    "Sign",
+    "Sin",
+    "Cos",
+    "Softmax",
+    "LogSoftmax",
+    "Mish",
+    "ThresholdedRelu",
+    "Celu",
+    "Not",
 }
 # ops that only move / copy values of input 0 (value requirements pass through them)
-VALUE_MOVING = {"Squeeze", "Unsqueeze", "Reshape", "Transpose", "Identity", "Flatten", "Slice",
-                "Expand", "Tile", "Concat", "MaxPool", "Relu6"}
+VALUE_MOVING = {
+    "Squeeze",
+    "Unsqueeze",
+    "Reshape",
+    "Transpose",
+    "Identity",
+    "Flatten",
+    "Slice",
+    "Expand",
+    "Tile",
+    "Concat",
+    "MaxPool",
+    "Relu6",
+}
 # (op, input slot) -> requirement on the values of that input
-VALUE_SLOTS = {("Div", 1): "nonzero", ("Pow", 0): "positive", ("Sqrt", 0): "positive",
-               ("Log", 0): "positive", ("Reciprocal", 0): "nonzero",
-               ("BatchNormalization", 4): "positive"}
+VALUE_SLOTS = {
+    ("Div", 1): "nonzero",
+    ("Pow", 0): "positive",
+    ("Sqrt", 0): "positive",
+    ("Log", 0): "positive",
+    ("Reciprocal", 0): "nonzero",
+    ("BatchNormalization", 4): "positive",
+}
 
 
 @dataclass
 class Plan:
-    attrs: dict = field(default_factory=dict)     # capture name -> required attribute value
-    values: dict = field(default_factory=dict)    # const capture -> required numpy value
-    absent: set = field(default_factory=set)      # optional inputs required to be missing
-    ranks: dict = field(default_factory=dict)     # value name -> set of allowed ranks
-    dims: dict = field(default_factory=dict)      # value name -> {index: size}
-    slots: dict = field(default_factory=dict)     # value name -> "positive" | "nonzero" | "integer"
-    groups: dict = field(default_factory=dict)    # free value -> group id (compatible shapes)
+    attrs: dict = field(default_factory=dict)  # capture name -> required attribute value
+    values: dict = field(default_factory=dict)  # const capture -> required numpy value
+    absent: set = field(default_factory=set)  # optional inputs required to be missing
+    ranks: dict = field(default_factory=dict)  # value name -> set of allowed ranks
+    dims: dict = field(default_factory=dict)  # value name -> {index: size}
+    slots: dict = field(default_factory=dict)  # value name -> "positive" | "nonzero" | "integer"
+    groups: dict = field(default_factory=dict)  # free value -> group id (compatible shapes)
     concat_groups: set = field(default_factory=set)  # group ids that meet in a Concat
-    dtypes: dict = field(default_factory=dict)    # value name -> numpy dtype name
+    dtypes: dict = field(default_factory=dict)  # value name -> numpy dtype name
 
     def rank_set(self, name: str):
         """Allowed ranks (a non-empty set) or None when unconstrained / unsatisfiable here."""
@@ -103,7 +153,7 @@ def _conjuncts(e: A.Expr, rng):
         yield from _conjuncts(e.left if rng.random() < 0.5 else e.right, rng)
     elif isinstance(e, A.Call) and e.func == "all" and len(e.args) == 1:
         arg = e.args[0]  # all(a == b) holds as a == b does; all([p, q]) as p and q
-        for item in (arg.items if isinstance(arg, A.ListE) else [arg]):
+        for item in arg.items if isinstance(arg, A.ListE) else [arg]:
             yield from _conjuncts(item, rng)
     elif isinstance(e, A.Bin) and e.op == "in" and isinstance(e.right, A.ListE) and e.right.items:
         item = e.right.items[int(rng.integers(len(e.right.items)))]  # one of the listed values
@@ -150,9 +200,15 @@ def _add_atom(plan: Plan, e: A.Expr, value_names: set):
             elif term.func == "dtype" and op == "==" and isinstance(lit, str):
                 plan.dtypes.setdefault(name, lit)
             return
-        if (isinstance(term, A.Index) and isinstance(term.obj, A.Call) and term.obj.func == "shape"
-                and len(term.obj.args) == 1 and isinstance(term.obj.args[0], A.Name)
-                and op == "==" and isinstance(lit, int)):
+        if (
+            isinstance(term, A.Index)
+            and isinstance(term.obj, A.Call)
+            and term.obj.func == "shape"
+            and len(term.obj.args) == 1
+            and isinstance(term.obj.args[0], A.Name)
+            and op == "=="
+            and isinstance(lit, int)
+        ):
             try:
                 i = int(_literal(term.index))
             except (EvalError, TypeError, ValueError):
@@ -280,10 +336,10 @@ def solve(rule, rng, nodes: list[A.MatchNode] | None = None) -> Plan:
         while parent.setdefault(v, v) != v:
             v = parent[v]
         return v
+
     concat_roots = []
     for pn in nodes:
-        if pn.op != "Concat" and pn.op not in ("Add", "Sub", "Mul", "Div", "Pow", "Max", "Min",
-                                               "Sum", "Mean"):
+        if pn.op != "Concat" and pn.op not in ("Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean"):
             continue
         srcs = [_source(a.name, producer, nodes, shape_moving) for a in pn.args if a.name != "_"]
         srcs = [s for s in srcs if s not in producer]

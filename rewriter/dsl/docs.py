@@ -1,5 +1,6 @@
 """Reference tables of the rule language, generated from the code: the builtins of `where:` /
 rewrite expressions and the helpers of a registry (docs/dsl.md embeds them; a test compares)."""
+
 from __future__ import annotations
 
 from .expr import BUILTINS

@@ -4,6 +4,7 @@ Cost is about linear: gs keeps consumer lists on every tensor (tensor.outputs) a
 as node inputs change, so after a rewrite only nodes next to the change are revisited. No
 cleanup/toposort/shape inference of the whole graph until the end.
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -28,8 +29,16 @@ class RewriteEvent:
     created: list[str]
 
 
-def apply_rules(graph: gs.Graph, rules: RuleSet, max_rewrites: int | None = None,
-                tracer=None, trace=None, helpers=None, target=None, tracers=()) -> list[RewriteEvent]:
+def apply_rules(
+    graph: gs.Graph,
+    rules: RuleSet,
+    max_rewrites: int | None = None,
+    tracer=None,
+    trace=None,
+    helpers=None,
+    target=None,
+    tracers=(),
+) -> list[RewriteEvent]:
     """Rewrite `graph` in place with `rules` (higher priority first, then file order) until no
     rule matches. Raises RuleError if more than `max_rewrites` rewrites happen, or if a rewrite
     would break the graph (a replaced value changes shape or dtype, a new node is invalid).
@@ -66,7 +75,7 @@ def apply_rules(graph: gs.Graph, rules: RuleSet, max_rewrites: int | None = None
         max_rewrites = 10 * len(graph.nodes) + 1000
     try:
         toposort(graph)
-    except Exception:  # a cyclic/odd input graph: visit in stored order
+    except Exception:  # noqa: BLE001  (a cyclic/odd input graph: visit in stored order)
         pass
     graph_outputs = {id(t) for t in graph.outputs}
     ev = Evaluator(rules.helpers if helpers is None else helpers, graph_outputs, target)
@@ -122,8 +131,9 @@ def apply_rules(graph: gs.Graph, rules: RuleSet, max_rewrites: int | None = None
                         last.append(e.rule)
                     if len(last) == 5:
                         break
-                raise RuleError(f"rule set did not converge after {len(events)} rewrites; "
-                                f"last rules applied: {', '.join(last)}")
+                raise RuleError(
+                    f"rule set did not converge after {len(events)} rewrites; last rules applied: {', '.join(last)}"
+                )
             names.seed()  # the graph as this pass found it: the names it holds are taken
             rw = rewriters[rule.name]
             rw.anchor = node
@@ -137,12 +147,10 @@ def apply_rules(graph: gs.Graph, rules: RuleSet, max_rewrites: int | None = None
                 done.add((id(node), rule.name))
             if not edit.changed:
                 continue  # e.g. `y = x` on a value nothing reads: try the next rule
-            events.append(RewriteEvent(rule.name, [n.name for n in matched],
-                                       [n.name for n in edit.created]))
+            events.append(RewriteEvent(rule.name, [n.name for n in matched], [n.name for n in edit.created]))
             for t, traced in watching.get(node.op, ()):
                 if traced is rule:
-                    t.note(f"applied {rule.name} at '{node.name}': created "
-                           f"{[n.name for n in edit.created]}")
+                    t.note(f"applied {rule.name} at '{node.name}': created {[n.name for n in edit.created]}")
             members.update(id(n) for n in edit.created)
             for n in edit.created + edit.pinned + edit.rewired:
                 push_around(n)

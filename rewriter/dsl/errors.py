@@ -1,4 +1,5 @@
 """Errors of the rule language: positioned syntax/load errors and driver errors."""
+
 from __future__ import annotations
 
 from rewriter.errors import UserError
@@ -13,8 +14,7 @@ class RuleSyntaxError(RuleError):
 
     shows_source = True  # the CLI prints the source line and caret below the one-line message
 
-    def __init__(self, message: str, file: str = "<string>", line: int = 0, col: int = 0,
-                 source_line: str = ""):
+    def __init__(self, message: str, file: str = "<string>", line: int = 0, col: int = 0, source_line: str = ""):
         self.message, self.file, self.line, self.col = message, file, line, col
         self.source_line = source_line
         super().__init__(self._render())

@@ -1,10 +1,11 @@
 """Interpreter for `where:` expressions and rewrite attribute values (never eval/exec)."""
+
 from __future__ import annotations
 
 import math
 import operator
-from typing import Any
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import onnx_graphsurgeon as gs
@@ -73,6 +74,7 @@ def _value(v):
 
 def _on_host(v):
     from rewriter.ir.annotations import host_reason  # the annotation placement reads
+
     if v is None:
         return None
     _need_tensor("on_host", v)
@@ -88,8 +90,7 @@ class Evaluator:
     """Evaluates expressions against captures. `uses` counts consumers (+1 for graph outputs).
     `target` is the read-only view of the target (rewriter.dsl.facts), or None."""
 
-    def __init__(self, helpers: dict[str, Callable], graph_outputs: set[int] | None = None,
-                 target=None):
+    def __init__(self, helpers: dict[str, Callable], graph_outputs: set[int] | None = None, target=None):
         self.helpers = helpers
         self.graph_outputs = graph_outputs or set()
         self.target = target if target is None or isinstance(target, Facts) else Facts(target)
@@ -223,10 +224,15 @@ def truth(v) -> bool:
     return bool(v)
 
 
-_CMP = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
-        ">": operator.gt, ">=": operator.ge}
-_ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
-          "//": operator.floordiv, "%": operator.mod}
+_CMP = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+_ARITH = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "/": operator.truediv,
+    "//": operator.floordiv,
+    "%": operator.mod,
+}
 
 
 def _scalar_eq(a, b) -> bool:
@@ -249,8 +255,11 @@ def compare(op: str, a, b) -> bool:
         x, y = np.asarray(a), np.asarray(b)
         try:
             if op in ("==", "!="):
-                eq = bool(np.all(np.isclose(x, y, rtol=1e-6, atol=0.0))) if x.dtype.kind == "f" \
-                    or y.dtype.kind == "f" else bool(np.all(x == y))
+                eq = (
+                    bool(np.all(np.isclose(x, y, rtol=1e-6, atol=0.0)))
+                    if x.dtype.kind == "f" or y.dtype.kind == "f"
+                    else bool(np.all(x == y))
+                )
                 return eq if op == "==" else not eq
             return bool(np.all(_CMP[op](x, y)))
         except (ValueError, TypeError):

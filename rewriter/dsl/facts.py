@@ -6,6 +6,7 @@ that does not exist is an error (the clause is false, with the reason in traces)
 does not list reads as None, so `target.ops.Round == None` asks whether the target runs Round.
 Nothing can be assigned through the view.
 """
+
 from __future__ import annotations
 
 import dataclasses

@@ -5,6 +5,7 @@ passes a `HelperRegistry`, and `--helpers FILE.py` adds the functions that FILE 
 `@helper`. The registry knows each helper's signature, so a call with the wrong number of
 arguments (or an argument of a declared kind that cannot fit) is a load error at file:line:col.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -27,10 +28,10 @@ class HelperSpec:
     name: str
     fn: Callable
     min_args: int
-    max_args: int | None          # None: variadic
-    params: tuple[str, ...]       # positional parameter names, for messages and docs
+    max_args: int | None  # None: variadic
+    params: tuple[str, ...]  # positional parameter names, for messages and docs
     kinds: tuple[str, ...] | None  # per positional parameter, when declared
-    symbolic: object = None        # the prover's twin: True (works on object arrays) or a callable
+    symbolic: object = None  # the prover's twin: True (works on object arrays) or a callable
     doc: str = ""
 
     @property
@@ -53,35 +54,44 @@ class HelperSpec:
             want = str(self.min_args)
         else:
             want = f"{self.min_args} to {self.max_args}"
-        return (f"helper '{self.name}' takes {want} argument{'s' if want != '1' else ''} "
-                f"({self.signature}), got {n}")
+        return f"helper '{self.name}' takes {want} argument{'s' if want != '1' else ''} ({self.signature}), got {n}"
 
 
 def spec_of(name: str, fn: Callable, kinds=None, symbolic=None) -> HelperSpec:
     sig = inspect.signature(fn)
-    positional = [p for p in sig.parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    positional = [p for p in sig.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     variadic = any(p.kind == p.VAR_POSITIONAL for p in sig.parameters.values())
     required = sum(1 for p in positional if p.default is p.empty)
     if kinds is not None:
         kinds = tuple(kinds)
         bad = [k for k in kinds if k not in KINDS]
         if bad or len(kinds) != len(positional):
-            raise ValueError(f"helper {name!r}: kinds {kinds} must name one of {KINDS} for each of "
-                             f"its {len(positional)} positional parameters")
+            raise ValueError(
+                f"helper {name!r}: kinds {kinds} must name one of {KINDS} for each of "
+                f"its {len(positional)} positional parameters"
+            )
     doc = (inspect.getdoc(fn) or "").strip().split("\n\n")[0].replace("\n", " ")
-    return HelperSpec(name, fn, required, None if variadic else len(positional),
-                      tuple(p.name for p in positional), kinds, symbolic, doc)
+    return HelperSpec(
+        name,
+        fn,
+        required,
+        None if variadic else len(positional),
+        tuple(p.name for p in positional),
+        kinds,
+        symbolic,
+        doc,
+    )
 
 
-def helper(name: str | Callable | None = None, *, kinds: Iterable[str] | None = None,
-           symbolic=None):
+def helper(name: str | Callable | None = None, *, kinds: Iterable[str] | None = None, symbolic=None):
     """Mark a function as a rule helper (`@helper`, `@helper("name")`,
     `@helper("name", kinds=("const", "attr"))`). A marked function is registered by
     `HelperRegistry.add_module` / `--helpers FILE.py`; marking alone changes nothing global."""
+
     def deco(fn: Callable, helper_name: str | None = None) -> Callable:
         setattr(fn, _MARK, spec_of(helper_name or fn.__name__, fn, kinds, symbolic))
         return fn
+
     if callable(name):
         return deco(name)
     return lambda fn: deco(fn, name)
@@ -159,8 +169,7 @@ def load_helper_file(path: str | Path, base: HelperRegistry | None = None) -> He
     try:
         found = extra.add_module(module, str(path))
         if not found:
-            raise RuleError(f"--helpers {path}: no function is marked with "
-                            "@helper (from rewriter.dsl import helper)")
+            raise RuleError(f"--helpers {path}: no function is marked with @helper (from rewriter.dsl import helper)")
         return (base or HelperRegistry()).merged(extra, str(path))
     except ValueError as exc:
         raise RuleError(f"--helpers {path}: {exc}") from exc

@@ -14,6 +14,7 @@ drawn in shapes that broadcast the other operand to a larger shape too; the elem
 instance is float32, float64 or float16 unless the rule pins it (`dtype(x) == "float32"`). Op
 variables take each op of their set in turn (`op_assignments`).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -30,8 +31,25 @@ from .expr import EvalError, Evaluator
 
 DIMS = [1, 2, 3, 4, 5, 7, 8]
 CHANNELS = [1, 2, 3, 4, 6, 8, 12]
-_ELEMENTWISE2 = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean", "Equal",
-                 "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Where", "And", "Or"}
+_ELEMENTWISE2 = {
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Pow",
+    "Max",
+    "Min",
+    "Sum",
+    "Mean",
+    "Equal",
+    "Greater",
+    "Less",
+    "GreaterOrEqual",
+    "LessOrEqual",
+    "Where",
+    "And",
+    "Or",
+}
 _CONVLIKE = {"Conv", "ConvTranspose"}
 _POOLS = {"MaxPool", "AveragePool", "LpPool"}
 # ops whose inputs broadcast against each other (a constant operand may enlarge the result)
@@ -97,12 +115,10 @@ def boundary_values(rule) -> list[float]:
     """The numbers a rule mentions (where-clause and attribute literals, file constants), their
     float32 neighbours, negations, doubles and +-1 offsets, plus 0, -0, +-1: where rules break."""
     nums: set[float] = {0.0, 1.0}
-    exprs = list(rule.defn.where) + [it.value for n in rule.defn.match for it in n.attrs
-                                     if it.value is not None]
+    exprs = list(rule.defn.where) + [it.value for n in rule.defn.match for it in n.attrs if it.value is not None]
     for e in exprs:
         for sub in A.walk(e):
-            if isinstance(sub, A.Lit) and isinstance(sub.value, (int, float)) \
-                    and not isinstance(sub.value, bool):
+            if isinstance(sub, A.Lit) and isinstance(sub.value, (int, float)) and not isinstance(sub.value, bool):
                 nums.add(float(sub.value))
     for v in rule.pattern.consts.values():
         if isinstance(v, (int, float)) and not isinstance(v, bool):
@@ -110,8 +126,15 @@ def boundary_values(rule) -> list[float]:
     out: set[float] = set()
     for c in nums:
         f = np.float32(c)
-        for v in (f, np.nextafter(f, np.float32(np.inf)), np.nextafter(f, np.float32(-np.inf)),
-                  -f, 2 * f, f + 1, f - 1):
+        for v in (
+            f,
+            np.nextafter(f, np.float32(np.inf)),
+            np.nextafter(f, np.float32(-np.inf)),
+            -f,
+            2 * f,
+            f + 1,
+            f - 1,
+        ):
             if np.isfinite(v):
                 out.add(float(v))
     out.add(-0.0)
@@ -124,8 +147,9 @@ def producer_hints(rule) -> list[str]:
     for clause in rule.defn.where:
         subs = list(A.walk(clause))
         if any(isinstance(e, A.Call) and e.func == "producer" for e in subs):
-            ops += [e.value for e in subs if isinstance(e, A.Lit) and isinstance(e.value, str)
-                    and onnx.defs.has(e.value)]
+            ops += [
+                e.value for e in subs if isinstance(e, A.Lit) and isinstance(e.value, str) and onnx.defs.has(e.value)
+            ]
     return list(dict.fromkeys(ops))
 
 
@@ -216,8 +240,12 @@ class InstanceBuilder:
         self.inputs, self.inits, self.nodes, self.feeds = [], [], [], {}
         self.attr_env: dict = {}
         self._k = itertools.count()
-        self._hinted = {nm for names in self.rest_parts.values() for j, nm in enumerate(names)
-                        if self.producers and (j == 0 or rng.random() < 0.5)}
+        self._hinted = {
+            nm
+            for names in self.rest_parts.values()
+            for j, nm in enumerate(names)
+            if self.producers and (j == 0 or rng.random() < 0.5)
+        }
         nodes = self.resolved
         consumed = set()
         for i in self.order:
@@ -236,13 +264,19 @@ class InstanceBuilder:
                     outs[outs.index(o)] = f"{o}__read"
         outs += [o for o in self._anon_outs if o not in outs]
         graph = helper.make_graph(
-            self.nodes, "instance", self.inputs,
+            self.nodes,
+            "instance",
+            self.inputs,
             [helper.make_tensor_value_info(o, self.dtypes[o], self.shapes[o]) for o in outs],
-            self.inits)
+            self.inits,
+        )
         # shapes of interior values too: rules may ask shape() of them (as after rewriter.ir.load)
         graph.value_info.extend(
             helper.make_tensor_value_info(o, self.dtypes[o], self.shapes[o])
-            for n in self.nodes for o in n.output if o and o not in outs)
+            for n in self.nodes
+            for o in n.output
+            if o and o not in outs
+        )
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
         model.ir_version = 8
         return model, self.feeds
@@ -291,8 +325,9 @@ class InstanceBuilder:
         if const or data.dtype.kind in "iub":
             self.inits.append(numpy_helper.from_array(data, name))
         else:
-            self.inputs.append(helper.make_tensor_value_info(
-                name, helper.np_dtype_to_tensor_dtype(data.dtype), list(data.shape)))
+            self.inputs.append(
+                helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(data.dtype), list(data.shape))
+            )
             self.feeds[name] = data
         self.shapes[name] = list(data.shape)
         self.dtypes[name] = helper.np_dtype_to_tensor_dtype(data.dtype)
@@ -333,8 +368,7 @@ class InstanceBuilder:
         else:
             shape = self._data_shape(r)
         shape = self._pin(name, shape)
-        if op == "Squeeze" and not (len(pn.args) > 1 and pn.args[1].name in plan.values) \
-                and shape and 1 not in shape:
+        if op == "Squeeze" and not (len(pn.args) > 1 and pn.args[1].name in plan.values) and shape and 1 not in shape:
             shape[int(self.rng.integers(len(shape)))] = 1
         if group is not None and group not in self.group_shapes:
             self.group_shapes[group] = list(shape)
@@ -346,8 +380,11 @@ class InstanceBuilder:
         if not rs and self.rng.random() < copy_p:
             return self._pin(name, list(ref))
         r = self.choice(sorted(rs)) if rs else self.choice(list(range(len(ref) + 1)))
-        base = list(ref[len(ref) - r:]) if r <= len(ref) else \
-            [self.choice([1, 2]) for _ in range(r - len(ref))] + list(ref)
+        base = (
+            list(ref[len(ref) - r :])
+            if r <= len(ref)
+            else [self.choice([1, 2]) for _ in range(r - len(ref))] + list(ref)
+        )
         shape = [1 if self.rng.random() < 0.3 else d for d in base]
         return self._pin(name, shape)
 
@@ -375,11 +412,9 @@ class InstanceBuilder:
         if op == "Squeeze" and shape:
             axis = min(2, len(shape))  # [N, C, T] <- [N, C, 1, T]
             src = self._new_value(self._name(f"{name}_src"), shape[:axis] + [1] + shape[axis:], False)
-            axes = self._new_value(self._name(f"{name}_axes"), [1], True,
-                                   data=np.array([axis], np.int64))
+            axes = self._new_value(self._name(f"{name}_axes"), [1], True, data=np.array([axis], np.int64))
             self.nodes.append(helper.make_node("Squeeze", [src, axes], [name]))
-        elif op in SAME_SHAPE and op not in ("Clip", "PRelu", "BatchNormalization",
-                                             "InstanceNormalization"):
+        elif op in SAME_SHAPE and op not in ("Clip", "PRelu", "BatchNormalization", "InstanceNormalization"):
             src = self._new_value(self._name(f"{name}_src"), shape, False)
             self.nodes.append(helper.make_node(op, [src], [name]))
         else:
@@ -414,8 +449,11 @@ class InstanceBuilder:
                 return a.name
             if a.name in plan.values:  # `where: value(a) == literal`
                 data = plan.values[a.name]
-                ref = self.shapes.get(names[0]) if j and names and names[0] else \
-                    next((self.shapes[b.name] for b in args if b.name in self.shapes), None)
+                ref = (
+                    self.shapes.get(names[0])
+                    if j and names and names[0]
+                    else next((self.shapes[b.name] for b in args if b.name in self.shapes), None)
+                )
                 if op in _BROADCASTING and ref is not None and data.dtype.kind == "f":
                     data = self._broadcast_variant(data, ref)
                 return self._new_value(a.name, data.shape, True, data=data)
@@ -443,6 +481,7 @@ class InstanceBuilder:
                     return self._bcast_shape(known[0], name, copy_p=0.8), {}
                 return self._pin(name, list(known[0])), {}
             return self._free_shape(name, pn), {}
+
         x0 = value_for(0, first) if args else None
         xs = self.shapes.get(x0) if x0 else None
         if xs is not None and len(xs) != self.rank:
@@ -457,8 +496,13 @@ class InstanceBuilder:
         for o in pn.outputs:
             outs.append(self._name("out") if o == "_" else o)
         self._anon_outs += [o for o, p in zip(outs, pn.outputs) if p == "_"]
-        node = helper.make_node(op, [n or "" for n in names], outs, name=f"{op}_{self.index[id(pn)]}",
-                                **{k: v for k, v in attrs.items() if v is not None})
+        node = helper.make_node(
+            op,
+            [n or "" for n in names],
+            outs,
+            name=f"{op}_{self.index[id(pn)]}",
+            **{k: v for k, v in attrs.items() if v is not None},
+        )
         self.nodes.append(node)
         self._infer(outs)
 
@@ -468,7 +512,7 @@ class InstanceBuilder:
         m.ir_version = 8
         try:
             inf = onnx.shape_inference.infer_shapes(m, strict_mode=True)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001  (onnx raises several types from C++)
             raise Reject(f"shape inference failed: {str(e).splitlines()[0][:200]}") from None
         got = {vi.name: vi for vi in inf.graph.value_info}
         for o in outs:
@@ -497,13 +541,10 @@ class InstanceBuilder:
             if k is None or len(k) != n:
                 k = [self.choice([1, 2, 3]) for _ in range(n)]
             strides = pick(op, pn, "strides", [[1] * n, [self.choice([1, 2]) for _ in range(n)]])
-            pads = pick(op, pn, "pads", [[0] * 2 * n,
-                                         [int(rng.integers(0, kk)) if kk > 1 else 0
-                                          for kk in k] * 2])
+            pads = pick(op, pn, "pads", [[0] * 2 * n, [int(rng.integers(0, kk)) if kk > 1 else 0 for kk in k] * 2])
             attrs.update(strides=strides, pads=pads)
             if op != "AveragePool":
-                attrs["dilations"] = pick(op, pn, "dilations",
-                                          [[1] * n, [self.choice([1, 2]) for _ in range(n)]])
+                attrs["dilations"] = pick(op, pn, "dilations", [[1] * n, [self.choice([1, 2]) for _ in range(n)]])
             if op in _POOLS:
                 attrs["kernel_shape"] = k
                 attrs["ceil_mode"] = pick(op, pn, "ceil_mode", [0, 0, 1])
@@ -529,28 +570,34 @@ class InstanceBuilder:
             else:
                 k_attr = list(k)
             attrs["kernel_shape"] = k_attr
-            return self._explicit(attrs, op, pn), \
-                (lambda j: (wshape, {}) if j == 1 else ([M], {}) if j == 2 else (None, {}))
+            return self._explicit(attrs, op, pn), (
+                lambda j: (wshape, {}) if j == 1 else ([M], {}) if j == 2 else (None, {})
+            )
         if op in ("BatchNormalization", "InstanceNormalization"):
             attrs["epsilon"] = pick(op, pn, "epsilon", _SIMPLE_POOLS[op]["epsilon"])
             if op == "BatchNormalization" and r < 2:
                 raise Reject("BatchNormalization needs rank >= 2")
-            return self._explicit(attrs, op, pn), \
-                (lambda j: ([xs[1]], {"slot": "positive"} if j == 4 else {}))
+            return self._explicit(attrs, op, pn), (lambda j: ([xs[1]], {"slot": "positive"} if j == 4 else {}))
         if op == "PRelu":
-            return self._explicit(attrs, op, pn), lambda j: (self.choice(
-                [[xs[1]] + [1] * (r - 2), [1], list(xs)]), {})
+            return self._explicit(attrs, op, pn), lambda j: (self.choice([[xs[1]] + [1] * (r - 2), [1], list(xs)]), {})
         if op in _ELEMENTWISE2:
+
             def other(j):
                 name = pn.args[j].name
-                cands = [list(xs), list(xs), [1], [],
-                         [xs[1]] + [1] * (r - 2) if r >= 2 else list(xs),
-                         [2] + list(xs)]  # enlarges the result: a rewrite must keep that shape
+                cands = [
+                    list(xs),
+                    list(xs),
+                    [1],
+                    [],
+                    [xs[1]] + [1] * (r - 2) if r >= 2 else list(xs),
+                    [2] + list(xs),
+                ]  # enlarges the result: a rewrite must keep that shape
                 rs = self.plan.rank_set(name)
                 if rs:
                     cands = [c for c in cands if len(c) in rs] + [self._bcast_shape(xs, name)]
                 shape = self._pin(name, self.choice(cands))
                 return shape, ({"slot": "nonzero"} if op == "Div" and j == 1 else {})
+
             return self._explicit(attrs, op, pn), other
         if op == "MatMul":
             return {}, lambda j: ([xs[-1], self.choice(self.dims)], {})
@@ -561,18 +608,19 @@ class InstanceBuilder:
             tb = pick(op, pn, "transB", [0, 1])
             M, K = (xs[1], xs[0]) if ta else (xs[0], xs[1])
             N = self.choice(self.dims)
-            attrs.update(transA=ta, transB=tb, alpha=pick(op, pn, "alpha", [1.0, 0.5]),
-                         beta=pick(op, pn, "beta", [1.0, 0.5]))
+            attrs.update(
+                transA=ta, transB=tb, alpha=pick(op, pn, "alpha", [1.0, 0.5]), beta=pick(op, pn, "beta", [1.0, 0.5])
+            )
 
             def gemm(j):  # B consistent with transB and the features of A; C broadcasts
                 if j == 1:
                     return ([N, K] if tb else [K, N]), {}
                 return self.choice([[N], [N], [1, N], [], [1], [M, N], [M, 1]]), {}
+
             return self._explicit(attrs, op, pn), gemm
         if op == "Reshape":
             total = int(np.prod(xs))
-            cands = [[xs[0], -1], [-1], [0, -1], list(reversed(xs)), [xs[0], xs[1], -1],
-                     [total]]
+            cands = [[xs[0], -1], [-1], [0, -1], list(reversed(xs)), [xs[0], xs[1], -1], [total]]
             factor = next((f for f in (2, 3) if r >= 2 and xs[1] % f == 0 and xs[1] > f), None)
             if factor:  # channels split in groups (channel shuffles, grouped norms), and merged back
                 cands.append([xs[0], factor, xs[1] // factor, *xs[2:]])
@@ -608,14 +656,14 @@ class InstanceBuilder:
                 s = list(xs)
                 s[axis] = self.choice([1, 2, 3])
                 return s, {}
+
             return {"axis": axis}, part
         if op == "Slice":
             ax = int(rng.integers(0, r))
             d = xs[ax]
             start = int(rng.integers(0, d))
             end = int(rng.integers(start + 1, d + 1))
-            vals = {1: [start], 2: [end], 3: [ax - r if rng.random() < 0.3 else ax],
-                    4: [self.choice([1, 1, 2])]}
+            vals = {1: [start], 2: [end], 3: [ax - r if rng.random() < 0.3 else ax], 4: [self.choice([1, 1, 2])]}
             return {}, lambda j: ([1], {"data": np.array(vals[j], np.int64)})
         if op in ("ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum", "ReduceProd", "ReduceL2"):
             axes = sorted(set(int(a) for a in rng.choice(r, size=int(rng.integers(1, r + 1)))))
@@ -623,8 +671,10 @@ class InstanceBuilder:
                 axes = [a - r for a in axes]
             keep = pick(op, pn, "keepdims", [0, 1])
             if op == "ReduceSum":
-                return self._explicit({"keepdims": keep}, op, pn), \
-                    lambda j: ([len(axes)], {"data": np.array(axes, np.int64)})
+                return self._explicit({"keepdims": keep}, op, pn), lambda j: (
+                    [len(axes)],
+                    {"data": np.array(axes, np.int64)},
+                )
             ax = pick(op, pn, "axes", [axes, axes, axes, None])  # None: reduce all
             return self._explicit({"keepdims": keep, "axes": ax}, op, pn), lambda j: (None, {})
         if op == "Pad":
@@ -638,16 +688,15 @@ class InstanceBuilder:
                 if j == 2:
                     return [], {"data": np.array(self.choice([0.0, 1.5]), np.float32)}
                 return None, {}
+
             return self._explicit({"mode": mode}, op, pn), padgen
         if op == "Clip":
             lo, hi = self.choice([-1.0, 0.0]), self.choice([1.0, 6.0])
             return {}, lambda j: ([], {"data": np.array(lo if j == 1 else hi, np.float32)})
         if op == "Flatten":
-            return self._explicit({"axis": pick(op, pn, "axis", list(range(0, r + 1)))}, op, pn), \
-                lambda j: (None, {})
+            return self._explicit({"axis": pick(op, pn, "axis", list(range(0, r + 1)))}, op, pn), lambda j: (None, {})
         if op == "Softmax":
-            return self._explicit({"axis": pick(op, pn, "axis", list(range(-r, r)))}, op, pn), \
-                lambda j: (None, {})
+            return self._explicit({"axis": pick(op, pn, "axis", list(range(-r, r)))}, op, pn), lambda j: (None, {})
         # generic: sample pooled / hinted / schema-typed values for captured attributes
         pools = dict(_SIMPLE_POOLS.get(op, {}))
         for it in pn.attrs:
@@ -660,8 +709,13 @@ class InstanceBuilder:
     def _typed_pool(self, op: str, key: str) -> list:
         t = attr_types(op).get(key)
         Ap = onnx.AttributeProto
-        return {Ap.INT: [0, 1, 2], Ap.FLOAT: [0.0, 0.5, 1.0], Ap.INTS: [[0], [1]],
-                Ap.FLOATS: [[0.5]], Ap.STRING: []}.get(t, [])
+        return {
+            Ap.INT: [0, 1, 2],
+            Ap.FLOAT: [0.0, 0.5, 1.0],
+            Ap.INTS: [[0], [1]],
+            Ap.FLOATS: [[0.5]],
+            Ap.STRING: [],
+        }.get(t, [])
 
     def _explicit(self, attrs: dict, op: str, pn: A.MatchNode) -> dict:
         """Sometimes leave default-valued attributes out, to exercise schema defaults."""
@@ -670,10 +724,12 @@ class InstanceBuilder:
         for k, v in attrs.items():
             if v is None:
                 continue
-            default_like = (isinstance(v, list) and k in ("strides", "dilations")
-                            and all(x == 1 for x in v)) or \
-                (isinstance(v, list) and k in ("pads", "output_padding") and not any(v)) or \
-                (k in ("group", ) and v == 1) or (k in ("transA", "transB") and v == 0)
+            default_like = (
+                (isinstance(v, list) and k in ("strides", "dilations") and all(x == 1 for x in v))
+                or (isinstance(v, list) and k in ("pads", "output_padding") and not any(v))
+                or (k in ("group",) and v == 1)
+                or (k in ("transA", "transB") and v == 0)
+            )
             if default_like and k not in fixed and self.rng.random() < 0.5:
                 continue
             out[k] = v

@@ -1,4 +1,5 @@
 """Shape/dtype of new values: onnx shape inference on a one-node model (cheap and local)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -90,7 +91,7 @@ def infer_results(node: gs.Node) -> list | None:
             raise InferenceFailed(got)
         return got
     inputs, inits, names = [], [], []
-    for i, (t, c, k) in enumerate(zip(node.inputs, consts, key[4:])):
+    for i, (_t, c, k) in enumerate(zip(node.inputs, consts, key[4:])):
         if k is None:
             names.append("")
             continue
@@ -102,12 +103,13 @@ def infer_results(node: gs.Node) -> list | None:
     outs = [f"o{k}" if o.name else "" for k, o in enumerate(node.outputs)]
     proto = helper.make_node(node.op, names, outs, domain=node.domain or "")
     proto.attribute.extend(_attr(k, v) for k, v in node.attrs.items() if v is not None)
-    g = helper.make_graph([proto], "local", inputs,
-                          [helper.make_tensor_value_info(o, 0, None) for o in outs if o], inits)
+    g = helper.make_graph(
+        [proto], "local", inputs, [helper.make_tensor_value_info(o, 0, None) for o in outs if o], inits
+    )
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)])
     try:
         inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001  (onnx raises several types from C++)
         msg = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         if len(_MEMO) < _MEMO_LIMIT:
             _MEMO[key] = msg
@@ -120,8 +122,11 @@ def infer_results(node: gs.Node) -> list | None:
             results.append(None)
             continue
         tt = vi.type.tensor_type
-        shape = ([d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tt.shape.dim]
-                 if tt.HasField("shape") else None)
+        shape = (
+            [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tt.shape.dim]
+            if tt.HasField("shape")
+            else None
+        )
         results.append((helper.tensor_dtype_to_np_dtype(tt.elem_type), shape))
     if len(_MEMO) < _MEMO_LIMIT:
         _MEMO[key] = results

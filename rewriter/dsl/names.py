@@ -1,4 +1,5 @@
 """Unique names for new values, initializers and nodes, seeded with every name in the graph."""
+
 from __future__ import annotations
 
 import onnx_graphsurgeon as gs

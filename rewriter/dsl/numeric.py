@@ -5,6 +5,7 @@ arrays of symbolic reals (rewriter/dsl/symbolic.py) when the prover calls it, so
 serves both (register it with `symbolic=True`). Float math runs in float64 and is cast back to the
 model's float type; symbolic math is exact.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -40,6 +41,7 @@ def sqrt(a):
     """Elementwise square root; a symbolic one is a fresh real r >= 0 with r * r == a."""
     if is_symbolic(a):
         from .symbolic import current
+
         return current().sqrt_array(a)
     return np.sqrt(a)
 
@@ -54,6 +56,7 @@ def all_true(a, predicate) -> object:
     """`predicate` holds for every element: a bool, or for symbolic arrays a symbolic condition."""
     if is_symbolic(a):
         from .symbolic import conjunction
+
         return conjunction([predicate(v) for v in a.reshape(-1)])
     return bool(np.all(predicate(a)))
 
@@ -62,5 +65,6 @@ def div(a, b):
     """a / b; symbolically a * r with r * b == 1 (so identities stay polynomial)."""
     if is_symbolic(a) or is_symbolic(b):
         from .symbolic import divide
+
         return divide(np.asarray(a, dtype=object), np.asarray(b, dtype=object))
     return a / b

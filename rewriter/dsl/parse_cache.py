@@ -10,6 +10,7 @@ warning and the file is parsed again. Entries are used only when they and their 
 to the user (an account that can write them could as well edit the user's rule files). Any failure
 to read or write the cache falls back to parsing.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -46,6 +47,7 @@ def cache_key(grammar: str, text: str) -> str:
 # ---- tree <-> JSON (iterative: a deep tree must not hit the recursion limit) ----------------------
 def tree_to_data(tree: Tree) -> list:
     """["T", data, meta, children] for trees, ["K", type, value, pos...] for tokens, None kept."""
+
     def node(x):
         if isinstance(x, Tree):
             meta = [getattr(x.meta, k, None) for k in _META] if not x.meta.empty else None
@@ -73,6 +75,7 @@ class BadEntry(ValueError):
 
 def data_to_tree(data, text: str) -> Tree:
     """Inverse of tree_to_data; every token must be `text` at its recorded position."""
+
     def node(x):
         if x is None:
             return None
@@ -80,8 +83,13 @@ def data_to_tree(data, text: str) -> Tree:
             raise BadEntry("not a tree node")
         if x[0] == "K" and len(x) == 9:
             _, type_, value, start, line, col, end_line, end_col, end = x
-            if not (isinstance(type_, str) and isinstance(value, str) and isinstance(start, int)
-                    and isinstance(end, int) and text[start:end] == value):
+            if not (
+                isinstance(type_, str)
+                and isinstance(value, str)
+                and isinstance(start, int)
+                and isinstance(end, int)
+                and text[start:end] == value
+            ):
                 raise BadEntry("a token does not match the rule file's text")
             return Token(type_, value, start, line, col, end_line, end_col, end)
         if x[0] == "T" and len(x) == 4 and isinstance(x[1], str) and isinstance(x[3], list):
@@ -125,8 +133,7 @@ def _read(path: Path, key: str, text: str) -> Tree | None:
         if not path.exists():
             return None
         if not (_private(path) and _private(path.parent)):
-            log.warning("warning: rule cache entry %s is not private to this user; parsing the rule file again",
-                        path)
+            log.warning("warning: rule cache entry %s is not private to this user; parsing the rule file again", path)
             return None
         raw = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -134,8 +141,12 @@ def _read(path: Path, key: str, text: str) -> Tree | None:
         return None
     try:
         entry = json.loads(raw)
-        if not isinstance(entry, dict) or entry.get("key") != key or not isinstance(entry.get("tree"), str) \
-                or entry.get("sha256") != _digest(entry["tree"]):
+        if (
+            not isinstance(entry, dict)
+            or entry.get("key") != key
+            or not isinstance(entry.get("tree"), str)
+            or entry.get("sha256") != _digest(entry["tree"])
+        ):
             raise BadEntry("key or checksum mismatch")
         return data_to_tree(json.loads(entry["tree"]), text)
     except (ValueError, RecursionError, TypeError) as exc:

@@ -1,4 +1,5 @@
 """Rule text -> RuleDef syntax trees (lark LALR + Indenter); lark errors become RuleSyntaxError."""
+
 from __future__ import annotations
 
 import ast as pyast
@@ -31,8 +32,7 @@ def _grammar() -> str:
 
 @functools.lru_cache(maxsize=1)
 def _lark() -> Lark:
-    return Lark(_grammar(), parser="lalr", postlex=_RuleIndenter(), propagate_positions=True,
-                maybe_placeholders=True)
+    return Lark(_grammar(), parser="lalr", postlex=_RuleIndenter(), propagate_positions=True, maybe_placeholders=True)
 
 
 def _pos(x) -> A.Pos:
@@ -52,7 +52,7 @@ class _ToAst(Transformer):
         self.lines = text.splitlines()  # once: per rule it made parsing quadratic in the file size
 
     def _src(self, meta) -> str:
-        return self.text[meta.start_pos:meta.end_pos]
+        return self.text[meta.start_pos : meta.end_pos]
 
     # ---- expressions
     def name(self, meta, c):
@@ -80,8 +80,7 @@ class _ToAst(Transformer):
 
     def call(self, meta, c):
         attrs = c.pop() if len(c) > 1 and isinstance(c[-1], list) else None
-        return A.Call(_pos(meta), self._src(meta), str(c[0]), [x for x in c[1:] if x is not None],
-                      attrs)
+        return A.Call(_pos(meta), self._src(meta), str(c[0]), [x for x in c[1:] if x is not None], attrs)
 
     def attr(self, meta, c):
         return A.Attr(_pos(meta), self._src(meta), c[0], str(c[1]))
@@ -171,8 +170,7 @@ class _ToAst(Transformer):
         targets, value = c
         outs, pos = [t for t, _ in targets], [p for _, p in targets]
         if isinstance(value, A.Call):
-            return A.RewriteNode(outs, value.func, value.args, value.attrs or [], _pos(meta),
-                                 value.pos, pos)
+            return A.RewriteNode(outs, value.func, value.args, value.attrs or [], _pos(meta), value.pos, pos)
         return A.RewriteNode(outs, None, [], [], _pos(meta), value.pos, pos, value)
 
     def hoststmt(self, meta, c):
@@ -217,9 +215,18 @@ class _ToAst(Transformer):
         opvars = {v.name: v for v in sec["match"] if isinstance(v, A.OpVar)}
         rewrite = [r for r in sec["rewrite"] if isinstance(r, A.RewriteNode)]
         host = [h for h in sec["rewrite"] if isinstance(h, A.HostPin)]
-        return A.RuleDef(str(name), sec["priority"], match, sec["where"], rewrite,
-                         self.file, _pos(name), _leading_comment(self.lines, name.line),
-                         opvars, host)
+        return A.RuleDef(
+            str(name),
+            sec["priority"],
+            match,
+            sec["where"],
+            rewrite,
+            self.file,
+            _pos(name),
+            _leading_comment(self.lines, name.line),
+            opvars,
+            host,
+        )
 
     def start(self, meta, c):
         return [r for r in c if r is not None]
@@ -262,8 +269,9 @@ def read_rule_file(path: Path) -> str:
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
         col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
-        raise RuleSyntaxError(f"not UTF-8 text (byte 0x{data[e.start]:02x}); rule files are UTF-8",
-                              str(path), line, col) from None
+        raise RuleSyntaxError(
+            f"not UTF-8 text (byte 0x{data[e.start]:02x}); rule files are UTF-8", str(path), line, col
+        ) from None
 
 
 def parse_text(text: str, filename: str = "<string>") -> list[A.RuleDef]:
@@ -286,8 +294,12 @@ def _check_nesting(tree: Tree, filename: str, src: str) -> None:
     while stack:
         node, depth = stack.pop()
         if depth > MAX_NESTING:
-            raise RuleSyntaxError(f"expression nested more than {MAX_NESTING} levels deep", filename,
-                                  getattr(node.meta, "line", 1), getattr(node.meta, "column", 1))
+            raise RuleSyntaxError(
+                f"expression nested more than {MAX_NESTING} levels deep",
+                filename,
+                getattr(node.meta, "line", 1),
+                getattr(node.meta, "column", 1),
+            )
         stack.extend((c, depth + 1) for c in node.children if isinstance(c, Tree))
 
 
@@ -299,8 +311,9 @@ def _parse_tree(src: str, filename: str) -> Tree:
         unclosed = _unclosed_bracket(src, line, col) if line > 0 else None
         if unclosed is not None:
             open_line, end = unclosed
-            raise located("unexpected end of line: a bracket opened on this line is not closed",
-                          filename, src, open_line, end) from None
+            raise located(
+                "unexpected end of line: a bracket opened on this line is not closed", filename, src, open_line, end
+            ) from None
         if isinstance(e, UnexpectedToken):
             tok = e.token
             if tok.type == "$END":
@@ -310,8 +323,7 @@ def _parse_tree(src: str, filename: str) -> Tree:
                 msg = "unexpected indentation or line break"
             else:
                 msg = f"unexpected {str(tok)!r}"
-            want = sorted(_terminal_text(x) for x in e.expected
-                          if not x.startswith("_") and x != "$END")
+            want = sorted(_terminal_text(x) for x in e.expected if not x.startswith("_") and x != "$END")
             if want:
                 msg += f" (expected one of: {', '.join(want[:8])})"
         elif isinstance(e, UnexpectedCharacters):
@@ -319,7 +331,7 @@ def _parse_tree(src: str, filename: str) -> Tree:
         else:
             msg = str(e).splitlines()[0]
         raise located(msg, filename, src, line, col) from None
-    except Exception as e:  # Indenter errors (inconsistent dedent)
+    except Exception as e:  # noqa: BLE001  (lark's Indenter raises plain errors on a bad dedent)
         raise located(f"bad indentation: {e}", filename, src, _dedent_line(src), 1) from None
     _check_nesting(tree, filename, src)
     return tree
@@ -335,8 +347,13 @@ def _resolve_opsets(items: list, src: str, filename: str) -> list[A.RuleDef]:
             if isinstance(x, tuple):  # `...NAME`: a set defined earlier in the file
                 _, name, pos = x
                 if name not in sets:
-                    raise located(f"unknown op set '{name}' (define it above with `ops {name} = "
-                                  "{...}`)", filename, src, pos.line, pos.col)
+                    raise located(
+                        f"unknown op set '{name}' (define it above with `ops {name} = {{...}}`)",
+                        filename,
+                        src,
+                        pos.line,
+                        pos.col,
+                    )
                 out.extend(sets[name])
             elif x not in out:
                 out.append(x)
@@ -345,13 +362,17 @@ def _resolve_opsets(items: list, src: str, filename: str) -> list[A.RuleDef]:
     for it in items:
         if isinstance(it, A.LetDef):
             if it.name in lets:
-                raise located(f"'{it.name}' defined twice (first at line {lets[it.name].pos.line})",
-                              filename, src, it.pos.line, it.pos.col)
+                raise located(
+                    f"'{it.name}' defined twice (first at line {lets[it.name].pos.line})",
+                    filename,
+                    src,
+                    it.pos.line,
+                    it.pos.col,
+                )
             lets[it.name] = it
         if isinstance(it, A.OpSetDef):
             if it.name in sets:
-                raise located(f"op set '{it.name}' defined twice", filename, src, it.pos.line,
-                              it.pos.col)
+                raise located(f"op set '{it.name}' defined twice", filename, src, it.pos.line, it.pos.col)
             sets[it.name] = expand(it.ops)
     rules = [it for it in items if isinstance(it, A.RuleDef)]
     for r in rules:
@@ -359,8 +380,13 @@ def _resolve_opsets(items: list, src: str, filename: str) -> list[A.RuleDef]:
         for v in r.opvars.values():
             if v.set_name is not None:
                 if v.set_name not in sets:
-                    raise located(f"unknown op set '{v.set_name}' (define it with `ops "
-                                  f"{v.set_name} = {{...}}`)", filename, src, v.pos.line, v.pos.col)
+                    raise located(
+                        f"unknown op set '{v.set_name}' (define it with `ops {v.set_name} = {{...}}`)",
+                        filename,
+                        src,
+                        v.pos.line,
+                        v.pos.col,
+                    )
                 v.ops = list(sets[v.set_name])
             else:
                 v.ops = expand(v.ops)
@@ -374,7 +400,7 @@ def _unclosed_bracket(src: str, line: int, col: int) -> tuple[int, int] | None:
     lines = src.splitlines()
     stack: list[tuple[int, int]] = []
     for i in range(min(line, len(lines))):
-        text = lines[i] if i < line - 1 else lines[i][:max(col - 1, 0)]
+        text = lines[i] if i < line - 1 else lines[i][: max(col - 1, 0)]
         quote = None
         for j, ch in enumerate(text):
             if quote:
@@ -391,7 +417,6 @@ def _unclosed_bracket(src: str, line: int, col: int) -> tuple[int, int] | None:
         opened = stack[-1][0]
         return opened, len(lines[opened - 1].split("#")[0].rstrip()) + 1
     return None
-
 
 
 def _dedent_line(src: str) -> int:

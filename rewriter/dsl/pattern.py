@@ -3,11 +3,12 @@
 The matcher anchors at the last node of the `match:` block and reaches the other pattern nodes by
 walking producers of bound values (or consumers, for nodes only reachable that way).
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import Iterator
 
 import onnx_graphsurgeon as gs
 
@@ -23,9 +24,10 @@ COMMUTATIVE = {"Add", "Mul", "Max", "Min", "Sum"}
 class Step:
     """How pattern node `index` is found: the anchor, the producer of a bound value, or a
     consumer of a bound value."""
+
     index: int
-    how: str          # "anchor" | "producer" | "consumer"
-    value: str = ""   # the bound value the walk starts from
+    how: str  # "anchor" | "producer" | "consumer"
+    value: str = ""  # the bound value the walk starts from
 
 
 class Failure:
@@ -53,8 +55,15 @@ def _where_reason(ev: Evaluator, clause: A.Expr, env: dict) -> str:
 
 
 class Pattern:
-    def __init__(self, nodes: list[A.MatchNode], where: list[A.Expr], plan: list[Step],
-                 literals: dict, opvars: dict | None = None, consts: dict | None = None):
+    def __init__(
+        self,
+        nodes: list[A.MatchNode],
+        where: list[A.Expr],
+        plan: list[Step],
+        literals: dict,
+        opvars: dict | None = None,
+        consts: dict | None = None,
+    ):
         self.nodes, self.where, self.plan = nodes, where, plan
         self.consts = dict(consts or {})  # file-level `let` constants: every match starts with them
         self.literals = literals  # (node index, attr key) -> evaluated literal constraint
@@ -63,16 +72,14 @@ class Pattern:
         self.node_ops = [self.opvars.get(n.op, frozenset([n.op])) for n in nodes]
         self.anchor_ops = self.node_ops[-1]
         self.anchor_op = nodes[-1].op  # the op, or the op variable's name
-        self.producer_of = {o: (i, k) for i, n in enumerate(nodes)
-                            for k, o in enumerate(n.outputs) if o != "_"}
+        self.producer_of = {o: (i, k) for i, n in enumerate(nodes) for k, o in enumerate(n.outputs) if o != "_"}
 
     def ops_text(self, i: int) -> str:
         ops = sorted(self.node_ops[i])
         return ops[0] if len(ops) == 1 else f"{self.nodes[i].op} in {{{', '.join(ops)}}}"
 
     # -- public
-    def match(self, anchor: gs.Node, ev: Evaluator, fail: Failure | None = None
-              ) -> tuple[dict, list[gs.Node]] | None:
+    def match(self, anchor: gs.Node, ev: Evaluator, fail: Failure | None = None) -> tuple[dict, list[gs.Node]] | None:
         """First binding (captures, matched nodes in pattern order) whose where-clauses hold."""
         if anchor.op not in self.anchor_ops:
             if fail is not None:
@@ -112,8 +119,7 @@ class Pattern:
                 out.append(n)
         return out
 
-    def _search(self, k: int, anchor: gs.Node, env: dict, matched: dict, ev, fail
-                ) -> Iterator[tuple[dict, dict]]:
+    def _search(self, k: int, anchor: gs.Node, env: dict, matched: dict, ev, fail) -> Iterator[tuple[dict, dict]]:
         if k == len(self.plan):
             yield env, matched
             return
@@ -127,8 +133,7 @@ class Pattern:
                 m2[step.index] = node
                 yield from self._search(k + 1, anchor, env2, m2, ev, fail)
 
-    def _match_node(self, i: int, node: gs.Node, env: dict, ev, fail, depth: int
-                    ) -> Iterator[dict]:
+    def _match_node(self, i: int, node: gs.Node, env: dict, ev, fail, depth: int) -> Iterator[dict]:
         pn = self.nodes[i]
 
         def no(d: float, why: str):
@@ -159,9 +164,9 @@ class Pattern:
         rest = args[-1] if args and args[-1].rest else None
         if rest is not None:  # `...parts`: every remaining input, as a list
             args = args[:-1]
-            env[rest.name] = [t for t in node.inputs[len(args):] if not is_empty(t)]
+            env[rest.name] = [t for t in node.inputs[len(args) :] if not is_empty(t)]
         else:
-            extra = [t for t in node.inputs[len(args):] if not is_empty(t)]
+            extra = [t for t in node.inputs[len(args) :] if not is_empty(t)]
             if extra:
                 no(0.2, f"has {len(node.inputs)} inputs, pattern expects at most {len(args)}")
                 return
@@ -175,7 +180,7 @@ class Pattern:
 
     def _bind_inputs(self, pn: A.MatchNode, node: gs.Node, order: list[int], env: dict, no):
         env = dict(env)
-        for j, arg in enumerate(pn.args[:len(order)]):
+        for j, arg in enumerate(pn.args[: len(order)]):
             slot = order[j]
             t = node.inputs[slot] if slot < len(node.inputs) else None
             if is_empty(t):

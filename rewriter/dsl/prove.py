@@ -18,6 +18,7 @@ input makes a root value differ:
 Assumptions: divisors are non-zero and square roots are of non-negative values, as the original
 graph needs them to be for a finite result. Shapes are those of the instances.
 """
+
 from __future__ import annotations
 
 import collections
@@ -51,17 +52,17 @@ SMALL_CHANNELS = [1, 2, 3, 4, 6]
 @dataclass
 class ProofResult:
     rule: str
-    status: str          # "proved" | "disproved" | "unknown"
+    status: str  # "proved" | "disproved" | "unknown"
     detail: str
     instances: int = 0
     counterexample: dict | None = field(default=None, repr=False)
 
     def __str__(self) -> str:
-        label = {"proved": "proved   ", "disproved": "disproved",
-                 "unknown": "unknown  "}[self.status]
+        label = {"proved": "proved   ", "disproved": "disproved", "unknown": "unknown  "}[self.status]
         extra = " (falls back to testing)" if self.status == "unknown" else ""
-        return (f"{label} {self.rule}{extra}: {self.detail}"
-                + "".join(f"\n           {line}" for line in describe(self.counterexample)))
+        return f"{label} {self.rule}{extra}: {self.detail}" + "".join(
+            f"\n           {line}" for line in describe(self.counterexample)
+        )
 
 
 class _Concretize(Exception):
@@ -84,7 +85,7 @@ class SymEvaluator(Evaluator):
     def __init__(self, helpers, graph_outputs, target, sym: dict, names: dict):
         super().__init__(helpers, graph_outputs, target)
         self.sym, self.names = sym, names  # id(tensor) -> array; id(tensor) -> capture name
-        self.inexact = False               # a float result came from a helper's float math
+        self.inexact = False  # a float result came from a helper's float math
         self.builtins["value"] = self._value
         self.builtins["all"] = lambda v: self._fold(v, True)
         self.builtins["any"] = lambda v: self._fold(v, False)
@@ -104,10 +105,15 @@ class SymEvaluator(Evaluator):
         return c
 
     def _symbols_in(self, args) -> set:
-        return {self.names[id(a)] for a in args if isinstance(a, gs.Tensor) and id(a) in self.names
-                and self.sym.get(id(a)) is not None and self.sym[id(a)].dtype == object
-                and any(isinstance(x, z3.ExprRef) and not z3.is_rational_value(x)
-                        for x in self.sym[id(a)].reshape(-1))}
+        return {
+            self.names[id(a)]
+            for a in args
+            if isinstance(a, gs.Tensor)
+            and id(a) in self.names
+            and self.sym.get(id(a)) is not None
+            and self.sym[id(a)].dtype == object
+            and any(isinstance(x, z3.ExprRef) and not z3.is_rational_value(x) for x in self.sym[id(a)].reshape(-1))
+        }
 
     def eval(self, e: A.Expr, env: dict):
         if isinstance(e, A.Call) and e.func in self.helpers:
@@ -115,8 +121,10 @@ class SymEvaluator(Evaluator):
             spec = self.helpers.spec(e.func) if hasattr(self.helpers, "spec") else None
             if spec is not None and spec.symbolic:
                 fn = spec.symbolic if callable(spec.symbolic) and spec.symbolic is not True else spec.fn
-                vals = [self.sym.get(id(a), a) if isinstance(a, gs.Tensor) and const_value(a) is not None
-                        else a for a in args]
+                vals = [
+                    self.sym.get(id(a), a) if isinstance(a, gs.Tensor) and const_value(a) is not None else a
+                    for a in args
+                ]
                 try:
                     return _py(fn(*vals))  # object arrays (symbolic) stay arrays
                 except (NotEncodable, _Concretize):
@@ -143,8 +151,11 @@ class SymEvaluator(Evaluator):
             left, right = self.eval(e.left, env), self.eval(e.right, env)
             if _is_z3(left) or _is_z3(right):
                 return self._compare(e.op, left, right)
-            return super().eval(e, env) if not isinstance(left, np.ndarray) or left.dtype != object \
+            return (
+                super().eval(e, env)
+                if not isinstance(left, np.ndarray) or left.dtype != object
                 else self._compare(e.op, left, right)
+            )
         return super().eval(e, env)
 
     @staticmethod
@@ -163,8 +174,14 @@ class SymEvaluator(Evaluator):
             pairs = np.broadcast_arrays(a, b)
         except ValueError:
             return op == "!="
-        f = {"==": lambda x, y: x == y, "!=": lambda x, y: x != y, "<": lambda x, y: x < y,
-             "<=": lambda x, y: x <= y, ">": lambda x, y: x > y, ">=": lambda x, y: x >= y}[op]
+        f = {
+            "==": lambda x, y: x == y,
+            "!=": lambda x, y: x != y,
+            "<": lambda x, y: x < y,
+            "<=": lambda x, y: x <= y,
+            ">": lambda x, y: x > y,
+            ">=": lambda x, y: x >= y,
+        }[op]
         conds = [f(as_term(x), as_term(y)) for x, y in zip(pairs[0].reshape(-1), pairs[1].reshape(-1))]
         if op == "!=":
             return z3.Or(*conds) if conds else False
@@ -270,6 +287,7 @@ def _topo(nodes: list) -> list:
             if id(t) in made:
                 visit(made[id(t)])
         order.append(n)
+
     for n in nodes:
         visit(n)
     return order
@@ -313,8 +331,14 @@ def _model_value(model, term) -> float:
     return 0.0
 
 
-def prove_rule(rule, target=None, instances: int = 3, seed: int = 0, timeout_ms: int = 20000,
-               counterexamples: str | Path | None = None) -> ProofResult:
+def prove_rule(
+    rule,
+    target=None,
+    instances: int = 3,
+    seed: int = 0,
+    timeout_ms: int = 20000,
+    counterexamples: str | Path | None = None,
+) -> ProofResult:
     """Prove, disprove or give up on one rule; see the module docstring."""
     if rule.pins_only:
         return ProofResult(rule.name, "proved", "host pins only: values unchanged")
@@ -365,8 +389,7 @@ def prove_rule(rule, target=None, instances: int = 3, seed: int = 0, timeout_ms:
             except (NotEncodable, EvalError, RuleError) as e:
                 return ProofResult(rule.name, "unknown", str(e), done)
             except Exception as e:  # noqa: BLE001 - a gap in the symbolic semantics: say so, test instead
-                return ProofResult(rule.name, "unknown", f"symbolic evaluation failed: "
-                                                         f"{type(e).__name__}: {e}", done)
+                return ProofResult(rule.name, "unknown", f"symbolic evaluation failed: {type(e).__name__}: {e}", done)
         if status == "unknown":
             return ProofResult(rule.name, "unknown", detail, done)
         if status == "disproved":
@@ -376,12 +399,10 @@ def prove_rule(rule, target=None, instances: int = 3, seed: int = 0, timeout_ms:
                 return ProofResult(rule.name, "disproved", detail, done + 1, cx)
             if ctx.used_uninterpreted or ev.inexact:
                 why = "an uninterpreted op" if ctx.used_uninterpreted else "a helper's float result"
-                return ProofResult(rule.name, "unknown", f"z3 found a difference that depends on {why}",
-                                   done)
+                return ProofResult(rule.name, "unknown", f"z3 found a difference that depends on {why}", done)
             cx = _replay(rule, model, feeds, ops, inst, zmodel, target)
             _save(cx, counterexamples, rule.name)
-            return ProofResult(rule.name, "disproved", "a real input where the rewrite differs",
-                               done + 1, cx)
+            return ProofResult(rule.name, "disproved", "a real input where the rewrite differs", done + 1, cx)
         done += 1
         built[pick] += 1
         weights |= bool(symbolic)
@@ -399,7 +420,7 @@ def _what(e: RuleError) -> str:
     text = str(e)
     at = text.find(" at node '")
     end = text.find("': ", at) if at >= 0 else -1
-    return text[end + 3:] if end >= 0 else text
+    return text[end + 3 :] if end >= 0 else text
 
 
 def _rewrite_once(rule, model: onnx.ModelProto, target) -> None:
@@ -453,13 +474,16 @@ def _replay(rule, model, feeds, ops, inst: _Instance, zmodel, target) -> dict:
         out = gs.export_onnx(g)
         out.opset_import[0].version = model.opset_import[0].version
         got = _run(out, new_feeds)
-        pairs = [f"{o.name}: max |before - after| = {float(np.max(np.abs(a.astype(float) - b.astype(float)))):.6g}"
-                 for o, a, b in zip(model.graph.output, ref, got)]
+        pairs = [
+            f"{o.name}: max |before - after| = {float(np.max(np.abs(a.astype(float) - b.astype(float)))):.6g}"
+            for o, a, b in zip(model.graph.output, ref, got)
+        ]
         worst = "; ".join(pairs) + " on onnxruntime"
     except Exception as e:  # noqa: BLE001 - the counter-example is over the reals; floats may not show it
         worst = f"(not replayed on onnxruntime: {str(e).splitlines()[0][:120]})"
-    inputs = ", ".join(f"{k} = {np.array2string(np.asarray(v).reshape(-1)[:8], precision=6)}"
-                       for k, v in new_feeds.items())
+    inputs = ", ".join(
+        f"{k} = {np.array2string(np.asarray(v).reshape(-1)[:8], precision=6)}" for k, v in new_feeds.items()
+    )
     return _counterexample(model, new_feeds, ops, ref, got, f"{inputs}; {worst}")
 
 

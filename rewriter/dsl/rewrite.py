@@ -7,6 +7,7 @@ to x; when y is a graph output, x's producer is made to write y (the output's na
 A rewrite that would change a replaced value's shape or dtype, or builds a node onnx's inference
 rejects, raises RuleError naming the rule and the matched node.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -28,18 +29,18 @@ from .names import NameAuthority
 @dataclass
 class _Planned:
     op: str
-    inputs: list          # refs: ("t", tensor) ("none",) ("const", array, literal) ("new", key)
-    attrs: dict           #       ("rep", name)
-    outputs: list         # refs: ("new", key) | ("rep", name)
-    hint: str = ""        # base for fresh value names
+    inputs: list  # refs: ("t", tensor) ("none",) ("const", array, literal) ("new", key)
+    attrs: dict  #       ("rep", name)
+    outputs: list  # refs: ("new", key) | ("rep", name)
+    hint: str = ""  # base for fresh value names
     out_vars: list = field(default_factory=list)
 
 
 @dataclass
 class _Plan:
     nodes: list[_Planned] = field(default_factory=list)
-    aliases: list[tuple[str, tuple]] = field(default_factory=list)   # (replaced name, ref)
-    pins: list[tuple[list, str]] = field(default_factory=list)      # ([refs] or [], reason)
+    aliases: list[tuple[str, tuple]] = field(default_factory=list)  # (replaced name, ref)
+    pins: list[tuple[list, str]] = field(default_factory=list)  # ([refs] or [], reason)
 
 
 @dataclass
@@ -178,8 +179,7 @@ class Rewriter:
             ins = self._inputs(e.args, env, defined, out)
             self._tmp += 1
             key = f"__tmp{self._tmp}"
-            out.nodes.append(_Planned(op, ins, self._attrs(op, e.attrs or [], env),
-                                      [("new", key)], op.lower()))
+            out.nodes.append(_Planned(op, ins, self._attrs(op, e.attrs or [], env), [("new", key)], op.lower()))
             return ("new", key)
         if isinstance(e, A.ListComp):
             seq = self._eval(e.seq, env)
@@ -188,8 +188,9 @@ class Rewriter:
             except TypeError:
                 raise self._err(e.seq, f"not a list: {seq!r}") from None
             return [self._value(e.item, {**env, e.var: item}, defined, out) for item in items]
-        if isinstance(e, A.ListE) and any(isinstance(x, A.Call) and is_op(x.func, self.ev, self.opvars)
-                                          for x in e.items):
+        if isinstance(e, A.ListE) and any(
+            isinstance(x, A.Call) and is_op(x.func, self.ev, self.opvars) for x in e.items
+        ):
             return [self._value(x, env, defined, out) for x in e.items]
         v = self._eval(e, env)
         return self._ref(v, literal=not isinstance(v, np.ndarray))
@@ -205,8 +206,7 @@ class Rewriter:
         return ("const", _const_array(v, literal), literal)
 
     # ---------- phase 2: edit the graph
-    def commit(self, graph: gs.Graph, env: dict, matched: list[gs.Node], plan: _Plan,
-               graph_outputs: set[int]) -> Edit:
+    def commit(self, graph: gs.Graph, env: dict, matched: list[gs.Node], plan: _Plan, graph_outputs: set[int]) -> Edit:
         rule = self.rule.name
         anchor = matched[-1]
         replaced: dict[int, gs.Variable] = {}
@@ -248,8 +248,10 @@ class Rewriter:
             refs = list(p.inputs)
             while refs and refs[-1][0] == "none":
                 refs.pop()  # trailing skipped optionals are simply absent
-            ins = [gs.Variable.empty() if r[0] == "none" else resolve_in(self._literal_dtype(r, p, resolve_in))
-                   for r in refs]
+            ins = [
+                gs.Variable.empty() if r[0] == "none" else resolve_in(self._literal_dtype(r, p, resolve_in))
+                for r in refs
+            ]
             attrs = {k: v for k, v in p.attrs.items() if v is not None}
             node = gs.Node(p.op, self.names.fresh(f"{rule}_{p.op}"), attrs, ins, p.out_vars)
             tag(node, rule)
@@ -311,21 +313,38 @@ class Rewriter:
     def _same_type(self, v: gs.Variable, dtype, shape, anchor: gs.Node, what: str) -> None:
         old_shape = [d if isinstance(d, (int, np.integer)) else None for d in (v.shape or [])]
         new_shape = [d if isinstance(d, (int, np.integer)) else None for d in (shape or [])]
-        if v.shape is not None and shape is not None and (
+        if (
+            v.shape is not None
+            and shape is not None
+            and (
                 len(old_shape) != len(new_shape)
-                or any(a is not None and b is not None and a != b for a, b in zip(old_shape, new_shape))):
-            raise RuleError(f"{self._where(anchor)}: the rewrite changes the shape of '{v.name}' "
-                            f"from {list(v.shape)} to {list(shape)} ({what})")
+                or any(a is not None and b is not None and a != b for a, b in zip(old_shape, new_shape))
+            )
+        ):
+            raise RuleError(
+                f"{self._where(anchor)}: the rewrite changes the shape of '{v.name}' "
+                f"from {list(v.shape)} to {list(shape)} ({what})"
+            )
         try:
             same = v.dtype is None or dtype is None or np.dtype(v.dtype) == np.dtype(dtype)
         except TypeError:
             same = True
         if not same:
-            raise RuleError(f"{self._where(anchor)}: the rewrite changes the dtype of '{v.name}' "
-                            f"from {np.dtype(v.dtype).name} to {np.dtype(dtype).name} ({what})")
+            raise RuleError(
+                f"{self._where(anchor)}: the rewrite changes the dtype of '{v.name}' "
+                f"from {np.dtype(v.dtype).name} to {np.dtype(dtype).name} ({what})"
+            )
 
-    def _alias(self, graph: gs.Graph, y: gs.Variable, src: gs.Tensor, graph_outputs: set[int],
-               replaced: dict, edit: Edit, anchor: gs.Node) -> None:
+    def _alias(
+        self,
+        graph: gs.Graph,
+        y: gs.Variable,
+        src: gs.Tensor,
+        graph_outputs: set[int],
+        replaced: dict,
+        edit: Edit,
+        anchor: gs.Node,
+    ) -> None:
         """`y = src`: y's consumers read src. A graph output keeps its name: src's producer writes
         y instead; when src cannot be renamed (a graph input or output, a constant), an Identity
         writes y (unless y already is an Identity of src)."""
@@ -336,8 +355,7 @@ class Rewriter:
         self._same_type(y, dtype, shape, anchor, f"replaced by '{src.name}'")
         if id(y) in graph_outputs:
             inputs = {id(t) for t in graph.inputs}
-            if (isinstance(src, gs.Constant) or len(src.inputs) != 1 or id(src) in graph_outputs
-                    or id(src) in inputs):
+            if isinstance(src, gs.Constant) or len(src.inputs) != 1 or id(src) in graph_outputs or id(src) in inputs:
                 prod = y.inputs[0] if y.inputs else None
                 if prod is not None and prod.op == "Identity" and prod.inputs and prod.inputs[0] is src:
                     return
@@ -369,8 +387,15 @@ class Rewriter:
             if refs:
                 nodes = []
                 for ref in refs:
-                    t = env[ref[1]] if ref[0] == "rep" else fresh.get(ref[1]) if ref[0] == "new" \
-                        else ref[1] if ref[0] == "t" else None
+                    t = (
+                        env[ref[1]]
+                        if ref[0] == "rep"
+                        else fresh.get(ref[1])
+                        if ref[0] == "new"
+                        else ref[1]
+                        if ref[0] == "t"
+                        else None
+                    )
                     if isinstance(t, gs.Variable) and t.inputs:
                         nodes.append(t.inputs[0])
             else:

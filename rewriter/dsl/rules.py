@@ -1,4 +1,5 @@
 """Rule / RuleSet, and the load-time checks that turn RuleDefs into compiled rules."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
@@ -138,12 +139,10 @@ class _Checker:
             raise self.err(pos, f"unknown ONNX op '{name}'")
 
     def is_op(self, name: str, opvars: dict) -> bool:
-        return name in opvars or (name not in self.helpers and name not in BUILTINS
-                                  and onnx.defs.has(name))
+        return name in opvars or (name not in self.helpers and name not in BUILTINS and onnx.defs.has(name))
 
     # -- expressions
-    def expr(self, e: A.Expr, bound: dict, opvars: dict, in_rewrite: bool = False,
-             spread_ok: bool = False):
+    def expr(self, e: A.Expr, bound: dict, opvars: dict, in_rewrite: bool = False, spread_ok: bool = False):
         """Check names, calls (arity, declared argument kinds) and where ops may appear.
         `bound` maps names to their kind ("value", "const", "attr", "attrs", "op", "local")."""
         if isinstance(e, A.Name):
@@ -209,20 +208,26 @@ class _Checker:
             have = bound.get(arg.id) if isinstance(arg, A.Name) else None
             if have is None or have == "local" or kind == "any":
                 if isinstance(arg, A.Lit) and arg.value is not None and kind in ("value", "const"):
-                    raise self.err(arg.pos, f"argument {i + 1} of {what} must be a graph value, "
-                                            f"not the literal {arg.text}")
+                    raise self.err(
+                        arg.pos, f"argument {i + 1} of {what} must be a graph value, not the literal {arg.text}"
+                    )
                 continue
             is_value = have in ("value", "const")
             if kind == "value" and not is_value:
-                raise self.err(arg.pos, f"argument {i + 1} of {what} must be a graph value; "
-                                        f"'{arg.id}' is an {_KIND_TEXT[have]}")
+                raise self.err(
+                    arg.pos, f"argument {i + 1} of {what} must be a graph value; '{arg.id}' is an {_KIND_TEXT[have]}"
+                )
             if kind == "const" and have != "const":
-                raise self.err(arg.pos, f"argument {i + 1} of {what} must be a constant "
-                                        f"(capture it as `{arg.id}: const`); '{arg.id}' is "
-                                        f"{'a value that may vary' if is_value else 'an ' + _KIND_TEXT[have]}")
+                raise self.err(
+                    arg.pos,
+                    f"argument {i + 1} of {what} must be a constant "
+                    f"(capture it as `{arg.id}: const`); '{arg.id}' is "
+                    f"{'a value that may vary' if is_value else 'an ' + _KIND_TEXT[have]}",
+                )
             if kind == "attr" and is_value:
-                raise self.err(arg.pos, f"argument {i + 1} of {what} must be an attribute or "
-                                        f"number; '{arg.id}' is a graph value")
+                raise self.err(
+                    arg.pos, f"argument {i + 1} of {what} must be an attribute or number; '{arg.id}' is a graph value"
+                )
 
     def attrs(self, items: list, bound: dict, opvars: dict):
         keys = set()
@@ -296,8 +301,7 @@ class _Checker:
                         raise self.err(it.value.pos, f"bad attribute literal: {e}") from None
         plan = plan_pattern(d.match)
         if isinstance(plan, int):
-            raise self.err(d.match[plan].pos,
-                           "pattern node is not connected to the last (anchor) node")
+            raise self.err(d.match[plan].pos, "pattern node is not connected to the last (anchor) node")
         for w in d.where:
             self.expr(w, bound, opvars)
         match_values = {k for k, v in binds.items() if v == "value"}
@@ -340,13 +344,18 @@ class _Checker:
                 if o not in assigned:
                     raise self.err(d.pos, f"rewrite does not assign the replaced root value '{o}'")
         pattern = Pattern(d.match, d.where, plan, literals, opvars, lets)
-        return Rule(d.name, d.file, d.pos.line, d.priority, _summary(d), d, pattern,
-                    match_values, roots, helpers)
+        return Rule(d.name, d.file, d.pos.line, d.priority, _summary(d), d, pattern, match_values, roots, helpers)
 
 
-_KIND_TEXT = {"attr": "attribute capture", "attrs": "attribute dict capture", "op": "op variable",
-              "values": "list of values",
-              "local": "comprehension variable", "value": "graph value", "const": "constant"}
+_KIND_TEXT = {
+    "attr": "attribute capture",
+    "attrs": "attribute dict capture",
+    "op": "op variable",
+    "values": "list of values",
+    "local": "comprehension variable",
+    "value": "graph value",
+    "const": "constant",
+}
 
 
 def _children(e: A.Expr) -> list:
@@ -375,8 +384,7 @@ def parse_rules(text: str, filename: str = "<string>", helpers=None) -> RuleSet:
     out = []
     for d in defs:
         if d.name in seen:
-            raise checker.err(d.pos, f"duplicate rule name '{d.name}' (first defined at line "
-                                     f"{seen[d.name].pos.line})")
+            raise checker.err(d.pos, f"duplicate rule name '{d.name}' (first defined at line {seen[d.name].pos.line})")
         seen[d.name] = d
         out.append(checker.compile(d, helpers))
     return RuleSet(out)
@@ -394,9 +402,12 @@ def load_rule_files(paths: Iterable[str | Path], helpers=None) -> RuleSet:
         for r in rs:
             if r.name in where:
                 first = where[r.name]
-                raise RuleSyntaxError(f"duplicate rule name '{r.name}' (first defined at "
-                                      f"{first.file}:{first.line})", str(p), r.line,
-                                      r.defn.pos.col)
+                raise RuleSyntaxError(
+                    f"duplicate rule name '{r.name}' (first defined at {first.file}:{first.line})",
+                    str(p),
+                    r.line,
+                    r.defn.pos.col,
+                )
             where[r.name] = r
         rules = rules + rs
     return rules

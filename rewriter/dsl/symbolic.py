@@ -11,6 +11,7 @@ one is inconclusive. Square roots and reciprocals of symbols are fresh reals tie
 argument (r >= 0, r * r == a; r * a == 1), so identities stay polynomial. Anything else raises
 NotEncodable.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -30,10 +31,41 @@ class NotEncodable(Exception):
 _CURRENT: contextvars.ContextVar = contextvars.ContextVar("symbolic_context")
 
 # elementwise ops whose value at x depends only on x (and attributes): uninterpreted functions
-UNINTERPRETED = {"Sigmoid", "Tanh", "Exp", "Log", "Sqrt", "Erf", "Softplus", "Softsign",
-                 "HardSigmoid", "HardSwish", "Elu", "Selu", "Celu", "Gelu", "Mish", "Sin", "Cos",
-                 "Tan", "Floor", "Ceil", "Round", "Sign", "Reciprocal", "ThresholdedRelu", "Atan",
-                 "Asin", "Acos", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Shrink"}
+UNINTERPRETED = {
+    "Sigmoid",
+    "Tanh",
+    "Exp",
+    "Log",
+    "Sqrt",
+    "Erf",
+    "Softplus",
+    "Softsign",
+    "HardSigmoid",
+    "HardSwish",
+    "Elu",
+    "Selu",
+    "Celu",
+    "Gelu",
+    "Mish",
+    "Sin",
+    "Cos",
+    "Tan",
+    "Floor",
+    "Ceil",
+    "Round",
+    "Sign",
+    "Reciprocal",
+    "ThresholdedRelu",
+    "Atan",
+    "Asin",
+    "Acos",
+    "Sinh",
+    "Cosh",
+    "Asinh",
+    "Acosh",
+    "Atanh",
+    "Shrink",
+}
 
 
 class SymContext:
@@ -240,8 +272,14 @@ def _conv_attrs(w, attrs):
         raise NotEncodable("auto_pad")
     k = list(w.shape[2:])
     n = len(k)
-    return (k, n, int(_attr(attrs, "group", 1) or 1), list(_attr(attrs, "strides", None) or [1] * n),
-            list(_attr(attrs, "dilations", None) or [1] * n), list(_attr(attrs, "pads", None) or [0] * 2 * n))
+    return (
+        k,
+        n,
+        int(_attr(attrs, "group", 1) or 1),
+        list(_attr(attrs, "strides", None) or [1] * n),
+        list(_attr(attrs, "dilations", None) or [1] * n),
+        list(_attr(attrs, "pads", None) or [0] * 2 * n),
+    )
 
 
 def _conv(x, w, b, attrs):
@@ -256,8 +294,7 @@ def _conv(x, w, b, attrs):
         for ci in range(cin):
             c = gi * cin + ci
             for kk in np.ndindex(*k):
-                sl = tuple(slice(kk[i] * d[i], kk[i] * d[i] + s[i] * (outs[i] - 1) + 1, s[i])
-                           for i in range(n))
+                sl = tuple(slice(kk[i] * d[i], kk[i] * d[i] + s[i] * (outs[i] - 1) + 1, s[i]) for i in range(n))
                 acc = acc + xp[(slice(None), c) + sl] * w[(o, ci) + kk]
         y[:, o] = acc + (b[o] if b is not None else 0)
     return y
@@ -275,8 +312,7 @@ def _conv_transpose(x, w, b, attrs):
         gi = c // (C // g)
         for mo in range(mg):
             for kk in np.ndindex(*k):
-                sl = tuple(slice(kk[i] * d[i], kk[i] * d[i] + s[i] * (x.shape[2 + i] - 1) + 1, s[i])
-                           for i in range(n))
+                sl = tuple(slice(kk[i] * d[i], kk[i] * d[i] + s[i] * (x.shape[2 + i] - 1) + 1, s[i]) for i in range(n))
                 idx = (slice(None), gi * mg + mo) + sl
                 y[idx] = y[idx] + x[:, c] * w[(c, mo) + kk]
     crop = (slice(None), slice(None)) + tuple(slice(p[i], full[i] - p[i + n]) for i in range(n))
@@ -330,8 +366,11 @@ def evaluate(op: str, ins: list, attrs: dict, n_out: int = 1) -> list:
     elif op == "Abs":
         out = ew(lambda v: z3.If(as_term(v) >= 0, as_term(v), -as_term(v)), x)
     elif op in ("Add", "Sub", "Mul"):
-        f = {"Add": lambda a, b: as_term(a) + as_term(b), "Sub": lambda a, b: as_term(a) - as_term(b),
-             "Mul": lambda a, b: as_term(a) * as_term(b)}[op]
+        f = {
+            "Add": lambda a, b: as_term(a) + as_term(b),
+            "Sub": lambda a, b: as_term(a) - as_term(b),
+            "Mul": lambda a, b: as_term(a) * as_term(b),
+        }[op]
         out = ew(f, x, get(1))
     elif op == "Div":
         out = divide(x, get(1))
@@ -354,8 +393,9 @@ def evaluate(op: str, ins: list, attrs: dict, n_out: int = 1) -> list:
         eps = float(_attr(attrs, "epsilon", 1e-5))
         r = current().sqrt_array(np.asarray(get(4), dtype=object) + as_term(eps))
         scale = divide(np.asarray(get(1), dtype=object), r)
-        out = (x - np.asarray(get(3), dtype=object).reshape(shape)) * scale.reshape(shape) \
-            + np.asarray(get(2), dtype=object).reshape(shape)
+        out = (x - np.asarray(get(3), dtype=object).reshape(shape)) * scale.reshape(shape) + np.asarray(
+            get(2), dtype=object
+        ).reshape(shape)
     elif op == "Conv":
         out = _conv(x, get(1), get(2), attrs)
     elif op == "ConvTranspose":
@@ -400,8 +440,9 @@ def evaluate(op: str, ins: list, attrs: dict, n_out: int = 1) -> list:
         ax = int(_attr(attrs, "axis", 1)) % (x.ndim + 1) if x.ndim else 0
         out = x.reshape(int(np.prod(x.shape[:ax])), -1)
     elif op == "Concat":
-        out = np.concatenate([np.asarray(i, dtype=object) for i in ins if i is not None],
-                             axis=int(_attr(attrs, "axis")))
+        out = np.concatenate(
+            [np.asarray(i, dtype=object) for i in ins if i is not None], axis=int(_attr(attrs, "axis"))
+        )
     elif op == "Slice":
         out = _slice(x, get(1), get(2), get(3), get(4))
     elif op == "Pad":

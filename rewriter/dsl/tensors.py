@@ -1,4 +1,5 @@
 """Small facts about gs tensors shared by the matcher, evaluator and rewriter."""
+
 from __future__ import annotations
 
 import numpy as np

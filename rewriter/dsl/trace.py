@@ -1,5 +1,6 @@
 """Match tracing: why a rule did not fire on each node the driver visited, and which other rule
 consumed a node it could have used."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -44,8 +45,9 @@ class Tracer:
         """`rule` removed `node`; say so when the traced rule could have matched it."""
         if rule.name == self.name or node.op not in self.wanted_ops:
             return
-        self._lines.append(f"node '{node.name}' ({node.op}): consumed by rule {rule.name} "
-                           f"({Path(rule.file).name}:{rule.line})")
+        self._lines.append(
+            f"node '{node.name}' ({node.op}): consumed by rule {rule.name} ({Path(rule.file).name}:{rule.line})"
+        )
 
     def note(self, line: str) -> None:
         self._lines.append(line)

@@ -5,6 +5,7 @@ every op of the rule's op variables. A failing rule comes with a counter-example
 shapes, attributes and worst element, saved as an ONNX model plus an .npz of its inputs (and the
 outputs before / after the rewrite) so it can be replayed.
 """
+
 from __future__ import annotations
 
 import collections
@@ -41,8 +42,10 @@ class VerifyResult:
 
     def __str__(self) -> str:
         status = "ok  " if self.passed else "FAIL"
-        head = (f"{status} {self.rule}: {self.instances} instances, max abs {self.max_abs_err:.3g},"
-                f" max rel {self.max_rel_err:.3g}  {self.message}").rstrip()
+        head = (
+            f"{status} {self.rule}: {self.instances} instances, max abs {self.max_abs_err:.3g},"
+            f" max rel {self.max_rel_err:.3g}  {self.message}"
+        ).rstrip()
         return head + "".join(f"\n       {line}" for line in describe(self.counterexample))
 
 
@@ -93,27 +96,30 @@ def _show(a: np.ndarray) -> str:
     return f"{list(a.shape)} in [{float(np.min(a)):.6g}, {float(np.max(a)):.6g}]"
 
 
-def _counterexample(model: onnx.ModelProto, feeds: dict, ops: dict, ref=None, got=None,
-                    worst: str = "") -> dict:
+def _counterexample(model: onnx.ModelProto, feeds: dict, ops: dict, ref=None, got=None, worst: str = "") -> dict:
     g = model.graph
-    cx = {"ops": dict(ops),
-          "inputs": {vi.name: (list(np.shape(feeds[vi.name])), str(np.asarray(feeds[vi.name]).dtype))
-                     for vi in g.input},
-          "constants": {t.name: _show(onnx.numpy_helper.to_array(t)) for t in g.initializer},
-          "attributes": {n.name or f"{n.op_type}#{i}": {a.name: onnx.helper.get_attribute_value(a)
-                                                        for a in n.attribute}
-                         for i, n in enumerate(g.node)},
-          "worst": worst}
+    cx = {
+        "ops": dict(ops),
+        "inputs": {vi.name: (list(np.shape(feeds[vi.name])), str(np.asarray(feeds[vi.name]).dtype)) for vi in g.input},
+        "constants": {t.name: _show(onnx.numpy_helper.to_array(t)) for t in g.initializer},
+        "attributes": {
+            n.name or f"{n.op_type}#{i}": {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
+            for i, n in enumerate(g.node)
+        },
+        "worst": worst,
+    }
     cx["_model"], cx["_feeds"], cx["_ref"], cx["_got"] = model, feeds, ref, got
     return cx
 
 
 def _worst(feeds: dict, a: np.ndarray, b: np.ndarray, err: np.ndarray, name: str) -> str:
     idx = np.unravel_index(int(np.nanargmax(np.where(np.isnan(err), np.inf, err))), err.shape)
-    text = (f"{name}{list(map(int, idx))}: {float(a[idx]):.9g} before, {float(b[idx]):.9g} after "
-            f"the rewrite")
-    same = [f"{k}{list(map(int, idx))} = {float(np.asarray(v)[idx]):.9g}" for k, v in feeds.items()
-            if np.shape(v) == a.shape]
+    text = f"{name}{list(map(int, idx))}: {float(a[idx]):.9g} before, {float(b[idx]):.9g} after the rewrite"
+    same = [
+        f"{k}{list(map(int, idx))} = {float(np.asarray(v)[idx]):.9g}"
+        for k, v in feeds.items()
+        if np.shape(v) == a.shape
+    ]
     return text + (f", at input {', '.join(same)}" if same else "")
 
 
@@ -132,10 +138,18 @@ def save_counterexample(cx: dict, folder: Path, rule: str) -> None:
     cx["model"], cx["data"] = str(model_path), str(data_path)
 
 
-def verify_rule(rule, samples: int = 5, seed: int = 0, rtol: float = 1e-5, atol: float = 1e-6,
-                max_attempts: int | None = None, time_budget: float = 30.0,
-                allow_unbuilt: bool = False, target=None,
-                counterexamples: str | Path | None = None) -> VerifyResult:
+def verify_rule(
+    rule,
+    samples: int = 5,
+    seed: int = 0,
+    rtol: float = 1e-5,
+    atol: float = 1e-6,
+    max_attempts: int | None = None,
+    time_budget: float = 30.0,
+    allow_unbuilt: bool = False,
+    target=None,
+    counterexamples: str | Path | None = None,
+) -> VerifyResult:
     """Test `rule` on random instances: at least `samples`, and at least one per op of its op
     variables. `target` gives the facts `where:` may read; a failing instance is saved under
     `counterexamples` (default: a new temporary folder)."""
@@ -170,7 +184,7 @@ def verify_rule(rule, samples: int = 5, seed: int = 0, rtol: float = 1e-5, atol:
         except Reject as e:
             reasons[str(e)] += 1
             continue
-        except Exception as e:  # onnx checker / onnxruntime refused the draw
+        except Exception as e:  # noqa: BLE001  (onnx checker / onnxruntime refused the draw)
             reasons[f"invalid model: {_first_line(e)}"] += 1
             continue
         graph = gs.import_onnx(model)
@@ -180,8 +194,10 @@ def verify_rule(rule, samples: int = 5, seed: int = 0, rtol: float = 1e-5, atol:
         except RuleError as e:
             return fail(f"rewrite failed: {_first_line(e)}", _counterexample(model, feeds, ops, ref))
         if not events:  # where-clause (or shape constraints) not met by this draw
-            why = next((ln for ln in tracer.lines() if "where" in ln or "attribute" in ln),
-                       tracer.lines()[-1] if tracer.lines() else "rule did not fire")
+            why = next(
+                (ln for ln in tracer.lines() if "where" in ln or "attribute" in ln),
+                tracer.lines()[-1] if tracer.lines() else "rule did not fire",
+            )
             reasons[why.split("): ", 1)[-1]] += 1
             continue
         try:
@@ -189,16 +205,17 @@ def verify_rule(rule, samples: int = 5, seed: int = 0, rtol: float = 1e-5, atol:
             out.opset_import[0].version = model.opset_import[0].version
             onnx.checker.check_model(out)
             got = _run(out, feeds)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001  (checker or onnxruntime, any type)
             if "NOT_IMPLEMENTED" in str(e):  # onnxruntime lacks a kernel for this type: not the rule's fault
                 reasons[f"onnxruntime cannot run the rewrite: {_first_line(e)}"] += 1
                 continue
-            return fail(f"rewritten model is invalid: {_first_line(e)}",
-                        _counterexample(model, feeds, ops, ref))
+            return fail(f"rewritten model is invalid: {_first_line(e)}", _counterexample(model, feeds, ops, ref))
         for o, a, b in zip(model.graph.output, ref, got):
             if a.shape != b.shape or a.dtype != b.dtype:
-                return fail(f"output {o.name} changed from {list(a.shape)} {a.dtype} to "
-                            f"{list(b.shape)} {b.dtype}", _counterexample(model, feeds, ops, ref, got))
+                return fail(
+                    f"output {o.name} changed from {list(a.shape)} {a.dtype} to {list(b.shape)} {b.dtype}",
+                    _counterexample(model, feeds, ops, ref, got),
+                )
             if a.dtype.kind not in "fc":
                 if not np.array_equal(a, b):
                     return fail("integer/bool outputs differ", _counterexample(model, feeds, ops, ref, got))
@@ -216,24 +233,30 @@ def verify_rule(rule, samples: int = 5, seed: int = 0, rtol: float = 1e-5, atol:
             bad = ~((err <= a_tol * scale + r_tol * np.abs(a64)) | same)
             if np.any(bad):
                 worst = _worst(feeds, a64, b64, np.where(bad, err, 0.0), o.name)
-                return fail(f"outputs differ on instance {done + 1} ({REGIMES[done % len(REGIMES)]} "
-                            f"values): max abs error {float(np.nanmax(np.where(bad, err, 0))):.3g} "
-                            f"(shape {list(a.shape)})",
-                            _counterexample(model, feeds, ops, ref, got, worst))
+                return fail(
+                    f"outputs differ on instance {done + 1} ({REGIMES[done % len(REGIMES)]} "
+                    f"values): max abs error {float(np.nanmax(np.where(bad, err, 0))):.3g} "
+                    f"(shape {list(a.shape)})",
+                    _counterexample(model, feeds, ops, ref, got, worst),
+                )
         done += 1
         built[pick] += 1
     if done == 0:
         top = reasons.most_common(1)[0][0] if reasons else "no attempts"
         msg = f"not verified (could not build an instance: {top})"
         return VerifyResult(rule.name, allow_unbuilt, 0, 0.0, 0.0, msg)
-    return VerifyResult(rule.name, True, done, max_abs, max_rel,
-                        "" if done >= samples else f"only {done} of {samples} instances built",
-                        max_scaled_err=max_scaled)
+    return VerifyResult(
+        rule.name,
+        True,
+        done,
+        max_abs,
+        max_rel,
+        "" if done >= samples else f"only {done} of {samples} instances built",
+        max_scaled_err=max_scaled,
+    )
 
 
-def verify_rules(rules, samples: int = 5, seed: int = 0, allow_unbuilt: bool = False,
-                 **kw) -> list[VerifyResult]:
+def verify_rules(rules, samples: int = 5, seed: int = 0, allow_unbuilt: bool = False, **kw) -> list[VerifyResult]:
     """Verify every rule; see verify_rule. Results are in rule-set order."""
     with np.errstate(all="ignore"):  # extreme values overflow in helpers and comparisons by design
-        return [verify_rule(r, samples, seed + i, allow_unbuilt=allow_unbuilt, **kw)
-                for i, r in enumerate(rules)]
+        return [verify_rule(r, samples, seed + i, allow_unbuilt=allow_unbuilt, **kw) for i, r in enumerate(rules)]

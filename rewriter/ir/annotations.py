@@ -2,6 +2,7 @@
 source-model nodes it stands for, and why a node must run on the host. They live on the gs.Node
 while rewriting (one dict per node); rule and origin are written to the exported ONNX node's
 `metadata_props`."""
+
 from __future__ import annotations
 
 import json

@@ -1,6 +1,7 @@
 """Composites: subgraphs a target accepts as a whole although it does not accept one of their ops
 alone (the DFC maps GELU written with Erf; no source says it maps Erf by itself). A target names
 them on the op (`within = "gelu"` in target.toml); placement asks here whether a node is part of one."""
+
 from __future__ import annotations
 
 import math
@@ -59,8 +60,12 @@ def _times_half_x(mul: gs.Node, term: gs.Tensor, x: gs.Tensor) -> bool:
     if _near(_const(other), 0.5):  # x * (term * 0.5)
         return any(x in n.inputs for n in nexts)
     half_x = other.inputs[0] if other.inputs else None  # (x * 0.5) * term
-    return half_x is not None and half_x.op == "Mul" and x in half_x.inputs and \
-        any(_near(_const(t), 0.5) for t in half_x.inputs)
+    return (
+        half_x is not None
+        and half_x.op == "Mul"
+        and x in half_x.inputs
+        and any(_near(_const(t), 0.5) for t in half_x.inputs)
+    )
 
 
 COMPOSITES: dict[str, Callable[[gs.Node], bool]] = {"gelu": is_gelu_erf}

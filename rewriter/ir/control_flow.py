@@ -5,6 +5,7 @@ frozen inputs (`--freeze sr=16000`); the taken branch then becomes ordinary node
 graph, so shapes and constants flow through it and the rules see its ops. Repeated with folding to
 a fixed point (rewriter.ir.load), which also inlines nested Ifs once their parent is inlined.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -64,8 +65,10 @@ def if_hint(graph: gs.Graph, tensor: gs.Variable) -> str:
         return ""
     sources = _graph_inputs_behind(graph, producer.inputs[0])
     if sources:
-        return (f"; its condition depends on input {', '.join(repr(s) for s in sources)}: freeze it with "
-                f"--freeze {sources[0]}=VALUE so one branch is chosen")
+        return (
+            f"; its condition depends on input {', '.join(repr(s) for s in sources)}: freeze it with "
+            f"--freeze {sources[0]}=VALUE so one branch is chosen"
+        )
     return "; its branches produce different shapes and its condition is not constant"
 
 

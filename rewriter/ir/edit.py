@@ -1,4 +1,5 @@
 """Small in-place edits of gs graphs shared by the native passes."""
+
 from __future__ import annotations
 
 import onnx_graphsurgeon as gs

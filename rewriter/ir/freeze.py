@@ -1,5 +1,6 @@
 """`--freeze NAME=VALUE[,...]`: a model input held at a fixed value becomes a constant, so what
 depends on it folds (silero-vad's `If(sr == 16000)` picks its 16 kHz branch)."""
+
 from __future__ import annotations
 
 import math
@@ -50,8 +51,7 @@ def frozen_values(model: onnx.ModelProto, frozen: dict[str, list[str]]) -> dict[
                 raise UserError(f"--freeze {name}: the input's shape has unknown dims; pin it with --input-shape")
             dims = [1] * len(dims)
         if math.prod(dims) != len(items):
-            raise UserError(f"--freeze {name}: the input has shape {dims} ({math.prod(dims)} values), "
-                            f"got {len(items)}")
+            raise UserError(f"--freeze {name}: the input has shape {dims} ({math.prod(dims)} values), got {len(items)}")
         value = np.asarray([_number(v, dtype, name) for v in items], dtype)
         record[name] = {"dtype": dtype.name, "shape": dims, "value": value.tolist()}
     return record

@@ -6,6 +6,7 @@ pinned, --freeze inputs made constants, constants folded (ConstantOfShape / Shap
 chains become initializers, constant Ifs inlined), shapes inferred. Identity / Dropout removal are
 rules (rules/common/passthrough.rw); dead nodes a pass (passes/remove_dead.py).
 """
+
 from __future__ import annotations
 
 import os
@@ -18,14 +19,14 @@ import onnx_graphsurgeon as gs
 from onnx import shape_inference
 from onnx_graphsurgeon.logger import G_LOGGER
 
-from rewriter.ir.padding import make_pads_explicit
-from rewriter.ir.validate import check_sizes, check_structure
 from rewriter.errors import UserError
 from rewriter.ir import annotations
 from rewriter.ir.control_flow import constant_if, if_hint, inline_constant_ifs
 from rewriter.ir.freeze import freeze_inputs
 from rewriter.ir.opfacts import RANDOM_OPS
 from rewriter.ir.opset import convert_model, default_opset
+from rewriter.ir.padding import make_pads_explicit
+from rewriter.ir.validate import check_sizes, check_structure
 
 G_LOGGER.severity = G_LOGGER.ERROR  # its folding chatter is not for our users
 
@@ -73,8 +74,9 @@ def _fix_legacy_prelu_slopes(model: onnx.ModelProto) -> None:
     """Opset-6 PRelu applied a 1-D slope per channel; from opset 7 it broadcasts numpy-style (over
     the last axis), and the version converter leaves the slope as it is. Reshape it to [C, 1, ...]."""
     inferred = shape_inference.infer_shapes(model)
-    ranks = {v.name: len(v.type.tensor_type.shape.dim)
-             for v in list(inferred.graph.value_info) + list(inferred.graph.input)}
+    ranks = {
+        v.name: len(v.type.tensor_type.shape.dim) for v in list(inferred.graph.value_info) + list(inferred.graph.input)
+    }
     inits = {t.name: t for t in model.graph.initializer}
     for node in model.graph.node:
         if node.op_type != "PRelu" or len(node.input) < 2 or node.input[1] not in inits:
@@ -104,8 +106,7 @@ def pin_input_shapes(model: onnx.ModelProto, shapes: dict[str, list[int]]) -> No
     inputs = {i.name: i for i in model.graph.input if i.name not in inits}
     unknown = sorted(set(shapes) - set(inputs))
     if unknown:
-        raise UserError(f"--input-shape names no model input: {', '.join(unknown)} "
-                        f"(inputs: {', '.join(inputs)})")
+        raise UserError(f"--input-shape names no model input: {', '.join(unknown)} (inputs: {', '.join(inputs)})")
     for name, value in inputs.items():
         dims = value.type.tensor_type.shape.dim
         if name in shapes:
@@ -126,9 +127,10 @@ def pin_input_shapes(model: onnx.ModelProto, shapes: dict[str, list[int]]) -> No
                 dim.dim_value = 1
                 continue
             label = dim.dim_param or "?"
-            raise UserError(f"input {name!r} dim {axis} ({label}) is unknown: pin it with "
-                            f"--input-shape {name}=" + ",".join(
-                                str(d.dim_value) if d.dim_value > 0 else "N" for d in dims))
+            raise UserError(
+                f"input {name!r} dim {axis} ({label}) is unknown: pin it with "
+                f"--input-shape {name}=" + ",".join(str(d.dim_value) if d.dim_value > 0 else "N" for d in dims)
+            )
 
 
 _FLOATS = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE, onnx.TensorProto.BFLOAT16)
@@ -160,9 +162,12 @@ def infer_shapes(model: onnx.ModelProto, strict: bool = False) -> onnx.ModelProt
 def foldable(graph: gs.Graph) -> bool:
     """Anything constant folding could change: Shape/Constant nodes, all-constant inputs (random ops
     aside: they are never folded), If nodes with a constant condition."""
-    return any(n.op in ("Shape", "Constant", "Size") or constant_if(n) or
-               (n.op not in RANDOM_OPS and n.inputs and all(isinstance(t, gs.Constant) for t in n.inputs))
-               for n in graph.nodes)
+    return any(
+        n.op in ("Shape", "Constant", "Size")
+        or constant_if(n)
+        or (n.op not in RANDOM_OPS and n.inputs and all(isinstance(t, gs.Constant) for t in n.inputs))
+        for n in graph.nodes
+    )
 
 
 def _axes(node) -> list[int] | None:
@@ -191,8 +196,10 @@ def _unsqueeze(node):
     return None if axes is None else np.expand_dims(node.inputs[0].values, tuple(axes))
 
 
-_LAYOUT = {   # layout ops of constants, evaluated in numpy by inline_constants (others: onnxruntime)
-    "Unsqueeze": _unsqueeze, "Squeeze": _squeeze, "Reshape": _reshape,
+_LAYOUT = {  # layout ops of constants, evaluated in numpy by inline_constants (others: onnxruntime)
+    "Unsqueeze": _unsqueeze,
+    "Squeeze": _squeeze,
+    "Reshape": _reshape,
     "Transpose": lambda n: np.transpose(n.inputs[0].values, n.attrs.get("perm")),
 }
 
@@ -213,7 +220,7 @@ def inline_constants(graph: gs.Graph) -> bool:
             node.outputs.clear()
             out.to_constant(node.attrs["value"].values)
         elif node.op in _LAYOUT and node.inputs and all(isinstance(t, gs.Constant) for t in node.inputs):
-            values = _LAYOUT[node.op](node)   # a rule's Unsqueeze of a weight, say
+            values = _LAYOUT[node.op](node)  # a rule's Unsqueeze of a weight, say
             if values is None:
                 continue
             node.outputs.clear()
@@ -235,8 +242,11 @@ def inline_constants(graph: gs.Graph) -> bool:
 
 
 def _all_static(graph: gs.Graph) -> bool:
-    return all(t.shape is not None and all(isinstance(d, (int, np.integer)) and d >= 0 for d in t.shape)
-               for t in graph.tensors().values() if isinstance(t, gs.Variable))
+    return all(
+        t.shape is not None and all(isinstance(d, (int, np.integer)) and d >= 0 for d in t.shape)
+        for t in graph.tensors().values()
+        if isinstance(t, gs.Variable)
+    )
 
 
 def fold_constants(graph: gs.Graph) -> gs.Graph:
@@ -245,8 +255,13 @@ def fold_constants(graph: gs.Graph) -> gs.Graph:
     changes on every run), nor anything computed from them. Subgraphs are folded once inlined."""
     if not foldable(graph):  # gs copies the whole graph to fold: skip when there is nothing
         return graph
-    graph.fold_constants(fold_shapes=True, error_ok=True, flatten_subgraphs=False, recurse_subgraphs=False,
-                         should_exclude_node=lambda node: node.op in RANDOM_OPS)
+    graph.fold_constants(
+        fold_shapes=True,
+        error_ok=True,
+        flatten_subgraphs=False,
+        recurse_subgraphs=False,
+        should_exclude_node=lambda node: node.op in RANDOM_OPS,
+    )
     inline_constant_ifs(graph)
     return graph.cleanup(remove_unused_graph_inputs=False)
 
@@ -256,9 +271,10 @@ def check_static(graph: gs.Graph) -> None:
         if isinstance(tensor, gs.Variable) and tensor.shape is not None:
             if any(not isinstance(d, (int, np.integer)) or d < 0 for d in tensor.shape):
                 producer = tensor.inputs[0].name if tensor.inputs else "a graph input"
-                raise UserError(f"tensor {tensor.name!r} (from {producer}) has a dynamic shape "
-                                f"{list(tensor.shape)} after folding: pin the inputs with --input-shape"
-                                + if_hint(graph, tensor))
+                raise UserError(
+                    f"tensor {tensor.name!r} (from {producer}) has a dynamic shape "
+                    f"{list(tensor.shape)} after folding: pin the inputs with --input-shape" + if_hint(graph, tensor)
+                )
 
 
 def graph_from_model(model: onnx.ModelProto) -> gs.Graph:
@@ -274,9 +290,12 @@ def model_from_graph(graph: gs.Graph, opset: int | None = None) -> onnx.ModelPro
     return model
 
 
-def load_graph(path: str | os.PathLike, input_shapes: dict[str, list[int]] | None = None,
-               opset: int = WORKING_OPSET, frozen: dict[str, list[str]] | None = None
-               ) -> tuple[gs.Graph, onnx.ModelProto]:
+def load_graph(
+    path: str | os.PathLike,
+    input_shapes: dict[str, list[int]] | None = None,
+    opset: int = WORKING_OPSET,
+    frozen: dict[str, list[str]] | None = None,
+) -> tuple[gs.Graph, onnx.ModelProto]:
     """Returns (normalized graph, original model as read). `frozen` inputs become constants."""
     original = read_model(path)
     check_structure(original)

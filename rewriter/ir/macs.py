@@ -1,4 +1,5 @@
 """Multiply-accumulate counts per node, from static shapes (for the summary and the cost rule)."""
+
 from __future__ import annotations
 
 import math

@@ -1,21 +1,51 @@
 """Facts about ONNX ops that several stages need, defined once: op classes (elementwise, layout,
 spatial) and what kind of convolution a node is. Placement, group splitting, tiling, the FSQ cut
 and layout views all ask here."""
+
 from __future__ import annotations
 
 CONV_OPS = frozenset({"Conv", "ConvTranspose"})
 POOL_OPS = frozenset({"MaxPool", "AveragePool"})
-SPATIAL_OPS = CONV_OPS | POOL_OPS                       # sliding windows over H/W
-UNARY_ELEMENTWISE = frozenset({
-    "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Elu", "Selu", "HardSigmoid", "HardSwish", "Clip", "Abs", "Neg",
-    "Sqrt", "Exp", "Log", "Softplus", "Softsign", "Erf", "Gelu", "Identity", "Celu", "Mish", "Sin", "Cos",
-    "Reciprocal", "Floor", "Ceil", "Round", "Sign"})
+SPATIAL_OPS = CONV_OPS | POOL_OPS  # sliding windows over H/W
+UNARY_ELEMENTWISE = frozenset(
+    {
+        "Relu",
+        "LeakyRelu",
+        "Sigmoid",
+        "Tanh",
+        "Elu",
+        "Selu",
+        "HardSigmoid",
+        "HardSwish",
+        "Clip",
+        "Abs",
+        "Neg",
+        "Sqrt",
+        "Exp",
+        "Log",
+        "Softplus",
+        "Softsign",
+        "Erf",
+        "Gelu",
+        "Identity",
+        "Celu",
+        "Mish",
+        "Sin",
+        "Cos",
+        "Reciprocal",
+        "Floor",
+        "Ceil",
+        "Round",
+        "Sign",
+    }
+)
 BINARY_ELEMENTWISE = frozenset({"Add", "Sub", "Mul", "Div", "Max", "Min", "Pow", "PRelu"})
 LAYOUT_OPS = frozenset({"Transpose", "Unsqueeze", "Squeeze", "Reshape", "Flatten", "Identity"})
 PASSTHROUGH_OPS = frozenset({"Identity", "Dropout"})
 # Ops whose output changes on every run: never folded into constants, always on the host.
-RANDOM_OPS = frozenset({"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Bernoulli",
-                        "Multinomial"})
+RANDOM_OPS = frozenset(
+    {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Bernoulli", "Multinomial"}
+)
 
 DENSE, DEPTHWISE, GROUPED = "dense", "depthwise", "grouped"
 

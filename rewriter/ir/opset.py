@@ -13,6 +13,7 @@ only after the whole rewrite). For every node whose schema differs between the t
   only admits more types), the node is kept if its tensor types are allowed by the older schema;
 * otherwise the conversion stops with a one-line error naming the op, its version and the opset.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -43,8 +44,7 @@ def convert_model(model: onnx.ModelProto, opset: int) -> onnx.ModelProto:
         return model
     newest = defs.onnx_opset_version()
     if source > newest:
-        raise OpsetError(f"the model uses opset {source}, newer than this onnx package knows ({newest}): "
-                         "upgrade onnx")
+        raise OpsetError(f"the model uses opset {source}, newer than this onnx package knows ({newest}): upgrade onnx")
     if source < opset:
         try:
             return version_converter.convert_version(model, opset)
@@ -63,16 +63,19 @@ def segment_at_opset(model: onnx.ModelProto, opset: int, name: str) -> onnx.Mode
     except OpsetError as exc:
         raise OpsetError(f"segment {name}: {exc}") from exc
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
-        raise OpsetError(f"segment {name} is not valid at the target's segment opset {opset}: "
-                         f"{str(exc).splitlines()[0]}") from exc
+        raise OpsetError(
+            f"segment {name} is not valid at the target's segment opset {opset}: {str(exc).splitlines()[0]}"
+        ) from exc
     return converted
 
 
 # ---- down-conversion -----------------------------------------------------------------------------
 
+
 @dataclass
 class _Scope:
     """One graph being converted: its constants (with the enclosing graphs') and new initializers."""
+
     graph: onnx.GraphProto
     parent: _Scope | None
     constants: dict[str, np.ndarray] = field(default_factory=dict)
@@ -111,7 +114,7 @@ class _Down:
         out: list[onnx.NodeProto] = []
         for node in graph.node:
             for attr in node.attribute:
-                for sub in ([attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)):
+                for sub in [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs):
                     self._graph(sub, scope)
             if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
                 value = _constant_value(node)
@@ -125,8 +128,10 @@ class _Down:
     def _node(self, node: onnx.NodeProto, scope: _Scope) -> list[onnx.NodeProto]:
         new = _schema(node.op_type, self.source)
         if new is None:
-            raise OpsetError(f"node {node.name or node.output[0]!r}: op {node.op_type} does not exist at opset "
-                             f"{self.source} (the model's opset)")
+            raise OpsetError(
+                f"node {node.name or node.output[0]!r}: op {node.op_type} does not exist at opset "
+                f"{self.source} (the model's opset)"
+            )
         old = _schema(node.op_type, self.target)
         if old is not None and old.since_version == new.since_version:
             return [node]
@@ -136,12 +141,19 @@ class _Down:
         if old is not None and _signature(old) == _signature(new):
             self._check_types(node, old, new.since_version)
             return [node]
-        raise self._unsound(node, new.since_version, "it has no form at that opset" if old is None else
-                            f"its inputs or attributes differ from {node.op_type}-{old.since_version}")
+        raise self._unsound(
+            node,
+            new.since_version,
+            "it has no form at that opset"
+            if old is None
+            else f"its inputs or attributes differ from {node.op_type}-{old.since_version}",
+        )
 
     def _unsound(self, node: onnx.NodeProto, version: int, why: str) -> OpsetError:
-        return OpsetError(f"cannot convert {node.op_type}-{version} (node {node.name or node.output[0]!r}) from "
-                          f"opset {self.source} to {self.target}: {why}")
+        return OpsetError(
+            f"cannot convert {node.op_type}-{version} (node {node.name or node.output[0]!r}) from "
+            f"opset {self.source} to {self.target}: {why}"
+        )
 
     def _check_types(self, node: onnx.NodeProto, old: defs.OpSchema, version: int) -> None:
         allowed = {c.type_param_str: set(c.allowed_type_strs) for c in old.type_constraints}
@@ -153,8 +165,9 @@ class _Down:
                 param = params[min(i, len(params) - 1)]  # variadic: the last formal repeats
                 kind = self.types.get(name)
                 if kind is not None and param.type_str in allowed and kind not in allowed[param.type_str]:
-                    raise self._unsound(node, version, f"{name!r} is {kind}, which "
-                                        f"{node.op_type}-{old.since_version} does not take")
+                    raise self._unsound(
+                        node, version, f"{name!r} is {kind}, which {node.op_type}-{old.since_version} does not take"
+                    )
 
     def fresh(self, stem: str) -> str:
         self.counter += 1
@@ -164,6 +177,7 @@ class _Down:
 @dataclass
 class _Ctx:
     """What an adapter sees: the node, its schema version, constants, types and name making."""
+
     down: _Down
     node: onnx.NodeProto
     scope: _Scope
@@ -243,8 +257,17 @@ class _Ctx:
 # Div/Erf/Mul/Reshape/InstanceNormalization...) are valid at every opset from 13 to 17.
 ADAPTED_FORMS_SINCE = 13
 
-REDUCE_OPS = ("ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceMax", "ReduceMean", "ReduceMin",
-              "ReduceProd", "ReduceSumSquare")
+REDUCE_OPS = (
+    "ReduceL1",
+    "ReduceL2",
+    "ReduceLogSum",
+    "ReduceLogSumExp",
+    "ReduceMax",
+    "ReduceMean",
+    "ReduceMin",
+    "ReduceProd",
+    "ReduceSumSquare",
+)
 
 
 def _reduce(ctx: _Ctx) -> list[onnx.NodeProto]:
@@ -289,8 +312,9 @@ def _split(ctx: _Ctx) -> list[onnx.NodeProto]:
     rank = ctx.rank(ctx.input(0))
     size = ctx.dim(ctx.input(0), axis) if rank is not None else None
     if size is None:
-        raise ctx.unsound("num_outputs needs the split axis's size, which is unknown (pin the inputs with "
-                          "--input-shape)")
+        raise ctx.unsound(
+            "num_outputs needs the split axis's size, which is unknown (pin the inputs with --input-shape)"
+        )
     part = -(-size // count)
     sizes = [part] * (count - 1) + [size - part * (count - 1)]
     if sizes[-1] <= 0:
@@ -338,8 +362,11 @@ def _group_norm(ctx: _Ctx) -> list[onnx.NodeProto]:
     affine = (channels,) + (1,) * (rank - 2)
     shape = ctx.make("Shape", [x])
     grouped = ctx.make("Reshape", [x, ctx.const(np.asarray([0, groups, -1], np.int64))])
-    norm = ctx.make("InstanceNormalization", [grouped.output[0], ctx.const(np.ones(groups), x),
-                                              ctx.const(np.zeros(groups), x)], epsilon=eps)
+    norm = ctx.make(
+        "InstanceNormalization",
+        [grouped.output[0], ctx.const(np.ones(groups), x), ctx.const(np.zeros(groups), x)],
+        epsilon=eps,
+    )
     back = ctx.make("Reshape", [norm.output[0], shape.output[0]])
     mul = ctx.make("Mul", [back.output[0], ctx.const(scale.reshape(affine), x)])
     add = ctx.make("Add", [mul.output[0], ctx.const(bias.reshape(affine), x)], [y])
@@ -365,6 +392,7 @@ def _swish(ctx: _Ctx) -> list[onnx.NodeProto]:
 
 def _neutral_attrs(**neutral) -> Callable[[_Ctx], list[onnx.NodeProto]]:
     """Ops whose newer versions only added attributes: drop them when they hold their neutral value."""
+
     def adapt(ctx: _Ctx) -> list[onnx.NodeProto]:
         for name, ok in neutral.items():
             value = ctx.attr(name)
@@ -372,6 +400,7 @@ def _neutral_attrs(**neutral) -> Callable[[_Ctx], list[onnx.NodeProto]]:
             if value is not None and not ok(value):
                 raise ctx.unsound(f"attribute {name}={value!r} has no equivalent at opset {ctx.down.target}")
         return [ctx.keep(tuple(neutral))]
+
     return adapt
 
 
@@ -379,8 +408,9 @@ def _resize(ctx: _Ctx) -> list[onnx.NodeProto]:
     mode = ctx.attr("coordinate_transformation_mode", b"half_pixel")
     if (mode.decode() if isinstance(mode, bytes) else mode) == "half_pixel_symmetric":
         raise ctx.unsound("coordinate_transformation_mode 'half_pixel_symmetric' does not exist before opset 19")
-    return _neutral_attrs(antialias=lambda v: v == 0, axes=lambda v: False,
-                          keep_aspect_ratio_policy=lambda v: v == "stretch")(ctx)
+    return _neutral_attrs(
+        antialias=lambda v: v == 0, axes=lambda v: False, keep_aspect_ratio_policy=lambda v: v == "stretch"
+    )(ctx)
 
 
 _FLOAT8 = {TensorProto.FLOAT8E4M3FN, TensorProto.FLOAT8E4M3FNUZ, TensorProto.FLOAT8E5M2, TensorProto.FLOAT8E5M2FNUZ}
@@ -414,6 +444,7 @@ ADAPTERS: dict[str, Callable[[_Ctx], list[onnx.NodeProto]]] = {
 
 # ---- schema and type helpers ------------------------------------------------------------------
 
+
 def _schema(op: str, opset: int) -> defs.OpSchema | None:
     try:
         return defs.get_schema(op, opset, "")
@@ -423,9 +454,11 @@ def _schema(op: str, opset: int) -> defs.OpSchema | None:
 
 def _signature(schema: defs.OpSchema) -> tuple:
     """What a node can say under a schema: its formal inputs/outputs and attributes (not the types)."""
-    return ([(p.name, int(p.option)) for p in schema.inputs], [(p.name, int(p.option)) for p in schema.outputs],
-            sorted((k, int(a.type), a.required, a.default_value.SerializeToString())
-                   for k, a in schema.attributes.items()))
+    return (
+        [(p.name, int(p.option)) for p in schema.inputs],
+        [(p.name, int(p.option)) for p in schema.outputs],
+        sorted((k, int(a.type), a.required, a.default_value.SerializeToString()) for k, a in schema.attributes.items()),
+    )
 
 
 def _constant_value(node: onnx.NodeProto) -> np.ndarray | None:
@@ -439,8 +472,8 @@ def _constant_value(node: onnx.NodeProto) -> np.ndarray | None:
 
 @dataclass
 class _Types:
-    elem: dict[str, int]                  # tensor name -> TensorProto element type
-    shapes: dict[str, list]               # tensor name -> dims (int, or str for symbolic/unknown)
+    elem: dict[str, int]  # tensor name -> TensorProto element type
+    shapes: dict[str, list]  # tensor name -> dims (int, or str for symbolic/unknown)
 
     def get(self, name: str) -> str | None:
         """Type string as in schema constraints, e.g. 'tensor(float)'."""
@@ -448,14 +481,30 @@ class _Types:
         return None if kind is None else f"tensor({kind})"
 
 
-_TYPE_STR = {TensorProto.FLOAT: "float", TensorProto.DOUBLE: "double", TensorProto.FLOAT16: "float16",
-             TensorProto.BFLOAT16: "bfloat16", TensorProto.INT8: "int8", TensorProto.INT16: "int16",
-             TensorProto.INT32: "int32", TensorProto.INT64: "int64", TensorProto.UINT8: "uint8",
-             TensorProto.UINT16: "uint16", TensorProto.UINT32: "uint32", TensorProto.UINT64: "uint64",
-             TensorProto.BOOL: "bool", TensorProto.STRING: "string", TensorProto.COMPLEX64: "complex64",
-             TensorProto.COMPLEX128: "complex128", TensorProto.FLOAT8E4M3FN: "float8e4m3fn",
-             TensorProto.FLOAT8E4M3FNUZ: "float8e4m3fnuz", TensorProto.FLOAT8E5M2: "float8e5m2",
-             TensorProto.FLOAT8E5M2FNUZ: "float8e5m2fnuz", TensorProto.INT4: "int4", TensorProto.UINT4: "uint4"}
+_TYPE_STR = {
+    TensorProto.FLOAT: "float",
+    TensorProto.DOUBLE: "double",
+    TensorProto.FLOAT16: "float16",
+    TensorProto.BFLOAT16: "bfloat16",
+    TensorProto.INT8: "int8",
+    TensorProto.INT16: "int16",
+    TensorProto.INT32: "int32",
+    TensorProto.INT64: "int64",
+    TensorProto.UINT8: "uint8",
+    TensorProto.UINT16: "uint16",
+    TensorProto.UINT32: "uint32",
+    TensorProto.UINT64: "uint64",
+    TensorProto.BOOL: "bool",
+    TensorProto.STRING: "string",
+    TensorProto.COMPLEX64: "complex64",
+    TensorProto.COMPLEX128: "complex128",
+    TensorProto.FLOAT8E4M3FN: "float8e4m3fn",
+    TensorProto.FLOAT8E4M3FNUZ: "float8e4m3fnuz",
+    TensorProto.FLOAT8E5M2: "float8e5m2",
+    TensorProto.FLOAT8E5M2FNUZ: "float8e5m2fnuz",
+    TensorProto.INT4: "int4",
+    TensorProto.UINT4: "uint4",
+}
 
 
 def _value_types(model: onnx.ModelProto) -> _Types:
@@ -474,8 +523,9 @@ def _value_types(model: onnx.ModelProto) -> _Types:
             if v.type.HasField("tensor_type") and t.elem_type:
                 elem[v.name] = t.elem_type
                 if t.HasField("shape"):
-                    shapes[v.name] = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
-                                      for d in t.shape.dim]
+                    shapes[v.name] = [
+                        d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in t.shape.dim
+                    ]
 
     def walk(graph: onnx.GraphProto) -> None:
         record(list(graph.input) + list(graph.output) + list(graph.value_info))
@@ -484,7 +534,7 @@ def _value_types(model: onnx.ModelProto) -> _Types:
             shapes[init.name] = list(init.dims)
         for node in graph.node:
             for attr in node.attribute:
-                for sub in ([attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)):
+                for sub in [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs):
                     walk(sub)
 
     walk(inferred.graph)

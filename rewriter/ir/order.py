@@ -1,6 +1,7 @@
 """Linear-time topological sort of a gs.Graph (onnx-graphsurgeon's own toposort computes hierarchy
 levels recursively and dominated the rewrite time on 1,000-node models). A node with If/Loop/Scan
 bodies runs after the producers of the outer tensors its bodies read (rewriter/ir/scope.py)."""
+
 from __future__ import annotations
 
 import heapq
@@ -41,7 +42,9 @@ def toposort(graph: gs.Graph) -> gs.Graph:
                 heapq.heappush(ready, j)
     if len(order) != len(nodes):
         stuck = [n.name or n.op for i, n in enumerate(nodes) if indegree[i] > 0]
-        raise GraphCycleError(f"graph has a cycle through {len(stuck)} node(s): {', '.join(stuck[:5])}"
-                              + (", ..." if len(stuck) > 5 else ""))
+        raise GraphCycleError(
+            f"graph has a cycle through {len(stuck)} node(s): {', '.join(stuck[:5])}"
+            + (", ..." if len(stuck) > 5 else "")
+        )
     graph.nodes = order
     return graph

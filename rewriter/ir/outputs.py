@@ -1,6 +1,7 @@
 """Graph outputs that no node computes. A plan output must be a plan input or made by a step, so an
 output that folding turned into a constant gets a Constant node (a host step then emits it), and a
 model that computes nothing at all is refused with a clear message instead of an empty plan."""
+
 from __future__ import annotations
 
 import onnx_graphsurgeon as gs
@@ -26,10 +27,11 @@ def constant_outputs_as_nodes(graph: gs.Graph) -> list[str]:
             raise UserError(f"graph output {out.name!r} has no producer and no value")
         name = out.name
         values = gs.Constant(_fresh(f"{name}_value", taken), out.values)
-        out.name = _fresh(f"{name}_const", taken)   # other readers keep the initializer, renamed
+        out.name = _fresh(f"{name}_const", taken)  # other readers keep the initializer, renamed
         made = gs.Variable(name, dtype=out.dtype, shape=list(out.shape))
-        graph.nodes.append(gs.Node("Constant", name=_fresh(f"{name}_Constant", taken),
-                                   attrs={"value": values}, outputs=[made]))
+        graph.nodes.append(
+            gs.Node("Constant", name=_fresh(f"{name}_Constant", taken), attrs={"value": values}, outputs=[made])
+        )
         graph.outputs[k] = made
         done.append(name)
     return done
@@ -46,5 +48,7 @@ def _fresh(base: str, taken: set) -> str:
 
 def check_computes_something(graph: gs.Graph) -> None:
     if not graph.nodes:
-        raise UserError("the model computes nothing: every output is one of its inputs "
-                        "(no operation is left to place on a device or the host)")
+        raise UserError(
+            "the model computes nothing: every output is one of its inputs "
+            "(no operation is left to place on a device or the host)"
+        )

@@ -2,6 +2,7 @@
 pools is exactly a `pads` list. Every later stage (rules that copy attributes, tiling that cuts the
 width, the DFC) then sees one form; a SAME conv copied into a narrower tile would otherwise pad for
 the tile's width instead of the model's."""
+
 from __future__ import annotations
 
 import math
@@ -20,8 +21,11 @@ def explicit_pads(node: gs.Node) -> list[int] | None:
     """The `pads` equal to the node's auto_pad, or None when it has none or shapes are unknown."""
     mode = _mode(node)
     shape = node.inputs[0].shape if node.inputs else None
-    if mode not in ("SAME_UPPER", "SAME_LOWER", "VALID") or not shape or \
-            not all(isinstance(d, int) and d > 0 for d in shape[2:]):
+    if (
+        mode not in ("SAME_UPPER", "SAME_LOWER", "VALID")
+        or not shape
+        or not all(isinstance(d, int) and d > 0 for d in shape[2:])
+    ):
         return None
     spatial = list(shape[2:])
     if node.op == "Conv":
@@ -39,7 +43,7 @@ def explicit_pads(node: gs.Node) -> list[int] | None:
     for size, k, s, d in zip(spatial, kernel, strides, dilations):
         total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
         small, large = total // 2, total - total // 2
-        begins.append(small if mode == "SAME_UPPER" else large)   # SAME_UPPER: the extra one at the end
+        begins.append(small if mode == "SAME_UPPER" else large)  # SAME_UPPER: the extra one at the end
         ends.append(large if mode == "SAME_UPPER" else small)
     return begins + ends
 
@@ -55,7 +59,7 @@ def make_pads_explicit(graph: gs.Graph) -> list[str]:
         if pads is None:
             continue
         if node.op != "Conv" and node.attrs.get("ceil_mode") and _mode(node) != "VALID":
-            node.attrs["ceil_mode"] = 0     # SAME sizes are ceil(in / stride); the pads make that exact
+            node.attrs["ceil_mode"] = 0  # SAME sizes are ceil(in / stride); the pads make that exact
         del node.attrs["auto_pad"]
         node.attrs["pads"] = pads
         changed.append(node.name)

@@ -5,6 +5,7 @@ after those tensors' producers, and a segment holding it must receive them as in
 One definition serves both representations: onnx protos (validation, extraction) and
 onnx-graphsurgeon graphs (ordering, placement, partitioning).
 """
+
 from __future__ import annotations
 
 import onnx
@@ -24,8 +25,12 @@ class _ProtoView:
 
     @staticmethod
     def defined(g: onnx.GraphProto) -> set[str]:
-        return ({v.name for v in g.input} | {t.name for t in g.initializer}
-                | {t.values.name for t in g.sparse_initializer} | {o for n in g.node for o in n.output})
+        return (
+            {v.name for v in g.input}
+            | {t.name for t in g.initializer}
+            | {t.values.name for t in g.sparse_initializer}
+            | {o for n in g.node for o in n.output}
+        )
 
     @staticmethod
     def nodes(g: onnx.GraphProto):
@@ -105,4 +110,3 @@ def reads(node: gs.Node) -> list[gs.Tensor]:
         return own  # the common case, on every node of every sort: no body to look into
     ids = {id(t) for t in own}
     return own + [t for t in outer_tensors(node) if id(t) not in ids]
-

@@ -11,6 +11,7 @@ pipeline, as tracebacks, or not at all).
   a model declaring a width of 2^40 or 2*10^8 is refused here instead of exhausting memory or time in
   folding or tiling.
 """
+
 from __future__ import annotations
 
 import math
@@ -47,15 +48,18 @@ def _check_graph(graph: onnx.GraphProto, outer: frozenset, where: str) -> None:
             if not out:
                 continue
             if out in defined:
-                raise UserError(f"{where}tensor {out!r} is defined twice: by {defined[out]} and by {_label(node)} "
-                                "(ONNX names each value once)")
+                raise UserError(
+                    f"{where}tensor {out!r} is defined twice: by {defined[out]} and by {_label(node)} "
+                    "(ONNX names each value once)"
+                )
             defined[out] = _label(node)
     visible = outer | frozenset(defined)
     for node in graph.node:
         for name in node.input:
             if name and name not in visible:
-                raise UserError(f"{where}{_label(node)} reads tensor {name!r}, which no node, graph input or "
-                                "initializer defines")
+                raise UserError(
+                    f"{where}{_label(node)} reads tensor {name!r}, which no node, graph input or initializer defines"
+                )
         for attr in node.attribute:
             bodies = [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)
             for body in bodies:
@@ -88,8 +92,7 @@ def _check_acyclic(graph: onnx.GraphProto) -> None:
                 ready.append(j)
     if done != len(graph.node):
         stuck = [_label(n) for n, d in zip(graph.node, indegree) if d > 0]
-        raise UserError(f"the graph has a cycle: {len(stuck)} node(s) wait on each other, e.g. "
-                        + ", ".join(stuck[:3]))
+        raise UserError(f"the graph has a cycle: {len(stuck)} node(s) wait on each other, e.g. " + ", ".join(stuck[:3]))
 
 
 def _check_ops(model: onnx.ModelProto) -> None:
@@ -104,8 +107,11 @@ def _check_ops(model: onnx.ModelProto) -> None:
             try:
                 onnx.defs.get_schema(node.op_type, opset or onnx.defs.onnx_opset_version(), "")
             except onnx.defs.SchemaError:
-                what = "is not an ONNX operator" if not onnx.defs.has(node.op_type) else \
-                    f"does not exist in opset {opset} (the model's)"
+                what = (
+                    "is not an ONNX operator"
+                    if not onnx.defs.has(node.op_type)
+                    else f"does not exist in opset {opset} (the model's)"
+                )
                 raise UserError(f"{_label(node)} uses op {node.op_type!r}, which {what}") from None
         elif domain not in imported:
             raise UserError(f"{_label(node)} uses domain {domain!r}, which the model does not import (opset_import)")
@@ -115,11 +121,11 @@ def _all_nodes(graph: onnx.GraphProto):
     for node in graph.node:
         yield node
         for attr in node.attribute:
-            for body in ([attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)):
+            for body in [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs):
                 yield from _all_nodes(body)
 
 
-MAX_DIM = 1 << 20   # any one dimension: 2^20 samples is over a minute of 16 kHz audio, 2,048 tiles of 512
+MAX_DIM = 1 << 20  # any one dimension: 2^20 samples is over a minute of 16 kHz audio, 2,048 tiles of 512
 
 
 def check_sizes(model: onnx.ModelProto) -> None:
@@ -133,9 +139,12 @@ def check_sizes(model: onnx.ModelProto) -> None:
         if any(d < 0 for d in dims):
             raise UserError(f"tensor {v.name!r} declares a negative dimension {dims}")
         if any(d > MAX_DIM for d in dims):
-            raise UserError(f"tensor {v.name!r} has shape {dims}: a dimension above {MAX_DIM}, the largest this "
-                            "rewriter accepts")
+            raise UserError(
+                f"tensor {v.name!r} has shape {dims}: a dimension above {MAX_DIM}, the largest this rewriter accepts"
+            )
         count = math.prod(dims)
         if count > MAX_ELEMENTS:
-            raise UserError(f"tensor {v.name!r} would have shape {dims} ({count:.3g} elements): more than the "
-                            f"{MAX_ELEMENTS} elements a plan may hold per tensor")
+            raise UserError(
+                f"tensor {v.name!r} would have shape {dims} ({count:.3g} elements): more than the "
+                f"{MAX_ELEMENTS} elements a plan may hold per tensor"
+            )

@@ -8,6 +8,7 @@ the costs need not add up. The cost rule's moves ("too small for a device round 
 other way round: they are reported with the round trips the rule saves, as a negative cost (the
 partition computed again with the rule off).
 """
+
 from __future__ import annotations
 
 import re
@@ -29,12 +30,17 @@ RANK_CHANGES = ("op Squeeze ", "op Unsqueeze ")  # around ops left at rank 3: li
 class Cause:
     cause: str
     nodes: list[str] = field(default_factory=list)
-    round_trips: int = 0     # splitting host segments holding it (negative: saved by the cost rule)
+    round_trips: int = 0  # splitting host segments holding it (negative: saved by the cost rule)
     segments: list[str] = field(default_factory=list)  # those host segments' step names
 
     def record(self) -> dict:
-        return {"cause": self.cause, "nodes": len(self.nodes), "round_trips": self.round_trips,
-                "examples": self.nodes[:MAX_EXAMPLES], "segments": self.segments}
+        return {
+            "cause": self.cause,
+            "nodes": len(self.nodes),
+            "round_trips": self.round_trips,
+            "examples": self.nodes[:MAX_EXAMPLES],
+            "segments": self.segments,
+        }
 
 
 def cause_of(op: str, reason: str) -> str:
@@ -70,9 +76,11 @@ def splitting_segments(part: Partition) -> list[int]:
     return [i for i, seg in enumerate(part.segments) if seg.device == HOST and before[i] and after[i]]
 
 
-def host_causes(graph: gs.Graph, target: Target, part: Partition, names: list[str],
-                forced_host: set[str] = frozenset()) -> list[Cause]:
+def host_causes(
+    graph: gs.Graph, target: Target, part: Partition, names: list[str], forced_host: set[str] = frozenset()
+) -> list[Cause]:
     """Host nodes of `part` grouped by cause, most costly first; `names` are the segments' step names."""
+
     def key(node: gs.Node) -> str:
         reason = part.placements[id(node)].reason
         pinned = host_reason(node) == reason or node.name in forced_host  # a pass's or the user's decision
@@ -90,8 +98,9 @@ def host_causes(graph: gs.Graph, target: Target, part: Partition, names: list[st
     if TOO_SMALL in causes:  # what the partition would be had the cost rule kept them on Hailo
         unruled = partition(graph, target, forced_host, place_nodes(graph, target, forced_host), cost_rule=False)
         causes[TOO_SMALL].round_trips = _hailo_count(part) - _hailo_count(unruled)
-    return sorted(causes.values(), key=lambda c: (-c.round_trips, c.cause.startswith(RANK_CHANGES),
-                                                  -len(c.nodes), c.cause))
+    return sorted(
+        causes.values(), key=lambda c: (-c.round_trips, c.cause.startswith(RANK_CHANGES), -len(c.nodes), c.cause)
+    )
 
 
 def _hailo_count(part: Partition) -> int:

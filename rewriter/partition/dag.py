@@ -4,6 +4,7 @@ Small on purpose: importing networkx for these four algorithms cost about 0.2 s 
 (more than partitioning itself). The interface is the subset of networkx.DiGraph the partitioner
 reads (iteration, successors, in_degree, edges), so a networkx graph can be handed in too.
 """
+
 from __future__ import annotations
 
 import heapq

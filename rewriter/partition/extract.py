@@ -1,4 +1,5 @@
 """Cut a whole (shape-inferred) ONNX model into one self-contained model per segment."""
+
 from __future__ import annotations
 
 import onnx
@@ -33,8 +34,9 @@ class SegmentExtractor:
                     inputs.append(name)
             produced.update(o for o in nodes[i].output if o)
         wanted = set(self.graph_outputs)
-        outputs = [o for i in members for o in nodes[i].output
-                   if o and (o in wanted or self.consumers.get(o, set()) - inside)]
+        outputs = [
+            o for i in members for o in nodes[i].output if o and (o in wanted or self.consumers.get(o, set()) - inside)
+        ]
         return inputs, outputs
 
     def extract(self, members: list[int], name: str, opset: int) -> onnx.ModelProto:
@@ -44,8 +46,13 @@ class SegmentExtractor:
         inits = [self.initializers[n] for n in used if n in self.initializers]
         internal = {o for node in nodes for o in node.output} - set(outputs)
         graph = helper.make_graph(
-            nodes, name, [self._value(n) for n in inputs], [self._value(n) for n in outputs],
-            initializer=inits, value_info=[self.types[n] for n in sorted(internal) if n in self.types])
+            nodes,
+            name,
+            [self._value(n) for n in inputs],
+            [self._value(n) for n in outputs],
+            initializer=inits,
+            value_info=[self.types[n] for n in sorted(internal) if n in self.types],
+        )
         opsets = self._opsets(opset)
         model = helper.make_model(graph, opset_imports=opsets, producer_name="hailo-rewriter")
         model.ir_version = helper.find_min_ir_version_for(opsets)  # oldest IR that holds it: widest reach

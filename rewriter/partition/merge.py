@@ -7,6 +7,7 @@ of descendants per group and updated on each merge. Each group looks back at the
 `LOOKBACK` groups of its device only: merges worth having are between nearby parallel branches,
 and an unbounded look-back made partitioning cubic (65 s for 1,000 alternating nodes).
 """
+
 from __future__ import annotations
 
 LOOKBACK = 32

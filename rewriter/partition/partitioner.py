@@ -8,6 +8,7 @@
 3. Cost rule: a Hailo segment whose MACs are below the target's `roundtrip_macs` is cheaper on the
    host than one device round trip; its nodes go to the host and grouping is redone.
 """
+
 from __future__ import annotations
 
 import heapq
@@ -15,12 +16,12 @@ from dataclasses import dataclass, field
 
 import onnx_graphsurgeon as gs
 
+from rewriter.ir.macs import node_macs
 from rewriter.ir.order import toposort
 from rewriter.ir.scope import reads
-from rewriter.ir.macs import node_macs
 from rewriter.partition.dag import CycleError, Dag, group_order, reachable
-from rewriter.partition.placement import HAILO, HOST, Placement, place_nodes
 from rewriter.partition.merge import merge_groups
+from rewriter.partition.placement import HAILO, HOST, Placement, place_nodes
 from rewriter.target import Target
 
 
@@ -103,8 +104,13 @@ def forced_host_nodes(graph: gs.Graph, start_nodes: list[str], end_nodes: list[s
     return {nodes[i].name for i in cut}
 
 
-def partition(graph: gs.Graph, target: Target, forced_host: set[str] = frozenset(),
-              placements: dict[int, Placement] | None = None, cost_rule: bool = True) -> Partition:
+def partition(
+    graph: gs.Graph,
+    target: Target,
+    forced_host: set[str] = frozenset(),
+    placements: dict[int, Placement] | None = None,
+    cost_rule: bool = True,
+) -> Partition:
     """`placements` (id(node) -> Placement) replaces the target's own, e.g. to ask what the
     partition would be if the target accepted more nodes (rewriter/partition/causes.py)."""
     toposort(graph)
@@ -114,14 +120,18 @@ def partition(graph: gs.Graph, target: Target, forced_host: set[str] = frozenset
     while True:
         device = [placements[id(n)].device for n in nodes]
         groups = _order(dag, merge_groups(dag, _waves(dag, device), device))
-        small = [g for g in groups if cost_rule and device[g[0]] == HAILO
-                 and sum(node_macs(nodes[i]) for i in g) < target.roundtrip_macs]
+        small = [
+            g
+            for g in groups
+            if cost_rule and device[g[0]] == HAILO and sum(node_macs(nodes[i]) for i in g) < target.roundtrip_macs
+        ]
         if not small:
             break
         for g in small:
             macs = sum(node_macs(nodes[i]) for i in g)
             for i in g:
                 placements[id(nodes[i])] = Placement(
-                    HOST, f"too small for a device round trip ({macs} MACs < roundtrip_macs {target.roundtrip_macs})")
+                    HOST, f"too small for a device round trip ({macs} MACs < roundtrip_macs {target.roundtrip_macs})"
+                )
     segments = [Segment(device[g[0]], [nodes[i] for i in g]) for g in groups]
     return Partition(segments, placements)

@@ -1,4 +1,5 @@
 """Decide, node by node, whether the target can run it, and say why not."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -80,8 +81,10 @@ def why_not(node: gs.Node, target: Target) -> str | None:
             return f"attribute {name}={value!r} (allowed: {allowed})"
     if rule.within:
         if rule.within not in COMPOSITES:
-            raise UserError(f"target {target.name}: ops.{node.op}.within = {rule.within!r} names no known "
-                            f"composite (known: {', '.join(COMPOSITES)})")
+            raise UserError(
+                f"target {target.name}: ops.{node.op}.within = {rule.within!r} names no known "
+                f"composite (known: {', '.join(COMPOSITES)})"
+            )
         if not COMPOSITES[rule.within](node):
             return f"{node.op} outside a {rule.within} (the target takes it only as part of one)"
     if node.op in CONV_OPS:
@@ -89,8 +92,6 @@ def why_not(node: gs.Node, target: Target) -> str | None:
         if not rule.allows_conv(kind):
             return f"{kind} {node.op} (group={node.attrs['group']}) not allowed (policy {rule.groups})"
     return None
-
-
 
 
 def place_nodes(graph: gs.Graph, target: Target, forced_host: set[str] = frozenset()) -> dict[int, Placement]:

@@ -12,6 +12,7 @@
 * Failures of the file system (read-only, full, not a folder, no permission) are one-line UserErrors,
   and nothing half-written stays behind.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -33,14 +34,22 @@ PLAN_ENTRIES = frozenset({PLAN_MARKER, "segments", "calib", "compile", "logs"})
 _KINDS = ("tmp", "old")
 
 # errno values of a write that mean "this file system will not take the plan", not a bug
-_WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO, errno.EFBIG,
-                 errno.ENAMETOOLONG}
+_WRITE_ERRORS = {
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EROFS,
+    errno.EACCES,
+    errno.EPERM,
+    errno.EIO,
+    errno.EFBIG,
+    errno.ENAMETOOLONG,
+}
 
 
 # ---- atomic rename primitives -------------------------------------------------------------------
 _AT_FDCWD = -100
-_RENAME_EXCHANGE = 2              # Linux renameat2 flag
-_RENAME_SWAP = 2                  # macOS renamex_np flag
+_RENAME_EXCHANGE = 2  # Linux renameat2 flag
+_RENAME_SWAP = 2  # macOS renamex_np flag
 
 
 def _swap_function():
@@ -88,7 +97,7 @@ def _leftover_prefix(name: str, kind: str) -> str:
 
 
 def _owner_alive(entry: str, prefix: str) -> bool:
-    pid = entry[len(prefix):].split("-", 1)[0]
+    pid = entry[len(prefix) :].split("-", 1)[0]
     if not pid.isdigit():
         return False  # not ours (or an older rewriter's): nobody is writing it any more
     if int(pid) == os.getpid():
@@ -129,8 +138,9 @@ def recover_leftovers(dest: Path) -> list[str]:
                 stale[kind].append(Path(entry.path))
     done = []
     if not dest.exists() and not dest.is_symlink():
-        olds = sorted((p for p in stale["old"] if _plan_document(p / PLAN_MARKER)),
-                      key=lambda p: p.stat().st_mtime, reverse=True)
+        olds = sorted(
+            (p for p in stale["old"] if _plan_document(p / PLAN_MARKER)), key=lambda p: p.stat().st_mtime, reverse=True
+        )
         if olds:
             os.rename(olds[0], dest)
             stale["old"].remove(olds[0])
@@ -150,8 +160,12 @@ def _plan_document(path: Path) -> bool:
         doc, _, _ = read_plan_json(path)
     except PlanError:
         return False
-    return isinstance(doc, dict) and doc.get("format") == FORMAT and isinstance(doc.get("version"), int) \
+    return (
+        isinstance(doc, dict)
+        and doc.get("format") == FORMAT
+        and isinstance(doc.get("version"), int)
         and not isinstance(doc.get("version"), bool)
+    )
 
 
 def _ours(name: str) -> bool:
@@ -173,12 +187,15 @@ def check_replaceable(dest: Path) -> None:
     if not names:
         return
     if not _plan_document(dest / PLAN_MARKER):
-        raise UserError(f"output {dest} exists and is not a plan folder (no plan.json of this format); "
-                        "choose another -o")
+        raise UserError(
+            f"output {dest} exists and is not a plan folder (no plan.json of this format); choose another -o"
+        )
     foreign = [n for n in names if not _ours(n)]
     if foreign:
-        raise UserError(f"output {dest} holds files a plan does not ({', '.join(foreign[:3])}"
-                        f"{', ...' if len(foreign) > 3 else ''}); not replacing it: choose another -o")
+        raise UserError(
+            f"output {dest} holds files a plan does not ({', '.join(foreign[:3])}"
+            f"{', ...' if len(foreign) > 3 else ''}); not replacing it: choose another -o"
+        )
 
 
 # ---- writing ------------------------------------------------------------------------------------
@@ -214,8 +231,7 @@ def staged_dir(dest: Path):
         recover_leftovers(dest)
         check_replaceable(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        stage = Path(tempfile.mkdtemp(prefix=_leftover_prefix(dest.name, "tmp") + f"{os.getpid()}-",
-                                      dir=dest.parent))
+        stage = Path(tempfile.mkdtemp(prefix=_leftover_prefix(dest.name, "tmp") + f"{os.getpid()}-", dir=dest.parent))
         os.chmod(stage, 0o777 & ~_umask())  # mkdtemp makes it private; a plan is an ordinary folder
     except OSError as exc:
         raise _write_error(dest, exc) from exc

@@ -1,5 +1,6 @@
 """Calibration propagation: run the plan on the user's calibration windows and write, for every
 Hailo step, the inputs that step sees, in the layout the DFC's optimize() wants (NHWC float32)."""
+
 from __future__ import annotations
 
 import sys
@@ -51,8 +52,10 @@ def fit_calibration(arrays: dict, inputs: list[dict], label: str = "--calib") ->
         arr = arrays[spec["name"]]
         per_sample = list(spec["shape"][1:])
         if list(arr.shape[1:]) != per_sample and list(arr.shape[1:]) != list(spec["shape"]):
-            raise UserError(f"{label}: {spec['name']} has shape {list(arr.shape)}, expected (N, "
-                            f"{', '.join(map(str, per_sample))}) windows in the model's input layout")
+            raise UserError(
+                f"{label}: {spec['name']} has shape {list(arr.shape)}, expected (N, "
+                f"{', '.join(map(str, per_sample))}) windows in the model's input layout"
+            )
         fitted[spec["name"]] = arr.reshape((arr.shape[0], *spec["shape"])).astype(np.float32)
     counts = {a.shape[0] for a in fitted.values()}
     if len(counts) != 1:
@@ -69,24 +72,27 @@ def to_nhwc(batch: np.ndarray) -> np.ndarray:
 MAX_FRAMES = 1024  # per step: the DFC's default calibset_size; tiled steps see many frames per window
 
 
-def capture(plan, samples: list[dict], steps, progress=None, max_frames: int = MAX_FRAMES, seed: int = 0
-            ) -> dict[str, list[np.ndarray]]:
+def capture(
+    plan, samples: list[dict], steps, progress=None, max_frames: int = MAX_FRAMES, seed: int = 0
+) -> dict[str, list[np.ndarray]]:
     """Run `plan` (a runtime Plan) on each feed of `samples` and return, per step of `steps` (its
     StepSpecs), the inputs its MODEL sees: (frames, H, W, C) float32 per model input. A tiled step
     sees one frame per time tile and batch entry (its windows and masks); when all samples hold
     more than `max_frames` of them, a fixed random subset is kept (untiled steps keep every window)."""
     from runtime.tiles import batch_inputs
+
     plan_inputs = {t.name for t in plan.inputs}
     keep = sorted({t for s in steps for t in s.inputs} - plan_inputs)
     frames = {s.name: (s.tiles.frames if s.tiles is not None else 1) for s in steps}
     rng = np.random.default_rng(seed)
     chosen = {}
-    for s in steps:   # which frames of which run each step keeps
+    for s in steps:  # which frames of which run each step keeps
         total = frames[s.name] * len(samples)
         small = total <= max_frames or frames[s.name] == 1
         pick = np.arange(total) if small else np.sort(rng.choice(total, max_frames, replace=False))
-        chosen[s.name] = np.split(pick % frames[s.name], np.searchsorted(pick // frames[s.name],
-                                                                         np.arange(1, len(samples))))
+        chosen[s.name] = np.split(
+            pick % frames[s.name], np.searchsorted(pick // frames[s.name], np.arange(1, len(samples)))
+        )
     got: dict[str, list[list[np.ndarray]]] = {s.name: [] for s in steps}
     for k, feeds in enumerate(samples):
         env = {**feeds, **plan.run(feeds, keep=keep)}
@@ -116,6 +122,7 @@ def model_input_names(plan, spec) -> list[str]:
     if spec.tiles is None:
         return list(spec.inputs)
     from runtime.backends.ort_backend import read_signature
+
     return [n for n, _ in read_signature(spec.model_path, plan.spec.read_file)[0]]
 
 
@@ -123,6 +130,7 @@ def propagate(plan_dir: Path, doc: dict, arrays: dict, progress) -> list[str]:
     """Writes calib/<step>.npy|.npz into plan_dir and sets steps[i].calib in `doc` (and plan.json).
     `arrays` come from read_calibration_file."""
     from runtime import Plan
+
     calib = fit_calibration(arrays, doc["inputs"])
     plan = Plan.load(plan_dir, backend="onnxruntime")
     count = next(iter(calib.values())).shape[0]
@@ -136,8 +144,10 @@ def propagate(plan_dir: Path, doc: dict, arrays: dict, progress) -> list[str]:
     write_plan_json(plan_dir, doc)
     warnings = []
     if count < MIN_RECOMMENDED:
-        warnings.append(f"warning: {count} calibration windows < {MIN_RECOMMENDED}: the DFC lowers its "
-                        "optimization level with fewer")
+        warnings.append(
+            f"warning: {count} calibration windows < {MIN_RECOMMENDED}: the DFC lowers its "
+            "optimization level with fewer"
+        )
     return warnings
 
 

@@ -1,5 +1,6 @@
 """The plan document (plan.json as a dict, format in runtime/schema.py): I/O specs, the `tensors`
 table every step output is declared in, the `files` manifest, and the steps."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,8 +15,11 @@ from runtime import schema
 
 def value_spec(value: onnx.ValueInfoProto) -> dict:
     ttype = value.type.tensor_type
-    return {"name": value.name, "shape": [d.dim_value for d in ttype.shape.dim],
-            "dtype": np.dtype(onnx.helper.tensor_dtype_to_np_dtype(ttype.elem_type)).name}
+    return {
+        "name": value.name,
+        "shape": [d.dim_value for d in ttype.shape.dim],
+        "dtype": np.dtype(onnx.helper.tensor_dtype_to_np_dtype(ttype.elem_type)).name,
+    }
 
 
 def _with_values(model: onnx.ModelProto, values: dict) -> onnx.ModelProto:
@@ -72,8 +76,14 @@ def list_specs(known: dict) -> list[dict]:
     return [{"name": name, **spec} for name, spec in known.items()]
 
 
-def plan_document(target_name: str, source: Path, original: onnx.ModelProto, steps: list[PlannedStep],
-                  extra: dict | None = None, pinned: onnx.ModelProto | None = None) -> dict:
+def plan_document(
+    target_name: str,
+    source: Path,
+    original: onnx.ModelProto,
+    steps: list[PlannedStep],
+    extra: dict | None = None,
+    pinned: onnx.ModelProto | None = None,
+) -> dict:
     """`original` gives the I/O names and order; `pinned` (the normalized model, same names) the
     static shapes, since the original may have dynamic dims. `files` is filled in when the plan is
     written (rewriter/plan/writer.py)."""
@@ -112,6 +122,7 @@ def finalize(doc: dict, root: Path, strict: bool = True) -> dict:
         if rel not in cache:
             cache[rel] = onnx.load(str(root / rel), load_external_data=False)
         return cache[rel]
+
     doc["tensors"] = declare_tensors(doc["inputs"], doc["steps"], model_of, strict)
     schema.refresh_files(doc, root)
     return doc

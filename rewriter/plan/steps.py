@@ -1,5 +1,6 @@
 """Plan steps before they are written: one per partition segment (tiling may replace hailo steps by
 tiles and stitch steps), and their plan.json objects."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -16,16 +17,18 @@ from rewriter.partition.partitioner import Partition
 @dataclass
 class PlannedStep:
     """One step of the plan, before it is written."""
+
     name: str
     device: str
     inputs: list[str]
     outputs: list[str]
     model: onnx.ModelProto | None = None
-    extra: dict = field(default_factory=dict)   # nodes, macs, rules, tile, calib, kind...
+    extra: dict = field(default_factory=dict)  # nodes, macs, rules, tile, calib, kind...
 
 
-def steps_from_partition(model: onnx.ModelProto, nodes: list, part: Partition, working_opset: int,
-                         segment_opset: int) -> list[PlannedStep]:
+def steps_from_partition(
+    model: onnx.ModelProto, nodes: list, part: Partition, working_opset: int, segment_opset: int
+) -> list[PlannedStep]:
     """One step per segment; `model` is the exported, shape-inferred whole graph whose nodes are
     `nodes` (the gs nodes, in export order)."""
     extractor = SegmentExtractor(model)
@@ -37,9 +40,20 @@ def steps_from_partition(model: onnx.ModelProto, nodes: list, part: Partition, w
         if seg.device == "hailo" and segment_opset != working_opset:
             segment = segment_at_opset(segment, segment_opset, name)
         inputs, outputs = [v.name for v in segment.graph.input], [v.name for v in segment.graph.output]
-        steps.append(PlannedStep(name, seg.device, inputs, outputs, segment, {
-            "nodes": len(seg.nodes), "macs": int(sum(node_macs(n) for n in seg.nodes)),
-            "rules": annotations.rules_in(segment)}))
+        steps.append(
+            PlannedStep(
+                name,
+                seg.device,
+                inputs,
+                outputs,
+                segment,
+                {
+                    "nodes": len(seg.nodes),
+                    "macs": int(sum(node_macs(n) for n in seg.nodes)),
+                    "rules": annotations.rules_in(segment),
+                },
+            )
+        )
     return steps
 
 

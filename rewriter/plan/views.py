@@ -4,6 +4,7 @@ them without onnxruntime and without a copy. The common case: the channels-last 
 window becomes the [1, C, 1, T] input of a (1, k)-conv segment; with the hailo backend the view
 is turned back into the NHWC buffer HailoRT wants without copying either, so the raw window goes
 to the device as it is. Detected numerically (an arange through the segment), not by pattern."""
+
 from __future__ import annotations
 
 import math
@@ -13,7 +14,6 @@ import onnxruntime as ort
 
 from rewriter.ir.opfacts import LAYOUT_OPS
 from rewriter.plan.steps import PlannedStep
-
 
 
 def _candidates(in_shape: list[int], out_shape: list[int]) -> list[dict]:
@@ -32,8 +32,13 @@ def apply_view(x: np.ndarray, view: dict) -> np.ndarray:
 
 def detect_view(step: PlannedStep) -> dict | None:
     model = step.model
-    if (step.device != "host" or model is None or len(step.inputs) != 1 or len(step.outputs) != 1
-            or any(n.op_type not in LAYOUT_OPS for n in model.graph.node)):
+    if (
+        step.device != "host"
+        or model is None
+        or len(step.inputs) != 1
+        or len(step.outputs) != 1
+        or any(n.op_type not in LAYOUT_OPS for n in model.graph.node)
+    ):
         return None
     dims = lambda v: [d.dim_value for d in v.type.tensor_type.shape.dim]  # noqa: E731
     in_shape, out_shape = dims(model.graph.input[0]), dims(model.graph.output[0])

@@ -1,5 +1,6 @@
 """Write a plan folder: segments/*.onnx and plan.json, deterministic and atomic, and validated by
 the runtime's own loader before it is swapped in (a plan `rewrite` writes always loads)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -54,10 +55,14 @@ def signature(model: onnx.ModelProto) -> tuple[list, list]:
     """(name, shape) of a model's graph inputs and outputs, symbolic dims as their names (as
     onnxruntime reports them)."""
     inits = {t.name for t in model.graph.initializer}
-    dims = lambda v: [d.dim_value if d.HasField("dim_value") else d.dim_param for d in  # noqa: E731
-                      v.type.tensor_type.shape.dim]
-    return ([(v.name, dims(v)) for v in model.graph.input if v.name not in inits],
-            [(v.name, dims(v)) for v in model.graph.output])
+    dims = lambda v: [
+        d.dim_value if d.HasField("dim_value") else d.dim_param
+        for d in v.type.tensor_type.shape.dim  # noqa: E731
+    ]
+    return (
+        [(v.name, dims(v)) for v in model.graph.input if v.name not in inits],
+        [(v.name, dims(v)) for v in model.graph.output],
+    )
 
 
 def validate_plan_folder(folder: Path, steps: list[PlannedStep] = ()) -> None:
@@ -65,6 +70,7 @@ def validate_plan_folder(folder: Path, steps: list[PlannedStep] = ()) -> None:
     step binds its model's inputs and outputs (runtime.validate); the signatures of the models in
     `steps` (just written from them) are taken from memory."""
     from runtime.validation import validate
+
     validate(folder, {segment_file(s): signature(s.model) for s in steps if s.model is not None})
 
 
@@ -80,5 +86,7 @@ def write_plan(out_dir: Path, doc: dict, steps: list[PlannedStep], after=None) -
                 after(stage)
             validate_plan_folder(stage, steps)
         except PlanError as exc:  # the user's input was accepted: a plan that does not load is our bug
-            raise InvalidPlanWritten(f"the plan made for {Path(out_dir).name} does not pass the runtime's checks: "
-                                     f"{str(exc).replace(str(stage), Path(out_dir).name)}") from exc
+            raise InvalidPlanWritten(
+                f"the plan made for {Path(out_dir).name} does not pass the runtime's checks: "
+                f"{str(exc).replace(str(stage), Path(out_dir).name)}"
+            ) from exc

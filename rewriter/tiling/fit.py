@@ -8,6 +8,7 @@ cut in blocks (powers of two), each block a separate conv of the same model. Wit
 `channels` limit the block size is that limit. Of the tile widths that fit, the widest is taken,
 then narrowed to balance the tiles (same count, least overhang).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,14 +23,14 @@ from rewriter.tiling.temporal import Geometry, align, geometry, intervals
 
 @dataclass
 class Fit:
-    block: int | None      # channels per block (None: every tensor whole)
+    block: int | None  # channels per block (None: every tensor whole)
     geo: Geometry
 
 
 def _lengths(g: SegGraph, st: Stage, tw: int) -> dict[str, int]:
     ivs = intervals(g, st, (0, tw))
     lengths = {x: hi - lo for x, (lo, hi) in ivs.items()}
-    for i in st.nodes:   # a ConvTranspose computes more than it keeps
+    for i in st.nodes:  # a ConvTranspose computes more than it keeps
         node = g.nodes[i]
         if node.op_type == "ConvTranspose":
             lo, hi = produced(g, i, ivs[node.output[0]])
@@ -54,16 +55,16 @@ def _widest(g: SegGraph, st: Stage, limits: TilingLimits, block: int | None) -> 
     width = g.width(st.outputs[0])
     a = align(g, st)
     if _fits(g, st, limits, block, width) and geometry(g, st, width) is not None:
-        return geometry(g, st, width)   # one tile: no time tiling at all
-    lo, hi = 1, -(-width // a)   # in units of `a`
+        return geometry(g, st, width)  # one tile: no time tiling at all
+    lo, hi = 1, -(-width // a)  # in units of `a`
     if not _fits(g, st, limits, block, a):
         return None
-    while lo < hi:               # the widest that fits (tensor lengths grow with the tile width)
+    while lo < hi:  # the widest that fits (tensor lengths grow with the tile width)
         mid = (lo + hi + 1) // 2
         lo, hi = (mid, hi) if _fits(g, st, limits, block, mid * a) else (lo, mid - 1)
-    for k in range(lo, 0, -1):   # one model must serve every tile
+    for k in range(lo, 0, -1):  # one model must serve every tile
         count = _ceil(width, k * a)
-        balanced = _ceil(_ceil(width, count), a)      # same count, least overhang
+        balanced = _ceil(_ceil(width, count), a)  # same count, least overhang
         for units in dict.fromkeys((balanced, k)):
             geo = geometry(g, st, units * a)
             if geo is not None and _fits(g, st, limits, block, units * a):

@@ -1,4 +1,5 @@
 """Read-only view of one segment model: shapes, constants, producers/consumers, attributes."""
+
 from __future__ import annotations
 
 import numpy as np

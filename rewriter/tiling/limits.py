@@ -1,4 +1,5 @@
 """What a tiled node may be, and when a hailo segment needs tiling at all."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,14 +10,51 @@ from rewriter.tiling.receptive import window
 
 CONVS = ("Conv", "ConvTranspose")
 POOLS = ("AveragePool", "MaxPool")
-UNARY = {"Relu", "LeakyRelu", "Sigmoid", "Tanh", "Elu", "Selu", "HardSigmoid", "HardSwish", "Clip", "Abs",
-         "Neg", "Sqrt", "Exp", "Log", "Softplus", "Softsign", "Erf", "Gelu", "Identity", "Celu", "Mish"}
+UNARY = {
+    "Relu",
+    "LeakyRelu",
+    "Sigmoid",
+    "Tanh",
+    "Elu",
+    "Selu",
+    "HardSigmoid",
+    "HardSwish",
+    "Clip",
+    "Abs",
+    "Neg",
+    "Sqrt",
+    "Exp",
+    "Log",
+    "Softplus",
+    "Softsign",
+    "Erf",
+    "Gelu",
+    "Identity",
+    "Celu",
+    "Mish",
+}
 # f(0) == 0: a tensor that is zero outside [0, W) stays so (Clip only when its range holds 0)
-ZERO_KEEPING = {"Relu", "LeakyRelu", "Tanh", "Elu", "Selu", "HardSwish", "Abs", "Neg", "Sqrt", "Softsign",
-                "Erf", "Gelu", "Identity", "Celu", "Mish", "PRelu"}
+ZERO_KEEPING = {
+    "Relu",
+    "LeakyRelu",
+    "Tanh",
+    "Elu",
+    "Selu",
+    "HardSwish",
+    "Abs",
+    "Neg",
+    "Sqrt",
+    "Softsign",
+    "Erf",
+    "Gelu",
+    "Identity",
+    "Celu",
+    "Mish",
+    "PRelu",
+}
 BINARY = {"Add", "Sub", "Mul", "Div", "Max", "Min", "Pow"}
 UNSAFE = {"Log", "Sqrt", "Pow"}
-ACTIVATIONS = UNARY | {"PRelu"}   # run in the producing layer's activation unit: not counted as layers
+ACTIVATIONS = UNARY | {"PRelu"}  # run in the producing layer's activation unit: not counted as layers
 
 
 def conv_channels(g: SegGraph, i: int) -> tuple[int, int]:
@@ -51,8 +89,10 @@ def exceeds(g: SegGraph, limits: TilingLimits) -> str | None:
             if width_cap is not None and w > width_cap:
                 return f"tensor {x} is {w} wide (> {width_cap})"
             if limits.width is None and c * w > res.layer_row_values:
-                return (f"{node.op_type} {node.name}: tensor {x} has {c} channels x {w} wide "
-                        f"(> {res.layer_row_values} per row)")
+                return (
+                    f"{node.op_type} {node.name}: tensor {x} has {c} channels x {w} wide "
+                    f"(> {res.layer_row_values} per row)"
+                )
     return None
 
 
@@ -92,7 +132,7 @@ def _auto_pad(at: dict) -> str:
 
 
 def kind(g: SegGraph, i: int) -> str:
-    """"tile" (time-local: runs inside a tiled stage) or "host" (a small host ONNX step)."""
+    """ "tile" (time-local: runs inside a tiled stage) or "host" (a small host ONNX step)."""
     node, at = g.nodes[i], g.attrs[i]
     op = node.op_type
     outs = [o for o in node.output if o]
@@ -111,10 +151,10 @@ def kind(g: SegGraph, i: int) -> str:
         if at.get("ceil_mode", 0) or _auto_pad(at) != "NOTSET":
             return "host"
         if (pads[1] or pads[3]) and (op == "MaxPool" or not at.get("count_include_pad", 0)):
-            return "host"   # -inf / count-excluding padding is not zero padding
+            return "host"  # -inf / count-excluding padding is not zero padding
         return "tile"
     if op in UNSAFE or (op == "Div" and not g.is_const(node.input[1])):
-        return "host"   # may turn finite values outside [0, W) into inf/NaN, which a 0 mask keeps
+        return "host"  # may turn finite values outside [0, W) into inf/NaN, which a 0 mask keeps
     if op in UNARY or op == "PRelu" or op in BINARY:
         return "tile" if _elementwise_ok(g, i) else "host"
     if op == "Concat":
@@ -152,7 +192,7 @@ def keeps_zero(g: SegGraph, i: int, zero: set[str]) -> bool:
         return ins[0] in zero and all(b is None or float(b) * (-1) ** k <= 0 for k, b in enumerate(bounds))
     if op == "Mul":
         return any(x in zero for x in ins)
-    if op == "Div":   # by a constant (kind() sends division by a variable to the host)
+    if op == "Div":  # by a constant (kind() sends division by a variable to the host)
         return node.input[0] in zero
     if op in ("Add", "Sub", "Max", "Min"):
         consts = [x for x in node.input if x and g.is_const(x)]
@@ -164,4 +204,5 @@ def keeps_zero(g: SegGraph, i: int, zero: set[str]) -> bool:
 
 def np_dtype(elem_type: int):
     from onnx import helper
+
     return np.dtype(helper.tensor_dtype_to_np_dtype(elem_type))

@@ -6,6 +6,7 @@ For every tileable node, `needs` maps an output interval to the input intervals 
 `produced` says which output interval the node computes when it runs with W-pads removed
 (ConvTranspose computes a superset, cropped afterwards).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ def hull(a, b):
 @dataclass(frozen=True)
 class Window:
     """W geometry of a sliding-window op: kernel, dilation, stride, pads (left, right), out padding."""
+
     k: int
     d: int
     s: int
@@ -85,7 +87,7 @@ def needs(g: SegGraph, i: int, out: tuple[int, int]) -> dict[str, tuple[int, int
     if op == "Slice":
         st = slice_start(g, i)
         return {ins[0]: (a + st, b + st)}
-    return {x: out for x in ins}   # elementwise, activations, channel Concat
+    return {x: out for x in ins}  # elementwise, activations, channel Concat
 
 
 def produced(g: SegGraph, i: int, out: tuple[int, int]) -> tuple[int, int]:

@@ -8,6 +8,7 @@ calibration data for the new pieces, written through the validated plan writer.
   channel blocks when its convs have more than 64 channels), still one model, one batched call.
   The new windows are windows of the old ones, so calibration is sliced from the step's own.
 """
+
 from __future__ import annotations
 
 import math
@@ -69,8 +70,7 @@ def _tile_untiled(plan: schema.PlanSpec, spec, factor: float) -> tuple[list[Plan
     model = bind_names(onnx.load_from_string(plan.read_file(spec.model_path)), spec.inputs, spec.outputs)
     g = SegGraph(model)
     res = _resources(plan.doc)
-    limits = TilingLimits(resources=replace(res, layer_row_values=max(1, int(_max_row(g) * factor)),
-                                            min_tile_width=1))
+    limits = TilingLimits(resources=replace(res, layer_row_values=max(1, int(_max_row(g) * factor)), min_tile_width=1))
     step = PlannedStep(spec.name, "hailo", list(spec.inputs), list(spec.outputs), model)
     new, _ = tile_segment(step, limits, g, f"retile x{factor}")
     if not any(s.device == "hailo" for s in new):
@@ -82,13 +82,18 @@ def _tile_untiled(plan: schema.PlanSpec, spec, factor: float) -> tuple[list[Plan
 def _propagated(plan: schema.PlanSpec, spec, new: list[PlannedStep]) -> dict:
     """Run the new steps on the old step's calibration inputs; what each new device step's model sees."""
     from runtime import Plan
+
     tensors = {name: {"shape": list(t.shape), "dtype": t.dtype} for name, t in plan.tensors.items()}
     sig = [(x, tensors[x]["shape"]) for x in spec.inputs]
     samples = load_calib_file(spec.calib_path, sig, spec.name, plan.read_file)
-    sub = {"format": schema.FORMAT, "version": schema.VERSION, "target": plan.target,
-           "inputs": [{"name": x, "shape": tensors[x]["shape"], "dtype": tensors[x]["dtype"]} for x in spec.inputs],
-           "outputs": [{"name": y, "shape": tensors[y]["shape"], "dtype": tensors[y]["dtype"]} for y in spec.outputs],
-           "steps": [step_entry(s) for s in new]}
+    sub = {
+        "format": schema.FORMAT,
+        "version": schema.VERSION,
+        "target": plan.target,
+        "inputs": [{"name": x, "shape": tensors[x]["shape"], "dtype": tensors[x]["dtype"]} for x in spec.inputs],
+        "outputs": [{"name": y, "shape": tensors[y]["shape"], "dtype": tensors[y]["dtype"]} for y in spec.outputs],
+        "steps": [step_entry(s) for s in new],
+    }
     models = {id(e): s.model for e, s in zip(sub["steps"], new)}
     sub["tensors"] = declare_tensors(sub["inputs"], sub["steps"], lambda e: models[id(e)])
     sub["files"] = {}
@@ -139,12 +144,24 @@ def _subtile(plan: schema.PlanSpec, spec, factor: float) -> tuple[list[PlannedSt
     for b in sm.outputs:
         parent = t.outputs[g.outputs.index(b["tensor"])]
         c0 = parent.c0 + b["channels"][0]
-        outs.append({"tensor": parent.tensor, "channels": [c0, c0 + b["channels"][1] - b["channels"][0]],
-                     "width": geo.tw, "length": parent.length})
+        outs.append(
+            {
+                "tensor": parent.tensor,
+                "channels": [c0, c0 + b["channels"][1] - b["channels"][0]],
+                "width": geo.tw,
+                "length": parent.length,
+            }
+        )
     tiles = {**spec.raw["tiles"], "count": count, "inputs": ins, "outputs": outs, "block": block}
-    step = PlannedStep(f"{spec.name}_x{f}", "hailo", list(spec.inputs), list(spec.outputs), sm.model,
-                       {k: v for k, v in spec.raw.items() if k in ("nodes",)} |
-                       {"layers": sm.layer_count, "weight_bytes": sm.weight_bytes, "tiles": tiles})
+    step = PlannedStep(
+        f"{spec.name}_x{f}",
+        "hailo",
+        list(spec.inputs),
+        list(spec.outputs),
+        sm.model,
+        {k: v for k, v in spec.raw.items() if k in ("nodes",)}
+        | {"layers": sm.layer_count, "weight_bytes": sm.weight_bytes, "tiles": tiles},
+    )
     calib = {}
     if spec.calib_path is not None:
         calib[step.name] = ([v.name for v in sm.model.graph.input], _sliced(plan, spec, g, sm.inputs, f))
@@ -158,23 +175,35 @@ def _compose_input(parent, b: dict, f: int, name: str) -> dict:
     if parent.step != f * sub_step:
         raise RetileError(f"step '{name}': sub-tiles do not advance evenly (step {parent.step} vs {f} x {sub_step})")
     if isinstance(parent, schema.Mask):
-        return {"mask": {"length": parent.length, "start": parent.start + s, "step": sub_step, "width": width,
-                         "height": parent.height}}
+        return {
+            "mask": {
+                "length": parent.length,
+                "start": parent.start + s,
+                "step": sub_step,
+                "width": width,
+                "height": parent.height,
+            }
+        }
     c0 = parent.c0 + b["channels"][0]
-    return {"tensor": parent.tensor, "channels": [c0, c0 + b["channels"][1] - b["channels"][0]],
-            "start": parent.start + s, "step": sub_step, "width": width}
+    return {
+        "tensor": parent.tensor,
+        "channels": [c0, c0 + b["channels"][1] - b["channels"][0]],
+        "start": parent.start + s,
+        "step": sub_step,
+        "width": width,
+    }
 
 
 def _sliced(plan: schema.PlanSpec, spec, g: SegGraph, bindings: list[dict], f: int) -> list[np.ndarray]:
     """The new model's calibration: sub-windows of the old model's calibration frames."""
     sig = [(x, [1] + list(g.shape(x))[1:]) for x in g.inputs]
     samples = load_calib_file(spec.calib_path, sig, spec.name, plan.read_file)
-    old = [np.concatenate([s[k] for s in samples]) for k in range(len(g.inputs))]   # NCHW frames
+    old = [np.concatenate([s[k] for s in samples]) for k in range(len(g.inputs))]  # NCHW frames
     arrays = []
     for b in bindings:
-        x = old[g.inputs.index(b["tensor"])][:, b["channels"][0]:b["channels"][1]]
-        parts = [x[..., b["start"] + u * b["step"]:b["start"] + u * b["step"] + b["width"]] for u in range(f)]
-        sub = np.stack(parts, axis=1).reshape(-1, *parts[0].shape[1:])          # frame-major, then sub-tile
+        x = old[g.inputs.index(b["tensor"])][:, b["channels"][0] : b["channels"][1]]
+        parts = [x[..., b["start"] + u * b["step"] : b["start"] + u * b["step"] + b["width"]] for u in range(f)]
+        sub = np.stack(parts, axis=1).reshape(-1, *parts[0].shape[1:])  # frame-major, then sub-tile
         arrays.append(np.ascontiguousarray(sub.transpose(0, 2, 3, 1)))
     return arrays
 
@@ -199,8 +228,8 @@ def retile_segment(out_dir, step_name: str, factor: float = 0.5) -> list[str]:
     for entry in entries:
         if entry["name"] in calib:
             write_calib(out_dir, entry, *calib[entry["name"]])
-    doc["steps"][pos:pos + 1] = entries
-    finalize(doc, out_dir)   # the new tensors declared, the new files hashed
+    doc["steps"][pos : pos + 1] = entries
+    finalize(doc, out_dir)  # the new tensors declared, the new files hashed
     _validated(out_dir, doc, new)
     write_plan_json(out_dir, doc)
     return [s.name for s in new if s.device == "hailo"]
@@ -211,6 +240,7 @@ def _validated(out_dir: Path, doc: dict, new: list[PlannedStep]) -> None:
     plan.json before it replaces the old one."""
     from rewriter.plan.writer import signature
     from runtime import validate
+
     trial = out_dir / f".plan.retile-{os.getpid()}.json"
     try:
         write_json_atomic(trial, doc)

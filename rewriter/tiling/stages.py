@@ -7,6 +7,7 @@ share an output width form ONE device stage (one model, one HEF), the host nodes
 between device levels k and k+1. Time-local nodes that would only make a round trip (a component
 without any conv or pool, or one-column tensors) run on the host too.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -19,10 +20,10 @@ HEAVY = CONVS + POOLS
 
 @dataclass
 class Stage:
-    kind: str                                          # "tile" (device) or "host"
-    nodes: list[int] = field(default_factory=list)     # topological order
-    inputs: list[str] = field(default_factory=list)    # variable inputs from outside, first use order
-    outputs: list[str] = field(default_factory=list)   # tensors needed after the stage
+    kind: str  # "tile" (device) or "host"
+    nodes: list[int] = field(default_factory=list)  # topological order
+    inputs: list[str] = field(default_factory=list)  # variable inputs from outside, first use order
+    outputs: list[str] = field(default_factory=list)  # tensors needed after the stage
 
     def split(self, g: SegGraph, at: int) -> tuple[Stage, Stage]:
         """Two consecutive stages: nodes before position `at` and from it on."""
@@ -57,6 +58,7 @@ def _components(g: SegGraph, nodes: list[int]) -> dict[int, int]:
             parent[a] = parent[parent[a]]
             a = parent[a]
         return a
+
     for i in nodes:
         for x in g.var_inputs(i):
             j = g.producer.get(x)
@@ -69,7 +71,7 @@ def _device_kinds(g: SegGraph, forced_host: set[int]) -> list[str]:
     kinds = ["host" if i in forced_host else kind(g, i) for i in range(len(g.nodes))]
     for i, k in enumerate(kinds):
         if k == "tile" and g.width(g.nodes[i].output[0]) == 1:
-            kinds[i] = "host"   # one column: nothing to tile, not worth a device call
+            kinds[i] = "host"  # one column: nothing to tile, not worth a device call
     # a connected piece of device nodes without a conv or pool would only be a round trip
     comp = _components(g, [i for i, k in enumerate(kinds) if k == "tile"])
     heavy = {comp[i] for i in comp if g.nodes[i].op_type in HEAVY}
@@ -80,7 +82,7 @@ def form(g: SegGraph, forced_host: set[int] = frozenset()) -> list[Stage]:
     """Stages in execution order: device stages of level 0, host step of level 0, level 1, ..."""
     kinds = _device_kinds(g, forced_host)
     level = [0] * len(g.nodes)
-    for i in range(len(g.nodes)):   # nodes are in topological order
+    for i in range(len(g.nodes)):  # nodes are in topological order
         lv = 0
         for x in g.var_inputs(i):
             j = g.producer.get(x)

@@ -2,6 +2,7 @@
 stick out past W; its extra columns are cropped). Every tensor of the stage is then computed on an
 interval that is affine in the tile index, lo_T + t*step_T, of the same length in every tile, so
 one model serves all tiles (strides and ConvTranspose phases are kept aligned by `align`)."""
+
 from __future__ import annotations
 
 import math
@@ -14,12 +15,12 @@ from rewriter.tiling.stages import Stage
 
 @dataclass
 class Geometry:
-    width: int                              # W of the stage outputs
-    tw: int                                 # output columns per tile
-    count: int                              # tiles
-    iv: dict[str, tuple[int, int]]          # tile 0: tensor -> interval it is computed on
-    step: dict[str, int]                    # tensor -> shift of its interval from one tile to the next
-    made: dict[str, tuple[int, int]]        # tile 0: ConvTranspose output -> what it computes (superset)
+    width: int  # W of the stage outputs
+    tw: int  # output columns per tile
+    count: int  # tiles
+    iv: dict[str, tuple[int, int]]  # tile 0: tensor -> interval it is computed on
+    step: dict[str, int]  # tensor -> shift of its interval from one tile to the next
+    made: dict[str, tuple[int, int]]  # tile 0: ConvTranspose output -> what it computes (superset)
 
     def length(self, name: str) -> int:
         lo, hi = self.iv[name]
@@ -52,8 +53,9 @@ def _made(g: SegGraph, st: Stage, ivs: dict) -> dict[str, tuple[int, int]]:
 
 def align(g: SegGraph, st: Stage) -> int:
     """Tile widths are multiples of this: every ConvTranspose then starts each tile on the same phase."""
-    return math.lcm(1, *[(g.attrs[i].get("strides") or [1])[-1] for i in st.nodes
-                         if g.nodes[i].op_type == "ConvTranspose"])
+    return math.lcm(
+        1, *[(g.attrs[i].get("strides") or [1])[-1] for i in st.nodes if g.nodes[i].op_type == "ConvTranspose"]
+    )
 
 
 def geometry(g: SegGraph, st: Stage, tw: int) -> Geometry | None:

@@ -10,6 +10,7 @@ pads it; unless it provably is zero there already (elementwise ops with f(0) = 0
 it is multiplied by a 0/1 mask that is a model input built by the runtime from the tile geometry.
 So interior and edge tiles run the same model. See docs/tiling.md.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -25,7 +26,7 @@ from rewriter.tiling.limits import ACTIVATIONS, CONVS, POOLS, is_depthwise, keep
 from rewriter.tiling.receptive import needs, produced, window
 from rewriter.tiling.stages import Stage
 
-BATCH = "tiles"   # the symbolic batch dimension: one entry per time tile
+BATCH = "tiles"  # the symbolic batch dimension: one entry per time tile
 Block = tuple[int, int]
 
 
@@ -38,10 +39,10 @@ def ranges(c: int, n: int | None) -> list[Block]:
 @dataclass
 class StageModel:
     model: onnx.ModelProto
-    inputs: list[dict]                                   # `tiles.inputs` bindings, graph input order
-    outputs: list[dict]                                  # `tiles.outputs` bindings, graph output order
-    layers: Counter = field(default_factory=Counter)     # stage node -> layers it became
-    weights: Counter = field(default_factory=Counter)    # stage node -> int8 weight bytes
+    inputs: list[dict]  # `tiles.inputs` bindings, graph input order
+    outputs: list[dict]  # `tiles.outputs` bindings, graph output order
+    layers: Counter = field(default_factory=Counter)  # stage node -> layers it became
+    weights: Counter = field(default_factory=Counter)  # stage node -> int8 weight bytes
 
     @property
     def layer_count(self) -> int:
@@ -65,9 +66,9 @@ class _Builder:
         self.inits: dict[str, np.ndarray] = {}
         self.avail: dict[str, tuple[list[str], list[Block], tuple[int, int]]] = {}  # names, layout, interval
         self.cuts: dict = {}
-        self.zero: set[str] = set()            # tensors exactly zero outside [0, W) in every tile
-        self.masks: dict[tuple, str] = {}      # geometry -> mask input
-        self.expanded: dict[tuple, str] = {}   # (mask, channels) -> mask broadcast to that many channels
+        self.zero: set[str] = set()  # tensors exactly zero outside [0, W) in every tile
+        self.masks: dict[tuple, str] = {}  # geometry -> mask input
+        self.expanded: dict[tuple, str] = {}  # (mask, channels) -> mask broadcast to that many channels
         self.graph_inputs: list[onnx.ValueInfoProto] = []
         self.bindings: list[dict] = []
         self.cur = -1
@@ -128,8 +129,13 @@ class _Builder:
                 else:
                     st_ = self.const(f"tile__c{lo - s0}", np.array([lo - s0], np.int64))
                     en_ = self.const(f"tile__c{hi - s0}", np.array([hi - s0], np.int64))
-                    pieces.append(self.add("Slice", [n, st_, en_, self.const("tile__axis_c", np.array([1], np.int64))],
-                                           f"{n}__c{lo - s0}_{hi - s0}"))
+                    pieces.append(
+                        self.add(
+                            "Slice",
+                            [n, st_, en_, self.const("tile__axis_c", np.array([1], np.int64))],
+                            f"{n}__c{lo - s0}_{hi - s0}",
+                        )
+                    )
             out.append(pieces[0] if len(pieces) == 1 else self.add("Concat", pieces, f"{names[0]}__r{a}_{b}", axis=1))
         return out
 
@@ -149,11 +155,10 @@ class _Builder:
         for a, b in layout:
             name = x if layout == [(0, g.channels(x))] else f"{x}__c{a}_{b}"
             self.graph_inputs.append(self.value(name, g.elem_type(x), b - a, g.shape(x)[2], hi - lo))
-            self.bindings.append({"tensor": x, "channels": [a, b], "start": lo, "step": geo.step[x],
-                                  "width": hi - lo})
+            self.bindings.append({"tensor": x, "channels": [a, b], "start": lo, "step": geo.step[x], "width": hi - lo})
             names.append(name)
         self.avail[x] = (names, layout, (lo, hi))
-        self.zero.add(x)   # the runtime zero-fills what lies outside [0, W)
+        self.zero.add(x)  # the runtime zero-fills what lies outside [0, W)
 
     def outputs(self) -> tuple[list[onnx.ValueInfoProto], list[dict]]:
         g, tw = self.g, self.geo.tw
@@ -161,7 +166,7 @@ class _Builder:
         for y in self.st.outputs:
             names, layout = self.cut(y, (0, tw))
             for n, (a, b) in zip(names, layout):
-                if n in used:   # a graph output must be its own tensor
+                if n in used:  # a graph output must be its own tensor
                     n = self.add("Identity", [n], f"{y}__c{a}_{b}__out")
                 used.add(n)
                 values.append(self.value(n, g.elem_type(y), b - a, g.shape(y)[2], tw))
@@ -177,23 +182,22 @@ class _Builder:
         if y in self.zero or (lo >= 0 and hi + (geo.count - 1) * step <= width):
             return
         if not any(spatial(g, c) for c in g.consumers.get(y, []) if c in self.inside):
-            return   # values outside [0, W) are only ever cropped away
+            return  # values outside [0, W) are only ever cropped away
         h = g.shape(y)[2]
         key = (width, lo, step, hi - lo, h)
         if key not in self.masks:
             name = f"mask{len(self.masks)}"
             self.masks[key] = name
             self.graph_inputs.append(self.value(name, g.elem_type(y), 1, h, hi - lo))
-            self.bindings.append({"mask": {"length": width, "start": lo, "step": step, "width": hi - lo,
-                                           "height": h}})
+            self.bindings.append({"mask": {"length": width, "start": lo, "step": step, "width": hi - lo, "height": h}})
         m = self.masks[key]
         masked = []
         for n, (a, b) in zip(names, layout):
             ek = (m, b - a)
-            if ek not in self.expanded:   # 1 -> c channels by a 1x1 conv of ones: no broadcasting on the device
+            if ek not in self.expanded:  # 1 -> c channels by a 1x1 conv of ones: no broadcasting on the device
                 ones = self.const(f"tile__ones{b - a}", np.ones((b - a, 1, 1, 1), np_dtype(g.elem_type(y))))
                 self.expanded[ek] = self.add("Conv", [m, ones], f"{m}__x{b - a}", kernel_shape=[1, 1])
-            if (n, m) not in self.cuts:   # blocks shared by two tensors are masked once
+            if (n, m) not in self.cuts:  # blocks shared by two tensors are masked once
                 self.cuts[(n, m)] = self.add("Mul", [n, self.expanded[ek]], f"{n}__{m}")
             masked.append(self.cuts[(n, m)])
         self.avail[y] = (masked, layout, (lo, hi))
@@ -210,7 +214,7 @@ class _Builder:
             names, layout, made = self._conv(i, reads)
         elif op == "Concat":
             names, layout, made = self._concat(i, reads)
-        elif op == "Slice":   # a W-only Slice: the interval bookkeeping already shifted it
+        elif op == "Slice":  # a W-only Slice: the interval bookkeeping already shifted it
             names, layout = self.cut(node.input[0], reads[node.input[0]])
             made = ivy
         else:
@@ -263,7 +267,7 @@ class _Builder:
                 part = f"{y}{tag}" + ("" if len(lx) == 1 else f"__i{r[0]}_{r[1]}")
                 wk = _sl(_sl(w, out_axis, o), in_axis, r)
                 ins = [n, self.const(f"{node.input[1]}__o{o[0]}_{o[1]}_i{r[0]}_{r[1]}", wk)]
-                if b is not None and k == 0:   # the bias once, on the first input block
+                if b is not None and k == 0:  # the bias once, on the first input block
                     ins.append(self.const(f"{node.input[2]}__o{o[0]}_{o[1]}", _sl(b, 0, o)))
                 self.weights[i] += wk.size
                 parts.append(self.add(op, ins, part, **at))
@@ -278,7 +282,7 @@ class _Builder:
             for a in range(0, len(parts) - 1, 2):
                 nxt.append(self.add("Add", [parts[a], parts[a + 1]], f"{name}__s{k}"))
                 k += 1
-            parts = nxt + parts[len(parts) - len(parts) % 2:]
+            parts = nxt + parts[len(parts) - len(parts) % 2 :]
         return parts[0]
 
     def _concat(self, i: int, reads: dict):
@@ -317,7 +321,7 @@ class _Builder:
                     ins.append(self.per_channel(x, c, r))
                 else:
                     xs, _ = operands[x]
-                    ins.append(xs[k] if g.channels(x) == c else xs[0])   # one channel broadcast to all
+                    ins.append(xs[k] if g.channels(x) == c else xs[0])  # one channel broadcast to all
             out.append(self.add(node.op_type, ins, y + tag, **at))
         return out, ref, self.geo.iv[y]
 
@@ -329,8 +333,9 @@ def build(g: SegGraph, st: Stage, fit: Fit, name: str) -> StageModel:
     for i in st.nodes:
         b.emit(i)
     outs, out_bindings = b.outputs()
-    graph = helper.make_graph(b.nodes, name, b.graph_inputs, outs,
-                              [numpy_helper.from_array(v, k) for k, v in b.inits.items()])
+    graph = helper.make_graph(
+        b.nodes, name, b.graph_inputs, outs, [numpy_helper.from_array(v, k) for k, v in b.inits.items()]
+    )
     model = helper.make_model(graph, opset_imports=list(g.model.opset_import), producer_name="hailo-rewriter")
     model.ir_version = g.model.ir_version
     return StageModel(model, b.bindings, out_bindings, b.layers, b.weights)

@@ -1,5 +1,6 @@
 """tile_steps: replace hailo steps that exceed the resource model by device stages (one batched
 device call each) and host steps."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ class TilingReport:
     tiled: bool
     reason: str | None = None
     new_steps: list[str] = field(default_factory=list)
-    stages: list[dict] = field(default_factory=list)   # per stage: kind, nodes, tiles, tile_width, halo, block
+    stages: list[dict] = field(default_factory=list)  # per stage: kind, nodes, tiles, tile_width, halo, block
     device_steps: int = 0
     host_steps: int = 0
 
@@ -87,8 +88,9 @@ def plan_segment(g: SegGraph, limits: TilingLimits) -> list[Planned]:
             return planned
 
 
-def tile_segment(step: PlannedStep, limits: TilingLimits, g: SegGraph | None = None,
-                 reason: str | None = None) -> tuple[list[PlannedStep], TilingReport]:
+def tile_segment(
+    step: PlannedStep, limits: TilingLimits, g: SegGraph | None = None, reason: str | None = None
+) -> tuple[list[PlannedStep], TilingReport]:
     g = g or SegGraph(step.model)
     report = TilingReport(step.name, True, reason)
     new: list[PlannedStep] = []
@@ -99,9 +101,17 @@ def tile_segment(step: PlannedStep, limits: TilingLimits, g: SegGraph | None = N
             report.stages.append({"kind": "host", "nodes": len(st.nodes)})
             continue
         new.append(device_step(g, st, sm, f, name, step.name))
-        report.stages.append({"kind": "device", "nodes": len(st.nodes), "tiles": f.geo.count,
-                              "tile_width": f.geo.tw, "halo": f.geo.halo(g, st.inputs), "block": f.block,
-                              "layers": sm.layer_count})
+        report.stages.append(
+            {
+                "kind": "device",
+                "nodes": len(st.nodes),
+                "tiles": f.geo.count,
+                "tile_width": f.geo.tw,
+                "halo": f.geo.halo(g, st.inputs),
+                "block": f.block,
+                "layers": sm.layer_count,
+            }
+        )
     report.new_steps = [s.name for s in new]
     report.device_steps = sum(s.device == "hailo" for s in new)
     report.host_steps = len(new) - report.device_steps

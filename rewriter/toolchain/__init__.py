@@ -4,6 +4,7 @@ Nothing here has run against the real DFC: it is written from Hailo's documented
 against a recording stand-in (tests/toolchain/hailo_sdk_standin.py). See docs/compile.md.
 Names are imported on first use: a compile process (compile_worker) must not pay for onnx.
 """
+
 import importlib
 
 _EXPORTS = {
@@ -16,8 +17,16 @@ _EXPORTS = {
     "emit_compile_script": "emit_script",
     "HefCache": "hef_cache",
 }
-__all__ = ["DEFAULT_COMPILE_SETTINGS", "CompileSummary", "HefCache", "SegmentResult", "ToolchainMissing",
-           "build_model_script", "compile_plan", "emit_compile_script"]
+__all__ = [
+    "DEFAULT_COMPILE_SETTINGS",
+    "CompileSummary",
+    "HefCache",
+    "SegmentResult",
+    "ToolchainMissing",
+    "build_model_script",
+    "compile_plan",
+    "emit_compile_script",
+]
 
 
 def __getattr__(name):

@@ -1,4 +1,5 @@
 """`rewrite cache list [--json]` and `rewrite cache prune [--older-than DAYS] [--max-size SIZE] [--all]`."""
+
 from __future__ import annotations
 
 import argparse
@@ -18,8 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     pr.add_argument("--max-size", metavar="SIZE", help="least recently used first, down to SIZE (e.g. 20G)")
     pr.add_argument("--all", action="store_true", help="every entry")
     for q in (ls, pr):
-        q.add_argument("--cache", metavar="DIR",
-                       help=f"cache folder (default ${CACHE_ENV} or ~/.cache/hailo-rewriter/hef)")
+        q.add_argument(
+            "--cache", metavar="DIR", help=f"cache folder (default ${CACHE_ENV} or ~/.cache/hailo-rewriter/hef)"
+        )
 
 
 def _size(n: int) -> str:
@@ -32,10 +34,18 @@ def _size(n: int) -> str:
 
 def _row(e) -> dict:
     m = e.meta
-    return {"key": e.key, "segment": m.get("segment"), "hw_arch": m.get("hw_arch"),
-            "dfc_version": m.get("dfc_version"), "hef_size": m.get("hef_size"), "size": e.size,
-            "created": m.get("created"), "last_used": e.last_used, "path": str(e.path),
-            "valid": bool(m.get("hef_sha256"))}
+    return {
+        "key": e.key,
+        "segment": m.get("segment"),
+        "hw_arch": m.get("hw_arch"),
+        "dfc_version": m.get("dfc_version"),
+        "hef_size": m.get("hef_size"),
+        "size": e.size,
+        "created": m.get("created"),
+        "last_used": e.last_used,
+        "path": str(e.path),
+        "valid": bool(m.get("hef_sha256")),
+    }
 
 
 def _fail(msg: str) -> int:
@@ -53,8 +63,10 @@ def run(args) -> int:
         for e in entries:
             r = _row(e)
             used = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.last_used))
-            print(f"{e.key[:16]}  {r['segment'] or '?':<24} {r['hw_arch'] or '?':<8} {_size(e.size):>7}  "
-                  f"used {used}  {r['dfc_version'] or '(no metadata)'}")
+            print(
+                f"{e.key[:16]}  {r['segment'] or '?':<24} {r['hw_arch'] or '?':<8} {_size(e.size):>7}  "
+                f"used {used}  {r['dfc_version'] or '(no metadata)'}"
+            )
         print(f"{len(entries)} entries, {_size(sum(e.size for e in entries))} in {cache.root}")
         return 0
     if args.older_than is None and args.max_size is None and not args.all:
@@ -67,6 +79,8 @@ def run(args) -> int:
         return _fail(f"--max-size: {exc}")
     removed = cache.prune(args.older_than, max_size, everything=args.all)
     left = cache.entries()
-    print(f"removed {len(removed)} entries ({_size(sum(e.size for e in removed))}); "
-          f"{len(left)} left ({_size(sum(e.size for e in left))}) in {cache.root}")
+    print(
+        f"removed {len(removed)} entries ({_size(sum(e.size for e in removed))}); "
+        f"{len(left)} left ({_size(sum(e.size for e in left))}) in {cache.root}"
+    )
     return 0

@@ -1,4 +1,5 @@
 """Load a segment's calibration set in the layout runner.optimize() wants (float32 NHWC)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,11 +7,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:   # segment_io imports onnx: a compile process only needs for_optimize
+if TYPE_CHECKING:  # segment_io imports onnx: a compile process only needs for_optimize
     from .segment_io import SegmentIO
 
-NO_CALIB_HINT = ("re-run the rewriter with --calib DATA.npy so it writes per-segment calibration windows, "
-                 "or pass --use-random-calib (quantization will then be poor)")
+NO_CALIB_HINT = (
+    "re-run the rewriter with --calib DATA.npy so it writes per-segment calibration windows, "
+    "or pass --use-random-calib (quantization will then be poor)"
+)
 
 
 class CalibError(ValueError):
@@ -24,8 +27,10 @@ def sample_shape(onnx_shape: list) -> tuple:
         return (h, w, c)
     if len(onnx_shape) == 2:
         return (onnx_shape[1],)
-    raise CalibError(f"segment input shape {onnx_shape}: only rank-4 NCHW (or rank-2) inputs can be "
-                     "calibrated; Hailo rejects rank-3 tensors (see HAILO.md)")
+    raise CalibError(
+        f"segment input shape {onnx_shape}: only rank-4 NCHW (or rank-2) inputs can be "
+        "calibrated; Hailo rejects rank-3 tensors (see HAILO.md)"
+    )
 
 
 def _check(arr: np.ndarray, onnx_shape: list, where: str) -> np.ndarray:
@@ -34,8 +39,10 @@ def _check(arr: np.ndarray, onnx_shape: list, where: str) -> np.ndarray:
         hint = ""
         if len(onnx_shape) == 4 and tuple(arr.shape[1:]) == tuple(onnx_shape[1:]):
             hint = " (this looks NCHW: transpose to NHWC with arr.transpose(0, 2, 3, 1))"
-        raise CalibError(f"{where}: calibration shape {tuple(arr.shape)} != (N, {', '.join(map(str, want))})"
-                         f" for ONNX input {onnx_shape}{hint}; the width must match exactly")
+        raise CalibError(
+            f"{where}: calibration shape {tuple(arr.shape)} != (N, {', '.join(map(str, want))})"
+            f" for ONNX input {onnx_shape}{hint}; the width must match exactly"
+        )
     if arr.shape[0] == 0:
         raise CalibError(f"{where}: calibration set is empty")
     return np.ascontiguousarray(arr, dtype=np.float32)
@@ -47,8 +54,10 @@ def _load_one(path: Path, io: SegmentIO) -> list:
         raise CalibError(f"calibration file {path} does not exist")
     if path.suffix == ".npy":
         if len(io.input_names) != 1:
-            raise CalibError(f"{path.name}: a .npy holds one input but the segment has "
-                             f"{len(io.input_names)} ({io.input_names}); use an .npz keyed by input name")
+            raise CalibError(
+                f"{path.name}: a .npy holds one input but the segment has "
+                f"{len(io.input_names)} ({io.input_names}); use an .npz keyed by input name"
+            )
         return [_check(np.load(path), io.input_shapes[0], path.name)]
     if path.suffix == ".npz":
         with np.load(path) as data:

@@ -3,6 +3,7 @@
 Exit codes: 0 every segment compiled (or the script was emitted), 1 some segment failed,
 2 user error (no plan, unreadable --model-script, no DFC without --emit-script, no scheduler).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,34 +26,65 @@ FALLBACK_ALLOCATOR_S = 25 * 60
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out", metavar="OUT", help="plan directory written by the rewriter (holds plan.json)")
-    parser.add_argument("--hw-arch", choices=ARCHES, default=None,
-                        help="DFC hardware architecture (default: the plan's target)")
-    parser.add_argument("--jobs", type=int, default=1, metavar="N",
-                        help="compile N distinct segments at once, each in its own process (default 1); "
-                             "with --executor dask and no --scheduler: N local Dask workers")
-    parser.add_argument("--executor", choices=("local", "dask"), default="local",
-                        help="local: processes on this machine (default); dask: a Dask cluster")
-    parser.add_argument("--scheduler", metavar="tcp://HOST:8786",
-                        help="Dask scheduler address for --executor dask (default: a local cluster)")
-    parser.add_argument("--timeout", type=float, metavar="MIN",
-                        help="kill a segment's compile after MIN minutes (0: never; default: the "
-                             "target's allocator_timeout + 60)")
-    parser.add_argument("--cache", metavar="DIR",
-                        help="HEF cache folder (default $HAILO_REWRITER_CACHE or ~/.cache/hailo-rewriter/hef)")
+    parser.add_argument(
+        "--hw-arch", choices=ARCHES, default=None, help="DFC hardware architecture (default: the plan's target)"
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="compile N distinct segments at once, each in its own process (default 1); "
+        "with --executor dask and no --scheduler: N local Dask workers",
+    )
+    parser.add_argument(
+        "--executor",
+        choices=("local", "dask"),
+        default="local",
+        help="local: processes on this machine (default); dask: a Dask cluster",
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:8786",
+        help="Dask scheduler address for --executor dask (default: a local cluster)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        metavar="MIN",
+        help="kill a segment's compile after MIN minutes (0: never; default: the target's allocator_timeout + 60)",
+    )
+    parser.add_argument(
+        "--cache", metavar="DIR", help="HEF cache folder (default $HAILO_REWRITER_CACHE or ~/.cache/hailo-rewriter/hef)"
+    )
     parser.add_argument("--no-cache", action="store_true", help="neither read nor fill the HEF cache")
-    parser.add_argument("--sdk-module", metavar="MODULE",
-                        help=f"testing hook: a module providing the hailo_sdk_client API, importable where "
-                             f"compiles run (default ${SDK_MODULE_ENV} or hailo_sdk_client)")
-    parser.add_argument("--model-script", metavar="FILE",
-                        help="model-script (.alls) lines appended to every segment's generated script")
-    parser.add_argument("--retry-shrink", action="store_true",
-                        help="on an allocator failure, re-tile the segment narrower and compile the pieces")
-    parser.add_argument("--max-shrink", type=int, default=2, metavar="N",
-                        help="at most N nested re-tilings per segment (default 2)")
-    parser.add_argument("--emit-script", action="store_true",
-                        help="write OUT/compile/compile.sh for Hailo's SDK container instead of compiling here")
-    parser.add_argument("--use-random-calib", action="store_true",
-                        help="calibrate segments without 'calib' on random data (test builds only)")
+    parser.add_argument(
+        "--sdk-module",
+        metavar="MODULE",
+        help=f"testing hook: a module providing the hailo_sdk_client API, importable where "
+        f"compiles run (default ${SDK_MODULE_ENV} or hailo_sdk_client)",
+    )
+    parser.add_argument(
+        "--model-script", metavar="FILE", help="model-script (.alls) lines appended to every segment's generated script"
+    )
+    parser.add_argument(
+        "--retry-shrink",
+        action="store_true",
+        help="on an allocator failure, re-tile the segment narrower and compile the pieces",
+    )
+    parser.add_argument(
+        "--max-shrink", type=int, default=2, metavar="N", help="at most N nested re-tilings per segment (default 2)"
+    )
+    parser.add_argument(
+        "--emit-script",
+        action="store_true",
+        help="write OUT/compile/compile.sh for Hailo's SDK container instead of compiling here",
+    )
+    parser.add_argument(
+        "--use-random-calib",
+        action="store_true",
+        help="calibrate segments without 'calib' on random data (test builds only)",
+    )
 
 
 def _target(plan: dict):
@@ -121,13 +153,15 @@ def run(args) -> int:
         return _fail("--scheduler needs --executor dask")
     target = _target(plan)
     if target is None:
-        print(f"note: target {plan.get('target')!r} not loadable here; using default [compile] settings",
-              file=sys.stderr)
+        print(
+            f"note: target {plan.get('target')!r} not loadable here; using default [compile] settings", file=sys.stderr
+        )
     settings = compile_settings_for(target)
     hw_arch = args.hw_arch or default_hw_arch(plan, target)
 
     if args.emit_script:
         from .emit_script import emit_compile_script
+
         try:
             emitted = emit_compile_script(out, hw_arch, settings, extra, args.use_random_calib)
         except (PlanError, ValueError) as exc:
@@ -155,13 +189,23 @@ def _compile(args, out: Path, hw_arch: str, settings: dict, extra) -> int:
     try:
         if args.executor == "dask":
             from .dask_executor import DaskExecutor
+
             executor = DaskExecutor(args.scheduler, sdk_module, timeout_s, jobs=args.jobs)
         else:
             executor = LocalExecutor(sdk_module, args.jobs, timeout_s)
         progress = LiveProgress(sys.stdout) if sys.stdout.isatty() else print
-        summary = compile_plan(out, hw_arch=hw_arch, model_script_extra=extra, retry_shrink=args.retry_shrink,
-                               compile_settings=settings, use_random_calib=args.use_random_calib,
-                               max_shrink=args.max_shrink, executor=executor, cache=cache, progress=progress)
+        summary = compile_plan(
+            out,
+            hw_arch=hw_arch,
+            model_script_extra=extra,
+            retry_shrink=args.retry_shrink,
+            compile_settings=settings,
+            use_random_calib=args.use_random_calib,
+            max_shrink=args.max_shrink,
+            executor=executor,
+            cache=cache,
+            progress=progress,
+        )
     except (ToolchainMissing, PlanError, ExecutorError) as exc:
         return _fail(str(exc))
     except BaseException:

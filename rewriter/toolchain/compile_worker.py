@@ -10,6 +10,7 @@ It reads JOB_DIR (segment_job.write_job_dir), sends one JSON line per stage on s
 DFC's own output to JOB_DIR/dfc_output.log, and writes JOB_DIR/result.json (+ result.hef). It exits
 when its parent dies so a killed `rewrite compile` or Dask worker leaves no DFC running.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,6 +38,7 @@ OUTPUT_FILE = "dfc_output.log"
 @dataclass
 class WorkerResult:
     """What came back from one compile, in any executor. `hef` is None unless compiled."""
+
     parsed: bool = False
     optimized: bool = False
     compiled: bool = False
@@ -44,18 +46,23 @@ class WorkerResult:
     error_type: str | None = None
     error: str | None = None
     traceback: str | None = None
-    allocator_failure: bool = False     # decided where the exception object lives (it does not travel)
+    allocator_failure: bool = False  # decided where the exception object lives (it does not travel)
     dfc_version: str | None = None
     log: list = field(default_factory=list)
-    output: str = ""                    # the DFC's stdout/stderr (subprocess executors)
+    output: str = ""  # the DFC's stdout/stderr (subprocess executors)
     seconds: float = 0.0
-    har: str | None = None              # path of a saved HAR next to the job (local executors only)
+    har: str | None = None  # path of a saved HAR next to the job (local executors only)
     hef: bytes | None = None
 
     @classmethod
     def failure(cls, stage: str, exc: BaseException, **extra) -> WorkerResult:
-        return cls(failed_at=stage, error_type=type(exc).__name__, error=str(exc),
-                   traceback="".join(traceback.format_exception(exc)), **extra)
+        return cls(
+            failed_at=stage,
+            error_type=type(exc).__name__,
+            error=str(exc),
+            traceback="".join(traceback.format_exception(exc)),
+            **extra,
+        )
 
     def meta(self) -> dict:
         """Everything but the HEF bytes, JSON-ready."""
@@ -64,8 +71,9 @@ class WorkerResult:
         return d
 
 
-def run_job(job: SegmentJob, sdk, workdir: Path, emit=None, save_har: bool = False,
-            dfc_version: str | None = None) -> WorkerResult:
+def run_job(
+    job: SegmentJob, sdk, workdir: Path, emit=None, save_har: bool = False, dfc_version: str | None = None
+) -> WorkerResult:
     """Compile `job` with the SDK module `sdk`; never raises for a DFC failure (it is in the result).
     `emit(stage, message)` reports progress; the ONNX is written to `workdir` for the parser."""
     res = WorkerResult(dfc_version=dfc_version)
@@ -84,9 +92,12 @@ def run_job(job: SegmentJob, sdk, workdir: Path, emit=None, save_har: bool = Fal
         say("parse", f"parse (start {job.start_nodes}, end {job.end_nodes})...")
         runner = sdk.ClientRunner(hw_arch=job.hw_arch)
         runner.translate_onnx_model(
-            str(model_path), job.net, start_node_names=list(job.start_nodes),
+            str(model_path),
+            job.net,
+            start_node_names=list(job.start_nodes),
             end_node_names=list(job.end_nodes),
-            net_input_shapes={n: list(s) for n, s in zip(job.input_names, job.input_shapes)})
+            net_input_shapes={n: list(s) for n, s in zip(job.input_names, job.input_shapes)},
+        )
         res.parsed = True
         runner.load_model_script(job.script)
 
@@ -119,6 +130,7 @@ def run_job(job: SegmentJob, sdk, workdir: Path, emit=None, save_har: bool = Fal
 
 # -- the subprocess ------------------------------------------------------------------------------
 
+
 def _exit_with_parent(job_dir: Path, poll_s: float = 0.5) -> None:
     """Kill this process group when the parent goes away (its pid changes to the reaper's); the
     parent cannot clean up the job folder then, so do it here."""
@@ -130,7 +142,7 @@ def _exit_with_parent(job_dir: Path, poll_s: float = 0.5) -> None:
             if os.getppid() != parent:
                 shutil.rmtree(job_dir, ignore_errors=True)
                 try:
-                    os.killpg(0, signal.SIGKILL)   # we lead our own session: DFC helpers go too
+                    os.killpg(0, signal.SIGKILL)  # we lead our own session: DFC helpers go too
                 finally:
                     os._exit(3)
 

@@ -7,6 +7,7 @@ events on TOPIC. A worker that dies mid-job is replaced by the scheduler and its
 (up to distributed.scheduler.allowed-failures times); an exception on the worker side is retried
 `retries` times. Workers need `hailo-rewriter[cluster]` installed next to hailo_sdk_client.
 """
+
 from __future__ import annotations
 
 import socket
@@ -25,6 +26,7 @@ NEEDS_DASK = "--executor dask needs dask.distributed: pip install 'hailo-rewrite
 def compile_on_worker(job, sdk_module: str, timeout_s, job_id: str):
     """The Dask task: runs on a worker."""
     from distributed import get_worker
+
     worker = get_worker()
 
     def emit(stage, message):
@@ -35,7 +37,7 @@ def compile_on_worker(job, sdk_module: str, timeout_s, job_id: str):
     return res
 
 
-_versions: dict = {}     # per worker process: a probe costs an SDK import
+_versions: dict = {}  # per worker process: a probe costs an SDK import
 
 
 def worker_version(sdk_module: str) -> dict:
@@ -53,8 +55,16 @@ def worker_version(sdk_module: str) -> dict:
 class DaskExecutor:
     name = "dask"
 
-    def __init__(self, scheduler: str | None, sdk_module: str, timeout_s: float | None = None,
-                 jobs: int = 1, retries: int = 2, client=None, connect_timeout_s: float = 20):
+    def __init__(
+        self,
+        scheduler: str | None,
+        sdk_module: str,
+        timeout_s: float | None = None,
+        jobs: int = 1,
+        retries: int = 2,
+        client=None,
+        connect_timeout_s: float = 20,
+    ):
         """`scheduler` tcp://HOST:8786, or None for a LocalCluster of `jobs` worker processes here;
         `client` an existing distributed.Client (not closed by close())."""
         try:
@@ -72,8 +82,9 @@ class DaskExecutor:
             except (OSError, TimeoutError, ValueError) as exc:
                 raise ExecutorError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
         else:
-            self._cluster = LocalCluster(n_workers=max(1, jobs), threads_per_worker=1, processes=True, host="127.0.0.1",
-                                         dashboard_address=None)
+            self._cluster = LocalCluster(
+                n_workers=max(1, jobs), threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+            )
             self.client = Client(self._cluster)
         self._emitters: dict = {}
         self._lock = threading.Lock()
@@ -83,17 +94,21 @@ class DaskExecutor:
     def dfc_version(self) -> str:
         answers = self.client.run(worker_version, self.sdk_module)
         if not answers:
-            raise ExecutorError("the Dask scheduler has no workers: start `dask worker tcp://HOST:8786` "
-                                "inside Hailo's container")
+            raise ExecutorError(
+                "the Dask scheduler has no workers: start `dask worker tcp://HOST:8786` inside Hailo's container"
+            )
         missing = {w: a["error"] for w, a in answers.items() if "error" in a}
         if missing:
             worker, error = next(iter(missing.items()))
-            raise ToolchainMissing(f"{len(missing)} of {len(answers)} Dask workers cannot import the DFC "
-                                   f"(e.g. {worker}: {error})")
+            raise ToolchainMissing(
+                f"{len(missing)} of {len(answers)} Dask workers cannot import the DFC (e.g. {worker}: {error})"
+            )
         versions = {a["version"] for a in answers.values()}
         if len(versions) > 1:
-            raise ExecutorError(f"Dask workers have different DFC versions {sorted(versions)}: "
-                                "a HEF must not depend on which worker built it")
+            raise ExecutorError(
+                f"Dask workers have different DFC versions {sorted(versions)}: "
+                "a HEF must not depend on which worker built it"
+            )
         return versions.pop()
 
     @property
@@ -113,9 +128,16 @@ class DaskExecutor:
         if emit:
             self._emitters[job_id] = emit
         done: Future = Future()
-        remote = self.client.submit(compile_on_worker, job, self.sdk_module, self.timeout_s, job_id,
-                                    key=f"hailo-compile-{job.segment}-{job_id[:8]}", pure=False,
-                                    retries=self.retries)
+        remote = self.client.submit(
+            compile_on_worker,
+            job,
+            self.sdk_module,
+            self.timeout_s,
+            job_id,
+            key=f"hailo-compile-{job.segment}-{job_id[:8]}",
+            pure=False,
+            retries=self.retries,
+        )
         with self._lock:
             self._futures.add(remote)
 

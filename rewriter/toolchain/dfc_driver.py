@@ -9,6 +9,7 @@ a consistent record. Everything that touches the plan runs in the calling thread
 A failure is caught per segment (log file, error class, stage reached): one bad segment does not stop
 the others. --retry-shrink re-tiles a segment that failed in the allocator and compiles the pieces.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -62,29 +63,43 @@ class _Track:
 
     def __init__(self, seg: Segment, label: str, depth: int, parent):
         self.seg, self.label, self.depth, self.parent = seg, label, depth, parent
-        self.res = SegmentResult(segment=seg.name, model=seg.model, steps=list(seg.steps),
-                                 parent=parent.seg.name if parent else None)
+        self.res = SegmentResult(
+            segment=seg.name, model=seg.model, steps=list(seg.steps), parent=parent.seg.name if parent else None
+        )
         self.children: list = []
         self.log: list = []
         self.stage = "pending"
         self.started = self.ended = None
-        self.inputs = None                    # cache key inputs
+        self.inputs = None  # cache key inputs
 
     def flatten(self) -> list:
         return [self] + [t for c in self.children for t in c.flatten()]
 
 
 class _Run:
-    def __init__(self, out_dir: Path, executor, dfc_version: str, hw_arch: str, settings: dict, user_script,
-                 use_random_calib: bool, retry_shrink: bool, max_shrink: int, retile, cache, display):
+    def __init__(
+        self,
+        out_dir: Path,
+        executor,
+        dfc_version: str,
+        hw_arch: str,
+        settings: dict,
+        user_script,
+        use_random_calib: bool,
+        retry_shrink: bool,
+        max_shrink: int,
+        retile,
+        cache,
+        display,
+    ):
         self.out_dir, self.executor, self.dfc_version = out_dir, executor, dfc_version
         self.hw_arch, self.settings, self.user_script = hw_arch, settings, user_script
         self.use_random_calib, self.retry_shrink, self.max_shrink = use_random_calib, retry_shrink, max_shrink
         self.retile, self.cache, self.display = retile, cache, display
         self.summary = CompileSummary(out_dir=str(out_dir), hw_arch=hw_arch)
         self.roots: list = []
-        self.waiting: deque = deque()         # tracks not prepared yet
-        self.pending: dict = {}               # executor future -> track
+        self.waiting: deque = deque()  # tracks not prepared yet
+        self.pending: dict = {}  # executor future -> track
         self.capacity = max(1, getattr(executor, "capacity", 1))
         self.plan = load_plan(out_dir)
         (out_dir / "logs").mkdir(exist_ok=True)
@@ -110,7 +125,7 @@ class _Run:
         path = self._log_path(track)
         track.res.log = str(path.relative_to(self.out_dir))
         if track.res.status == "done" and path.is_file():
-            return       # keep the log of the run that compiled it
+            return  # keep the log of the run that compiled it
         path.write_text("\n".join(track.log) + "\n" + extra)
 
     # -- scheduling ----------------------------------------------------------------------------------
@@ -129,8 +144,7 @@ class _Run:
         seg, res = track.seg, track.res
         self.say(track, "prepare", f"prepare ({seg.model}, steps {', '.join(seg.steps)})")
         try:
-            job = prepare_job(self.out_dir, seg, self.hw_arch, self.settings, self.user_script,
-                              self.use_random_calib)
+            job = prepare_job(self.out_dir, seg, self.hw_arch, self.settings, self.user_script, self.use_random_calib)
         except Exception as exc:  # noqa: BLE001 -- calibration / segment / settings problems
             res.failed_at, res.error_type, res.error = "prepare", type(exc).__name__, str(exc)
             self._finish(track, "failed", f"FAILED at prepare: {res.error_type}: {exc}")
@@ -165,8 +179,10 @@ class _Run:
     def _already_in_plan(self, seg: Segment, key: str, hef_rel: str) -> bool:
         """Every step of the model records this key and a HEF whose bytes still match."""
         steps = [s for s in self.plan.get("steps", []) if s.get("model") == seg.model and is_hailo_step(s)]
-        if not steps or any(s.get("compile_key") != key or s.get("compile_status") != "compiled"
-                            or s.get("hef") != hef_rel for s in steps):
+        if not steps or any(
+            s.get("compile_key") != key or s.get("compile_status") != "compiled" or s.get("hef") != hef_rel
+            for s in steps
+        ):
             return False
         shas = {s.get("hef_sha256") for s in steps}
         return len(shas) == 1 and _file_sha256(self.out_dir / hef_rel) == shas.pop()
@@ -181,16 +197,29 @@ class _Run:
         track.ended = time.monotonic()
         self.say(track, status, message)
         self._write_log(track, extra_log)
-        if status in ("compiled", "cached"):    # "done": plan.json already says so
-            update_model_steps(self.out_dir, res.model, {
-                "hef": res.hef, "hef_sha256": res.hef_sha256, "compile_key": res.compile_key,
-                "compile_status": "compiled"}, drop=("compile_error",))
+        if status in ("compiled", "cached"):  # "done": plan.json already says so
+            update_model_steps(
+                self.out_dir,
+                res.model,
+                {
+                    "hef": res.hef,
+                    "hef_sha256": res.hef_sha256,
+                    "compile_key": res.compile_key,
+                    "compile_status": "compiled",
+                },
+                drop=("compile_error",),
+            )
         elif status == "failed":
             # Drop the hash so a stale HEF from an earlier run is never taken as this model's.
-            update_model_steps(self.out_dir, res.model, {
-                "compile_status": "failed",
-                "compile_error": f"{res.error_type} at {res.failed_at}: {res.error}"[:500]},
-                drop=("hef_sha256", "compile_key"))
+            update_model_steps(
+                self.out_dir,
+                res.model,
+                {
+                    "compile_status": "failed",
+                    "compile_error": f"{res.error_type} at {res.failed_at}: {res.error}"[:500],
+                },
+                drop=("hef_sha256", "compile_key"),
+            )
         self.write_summary()
 
     # -- results -------------------------------------------------------------------------------------
@@ -233,7 +262,7 @@ class _Run:
             res.har = str(Path(wr.har).relative_to(self.out_dir))
         for line in wr.log:
             if line.startswith("WARNING "):
-                res.warnings.append(line[len("WARNING "):])
+                res.warnings.append(line[len("WARNING ") :])
         self._fill_cache(track, wr)
         self._finish(track, "compiled", f"compiled -> {hef_rel}", extra)
 
@@ -241,14 +270,19 @@ class _Run:
         if self.cache is None:
             return
         if wr.dfc_version != self.dfc_version:
-            self.say(track, None, f"WARNING compiled with DFC {wr.dfc_version!r}, not {self.dfc_version!r}: "
-                                  "not cached")
+            self.say(track, None, f"WARNING compiled with DFC {wr.dfc_version!r}, not {self.dfc_version!r}: not cached")
             return
-        meta = {"segment": track.seg.name, "model": track.seg.model, "hw_arch": self.hw_arch,
-                "dfc_version": self.dfc_version, "key_inputs": track.inputs, "seconds": wr.seconds}
+        meta = {
+            "segment": track.seg.name,
+            "model": track.seg.model,
+            "hw_arch": self.hw_arch,
+            "dfc_version": self.dfc_version,
+            "key_inputs": track.inputs,
+            "seconds": wr.seconds,
+        }
         try:
             self.cache.put(track.res.compile_key, wr.hef, meta)
-        except OSError as exc:     # a full or read-only shared cache must not fail the compile
+        except OSError as exc:  # a full or read-only shared cache must not fail the compile
             self.say(track, None, f"WARNING HEF cache not written: {exc}")
 
     # -- --retry-shrink ------------------------------------------------------------------------------
@@ -269,11 +303,13 @@ class _Run:
             attempt["error"] = NO_TILER
             self._note(track, NO_TILER)
             return
-        self._note(track, f"allocator failure, re-tiling {seg.steps[0]} at factor 0.5 "
-                          f"(attempt {track.depth + 1}/{self.max_shrink})")
+        self._note(
+            track,
+            f"allocator failure, re-tiling {seg.steps[0]} at factor 0.5 (attempt {track.depth + 1}/{self.max_shrink})",
+        )
         try:
             new_steps = list(self.retile(self.out_dir, seg.steps[0], factor=0.5))
-            self.plan = load_plan(self.out_dir)          # the re-tiler rewrote plan.json
+            self.plan = load_plan(self.out_dir)  # the re-tiler rewrote plan.json
             pieces = hailo_segments(self.plan, only_steps=set(new_steps))
         except Exception as e:  # noqa: BLE001
             attempt["error"] = f"retile failed: {type(e).__name__}: {e}"
@@ -286,21 +322,37 @@ class _Run:
 
     def finalize(self) -> CompileSummary:
         """A segment whose pieces all made it counts as re-tiled (decided bottom-up)."""
+
         def settle(track):
             for child in track.children:
                 settle(child)
             if track.children and all(c.res.status in OK_STATUSES for c in track.children):
                 track.res.status = "retiled"
+
         for root in self.roots:
             settle(root)
         self.write_summary()
         return self.summary
 
 
-def compile_plan(out_dir, hw_arch="hailo8", jobs=1, model_script_extra=None, retry_shrink=None,
-                 progress=print, sdk=None, *, compile_settings=None, use_random_calib=False,
-                 max_shrink=2, retile=None, executor=None, sdk_module=None, timeout=None,
-                 cache=None) -> CompileSummary:
+def compile_plan(
+    out_dir,
+    hw_arch="hailo8",
+    jobs=1,
+    model_script_extra=None,
+    retry_shrink=None,
+    progress=print,
+    sdk=None,
+    *,
+    compile_settings=None,
+    use_random_calib=False,
+    max_shrink=2,
+    retile=None,
+    executor=None,
+    sdk_module=None,
+    timeout=None,
+    cache=None,
+) -> CompileSummary:
     """Compile each distinct hailo segment of OUT/plan.json; returns the summary (also written to
     OUT/compile_summary.json).
 
@@ -318,14 +370,27 @@ def compile_plan(out_dir, hw_arch="hailo8", jobs=1, model_script_extra=None, ret
         retile = default_retile()
     own = executor is None
     if own:
-        executor = (InlineExecutor(sdk, jobs) if sdk is not None
-                    else LocalExecutor(sdk_module_name(sdk_module), jobs, timeout))
+        executor = (
+            InlineExecutor(sdk, jobs) if sdk is not None else LocalExecutor(sdk_module_name(sdk_module), jobs, timeout)
+        )
     display = make_progress(progress)
     run = None
     try:
-        version = executor.dfc_version()          # ToolchainMissing before anything is touched
-        run = _Run(out_dir, executor, version, hw_arch, compile_settings or {}, model_script_extra,
-                   use_random_calib, bool(retry_shrink), max_shrink, retile, cache, display)
+        version = executor.dfc_version()  # ToolchainMissing before anything is touched
+        run = _Run(
+            out_dir,
+            executor,
+            version,
+            hw_arch,
+            compile_settings or {},
+            model_script_extra,
+            use_random_calib,
+            bool(retry_shrink),
+            max_shrink,
+            retile,
+            cache,
+            display,
+        )
         segments = hailo_segments(run.plan)
         if not segments:
             display.note("no hailo segments in plan.json: nothing to compile")
@@ -333,7 +398,7 @@ def compile_plan(out_dir, hw_arch="hailo8", jobs=1, model_script_extra=None, ret
             run.add(seg, f"[{i}/{len(segments)}]")
         run.run()
         summary = run.finalize()
-    except BaseException:          # Ctrl-C: kill the compiles, keep the record (a rerun resumes)
+    except BaseException:  # Ctrl-C: kill the compiles, keep the record (a rerun resumes)
         if own:
             executor.close(cancel=True)
             own = False

@@ -9,6 +9,7 @@
 `InlineExecutor`: in this process with an SDK object; for tests of the DFC call sequence and for
 debugging (no isolation, no time-out). The Dask executor is in dask_executor.py.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -37,8 +38,7 @@ class InlineExecutor:
 
     def _run(self, job, emit, har_dest):
         with tempfile.TemporaryDirectory(prefix="hailo-compile-") as tmp:
-            res = run_job(job, self.sdk, Path(tmp), emit, save_har=har_dest is not None,
-                          dfc_version=self.dfc_version())
+            res = run_job(job, self.sdk, Path(tmp), emit, save_har=har_dest is not None, dfc_version=self.dfc_version())
             if res.har:
                 shutil.move(res.har, har_dest)
                 res.har = str(har_dest)

@@ -12,6 +12,7 @@ ever unpickled. Files get the user's umask (not mkstemp's 0600), so a cache fold
 group (setgid folder + umask 002) works for every member. A read touches the entry's folder mtime:
 `prune` evicts the least recently used first.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -29,7 +30,7 @@ CACHE_FORMAT = 1
 CACHE_ENV = "HAILO_REWRITER_CACHE"
 HEF_NAME = "hef"
 META_NAME = "meta.json"
-STALE_TEMP_S = 24 * 3600     # a temp folder this old is a crashed writer's: prune removes it
+STALE_TEMP_S = 24 * 3600  # a temp folder this old is a crashed writer's: prune removes it
 
 
 def default_cache_root() -> Path:
@@ -49,8 +50,10 @@ def key_inputs(job, dfc_version: str) -> dict:
     return {
         "format": CACHE_FORMAT,
         "onnx_sha256": _sha256(job.model_bytes),
-        "calib": [{"shape": list(a.shape), "dtype": a.dtype.str, "sha256": _sha256(memoryview(a).cast("B"))}
-                  for a in job.calib],
+        "calib": [
+            {"shape": list(a.shape), "dtype": a.dtype.str, "sha256": _sha256(memoryview(a).cast("B"))}
+            for a in job.calib
+        ],
         "script_sha256": _sha256(job.script.encode()),
         "settings": job.settings,
         "hw_arch": job.hw_arch,
@@ -73,9 +76,9 @@ def _umask() -> int:
 class CacheEntry:
     key: str
     path: Path
-    meta: dict            # {} when meta.json is unreadable
-    size: int             # bytes on disk (HEF + meta)
-    last_used: float      # epoch seconds (folder mtime)
+    meta: dict  # {} when meta.json is unreadable
+    size: int  # bytes on disk (HEF + meta)
+    last_used: float  # epoch seconds (folder mtime)
 
     @property
     def created(self) -> float:
@@ -102,7 +105,7 @@ class HefCache:
             data = (folder / HEF_NAME).read_bytes()
         except FileNotFoundError:
             return None
-        except PermissionError as exc:      # another user's entry in a badly shared folder: not corrupt
+        except PermissionError as exc:  # another user's entry in a badly shared folder: not corrupt
             self.warn(f"HEF cache entry {key[:16]} not readable ({exc.strerror}): compiling instead")
             return None
         except (OSError, ValueError) as exc:
@@ -112,7 +115,7 @@ class HefCache:
             self._drop(folder, "HEF does not match its recorded sha256")
             return None
         try:
-            os.utime(folder)          # last use, for LRU pruning; another user's entry may refuse it
+            os.utime(folder)  # last use, for LRU pruning; another user's entry may refuse it
         except OSError:
             pass
         return data
@@ -128,8 +131,14 @@ class HefCache:
         tmp = Path(tempfile.mkdtemp(prefix=f".{key[:16]}.", suffix=".tmp", dir=folder.parent))
         try:
             os.chmod(tmp, 0o777 & ~mask)
-            record = {**meta, "format": CACHE_FORMAT, "key": key, "hef_size": len(hef),
-                      "hef_sha256": _sha256(hef), "created": time.time()}
+            record = {
+                **meta,
+                "format": CACHE_FORMAT,
+                "key": key,
+                "hef_size": len(hef),
+                "hef_sha256": _sha256(hef),
+                "created": time.time(),
+            }
             for name, data in ((HEF_NAME, hef), (META_NAME, (json.dumps(record, indent=2) + "\n").encode())):
                 fd = os.open(tmp / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 & ~mask)
                 with os.fdopen(fd, "wb") as fh:
@@ -137,7 +146,7 @@ class HefCache:
                     fh.flush()
                     os.fsync(fh.fileno())
             try:
-                os.rename(tmp, folder)    # atomic; fails if another writer published first
+                os.rename(tmp, folder)  # atomic; fails if another writer published first
             except OSError:
                 if (folder / META_NAME).is_file():
                     return False
@@ -159,9 +168,12 @@ class HefCache:
                 meta = {}
             try:
                 size = sum(f.stat().st_size for f in folder.iterdir())
-                found.append(CacheEntry(folder.name, folder, meta if isinstance(meta, dict) else {}, size,
-                                        folder.stat().st_mtime))
-            except FileNotFoundError:       # pruned meanwhile
+                found.append(
+                    CacheEntry(
+                        folder.name, folder, meta if isinstance(meta, dict) else {}, size, folder.stat().st_mtime
+                    )
+                )
+            except FileNotFoundError:  # pruned meanwhile
                 continue
         return found
 
@@ -182,8 +194,9 @@ class HefCache:
         self.warn(f"HEF cache entry {folder.name[:16]} is corrupt ({why}): dropped, the segment is recompiled")
         self._remove(folder)
 
-    def prune(self, older_than_days: float | None = None, max_size: int | None = None,
-              everything: bool = False) -> list[CacheEntry]:
+    def prune(
+        self, older_than_days: float | None = None, max_size: int | None = None, everything: bool = False
+    ) -> list[CacheEntry]:
         """Remove entries unused for `older_than_days`, then least recently used ones until the cache
         holds at most `max_size` bytes (or all with `everything`); also stale temp folders.
         Returns the removed entries."""
@@ -204,7 +217,7 @@ class HefCache:
                     doomed.append(e)
                     total -= e.size
         removed = [e for e in doomed if self._remove(e.path)]
-        for leftover in self.base.glob("??/.*"):   # a live writer's temp folder is young: keep it
+        for leftover in self.base.glob("??/.*"):  # a live writer's temp folder is young: keep it
             try:
                 stale = leftover.name.endswith(".trash") or now - leftover.stat().st_mtime > STALE_TEMP_S
             except FileNotFoundError:

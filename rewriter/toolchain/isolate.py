@@ -6,6 +6,7 @@ fresh `python -m rewriter.toolchain.compile_worker` in its own session (so a tim
 helper processes too), a private temp folder for the hand-off, and a reader thread for its stage
 events. Used by the local executor and, on each machine, by the Dask executor's tasks.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,9 +25,9 @@ from .sdk import ToolchainMissing, distribution_version
 from .segment_job import SegmentJob, write_job_dir
 
 WORKER = [sys.executable, "-m", "rewriter.toolchain.compile_worker"]
-OUTPUT_LIMIT = 1 << 20   # keep at most the last 1 MiB of the DFC's output per segment
+OUTPUT_LIMIT = 1 << 20  # keep at most the last 1 MiB of the DFC's output per segment
 
-_live: set = set()       # running compile processes, killed on interrupt
+_live: set = set()  # running compile processes, killed on interrupt
 _live_lock = threading.Lock()
 
 
@@ -53,8 +54,14 @@ def probe_version(sdk_module: str) -> str:
     found = distribution_version(sdk_module)
     if found:
         return found
-    proc = subprocess.run([sys.executable, "-m", "rewriter.toolchain.sdk", sdk_module], capture_output=True,
-                          text=True, env=child_env(), stdin=subprocess.DEVNULL, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "rewriter.toolchain.sdk", sdk_module],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
     try:
         answer = json.loads(proc.stdout.strip().splitlines()[-1])
     except (IndexError, ValueError):
@@ -106,16 +113,24 @@ def _tail(path: Path) -> str:
         return fh.read().decode("utf-8", "replace")
 
 
-def run_isolated(job: SegmentJob, sdk_module: str, timeout_s: float | None = None, emit=None,
-                 har_dest: Path | None = None) -> WorkerResult:
+def run_isolated(
+    job: SegmentJob, sdk_module: str, timeout_s: float | None = None, emit=None, har_dest: Path | None = None
+) -> WorkerResult:
     """Compile `job` in a new process; kill it after `timeout_s` seconds (None: no limit)."""
     with tempfile.TemporaryDirectory(prefix="hailo-compile-") as tmp:
         folder = Path(tmp)
         write_job_dir(job, folder)
         cmd = WORKER + [str(folder), "--sdk-module", sdk_module] + (["--har"] if har_dest else [])
         with open(folder / "worker_stderr.log", "wb") as err:
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL,
-                                    env=child_env(), start_new_session=True, text=True)
+            proc = subprocess.Popen(
+                cmd,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                stdin=subprocess.DEVNULL,
+                env=child_env(),
+                start_new_session=True,
+                text=True,
+            )
         with _live_lock:
             _live.add(proc)
         state = {"stage": "parse"}
@@ -128,7 +143,7 @@ def run_isolated(job: SegmentJob, sdk_module: str, timeout_s: float | None = Non
         except subprocess.TimeoutExpired:
             timed_out = True
         finally:
-            _kill_group(proc)          # also reaps DFC helpers left behind by a finished worker
+            _kill_group(proc)  # also reaps DFC helpers left behind by a finished worker
             proc.wait()
             with _live_lock:
                 _live.discard(proc)
@@ -141,8 +156,10 @@ def run_isolated(job: SegmentJob, sdk_module: str, timeout_s: float | None = Non
             return _lost(stage, exc, time.monotonic() - t0, allocator_failure=(stage == "compile"), output=output)
         if not (folder / RESULT_FILE).is_file():
             stderr = (folder / "worker_stderr.log").read_text(errors="replace").strip()
-            exc = RuntimeError(f"compile process exited with code {proc.returncode} and no result"
-                               + (f": {stderr[-2000:]}" if stderr else ""))
+            exc = RuntimeError(
+                f"compile process exited with code {proc.returncode} and no result"
+                + (f": {stderr[-2000:]}" if stderr else "")
+            )
             return _lost(state["stage"], exc, time.monotonic() - t0, output=output)
         meta = json.loads((folder / RESULT_FILE).read_text())
         res = WorkerResult(**{**meta, "output": output})
@@ -150,7 +167,7 @@ def run_isolated(job: SegmentJob, sdk_module: str, timeout_s: float | None = Non
             res.hef = (folder / HEF_FILE).read_bytes()
         if har_dest and (folder / HAR_FILE).is_file():
             partial = Path(har_dest).with_name(Path(har_dest).name + ".tmp")
-            shutil.move(folder / HAR_FILE, partial)     # a copy when /tmp is another file system
+            shutil.move(folder / HAR_FILE, partial)  # a copy when /tmp is another file system
             os.replace(partial, har_dest)
             res.har = str(har_dest)
         else:

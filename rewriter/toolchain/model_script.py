@@ -5,18 +5,21 @@ depend on the target loader. Keys (all optional; a key set to None drops its com
 
 | key                          | default  | emitted as |
 |------------------------------|----------|------------|
-| optimization_level           | 2        | model_optimization_flavor(optimization_level=.., compression_level=.., batch_size=..) |
+| optimization_level           | 2        | model_optimization_flavor(optimization_level, compression_level, batch..) |
 | compression_level            | 0        | (same command) |
 | calibration_batch_size       | 8        | batch_size of flavor and of model_optimization_config |
 | calibset_size                | 1024     | model_optimization_config(calibration, batch_size=.., calibset_size=..) |
 | compiler_optimization_level  | "max"    | performance_param(compiler_optimization_level=..) |
 | allocator_timeout            | "25m"    | allocator_param(timeout=..) |
-| resources                    | {strategy="greedy", max_compute_utilization=0.8, max_memory_utilization=0.8} | resources_param(..) |
+| resources                    | (below)  | resources_param(..) |
 | extra                        | []       | lines appended verbatim |
+
+`resources` defaults to {strategy="greedy", max_compute_utilization=0.8, max_memory_utilization=0.8}.
 
 Command spellings follow Hailo's model zoo .alls files (see /work/shared/HAILO.md); they have not been
 checked against a real DFC here.
 """
+
 from __future__ import annotations
 
 import re
@@ -67,8 +70,7 @@ def merged_settings(compile_settings: dict | None) -> tuple[dict, list]:
     warnings = []
     for key, value in (compile_settings or {}).items():
         if key not in DEFAULT_COMPILE_SETTINGS:
-            warnings.append(f"unknown [compile] setting {key!r} ignored "
-                            f"(known: {', '.join(DEFAULT_COMPILE_SETTINGS)})")
+            warnings.append(f"unknown [compile] setting {key!r} ignored (known: {', '.join(DEFAULT_COMPILE_SETTINGS)})")
             continue
         if key == "resources" and isinstance(value, dict):
             # A partial table overrides only the keys it names.
@@ -78,8 +80,9 @@ def merged_settings(compile_settings: dict | None) -> tuple[dict, list]:
     return settings, warnings
 
 
-def build_model_script(compile_settings: dict | None = None, n_calib: int | None = None,
-                       user_script: str | None = None) -> ModelScript:
+def build_model_script(
+    compile_settings: dict | None = None, n_calib: int | None = None, user_script: str | None = None
+) -> ModelScript:
     """Model script text and warnings. `n_calib` is the number of calibration samples the segment
     will get; `user_script` (e.g. a --model-script file's text) is appended last so it can override."""
     s, warnings = merged_settings(compile_settings)

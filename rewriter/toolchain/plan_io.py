@@ -1,5 +1,6 @@
 """Plan access for the toolchain: read and validate plan.json with the runtime's schema, group its
 hailo steps into distinct compile units, and update it atomically (hashes refreshed, re-validated)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -17,10 +18,11 @@ __all__ = ["PlanError", "Segment", "load_plan", "write_plan", "hailo_segments", 
 @dataclass
 class Segment:
     """One distinct hailo model file and the plan steps that run it (tiles may share a model)."""
-    name: str                      # model file stem: names the .hef, .har, log and DFC network
-    model: str                     # path relative to the plan dir
-    steps: list = field(default_factory=list)    # step names, plan order
-    calibs: list = field(default_factory=list)   # distinct calib paths of those steps, plan order
+
+    name: str  # model file stem: names the .hef, .har, log and DFC network
+    model: str  # path relative to the plan dir
+    steps: list = field(default_factory=list)  # step names, plan order
+    calibs: list = field(default_factory=list)  # distinct calib paths of those steps, plan order
 
 
 def load_plan(out_dir) -> dict:

@@ -4,6 +4,7 @@ The driver calls `add(track)` when a segment is scheduled, `event(track, stage, 
 moves on (stage None: a message only, e.g. a warning) and `close()` at the end. A track has
 `label`, `res` (its SegmentResult), `stage`, `started` and `ended` (time.monotonic() or None).
 """
+
 from __future__ import annotations
 
 import shutil
@@ -84,7 +85,7 @@ class LiveProgress:
         self._ticker.join()
         with self._lock:
             self._redraw()
-            self._drawn = 0          # leave the last table on screen
+            self._drawn = 0  # leave the last table on screen
             self._closed = True
 
     def _print(self, text: str) -> None:
@@ -107,11 +108,13 @@ class LiveProgress:
         rows = self.tracks
         size = shutil.get_terminal_size((100, 24))
         height = max(5, size.lines - 2)
-        if len(rows) + 1 > height:   # too many: running first, then failures, then the rest
+        if len(rows) + 1 > height:  # too many: running first, then failures, then the rest
             order = {**{s: 0 for s in RUNNING}, "failed": 1, "queued": 2, "pending": 3}
-            rows = sorted(rows, key=lambda t: order.get(t.stage, 4))[:height - 2]
-        widths = (max((len(t.label) for t in self.tracks), default=0),
-                  max((len(t.res.segment) for t in self.tracks), default=0))
+            rows = sorted(rows, key=lambda t: order.get(t.stage, 4))[: height - 2]
+        widths = (
+            max((len(t.label) for t in self.tracks), default=0),
+            max((len(t.res.segment) for t in self.tracks), default=0),
+        )
         lines = [self._row(t, now, widths) for t in rows]
         if len(rows) < len(self.tracks):
             lines.append(f"... {len(self.tracks) - len(rows)} more")
@@ -120,10 +123,9 @@ class LiveProgress:
             key = t.stage if t.stage in FINAL + WAITING else "running"
             counts[key] = counts.get(key, 0) + 1
         order = ("compiled", "cached", "done", "retiled", "failed", "running", "queued", "pending")
-        lines.append(", ".join(f"{counts[k]} {k}" for k in order if counts.get(k))
-                     + f"  [{_clock(now - self._t0)}]")
-        self._clear()   # a wrapped line would break the cursor-up count: cut to the width
-        self.stream.write("".join(line[:size.columns - 1] + "\n" for line in lines))
+        lines.append(", ".join(f"{counts[k]} {k}" for k in order if counts.get(k)) + f"  [{_clock(now - self._t0)}]")
+        self._clear()  # a wrapped line would break the cursor-up count: cut to the width
+        self.stream.write("".join(line[: size.columns - 1] + "\n" for line in lines))
         self.stream.flush()
         self._drawn = len(lines)
 

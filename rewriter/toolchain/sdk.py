@@ -1,4 +1,5 @@
 """Find the Hailo SDK module and classify its failures (no hard dependency on it)."""
+
 from __future__ import annotations
 
 import importlib
@@ -66,8 +67,10 @@ def sdk_version(module_name: str = DEFAULT_SDK_MODULE) -> str:
     module = import_sdk(module_name)
     version = getattr(module, "__version__", None)
     if not version:
-        raise ToolchainMissing(f"SDK module {module_name!r} has no __version__ and no package metadata: "
-                               "cannot key the HEF cache on its version")
+        raise ToolchainMissing(
+            f"SDK module {module_name!r} has no __version__ and no package metadata: "
+            "cannot key the HEF cache on its version"
+        )
     return f"{module_name} {version}"
 
 
@@ -93,7 +96,7 @@ def is_allocator_failure(exc: BaseException) -> bool:
     return False
 
 
-if __name__ == "__main__":   # the version probe: `python -m rewriter.toolchain.sdk MODULE` (imports only MODULE)
+if __name__ == "__main__":  # the version probe: `python -m rewriter.toolchain.sdk MODULE` (imports only MODULE)
     try:
         print(json.dumps({"version": sdk_version(sys.argv[1])}))
     except ToolchainMissing as exc:

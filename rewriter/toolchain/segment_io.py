@@ -1,4 +1,5 @@
 """What the DFC needs to know about a segment ONNX: input shapes, start and end node names."""
+
 from __future__ import annotations
 
 import re
@@ -15,10 +16,10 @@ class SegmentError(ValueError):
 @dataclass
 class SegmentIO:
     input_names: list
-    input_shapes: list     # NCHW (ONNX) shapes, same order as input_names
+    input_shapes: list  # NCHW (ONNX) shapes, same order as input_names
     output_names: list
-    start_nodes: list      # first nodes consuming the graph inputs
-    end_nodes: list        # nodes producing the graph outputs, in output order (sets DFC output order)
+    start_nodes: list  # first nodes consuming the graph inputs
+    end_nodes: list  # nodes producing the graph outputs, in output order (sets DFC output order)
 
 
 def net_name_for(name: str) -> str:
@@ -85,8 +86,11 @@ def with_static_batch(path, dest) -> bool:
     batch 1 written to `dest` (the Python API is given net_input_shapes instead). False when the
     model is static already (nothing written)."""
     model = onnx.load(str(path))
-    dims = [v.type.tensor_type.shape.dim[0] for v in list(model.graph.input) + list(model.graph.output)
-            if v.type.tensor_type.shape.dim]
+    dims = [
+        v.type.tensor_type.shape.dim[0]
+        for v in list(model.graph.input) + list(model.graph.output)
+        if v.type.tensor_type.shape.dim
+    ]
     if not any(d.HasField("dim_param") for d in dims):
         return False
     for d in dims:

@@ -1,4 +1,5 @@
 """Per-segment compile results: the table users read and compile_summary.json."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -18,22 +19,22 @@ class SegmentResult:
     segment: str
     model: str
     steps: list
-    status: str = "pending"          # pending | queued | running | failed | one of OK_STATUSES
+    status: str = "pending"  # pending | queued | running | failed | one of OK_STATUSES
     parsed: bool = False
     optimized: bool = False
     compiled: bool = False
-    failed_at: str | None = None     # prepare | parse | optimize | compile | write
+    failed_at: str | None = None  # prepare | parse | optimize | compile | write
     error_type: str | None = None
     error: str | None = None
     log: str | None = None
     hef: str | None = None
     hef_sha256: str | None = None
-    compile_key: str | None = None   # HEF cache key of what was (or would be) compiled
+    compile_key: str | None = None  # HEF cache key of what was (or would be) compiled
     har: str | None = None
     calib_windows: int | None = None
     warnings: list = field(default_factory=list)
-    shrink: list = field(default_factory=list)   # re-tiling attempts started from this segment
-    parent: str | None = None                    # segment this piece was re-tiled from
+    shrink: list = field(default_factory=list)  # re-tiling attempts started from this segment
+    parent: str | None = None  # segment this piece was re-tiled from
     seconds: float = 0.0
 
     @property
@@ -82,11 +83,14 @@ class CompileSummary:
                 err = f"{r.error_type}: {r.error}".splitlines()[0][:160]
             else:
                 err = ""
-            rows.append((r.segment, r.status, mark(r.parsed), mark(r.optimized), mark(r.compiled),
-                         f"{r.seconds:.1f}", err))
+            rows.append(
+                (r.segment, r.status, mark(r.parsed), mark(r.optimized), mark(r.compiled), f"{r.seconds:.1f}", err)
+            )
         widths = [max(len(row[i]) for row in rows) for i in range(6)]
         lines = ["  ".join(c.ljust(w) for c, w in zip(row[:6], widths)) + "  " + row[6] for row in rows]
         counts = [f"{sum(r.status == s for r in self.results)} {s}" for s in ("compiled", "cached", "done")]
-        lines.append(", ".join(counts) + f", {len(self.failed)} failed, "
-                     f"{sum(r.status == 'retiled' for r in self.results)} re-tiled ({self.hw_arch})")
+        lines.append(
+            ", ".join(counts) + f", {len(self.failed)} failed, "
+            f"{sum(r.status == 'retiled' for r in self.results)} re-tiled ({self.hw_arch})"
+        )
         return "\n".join(line.rstrip() for line in lines)

@@ -4,6 +4,7 @@ The driver already refuses rewrites that change a replaced value's type; this is
 it (a helper returning a wrong-sized constant, a native pass): the first node, in graph order,
 that onnx's inference rejects or whose recorded output shape disagrees with what it computes.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,6 +20,7 @@ def _shape(s):
 def blame(graph: gs.Graph) -> str | None:
     """A one-line message naming the culprit node and the rule that made it, or None."""
     from rewriter.dsl.localshape import InferenceFailed, infer_results
+
     for node in graph.nodes:
         rule = rule_of(node)
         try:
@@ -31,10 +33,12 @@ def blame(graph: gs.Graph) -> str | None:
             if got is None or out.shape is None or got[1] is None:
                 continue
             have, want = _shape(out.shape), _shape(got[1])
-            if len(have) != len(want) or any(a is not None and b is not None and a != b
-                                             for a, b in zip(have, want)):
-                return _message(node, rule, f"computes shape {list(got[1])} for '{out.name}', "
-                                            f"which the graph records as {list(out.shape)}")
+            if len(have) != len(want) or any(a is not None and b is not None and a != b for a, b in zip(have, want)):
+                return _message(
+                    node,
+                    rule,
+                    f"computes shape {list(got[1])} for '{out.name}', which the graph records as {list(out.shape)}",
+                )
     return None
 
 

@@ -1,4 +1,5 @@
 """Ordered, named passes repeated to a fixed point, with per-pass statistics and a debug check."""
+
 from __future__ import annotations
 
 import time
@@ -13,6 +14,7 @@ from rewriter.errors import UserError
 @dataclass
 class PassContext:
     """What passes may read besides the graph: the target, options, and a log for --explain."""
+
     target: object = None
     options: dict = field(default_factory=dict)
 
@@ -20,6 +22,7 @@ class PassContext:
 class Pass:
     """A graph transformation. `run` edits the graph in place and returns the names of the nodes it
     changed or created (empty when it changed nothing, which is what ends the fixed-point loop)."""
+
     name = "pass"
     #: run once (False) or take part in the fixed-point loop (True)
     repeat = True
@@ -49,7 +52,7 @@ class PassManager:
         self.max_rounds = max_rounds
         self.debug = debug
         self.stats: list[PassStat] = []
-        self._version = 0               # bumped whenever a pass changes the graph
+        self._version = 0  # bumped whenever a pass changes the graph
         self._seen: dict[int, int] = {}  # id(pass) -> graph version its last run left
 
     def run(self, graph: gs.Graph, ctx: PassContext | None = None) -> gs.Graph:
@@ -64,8 +67,10 @@ class PassManager:
                 changed |= bool(self._run_one(p, graph, ctx, rnd))
             if not changed:
                 return graph
-        raise PassError(f"passes did not reach a fixed point in {self.max_rounds} rounds; "
-                        f"still changing: {', '.join(s.name for s in self.stats[-len(looped):] if s.changed)}")
+        raise PassError(
+            f"passes did not reach a fixed point in {self.max_rounds} rounds; "
+            f"still changing: {', '.join(s.name for s in self.stats[-len(looped) :] if s.changed)}"
+        )
 
     def _run_one(self, p: Pass, graph: gs.Graph, ctx: PassContext, rnd: int) -> list[str]:
         if p.idempotent and self._seen.get(id(p)) == self._version:

@@ -4,6 +4,7 @@ All files of a run (the common ones, the target's, the user's) are loaded togeth
 is unique across all of them; `--disable-rule` drops rules by name and `--trace-rule` (repeatable)
 attaches tracers that every file's pass shares (a tracer hears when another rule consumes a node
 its rule could have used)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -43,11 +44,11 @@ class RuleFilePass(Pass):
         return [f"{name} ({e.rule})" for e in events for name in (e.created or e.matched[-1:])]
 
 
-def rule_file_passes(paths: list[Path], trace_rules=(), helpers=None, disabled=()
-                     ) -> tuple[list[Pass], list]:
+def rule_file_passes(paths: list[Path], trace_rules=(), helpers=None, disabled=()) -> tuple[list[Pass], list]:
     """One pass per file, in order, the files loaded together. Returns the passes and the tracers
     (one per traced rule name, in the order given)."""
     from rewriter.dsl import trace_rule as make_tracer
+
     paths = [Path(p) for p in paths]
     if isinstance(trace_rules, str):
         trace_rules = [trace_rules]
@@ -69,6 +70,7 @@ def rule_file_passes(paths: list[Path], trace_rules=(), helpers=None, disabled=(
     for r in rules:
         by_file.setdefault(r.file, []).append(r)
     from rewriter.dsl import RuleSet
+
     passes = [RuleFilePass(p, RuleSet(by_file.get(str(p), [])), tracers) for p in paths]
     return passes, tracers
 

@@ -1,5 +1,6 @@
 """Execution backends for onnx steps. Only the onnxruntime one is imported eagerly; hailo_platform
 and onnxruntime.quantization (which needs onnx) are imported inside the backends that use them."""
+
 from __future__ import annotations
 
 import importlib
@@ -31,8 +32,9 @@ def choose_backend(spec: PlanSpec, requested: str) -> tuple[str, str]:
     missing = [s.name for s in steps if s.hef_path is None or not s.hef_path.is_file()]
     if missing:
         shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
-        return "onnxruntime", (f"HEF missing or not recorded in plan.json for step(s) {shown}; "
-                               "hailo steps run on onnxruntime")
+        return "onnxruntime", (
+            f"HEF missing or not recorded in plan.json for step(s) {shown}; hailo steps run on onnxruntime"
+        )
     version = getattr(hp, "__version__", "?")
     return "hailo", f"hailo_platform {version} importable and all {len(steps)} hailo step HEFs present"
 

@@ -3,6 +3,7 @@
 Backends cache the expensive object (ORT session, configured HEF) per distinct file, so steps
 that share a `model` (tiles) share it; a Segment is the cheap per-step handle around it.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,7 +14,7 @@ from ..schema import StepSpec
 
 
 class Segment:
-    input_names: list[str]   # the segment's graph inputs, in binding order
+    input_names: list[str]  # the segment's graph inputs, in binding order
     output_names: list[str]
     last_backend_seconds: float = 0.0  # time spent inside the engine call (session.run / cim.run)
 

@@ -9,6 +9,7 @@ scheduler on, HailoRT activates network groups itself.
 
 Nothing here has run on hardware yet; it is tested against tests/runtime/hailo_platform_standin.py.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -24,8 +25,10 @@ from ..schema import StepSpec
 from .base import Backend, Segment
 from .ort_backend import read_signature
 
-MISSING_MSG = ("backend 'hailo' needs hailo_platform (HailoRT's Python wheel from Hailo's developer zone); "
-               "install it on the Pi or use backend='onnxruntime'")
+MISSING_MSG = (
+    "backend 'hailo' needs hailo_platform (HailoRT's Python wheel from Hailo's developer zone); "
+    "install it on the Pi or use backend='onnxruntime'"
+)
 
 
 def import_hailo_platform():
@@ -43,7 +46,7 @@ class _ConfiguredHef:
         self.path = hef_path
         self.model = vdevice.create_infer_model(str(hef_path))
         if batch > 1:
-            self.model.set_batch_size(batch)   # before configure(): frames per run
+            self.model.set_batch_size(batch)  # before configure(): frames per run
         self.input_names = list(self.model.input_names)
         self.output_names = list(self.model.output_names)
         # Host buffers are float32; HailoRT (de)quantizes on the way in/out.
@@ -68,8 +71,10 @@ class HailoSegment(Segment):
         # Binding assumption: the i-th ONNX graph input/output is the i-th HEF input/output.
         self.input_names = [n for n, _ in onnx_inputs]
         self.output_names = [n for n, _ in onnx_outputs]
-        self.onnx_output_shapes = [s if all(isinstance(d, int) and d > 0 for d in s) else _nchw_of(h)
-                                   for (_, s), h in zip(onnx_outputs, hef.output_shapes)]
+        self.onnx_output_shapes = [
+            s if all(isinstance(d, int) and d > 0 for d in s) else _nchw_of(h)
+            for (_, s), h in zip(onnx_outputs, hef.output_shapes)
+        ]
         self.bindings = hef.configured.create_bindings()
         self._out_bufs = []
         for name, shape in zip(hef.output_names, hef.output_shapes):
@@ -93,8 +98,10 @@ class HailoSegment(Segment):
         except Exception as e:
             raise PlanError(f"step '{self.step.name}': HailoRT run on {hef.path.name} failed: {e}") from e
         self.last_backend_seconds = time.perf_counter() - t0
-        return [from_host(self.bindings.output(n).get_buffer(), s)
-                for n, s in zip(hef.output_names, self.onnx_output_shapes)]
+        return [
+            from_host(self.bindings.output(n).get_buffer(), s)
+            for n, s in zip(hef.output_names, self.onnx_output_shapes)
+        ]
 
 
 class BatchedHailoSegment(Segment):
@@ -111,7 +118,7 @@ class BatchedHailoSegment(Segment):
         self._out = [np.empty((count, *shape), np.float32) for shape in hef.output_shapes]
         for b, t in zip(self.bindings, range(count)):
             for name, buf in zip(hef.input_names, self._in):
-                b.input(name).set_buffer(buf[t])          # frame t: a C-contiguous (H, W, C) row
+                b.input(name).set_buffer(buf[t])  # frame t: a C-contiguous (H, W, C) row
             for name, buf in zip(hef.output_names, self._out):
                 b.output(name).set_buffer(buf[t])
         self.input_views = [_as_nchw(buf) for buf in self._in]
@@ -128,8 +135,10 @@ class BatchedHailoSegment(Segment):
         try:
             self.hef.configured.run(self.bindings, self.timeout_ms)
         except Exception as e:
-            raise PlanError(f"step '{self.step.name}': HailoRT run on {self.hef.path.name} "
-                            f"({len(self.bindings)} frames) failed: {e}") from e
+            raise PlanError(
+                f"step '{self.step.name}': HailoRT run on {self.hef.path.name} "
+                f"({len(self.bindings)} frames) failed: {e}"
+            ) from e
         self.last_backend_seconds = time.perf_counter() - t0
         return self._results
 
@@ -159,8 +168,10 @@ class HailoBackend(Backend):
 
     def open(self, model_path, step):
         if step.hef_path is None or not step.hef_path.is_file():
-            raise PlanError(f"step '{step.name}': backend 'hailo' needs its HEF, "
-                            f"{'no hef in plan.json' if step.hef_path is None else f'{step.hef_path} not found'}")
+            raise PlanError(
+                f"step '{step.name}': backend 'hailo' needs its HEF, "
+                f"{'no hef in plan.json' if step.hef_path is None else f'{step.hef_path} not found'}"
+            )
         count = step.tiles.frames if step.tiles is not None else 1
         path = step.hef_path.resolve()
         key = (path, count)
@@ -178,16 +189,22 @@ class HailoBackend(Backend):
         if mkey not in self._signatures:
             self._signatures[mkey] = read_signature(mkey, self.reader)
         onnx_in, onnx_out = self._signatures[mkey]
-        for what, onnx_side, hef_names, hef_shapes in (("inputs", onnx_in, hef.input_names, hef.input_shapes),
-                                                         ("outputs", onnx_out, hef.output_names, hef.output_shapes)):
+        for what, onnx_side, hef_names, hef_shapes in (
+            ("inputs", onnx_in, hef.input_names, hef.input_shapes),
+            ("outputs", onnx_out, hef.output_names, hef.output_shapes),
+        ):
             if len(onnx_side) != len(hef_names):
-                raise PlanError(f"step '{step.name}': segment has {len(onnx_side)} {what} but HEF {path.name} has "
-                                f"{len(hef_names)} ({hef_names})")
+                raise PlanError(
+                    f"step '{step.name}': segment has {len(onnx_side)} {what} but HEF {path.name} has "
+                    f"{len(hef_names)} ({hef_names})"
+                )
             for (oname, oshape), hname, hshape in zip(onnx_side, hef_names, hef_shapes):
-                frame = oshape[1:] if step.tiles is not None else oshape   # tiled: [tiles, C, H, W]
+                frame = oshape[1:] if step.tiles is not None else oshape  # tiled: [tiles, C, H, W]
                 if all(isinstance(d, int) for d in frame) and np.prod(frame) != np.prod(hshape):
-                    raise PlanError(f"step '{step.name}': ONNX {oname} {oshape} and HEF {hname} {list(hshape)} "
-                                    f"differ in size (binding is by position)")
+                    raise PlanError(
+                        f"step '{step.name}': ONNX {oname} {oshape} and HEF {hname} {list(hshape)} "
+                        f"differ in size (binding is by position)"
+                    )
         if step.tiles is not None:
             return BatchedHailoSegment(hef, step, onnx_in, onnx_out, count, self.timeout_ms)
         return HailoSegment(hef, step, onnx_in, onnx_out, self.timeout_ms)

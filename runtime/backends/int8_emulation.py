@@ -9,6 +9,7 @@ there is a HEF. Quantization mirrors Hailo-8's scheme closely enough for a first
 Steps sharing a segment file are quantized once, calibrated with the union of their samples, as
 one HEF would be. `onnxruntime.quantization` imports `onnx`, so it is imported only in `quantize`.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -16,8 +17,8 @@ import logging
 import os
 import shutil
 import tempfile
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -38,8 +39,13 @@ def quantize(model_bytes: bytes, samples: list[list[np.ndarray]], input_names: l
     path and writes a `-inferred` file next to it, which must be neither the plan's file (read
     again unverified) nor the plan folder (checking a plan must not change it)."""
     try:
-        from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat,
-                                              QuantType, quantize_static)
+        from onnxruntime.quantization import (
+            CalibrationDataReader,
+            CalibrationMethod,
+            QuantFormat,
+            QuantType,
+            quantize_static,
+        )
     except ImportError as e:  # onnxruntime.quantization needs the `onnx` package
         raise PlanError(f"backend 'emulate-int8' needs onnxruntime.quantization (and onnx): {e}") from e
 
@@ -58,9 +64,16 @@ def quantize(model_bytes: bytes, samples: list[list[np.ndarray]], input_names: l
     source = work / "model.onnx"
     source.write_bytes(model_bytes)
     try:
-        quantize_static(str(source), str(tmp), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        weight_type=QuantType.QInt8, activation_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax)
+        quantize_static(
+            str(source),
+            str(tmp),
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            weight_type=QuantType.QInt8,
+            activation_type=QuantType.QInt8,
+            calibrate_method=CalibrationMethod.MinMax,
+        )
         os.replace(tmp, dst)  # atomic: a concurrent reader never sees half a model
     finally:
         root_logger.setLevel(level)
@@ -82,7 +95,10 @@ def cache_key(model_bytes: bytes, samples: list[list[np.ndarray]]) -> str:
 def default_cache_dir(root: Path) -> Path:
     """A per-user cache folder (never inside the plan: checking a plan must not change it)."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    for d in (Path(base) / "hailo-rewriter" / "int8", Path(tempfile.gettempdir()) / f"hailo-rewriter-int8-{os.getuid()}"):
+    for d in (
+        Path(base) / "hailo-rewriter" / "int8",
+        Path(tempfile.gettempdir()) / f"hailo-rewriter-int8-{os.getuid()}",
+    ):
         try:
             d.mkdir(parents=True, exist_ok=True)
             if os.access(d, os.W_OK):
@@ -106,8 +122,10 @@ class Int8EmulationBackend(Backend):
             return load_calib_file(step.calib_path, inputs, step.name, self.ort.reader)
         samples = self.capture(step)
         if not samples:
-            raise PlanError(f"step '{step.name}': emulate-int8 needs calibration data: the step has no 'calib' "
-                            f"file; pass calibration={{plan_input: array (N, ...)}} to Plan.load")
+            raise PlanError(
+                f"step '{step.name}': emulate-int8 needs calibration data: the step has no 'calib' "
+                f"file; pass calibration={{plan_input: array (N, ...)}} to Plan.load"
+            )
         return samples
 
     def open(self, model_path, step):
@@ -115,8 +133,12 @@ class Int8EmulationBackend(Backend):
         if key not in self.quantized:
             model_bytes = self.ort.reader(key) if self.ort.reader else key.read_bytes()
             inputs, _ = read_signature(key, self.ort.reader)
-            samples = [s for other in self.spec.hailo_steps if other.model_path.resolve() == key
-                       for s in self._samples(other, inputs)]
+            samples = [
+                s
+                for other in self.spec.hailo_steps
+                if other.model_path.resolve() == key
+                for s in self._samples(other, inputs)
+            ]
             dst = self.cache_dir / f"{cache_key(model_bytes, samples)[:32]}.onnx"
             if not dst.is_file():
                 quantize(model_bytes, samples, [n for n, _ in inputs], dst)

@@ -1,4 +1,5 @@
 """onnxruntime backend: one InferenceSession per distinct model file, shared by the steps using it."""
+
 from __future__ import annotations
 
 import time
@@ -10,7 +11,6 @@ import onnxruntime as ort
 from ..errors import PlanError
 from ..schema import StepSpec
 from .base import Backend, Segment
-
 
 # The p95 tail (benchmarks/bench_tail.py, docs/runtime.md "Threads"): onnxruntime's default is a
 # pool of one thread per core whose workers spin after every run. A plan runs several sessions in
@@ -40,8 +40,7 @@ def read_signature(model_path: Path, reader=None) -> tuple[list[tuple[str, list]
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     opts.log_severity_level = 3
     sess = _session(model_path, opts, reader)
-    return ([(i.name, list(i.shape)) for i in sess.get_inputs()],
-            [(o.name, list(o.shape)) for o in sess.get_outputs()])
+    return ([(i.name, list(i.shape)) for i in sess.get_inputs()], [(o.name, list(o.shape)) for o in sess.get_outputs()])
 
 
 def _session(model_path: Path, opts, reader=None) -> ort.InferenceSession:

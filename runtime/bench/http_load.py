@@ -3,6 +3,7 @@
 The same phases as measure.py (single stream, then concurrent clients) with a bounded request
 count; stdlib http.client only, so it runs on a Pi-light install.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -16,8 +17,8 @@ import numpy as np
 
 from ..errors import OptionError
 from ..parity import cosine, random_inputs
-from ..serve.payload import SINGLE_INPUT_KEY
 from ..schema import PlanSpec
+from ..serve.payload import SINGLE_INPUT_KEY
 from .measure import PARITY_SAMPLES, POOL, Reference, percentiles_ms, summary
 
 
@@ -37,8 +38,12 @@ class _Http:
             if self.conn is None:
                 self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
             try:
-                self.conn.request(method, self.base + path, body=body,
-                                  headers={"Content-Type": "application/json"} if body is not None else {})
+                self.conn.request(
+                    method,
+                    self.base + path,
+                    body=body,
+                    headers={"Content-Type": "application/json"} if body is not None else {},
+                )
                 response = self.conn.getresponse()
                 return response.status, response.read()
             except (ConnectionError, http.client.HTTPException):
@@ -72,9 +77,19 @@ def request_bodies(spec: PlanSpec, pool: list[dict]) -> list[bytes]:
     return bodies
 
 
-def bench_url(spec: PlanSpec, url: str, *, requests: int, concurrency: int, warmup: int,
-              reference: Reference | None, seed: int = 0, timeout: float = 30.0, endpoint: str = "/infer",
-              progress=lambda message: None) -> dict:
+def bench_url(
+    spec: PlanSpec,
+    url: str,
+    *,
+    requests: int,
+    concurrency: int,
+    warmup: int,
+    reference: Reference | None,
+    seed: int = 0,
+    timeout: float = 30.0,
+    endpoint: str = "/infer",
+    progress=lambda message: None,
+) -> dict:
     rng = np.random.default_rng(seed)
     pool = [random_inputs(spec.inputs, rng) for _ in range(POOL)]
     bodies = request_bodies(spec, pool)
@@ -83,8 +98,12 @@ def bench_url(spec: PlanSpec, url: str, *, requests: int, concurrency: int, warm
         health = probe.get_json("/healthz")
     except (OSError, http.client.HTTPException, ValueError) as e:
         raise OptionError(f"--url {url}: no sidecar answering /healthz ({e})") from e
-    result = {"mode": "url", "url": url, "backend": health.get("backend"),
-              "backend_reason": health.get("backend_reason")}
+    result = {
+        "mode": "url",
+        "url": url,
+        "backend": health.get("backend"),
+        "backend_reason": health.get("backend_reason"),
+    }
     statuses: Counter = Counter()
     lock = threading.Lock()
 
@@ -131,8 +150,11 @@ def bench_url(spec: PlanSpec, url: str, *, requests: int, concurrency: int, warm
         for t in threads:
             t.join()
         elapsed = time.perf_counter() - t0
-        result["concurrent"] = {**percentiles_ms(latencies), "windows_per_s": round(requests / elapsed, 2),
-                                "clients": concurrency}
+        result["concurrent"] = {
+            **percentiles_ms(latencies),
+            "windows_per_s": round(requests / elapsed, 2),
+            "clients": concurrency,
+        }
     result["status_counts"] = {str(k): v for k, v in sorted(statuses.items())}
     result["failed_requests"] = sum(v for k, v in statuses.items() if k != 200)
     if reference:
@@ -157,6 +179,5 @@ def _url_parity(client: _Http, spec: PlanSpec, pool, bodies, reference: Referenc
             raise OptionError(f"response has {len(got)} field(s), the plan {len(names)} output(s) {names}")
         for name, value in zip(names, got):
             if name in want:
-                worst[name] = min(worst.get(name, 1.0), round(cosine(np.asarray(value).ravel(),
-                                                                     want[name].ravel()), 8))
+                worst[name] = min(worst.get(name, 1.0), round(cosine(np.asarray(value).ravel(), want[name].ravel()), 8))
     return worst

@@ -6,6 +6,7 @@ bare onnxruntime session on the original model (1 intra-op thread, no plan) runs
 the plan, call for call, so both see the same machine load and their ratio means something on a
 shared box.
 """
+
 from __future__ import annotations
 
 import time
@@ -16,11 +17,11 @@ import onnxruntime as ort
 
 from ..errors import OptionError
 from ..parity import compare, normalized, random_inputs
+from ..schema import PlanSpec
 from ..serve.executor import BoundedExecutor, run_all
 from ..serve.health import peak_rss_mb
-from ..schema import PlanSpec
 
-POOL = 16          # distinct random windows, cycled
+POOL = 16  # distinct random windows, cycled
 PARITY_SAMPLES = 8
 PROFILED_RUNS = 200
 
@@ -30,8 +31,13 @@ def percentiles_ms(seconds: list[float]) -> dict:
     if not a.size:
         return {"p50_ms": None, "p95_ms": None, "p99_ms": None, "mean_ms": None, "max_ms": None}
     p50, p95, p99 = np.percentile(a, [50, 95, 99])
-    return {"p50_ms": round(float(p50), 4), "p95_ms": round(float(p95), 4), "p99_ms": round(float(p99), 4),
-            "mean_ms": round(float(a.mean()), 4), "max_ms": round(float(a.max()), 4)}
+    return {
+        "p50_ms": round(float(p50), 4),
+        "p95_ms": round(float(p95), 4),
+        "p99_ms": round(float(p99), 4),
+        "mean_ms": round(float(a.mean()), 4),
+        "max_ms": round(float(a.max()), 4),
+    }
 
 
 class Reference:
@@ -70,8 +76,18 @@ def _timed(fn, arg) -> float:
     return time.perf_counter() - t0
 
 
-def bench_in_process(spec: PlanSpec, load_plan, *, requests: int, concurrency: int, workers: int, warmup: int,
-                     reference: Reference | None, seed: int = 0, progress=lambda message: None) -> dict:
+def bench_in_process(
+    spec: PlanSpec,
+    load_plan,
+    *,
+    requests: int,
+    concurrency: int,
+    workers: int,
+    warmup: int,
+    reference: Reference | None,
+    seed: int = 0,
+    progress=lambda message: None,
+) -> dict:
     """load_plan() -> a Plan. Returns the result document (see report.result_keys)."""
     rng = np.random.default_rng(seed)
     pool = [random_inputs(spec.inputs, rng) for _ in range(POOL)]
@@ -83,8 +99,10 @@ def bench_in_process(spec: PlanSpec, load_plan, *, requests: int, concurrency: i
         if reference:
             reference.run(ref_pool[i % POOL])
 
-    progress(f"single stream: {requests} windows" + (" (interleaved with the bare onnxruntime reference)"
-                                                     if reference else ""))
+    progress(
+        f"single stream: {requests} windows"
+        + (" (interleaved with the bare onnxruntime reference)" if reference else "")
+    )
     plan_s, ref_s = [], []
     for i in range(requests):
         k = i % POOL
@@ -102,8 +120,10 @@ def bench_in_process(spec: PlanSpec, load_plan, *, requests: int, concurrency: i
         plan.run(pool[i % POOL], profile=True)
         overheads.append(plan.last_profile.overhead_seconds)
         totals.append(plan.last_profile.total_seconds)
-    overhead = {"runtime_us_per_inference": round(float(np.median(overheads)) * 1e6, 2),
-                "runtime_share": round(float(np.median(overheads) / np.median(totals)), 4)}
+    overhead = {
+        "runtime_us_per_inference": round(float(np.median(overheads)) * 1e6, 2),
+        "runtime_share": round(float(np.median(overheads) / np.median(totals)), 4),
+    }
     if reference:
         ref = percentiles_ms(ref_s)
         result["reference"] = {"model": str(reference.path), "threads": 1, **ref}
@@ -119,12 +139,17 @@ def bench_in_process(spec: PlanSpec, load_plan, *, requests: int, concurrency: i
         executor = BoundedExecutor(plans, queue_size=concurrency)
         latencies = []
         try:
-            elapsed = run_all(executor, lambda i: pool[i % POOL], requests, concurrency,
-                              lambda dt, _: latencies.append(dt))
+            elapsed = run_all(
+                executor, lambda i: pool[i % POOL], requests, concurrency, lambda dt, _: latencies.append(dt)
+            )
         finally:
             executor.close()  # closes every plan
-        result["concurrent"] = {**percentiles_ms(latencies), "windows_per_s": round(requests / elapsed, 2),
-                                "clients": concurrency, "workers": workers}
+        result["concurrent"] = {
+            **percentiles_ms(latencies),
+            "windows_per_s": round(requests / elapsed, 2),
+            "clients": concurrency,
+            "workers": workers,
+        }
     else:
         plan.close()
     result["rss_mb"] = round(peak_rss_mb(), 1)
@@ -138,8 +163,9 @@ def _parity(plan, reference: Reference, pool) -> dict:
         want = reference.run(reference.feeds(feeds))
         common = {n: got[n] for n in reference.names if n in got}
         if not common:
-            raise OptionError(f"--against {reference.path}: outputs {reference.names} are not among the plan's "
-                              f"{list(got)}")
+            raise OptionError(
+                f"--against {reference.path}: outputs {reference.names} are not among the plan's {list(got)}"
+            )
         for row in compare(common, want):
             worst[row.output] = min(worst.get(row.output, 1.0), round(row.cosine, 8))
     return worst
@@ -149,5 +175,10 @@ def summary(result: dict) -> dict:
     """The contract's headline figures: p50/p95/p99 of a single stream, windows/s sustained."""
     single = result["single_stream"]
     sustained = result.get("concurrent", single)
-    return {"p50_ms": single["p50_ms"], "p95_ms": single["p95_ms"], "p99_ms": single["p99_ms"],
-            "windows_per_s": sustained["windows_per_s"], **result}
+    return {
+        "p50_ms": single["p50_ms"],
+        "p95_ms": single["p95_ms"],
+        "p99_ms": single["p99_ms"],
+        "windows_per_s": sustained["windows_per_s"],
+        **result,
+    }

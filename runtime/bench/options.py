@@ -1,4 +1,5 @@
 """`rewrite bench` flags (added to the rewriter CLI's parser) and the call behind the verb."""
+
 from __future__ import annotations
 
 import argparse
@@ -14,15 +15,25 @@ DEFAULT_REQUESTS = 1000
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("plan", type=Path, help="plan folder (its inputs shape the request windows)")
-    p.add_argument("--contract", type=Path, metavar="FILE.toml",
-                   help="gates overriding the seed deployment contract (examples/contract.toml lists the keys)")
-    p.add_argument("--url", help="bench a running `rewrite serve` at this URL (http://HOST:PORT) instead of the "
-                                 "plan in process")
-    p.add_argument("--against", type=Path, metavar="MODEL.onnx",
-                   help="the original model: cosine gate, and (in process) a bare 1-thread onnxruntime session "
-                        "timed call for call with the plan")
-    p.add_argument("--requests", type=int, default=DEFAULT_REQUESTS, help="windows per phase (bounded, also "
-                                                                            "with --url)")
+    p.add_argument(
+        "--contract",
+        type=Path,
+        metavar="FILE.toml",
+        help="gates overriding the seed deployment contract (examples/contract.toml lists the keys)",
+    )
+    p.add_argument(
+        "--url", help="bench a running `rewrite serve` at this URL (http://HOST:PORT) instead of the plan in process"
+    )
+    p.add_argument(
+        "--against",
+        type=Path,
+        metavar="MODEL.onnx",
+        help="the original model: cosine gate, and (in process) a bare 1-thread onnxruntime session "
+        "timed call for call with the plan",
+    )
+    p.add_argument(
+        "--requests", type=int, default=DEFAULT_REQUESTS, help="windows per phase (bounded, also with --url)"
+    )
     p.add_argument("--concurrency", type=int, default=4, help="clients in the concurrent phase (1: skip it)")
     p.add_argument("--warmup", type=int, default=20, help="untimed windows first")
     p.add_argument("--backend", default="auto", choices=BACKENDS, help="in process: backend for the hailo steps")
@@ -56,16 +67,33 @@ def run(args) -> int:
             print(message, file=sys.stderr, flush=True)
 
     if args.url:
-        result = bench_url(spec, args.url, requests=args.requests, concurrency=args.concurrency, warmup=args.warmup,
-                           reference=reference, seed=args.seed, progress=progress)
+        result = bench_url(
+            spec,
+            args.url,
+            requests=args.requests,
+            concurrency=args.concurrency,
+            warmup=args.warmup,
+            reference=reference,
+            seed=args.seed,
+            progress=progress,
+        )
     else:
         from .. import Plan
 
         def load_plan():
             return Plan.load(args.plan, backend=args.backend, intra_op_num_threads=args.threads)
-        result = bench_in_process(spec, load_plan, requests=args.requests, concurrency=args.concurrency,
-                                  workers=args.workers, warmup=args.warmup, reference=reference, seed=args.seed,
-                                  progress=progress)
+
+        result = bench_in_process(
+            spec,
+            load_plan,
+            requests=args.requests,
+            concurrency=args.concurrency,
+            workers=args.workers,
+            warmup=args.warmup,
+            reference=reference,
+            seed=args.seed,
+            progress=progress,
+        )
     doc = with_gates({"plan": str(args.plan), "requests": args.requests, **result}, gates(contract, result))
     print(json.dumps(doc, indent=2) if args.json else format_report(doc, str(args.plan)))
     return 0 if doc["passed"] else 1

@@ -4,6 +4,7 @@ Bodies are read as bytes and decoded by payload.PayloadCodec (not pydantic): one
 bad request, and 900 floats cost ~0.1 ms to check instead of a model validation per element.
 The Content-Type is not checked, so `curl -d @window.json` works as it is.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -18,10 +19,21 @@ from .metrics import CONTENT_TYPE
 from .payload import RequestError
 from .service import Service
 
-INFER_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
-    "type": "object", "description": "one field per plan input ('x' for a one-input plan): nested lists of "
-    "numbers in the input's shape, with or without the leading batch of 1",
-    "additionalProperties": {"type": "array"}}}}}}
+INFER_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "description": "one field per plan input ('x' for a one-input plan): nested lists of "
+                    "numbers in the input's shape, with or without the leading batch of 1",
+                    "additionalProperties": {"type": "array"},
+                }
+            }
+        },
+    }
+}
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -61,8 +73,7 @@ def create_app(service: Service) -> FastAPI:
             response = JSONResponse({"detail": e.message}, status_code=e.status)
         except QueueFull as e:
             metrics.errors.labels("queue_full").inc()
-            response = JSONResponse({"detail": str(e)}, status_code=503,
-                                    headers={"Retry-After": str(e.retry_after_s)})
+            response = JSONResponse({"detail": str(e)}, status_code=503, headers={"Retry-After": str(e.retry_after_s)})
         except Exception as e:  # noqa: BLE001 - a plan failure the fallback could not absorb
             metrics.errors.labels("plan_error").inc()
             service.state.record_error(f"{endpoint}: {e}")

@@ -1,12 +1,12 @@
 """What `rewrite serve` was asked to do, and the mapping from plan outputs to response keys."""
+
 from __future__ import annotations
 
 import json
 import os
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-
-import tomllib
 
 from ..errors import OptionError
 
@@ -18,20 +18,19 @@ class ServeConfig:
     plan: Path
     host: str = "127.0.0.1"
     port: int = 9000
-    backend: str = "auto"           # Plan.load backend for the hailo steps
-    threads: int = 1                # onnxruntime intra-op threads per session (1: no pool to spin)
-    workers: int = 1                # plan instances, each on its own thread (one device: 1)
-    queue_size: int = 16            # requests waiting beyond the running ones before 503
-    max_body_bytes: int = 1 << 20   # larger bodies get 413 unread
-    stub: bool = False              # deterministic stub outputs, no plan run
+    backend: str = "auto"  # Plan.load backend for the hailo steps
+    threads: int = 1  # onnxruntime intra-op threads per session (1: no pool to spin)
+    workers: int = 1  # plan instances, each on its own thread (one device: 1)
+    queue_size: int = 16  # requests waiting beyond the running ones before 503
+    max_body_bytes: int = 1 << 20  # larger bodies get 413 unread
+    stub: bool = False  # deterministic stub outputs, no plan run
     stub_reason: str = ""
-    fallback: bool = True           # hailo run failure -> reload the plan on onnxruntime
+    fallback: bool = True  # hailo run failure -> reload the plan on onnxruntime
     warmup_runs: int = 3
     output_names: str | None = None  # --output-names SPEC (see output_keys)
 
     def validate(self) -> None:
-        for name, low in (("threads", 1), ("workers", 1), ("queue_size", 0), ("max_body_bytes", 1),
-                          ("warmup_runs", 0)):
+        for name, low in (("threads", 1), ("workers", 1), ("queue_size", 0), ("max_body_bytes", 1), ("warmup_runs", 0)):
             if getattr(self, name) < low:
                 raise OptionError(f"--{name.replace('_', '-')} must be at least {low}, got {getattr(self, name)}")
         if not 0 <= self.port <= 65535:
@@ -70,8 +69,9 @@ def output_keys(spec: str | None, plan_outputs: list[str]) -> dict[str, str]:
     else:
         keys = [k.strip() for k in spec.split(",")]
         if len(keys) != len(plan_outputs) or not all(keys):
-            raise OptionError(f"--output-names: {len(keys)} name(s) for {len(plan_outputs)} plan output(s) "
-                              f"{plan_outputs}")
+            raise OptionError(
+                f"--output-names: {len(keys)} name(s) for {len(plan_outputs)} plan output(s) {plan_outputs}"
+            )
         mapping = dict(zip(plan_outputs, keys))
     unknown = [n for n in mapping if n not in plan_outputs]
     if unknown:

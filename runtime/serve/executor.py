@@ -4,6 +4,7 @@ A Plan is not thread-safe (stitch buffers, HailoRT bindings are reused across ru
 worker owns its runner. At most `workers` runs execute and `queue_size` wait; a submit beyond that
 raises QueueFull at once, so a burst costs clients a 503 and a retry instead of latency for everyone.
 """
+
 from __future__ import annotations
 
 import math
@@ -38,10 +39,12 @@ class BoundedExecutor:
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size + len(runners))
         self._capacity = queue_size + len(runners)
         self._lock = threading.Lock()
-        self._depth = 0               # submitted and not finished (queued + running)
-        self._mean_seconds = 0.0      # moving average of a run, for Retry-After
-        self._threads = [threading.Thread(target=self._work, args=(r,), name=f"plan-worker-{i}", daemon=True)
-                         for i, r in enumerate(runners)]
+        self._depth = 0  # submitted and not finished (queued + running)
+        self._mean_seconds = 0.0  # moving average of a run, for Retry-After
+        self._threads = [
+            threading.Thread(target=self._work, args=(r,), name=f"plan-worker-{i}", daemon=True)
+            for i, r in enumerate(runners)
+        ]
         for t in self._threads:
             t.start()
 
@@ -94,8 +97,13 @@ class BoundedExecutor:
             r.close()
 
 
-def run_all(executor: BoundedExecutor, make_feeds: Callable[[int], dict], count: int, concurrency: int,
-            on_done: Callable[[float, object], None]) -> float:
+def run_all(
+    executor: BoundedExecutor,
+    make_feeds: Callable[[int], dict],
+    count: int,
+    concurrency: int,
+    on_done: Callable[[float, object], None],
+) -> float:
     """Drive `count` runs through `executor` from `concurrency` client threads (blocking submits).
 
     on_done(latency_seconds, result) is called from the client threads; returns the elapsed seconds.

@@ -1,4 +1,5 @@
 """Service state shared by the workers and the HTTP handlers, and the /healthz document."""
+
 from __future__ import annotations
 
 import hashlib

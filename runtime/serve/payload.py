@@ -8,6 +8,7 @@ one RequestError with the HTTP status, an error kind (a metric label) and one li
 Shapes: an input declared [1, *S] in plan.json is accepted as S (one window, e.g. [100][9]) or as
 [1, *S]; the response mirrors the request (unbatched in, leading 1 dropped from outputs).
 """
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,8 @@ def _reject_constant(token: str):
 
 @dataclass(frozen=True)
 class _InputForm:
-    spec: TensorSpec             # the plan's shape (a dim that is not a positive int matches any size)
-    window: TensorSpec | None    # the shape without a leading batch of 1, if it has one
+    spec: TensorSpec  # the plan's shape (a dim that is not a positive int matches any size)
+    window: TensorSpec | None  # the shape without a leading batch of 1, if it has one
     dtype: np.dtype
 
 
@@ -64,7 +65,7 @@ class PayloadCodec:
     def decode(self, body: bytes) -> tuple[dict[str, np.ndarray], bool]:
         """(feeds for Plan.run, whether the request was batched)."""
         if not body:
-            raise RequestError(422, "bad_json", "empty body: expected a JSON object like {\"x\": [[...], ...]}")
+            raise RequestError(422, "bad_json", 'empty body: expected a JSON object like {"x": [[...], ...]}')
         try:
             doc = json.loads(body, parse_constant=_reject_constant)
         except RequestError:
@@ -80,8 +81,9 @@ class PayloadCodec:
         for key, value in doc.items():
             name = self.keys[key]
             if name in feeds:
-                raise RequestError(422, "bad_field",
-                                   f"input {name!r} given twice (as {SINGLE_INPUT_KEY!r} and by name)")
+                raise RequestError(
+                    422, "bad_field", f"input {name!r} given twice (as {SINGLE_INPUT_KEY!r} and by name)"
+                )
             feeds[name], was_batched = self._array(key, value, self.forms[name])
             batched = was_batched if batched is None else batched
         missing = [n for n in self.forms if n not in feeds]
@@ -93,8 +95,9 @@ class PayloadCodec:
         try:
             a = np.asarray(value)
         except (ValueError, TypeError):  # ragged nesting
-            raise RequestError(422, "bad_shape", f"{key!r}: nested lists of unequal lengths; expected "
-                                                 f"{self._shapes_text(form)}") from None
+            raise RequestError(
+                422, "bad_shape", f"{key!r}: nested lists of unequal lengths; expected {self._shapes_text(form)}"
+            ) from None
         if a.dtype.kind not in "iuf":  # strings, booleans, objects (null, huge ints, dicts)
             raise RequestError(422, "bad_value", f"{key!r}: expected numbers, got {_kind_name(a)}")
         if form.spec.shape_matches(a.shape):
@@ -125,5 +128,9 @@ class PayloadCodec:
 
 
 def _kind_name(a: np.ndarray) -> str:
-    return {"b": "booleans", "U": "strings", "S": "strings", "O": "non-numeric values (null, objects or huge "
-            "integers)"}.get(a.dtype.kind, str(a.dtype))
+    return {
+        "b": "booleans",
+        "U": "strings",
+        "S": "strings",
+        "O": "non-numeric values (null, objects or huge integers)",
+    }.get(a.dtype.kind, str(a.dtype))

@@ -1,4 +1,5 @@
 """What a worker runs per request: the plan (with the hailo -> CPU fallback) or stub outputs."""
+
 from __future__ import annotations
 
 import contextlib
@@ -18,7 +19,7 @@ CPU_BACKEND = "onnxruntime"
 class RunResult:
     outputs: dict
     device_seconds: float = 0.0  # inside the engine calls of the plan's hailo steps
-    host_seconds: float = 0.0    # the rest of Plan.run: host steps, stitching, the runtime itself
+    host_seconds: float = 0.0  # the rest of Plan.run: host steps, stitching, the runtime itself
 
 
 class PlanRunner:
@@ -57,8 +58,9 @@ class PlanRunner:
         with contextlib.suppress(Exception):  # the device is already in trouble; the CPU plan is what matters
             old.close()
         self.plan = self._load(CPU_BACKEND)
-        self.state.record_fallback(failed, f"{failed} run failed ({error}); serving the CPU plan on onnxruntime",
-                                   self.plan.backend_name)
+        self.state.record_fallback(
+            failed, f"{failed} run failed ({error}); serving the CPU plan on onnxruntime", self.plan.backend_name
+        )
 
     def close(self) -> None:
         self.plan.close()

@@ -5,6 +5,7 @@ the requests it has, then the app's lifespan drains the queue and closes the pla
 the signal after that so the default action would kill the process; we install a handler that
 swallows it, so a clean shutdown exits 0.
 """
+
 from __future__ import annotations
 
 import signal
@@ -39,8 +40,13 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def make_server(service: Service) -> uvicorn.Server:
-    config = uvicorn.Config(create_app(service), log_level="warning", access_log=False, lifespan="on",
-                            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
+    config = uvicorn.Config(
+        create_app(service),
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+    )
     return uvicorn.Server(config)
 
 
@@ -56,8 +62,11 @@ def serve(config: ServeConfig, plan_loader: PlanLoader = load_plan, log=sys.stde
         raise
     host, port = sock.getsockname()[:2]
     health = service.health()
-    print(f"serving {config.plan} on http://{host}:{port} (backend {health['backend']}: {health['backend_reason']})",
-          file=log, flush=True)
+    print(
+        f"serving {config.plan} on http://{host}:{port} (backend {health['backend']}: {health['backend_reason']})",
+        file=log,
+        flush=True,
+    )
     server = make_server(service)
     if threading.current_thread() is threading.main_thread():
         # uvicorn re-raises the signal after its graceful shutdown; end normally instead of dying by it.

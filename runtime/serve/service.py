@@ -1,4 +1,5 @@
 """The sidecar without HTTP: load the plan once per worker, warm it up, run requests, report state."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -21,6 +22,7 @@ PlanLoader = Callable[[Path, str, int], object]  # (plan dir, backend, intra-op 
 
 def load_plan(path: Path, backend: str, threads: int):
     from .. import Plan
+
     return Plan.load(path, backend=backend, intra_op_num_threads=threads)
 
 
@@ -59,6 +61,7 @@ class Service:
 
         def load(backend: str):
             return plan_loader(self.spec.root, backend, config.threads)
+
         runners = []
         try:
             for _ in range(config.workers):
@@ -86,12 +89,17 @@ class Service:
         self.metrics.seconds.labels("host").inc(result.host_seconds)
 
     def health(self) -> dict:
-        return self.state.document(self.executor.depth, {
-            "plan": str(self.spec.root), "target": self.spec.target,
-            "inputs": self.codec.describe(),
-            "outputs": {self.codec.output_keys[t.name]: list(t.shape) for t in self.spec.outputs},
-            "workers": len(self.executor.runners), "queue_size": self.config.queue_size,
-        })
+        return self.state.document(
+            self.executor.depth,
+            {
+                "plan": str(self.spec.root),
+                "target": self.spec.target,
+                "inputs": self.codec.describe(),
+                "outputs": {self.codec.output_keys[t.name]: list(t.shape) for t in self.spec.outputs},
+                "workers": len(self.executor.runners),
+                "queue_size": self.config.queue_size,
+            },
+        )
 
     def close(self) -> None:
         """Drain the queue and release the plans (idempotent: the lifespan and serve() both call it)."""

@@ -5,6 +5,7 @@ round-trip targets are asserted: a quarter of the Hailo segments each model had 
 
 A test skips only when a package is not installed; .ci/run installs them
 (tests/corpus/requirements-nodeps.txt with --no-deps, then requirements.txt)."""
+
 from __future__ import annotations
 
 import json
@@ -50,8 +51,12 @@ def exports(tmp_path_factory):
     registrations) stay out of the test process."""
     folder = tmp_path_factory.mktemp("third_party")
     names = [e.name for e in TESTED if not e.missing()]
-    done = subprocess.run([sys.executable, str(ROOT / "examples" / "third_party.py"), "export", str(folder), *names],
-                          capture_output=True, text=True, timeout=1800)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "third_party.py"), "export", str(folder), *names],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     try:
         built = json.loads(done.stdout)
     except json.JSONDecodeError:
@@ -64,6 +69,7 @@ def exports(tmp_path_factory):
         result = built[entry.name]
         assert not result.startswith("error:"), f"export of {entry.name} failed: {result}"
         return Path(result)
+
     return get
 
 

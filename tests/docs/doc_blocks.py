@@ -13,6 +13,7 @@ Conventions (docs/contributing.md says the same for authors):
   name must exist in pyproject.toml.
 * Indented code blocks must not hold commands: a command is always in a fenced, marked block.
 """
+
 from __future__ import annotations
 
 import re
@@ -29,13 +30,13 @@ _FENCE = re.compile(r"^(\s*)(```+|~~~+)\s*(.*)$")
 class Command:
     text: str
     line: int
-    expected: list[str] = field(default_factory=list)   # console blocks only
+    expected: list[str] = field(default_factory=list)  # console blocks only
 
 
 @dataclass
 class Block:
     path: Path
-    line: int          # 1-based line of the opening fence
+    line: int  # 1-based line of the opening fence
     lang: str
     flags: set[str]
     body: list[str]
@@ -89,7 +90,7 @@ def fenced_blocks(path: Path) -> list[Block]:
         while end < len(lines) and not lines[end].strip().startswith(fence):
             end += 1
         lang = info[0].lower() if info else ""
-        blocks.append(Block(path, k + 1, lang, set(info[1:]), lines[k + 1:end]))
+        blocks.append(Block(path, k + 1, lang, set(info[1:]), lines[k + 1 : end]))
         k = end + 1
     return blocks
 

@@ -1,5 +1,6 @@
 """Docs that run: every shell block in README.md and docs/*.md is executed (conventions in
 doc_blocks.py), so a documented command or printed sample that drifts from the program fails here."""
+
 from __future__ import annotations
 
 import importlib.metadata
@@ -59,8 +60,11 @@ def _workspace(tmp_path: Path) -> Path:
 
 def _corpus_installed() -> bool:
     """Every package tests/corpus exports models from is installed (.ci/run installs them)."""
-    names = [line.split("==")[0].strip() for line in CORPUS_REQUIREMENTS.read_text().splitlines()
-             if line.strip() and not line.startswith("#")]
+    names = [
+        line.split("==")[0].strip()
+        for line in CORPUS_REQUIREMENTS.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     try:
         for name in names:
             importlib.metadata.version(name)
@@ -93,12 +97,20 @@ def test_documented_commands_run(doc, tmp_path):
         for cmd in block.commands():
             if cmd.text.startswith("pip install") or " pip install " in cmd.text:
                 continue  # the environment is installed; test_pip_install_lines_name_existing_extras
-            r = subprocess.run(["bash", "-o", "pipefail", "-c", cmd.text], cwd=ws, env=env, capture_output=True,
-                               text=True, timeout=TIMEOUT)
+            r = subprocess.run(
+                ["bash", "-o", "pipefail", "-c", cmd.text],
+                cwd=ws,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=TIMEOUT,
+            )
             where = f"{doc.name}:{cmd.line}: `{cmd.text}`"
             assert r.returncode == 0, f"{where} exited {r.returncode}\n{r.stdout[-1500:]}\n{r.stderr[-1500:]}"
             if cmd.expected:
                 why = output_matches(cmd.expected, r.stdout)
-                assert why is None, f"{where}: printed output drifted from the docs: {why}\n--- got:\n" + r.stdout[-2500:]
+                assert why is None, (
+                    f"{where}: printed output drifted from the docs: {why}\n--- got:\n" + r.stdout[-2500:]
+                )
             ran += 1
     assert ran or not FIXTURES.is_dir(), f"{doc.name}: no command ran"

@@ -1,5 +1,6 @@
 """Issue 16's papercuts, each pinned: what a newcomer saw first (help text, `rules list`, a plan
 check that wrote into the plan, a profile that printed its backend twice, late input errors)."""
+
 from __future__ import annotations
 
 import json
@@ -28,11 +29,18 @@ def model(tmp_path):
     rng = np.random.default_rng(0)
     w = numpy_helper.from_array(rng.standard_normal((16, 16, 1, 3)).astype(np.float32), "w")
     axes = numpy_helper.from_array(np.array([2], np.int64), "axes")
-    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[0, 1, 0, 1], name="conv"),
-             helper.make_node("Relu", ["c"], ["r"], name="relu"),
-             helper.make_node("Squeeze", ["r", "axes"], ["y"], name="squeeze")]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16, 1, 512])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16, 512])], [w, axes])
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], pads=[0, 1, 0, 1], name="conv"),
+        helper.make_node("Relu", ["c"], ["r"], name="relu"),
+        helper.make_node("Squeeze", ["r", "axes"], ["y"], name="squeeze"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16, 1, 512])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16, 512])],
+        [w, axes],
+    )
     path = tmp_path / "m.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
     np.save(tmp_path / "x.npy", rng.standard_normal((1, 16, 1, 512)).astype(np.float32))
@@ -53,6 +61,7 @@ def test_rules_list_fits_100_columns(capsys):
     from passes.helpers import HELPERS
     from rewriter.dsl import list_rules
     from rewriter.target import load_target
+
     rc, out, _ = cli(capsys, "rules", "list")
     assert rc == 0
     lines = out.splitlines()
@@ -63,8 +72,9 @@ def test_rules_list_fits_100_columns(capsys):
     # every rule is listed and no summary loses a word: the wrapped pieces read back to the summary
     start = next(i for i, line in enumerate(lines) if line.startswith(longest[0] + " "))
     column = lines[0].index("summary")
-    pieces = [lines[start][column:]] + [line[column:] for line in lines[start + 1:]
-                                        if line[:column].strip() == ""][:20]
+    pieces = [lines[start][column:]] + [line[column:] for line in lines[start + 1 :] if line[:column].strip() == ""][
+        :20
+    ]
     joined = " ".join(pieces)
     assert " ".join(longest[3].split()) in joined
     assert {line.split()[0] for line in lines[2:] if line[:1].strip()} == {r[0] for r in listed}
@@ -73,6 +83,7 @@ def test_rules_list_fits_100_columns(capsys):
 def test_missing_calib_and_normalize_files_fail_before_loading(capsys, monkeypatch, model, tmp_path):
     def loaded(*a, **k):
         raise AssertionError("the model was loaded before the input files were checked")
+
     monkeypatch.setattr(rewriter.pipeline, "rewrite_to_plan", loaded)
     monkeypatch.setattr(rewriter.pipeline, "rewrite", loaded)
     rc, _, err = cli(capsys, model, "-o", tmp_path / "a.plan", "--calib", tmp_path / "nope.npy")
@@ -93,8 +104,11 @@ def test_run_profile_prints_backend_once_and_shares_add_up(capsys, model, tmp_pa
     rc, out, err = cli(capsys, "run", plan, "--input", f"x={tmp_path / 'x.npy'}", "--profile")
     assert rc == 0, err
     assert out.count("backend:") == 1, out
-    shares = [float(line.split()[-1].rstrip("%")) for line in out.splitlines()
-              if line.endswith("%") and not line.startswith("total")]
+    shares = [
+        float(line.split()[-1].rstrip("%"))
+        for line in out.splitlines()
+        if line.endswith("%") and not line.startswith("total")
+    ]
     assert len(shares) >= 3 and sum(shares) == pytest.approx(100.0, abs=0.5), out  # steps + overhead
 
 
@@ -123,6 +137,7 @@ def test_check_emulate_int8_writes_nothing_into_the_plan(capsys, monkeypatch, mo
 
     def snapshot():
         return {str(p.relative_to(plan)): p.read_bytes() if p.is_file() else None for p in plan.rglob("*")}
+
     before = snapshot()
     assert any(name.startswith("calib/") for name in before)
     rc, out, err = cli(capsys, "check", plan, "--against", model, "--backend", "emulate-int8", "--samples", "1")

@@ -1,4 +1,5 @@
 """Shared test helpers: build models from ONNX text, rewrite them, compare with onnxruntime."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,10 +8,10 @@ import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
 import onnxruntime as ort
+from model_feeds import random_feeds  # noqa: F401  (re-exported for the tests here)
 
 from passes.helpers import HELPERS
 from rewriter.dsl import apply_rules, load_rule_files, parse_rules
-from model_feeds import random_feeds  # noqa: F401  (re-exported for the tests here)
 
 DATA = Path(__file__).parent / "data"
 
@@ -32,8 +33,6 @@ def run(m: onnx.ModelProto, feeds: dict) -> dict:
     sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
     names = [o.name for o in sess.get_outputs()]
     return dict(zip(names, sess.run(None, feeds)))
-
-
 
 
 def rewrite(m: onnx.ModelProto, rules, **kw):

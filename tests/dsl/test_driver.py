@@ -1,16 +1,20 @@
 """Worklist driver: fixed point, bound, priorities, provenance, nested rewrite ops."""
+
 import onnx_graphsurgeon as gs
 import pytest
-
 from dsl_util import assert_same, examples, model, ops, rewrite, rules
+
 from rewriter.dsl import RuleError, apply_rules
 from rewriter.ir.annotations import rule_of
 
 HEAD = '<ir_version: 8, opset_import: ["" : 17]>'
-RELU = HEAD + """
+RELU = (
+    HEAD
+    + """
 g (float[1,3,4] x) => (float[1,3,4] y) {
   y = Relu(x)
 }"""
+)
 
 
 def test_always_firing_rule_reports_non_convergence():
@@ -109,11 +113,16 @@ rule conv1d_as_conv2d:
         y = Squeeze(y4, [2])
 """
     import numpy as np
+
     w = {"w": np.random.default_rng(0).standard_normal([4, 3, 3]).astype(np.float32)}
-    m = model(HEAD + """
+    m = model(
+        HEAD
+        + """
     g (float[1,3,10] x) => (float[1,4,5] y) {
       y = Conv<pads=[1,1], strides=[2]>(x, w)
-    }""", w)
+    }""",
+        w,
+    )
     out, events, g = rewrite(m, rules(text))
     assert len(events) == 1 and ops(out) == ["Unsqueeze", "Unsqueeze", "Conv", "Squeeze"]
     conv = [n for n in g.nodes if n.op == "Conv"][0]
@@ -125,12 +134,15 @@ rule conv1d_as_conv2d:
 def test_only_changed_neighbourhood_is_revisited():
     # a long chain with one rewrite site: the driver must stop quickly and not rewrite twice
     body = "\n".join(f"  t{i + 1} = Sigmoid(t{i})" for i in range(200))
-    m = model(HEAD + f"""
+    m = model(
+        HEAD
+        + f"""
     g (float[1,3] t0) => (float[1,3] y) {{
 {body}
       a = Relu(t200)
       y = Relu(a)
-    }}""")
+    }}"""
+    )
     out, events, _ = rewrite(m, examples())
     assert len(events) == 1 and ops(out).count("Relu") == 1
 

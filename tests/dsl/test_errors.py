@@ -1,7 +1,8 @@
 """Load-time errors: file:line:col, the source line and a caret under the culprit."""
-import pytest
 
+import pytest
 from dsl_util import DATA
+
 from rewriter.dsl import RuleSyntaxError, load_rule_files, parse_rules
 
 GOOD = """rule ok:
@@ -94,4 +95,5 @@ def test_disconnected_pattern():
 
 def test_example_file_loads():
     from passes.helpers import HELPERS
+
     assert len(load_rule_files([DATA / "examples.rw"], HELPERS)) == 3

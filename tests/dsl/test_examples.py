@@ -1,8 +1,9 @@
 """The three reference rules from data/examples.rw, end to end against onnxruntime."""
+
 import onnx_graphsurgeon as gs
 import pytest
-
 from dsl_util import assert_same, examples, model, ops, rewrite, weights
+
 from rewriter.ir.annotations import rule_of
 
 HEAD = '<ir_version: 8, opset_import: ["" : 17]>'
@@ -17,13 +18,16 @@ def test_rule_metadata():
 
 
 def test_relu_chain_collapses_to_one():
-    m = model(HEAD + """
+    m = model(
+        HEAD
+        + """
     g (float[1,3,4,4] x) => (float[1,3,4,4] y) {
       a = Relu(x)
       b = Relu(a)
       c = Relu(b)
       y = Relu(c)
-    }""")
+    }"""
+    )
     out, events, g = rewrite(m, examples())
     assert ops(out) == ["Relu"]
     assert len(events) == 3 and {e.rule for e in events} == {"relu_of_relu"}
@@ -34,10 +38,13 @@ def test_relu_chain_collapses_to_one():
 
 @pytest.mark.parametrize("alpha,fires", [(0.0, True), (0.1, False)])
 def test_leaky_zero(alpha, fires):
-    m = model(HEAD + f"""
+    m = model(
+        HEAD
+        + f"""
     g (float[1,3,4,4] x) => (float[1,3,4,4] y) {{
       y = LeakyRelu<alpha={alpha}>(x)
-    }}""")
+    }}"""
+    )
     out, events, _ = rewrite(m, examples())
     assert ops(out) == (["Relu"] if fires else ["LeakyRelu"])
     assert len(events) == int(fires)
@@ -52,11 +59,15 @@ def test_fuse_conv_bn(with_bias, attrs):
     w = weights(1, w=wshape, bias=[4], s=[4], beta=[4], mean=[4], var=[4])
     if not with_bias:
         del w["bias"]
-    m = model(HEAD + f"""
+    m = model(
+        HEAD
+        + f"""
     g (float[1,2,9,9] x) => (float[1,4,?,?] y) {{
       c = Conv{attrs}(x, w{bias})
       y = BatchNormalization<epsilon=0.001>(c, s, beta, mean, var)
-    }}""", w)
+    }}""",
+        w,
+    )
     out, events, g = rewrite(m, examples())
     assert ops(out) == ["Conv"] and [e.rule for e in events] == ["fuse_conv_bn"]
     conv = g.nodes[0]
@@ -69,25 +80,33 @@ def test_fuse_conv_bn(with_bias, attrs):
 
 def test_fuse_conv_bn_rank3():
     w = weights(2, w=[5, 3, 3], bias=[5], s=[5], beta=[5], mean=[5], var=[5])
-    m = model(HEAD + """
+    m = model(
+        HEAD
+        + """
     g (float[1,3,10] x) => (float[1,5,?] y) {
       c = Conv<dilations=[2]>(x, w, bias)
       y = BatchNormalization(c, s, beta, mean, var)
-    }""", w)
+    }""",
+        w,
+    )
     out, events, _ = rewrite(m, examples())
     assert ops(out) == ["Conv"]
     assert_same(m, out)
 
 
 def test_graph_is_edited_in_place_and_toposorted():
-    m = model(HEAD + """
+    m = model(
+        HEAD
+        + """
     g (float[1,3,4,4] x) => (float[1,3,4,4] y) {
       a = Relu(x)
       b = Relu(a)
       y = Sigmoid(b)
-    }""")
+    }"""
+    )
     g = gs.import_onnx(m)
     from rewriter.dsl import apply_rules
+
     apply_rules(g, examples())
     assert [n.op for n in g.nodes] == ["Relu", "Sigmoid"]
     assert g.nodes[1].inputs[0] is g.nodes[0].outputs[0]

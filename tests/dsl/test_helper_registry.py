@@ -1,4 +1,5 @@
 """The helper registry: passed in by the caller, extended by --helpers FILE.py, documented from code."""
+
 from pathlib import Path
 
 import numpy as np
@@ -50,12 +51,17 @@ def test_helper_file_extends_the_target_registry(tmp_path):
     np.testing.assert_array_equal(registry["doubled"](np.ones(2)), [2, 2])
 
 
-@pytest.mark.parametrize("source,message", [
-    ("x = 1\n", "no function is marked with @helper"),
-    ("raise ValueError('boom')\n", "import failed: ValueError: boom"),
-    ("from rewriter.dsl import helper\n@helper('bn_fold_bias')\ndef f(a):\n    return a\n",
-     "native helper 'bn_fold_bias' registered twice"),
-])
+@pytest.mark.parametrize(
+    "source,message",
+    [
+        ("x = 1\n", "no function is marked with @helper"),
+        ("raise ValueError('boom')\n", "import failed: ValueError: boom"),
+        (
+            "from rewriter.dsl import helper\n@helper('bn_fold_bias')\ndef f(a):\n    return a\n",
+            "native helper 'bn_fold_bias' registered twice",
+        ),
+    ],
+)
 def test_bad_helper_files_are_one_line_errors(tmp_path, source, message):
     path = tmp_path / "bad.py"
     path.write_text(source)
@@ -66,6 +72,7 @@ def test_bad_helper_files_are_one_line_errors(tmp_path, source, message):
 
 def test_cli_helpers_flag(tmp_path, capsys):
     from rewriter.cli import main
+
     (tmp_path / "mine.py").write_text(HELPER_FILE)
     (tmp_path / "r.rw").write_text(RULE)
     assert main(["rules", "verify", str(tmp_path / "r.rw"), "--helpers", str(tmp_path / "mine.py")]) == 1

@@ -1,8 +1,9 @@
 """Native helpers: registration and BN folding numerics (Conv of any rank, ConvTranspose)."""
+
 import numpy as np
 import pytest
-
 from dsl_util import assert_same, model, rewrite, rules, weights
+
 from passes.helpers import HELPERS, native_helper
 
 HEAD = '<ir_version: 8, opset_import: ["" : 17]>'
@@ -37,11 +38,15 @@ rule fuse_convtranspose_bn:
         y = ConvTranspose(x, bn_fold_weight_convtranspose(w, s, v, eps), bn_fold_bias(b, s, beta, m, v, eps)) {...attrs}
 """
     w = weights(7, w=[4, 6 // group, 3, 3], b=[6], s=[6], beta=[6], mean=[6], var=[6])
-    m = model(HEAD + f"""
+    m = model(
+        HEAD
+        + f"""
     g (float[1,4,5,5] x) => (float[1,6,?,?] y) {{
       c = ConvTranspose<group={group}, strides=[2,2]>(x, w, b)
       y = BatchNormalization(c, s, beta, mean, var)
-    }}""", w)
+    }}""",
+        w,
+    )
     out, events, _ = rewrite(m, rules(text))
     assert len(events) == 1
     assert_same(m, out)

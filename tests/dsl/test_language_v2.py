@@ -1,13 +1,13 @@
 """Rule language v2: op variables and op sets, `y = x`, host pins, target facts, file constants,
 variadic inputs, comprehensions in rewrites. Each rewrite is checked against onnxruntime."""
+
 import numpy as np
 import onnx_graphsurgeon as gs
 import pytest
 from dsl_util import assert_same, model, ops, rewrite, rules, weights
 
 from rewriter.dsl import RuleSyntaxError, apply_rules
-from rewriter.ir.annotations import host_reason
-from rewriter.ir.annotations import origin_of
+from rewriter.ir.annotations import host_reason, origin_of
 
 HEAD = '<ir_version: 8, opset_import: ["" : 17]>'
 
@@ -30,11 +30,15 @@ rule unary_after_squeeze:
 
 @pytest.mark.parametrize("op", ["Relu", "Sigmoid", "Tanh", "LeakyRelu<alpha=0.3>"])
 def test_one_rule_for_an_op_set(op):
-    m = model(HEAD + f"""
+    m = model(
+        HEAD
+        + f"""
     g (float[1,3,1,5] x) => (float[1,3,5] y) {{
       s = Squeeze(x, axes)
       y = {op}(s)
-    }}""", {"axes": np.array([2], np.int64)})
+    }}""",
+        {"axes": np.array([2], np.int64)},
+    )
     out, events, g = rewrite(m, rules(UNARY_AFTER_SQUEEZE))
     name = op.split("<")[0]
     assert [e.rule for e in events] == ["unary_after_squeeze"] and ops(out) == [name, "Squeeze"]
@@ -44,11 +48,15 @@ def test_one_rule_for_an_op_set(op):
 
 
 def test_op_outside_the_set_does_not_match():
-    m = model(HEAD + """
+    m = model(
+        HEAD
+        + """
     g (float[1,3,1,5] x) => (float[1,3,5] y) {
       s = Squeeze(x, axes)
       y = Exp(s)
-    }""", {"axes": np.array([2], np.int64)})
+    }""",
+        {"axes": np.array([2], np.int64)},
+    )
     _, events, _ = rewrite(m, rules(UNARY_AFTER_SQUEEZE))
     assert events == []
 
@@ -65,13 +73,16 @@ rule same_op_twice:
     rewrite:
         y = U(x)
 """
-    m = model(HEAD + """
+    m = model(
+        HEAD
+        + """
     g (float[1,4] x) => (float[1,4] y, float[1,4] z) {
       a = Relu(x)
       y = Sigmoid(a)
       b = Relu(x)
       z = Relu(b)
-    }""")
+    }"""
+    )
     out, events, _ = rewrite(m, rules(text))
     assert len(events) == 1 and sorted(ops(out)) == ["Relu", "Relu", "Sigmoid"]
     assert_same(m, out)
@@ -88,24 +99,30 @@ rule drop:
 
 
 def test_value_replacement_moves_consumers():
-    m = model(HEAD + """
+    m = model(
+        HEAD
+        + """
     g (float[1,4] x) => (float[1,4] y) {
       r = Relu(x)
       i = Identity(r)
       y = Sigmoid(i)
-    }""")
+    }"""
+    )
     out, events, _ = rewrite(m, _identity_rule())
     assert ops(out) == ["Relu", "Sigmoid"] and len(events) == 1
     assert_same(m, out)
 
 
 def test_value_replacement_keeps_graph_output_name():
-    m = model(HEAD + """
+    m = model(
+        HEAD
+        + """
     g (float[1,4] x) => (float[1,4] y, float[1,4] z) {
       r = Relu(x)
       y = Identity(r)
       z = Sigmoid(r)
-    }""")
+    }"""
+    )
     out, _, _ = rewrite(m, _identity_rule())
     assert ops(out) == ["Relu", "Sigmoid"]
     assert [o.name for o in out.graph.output] == ["y", "z"]
@@ -114,10 +131,13 @@ def test_value_replacement_keeps_graph_output_name():
 
 
 def test_value_replacement_from_graph_input_to_output_keeps_the_node():
-    m = model(HEAD + """
+    m = model(
+        HEAD
+        + """
     g (float[1,4] x) => (float[1,4] y) {
       y = Identity(x)
-    }""")
+    }"""
+    )
     out, events, _ = rewrite(m, _identity_rule())
     assert events == [] and ops(out) == ["Identity"]
 
@@ -132,13 +152,21 @@ rule mul_one_is_x:
     rewrite:
         y = x
 """
-    m = model(HEAD + """
+    m = model(
+        HEAD
+        + """
     g (float[3,4] x) => (float[2,3,4] y) {
       y = Mul(x, one)
-    }""", {"one": np.ones([2, 3, 4], np.float32)})
+    }""",
+        {"one": np.ones([2, 3, 4], np.float32)},
+    )
     from rewriter.dsl import RuleError
-    with pytest.raises(RuleError, match=r"rule mul_one_is_x .* at node .*changes the shape of 'y' "
-                                        r"from \[2, 3, 4\] to \[3, 4\]"):
+
+    with pytest.raises(
+        RuleError,
+        match=r"rule mul_one_is_x .* at node .*changes the shape of 'y' "
+        r"from \[2, 3, 4\] to \[3, 4\]",
+    ):
         rewrite(m, rules(text))
 
 
@@ -163,18 +191,21 @@ rule scale_before_round:
     rewrite:
         host z: WHY
 """
-    m = model(HEAD + """
+    m = model(
+        HEAD
+        + """
     g (float[1,4] x) => (float[1,4] y) {
       z = Mul(x, k)
       r = Round(z)
       y = Relu(r)
-    }""", {"k": np.full([1], 3.0, np.float32)})
+    }""",
+        {"k": np.full([1], 3.0, np.float32)},
+    )
     g = gs.import_onnx(m)
     events = apply_rules(g, rules(text))
     assert [e.rule for e in events] == ["round_on_host", "scale_before_round"]
     reasons = {n.op: host_reason(n) for n in g.nodes}
-    assert reasons == {"Mul": "rounding runs on the host", "Round": "rounding runs on the host",
-                       "Relu": None}
+    assert reasons == {"Mul": "rounding runs on the host", "Round": "rounding runs on the host", "Relu": None}
     assert apply_rules(g, rules(text)) == []  # pins are not re-applied
 
 
@@ -199,18 +230,26 @@ rule only_if_the_target_has_it:
     rewrite:
         y = Abs(x)
 """
-    m = model(HEAD + """
+    m = model(
+        HEAD
+        + """
     g (float[1,4] x) => (float[1,4] y) {
       y = Relu(x)
-    }""")
-    for facts, fires in ((Facts({"Relu": FakeOp("any")}, 8), True), (Facts({"Relu": FakeOp("any")}, 2), False),
-                         (Facts({}, 8), False), (None, False)):
+    }"""
+    )
+    for facts, fires in (
+        (Facts({"Relu": FakeOp("any")}, 8), True),
+        (Facts({"Relu": FakeOp("any")}, 2), False),
+        (Facts({}, 8), False),
+        (None, False),
+    ):
         _, events, _ = rewrite(m, rules(text), target=facts)
         assert len(events) == int(fires), facts
 
 
 def test_target_facts_are_read_only():
     from rewriter.dsl.facts import Facts
+
     view = Facts({"a": 1})
     with pytest.raises(AttributeError):
         view.a = 2
@@ -225,10 +264,13 @@ rule sum_to_adds:
     rewrite:
         y = Add(first, Sum(second, ...rest))
 """
-    m = model(HEAD + """
+    m = model(
+        HEAD
+        + """
     g (float[1,4] a, float[1,4] b, float[1,4] c, float[1,4] d) => (float[1,4] y) {
       y = Sum(a, b, c, d)
-    }""")
+    }"""
+    )
     out, events, g = rewrite(m, rules(text))
     assert [e.rule for e in events] == ["sum_to_adds"] * 3  # 4, 3, then 2 inputs
     assert sorted(ops(out)) == ["Add", "Add", "Add", "Sum"]
@@ -247,10 +289,14 @@ rule split_groups:
         y = Concat(...[Conv(Slice(x, [i * shape(x)[1] // g], [(i + 1) * shape(x)[1] // g], [1]), group_part(w, g, i), group_part(b, g, i)) {...attrs, group: 1} for i in range(g)]) {axis: 1}
 """
     w = weights(0, w=[6, 2, 3, 3], b=[6])
-    m = model(HEAD + """
+    m = model(
+        HEAD
+        + """
     g (float[1,6,5,5] x) => (float[1,6,5,5] y) {
       y = Conv<group=3, pads=[1,1,1,1]>(x, w, b)
-    }""", w)
+    }""",
+        w,
+    )
     m.graph.node[0].name = "grouped"
     out, _, g = rewrite(m, rules(text))
     assert ops(out).count("Conv") == 3 and ops(out).count("Slice") == 3 and ops(out)[-1] == "Concat"
@@ -267,12 +313,15 @@ rule relu_of_relu:
     rewrite:
         y = Relu(x)
 """
-    m = model(HEAD + """
+    m = model(
+        HEAD
+        + """
     g (float[1,4] x) => (float[1,4] y) {
       a = Relu(x)
       b = Relu(a)
       y = Relu(b)
-    }""")
+    }"""
+    )
     for i, n in enumerate(m.graph.node):
         n.name = f"relu{i}"
     g = gs.import_onnx(m)
@@ -316,29 +365,53 @@ rule fold:
 
 
 def test_builtin_arity_is_checked_at_load():
-    e = _err("rule r:\n    match:\n        y = Relu(x)\n    where:\n        rank(x, x) == 4\n"
-             "    rewrite:\n        y = Sigmoid(x)\n")
+    e = _err(
+        "rule r:\n    match:\n        y = Relu(x)\n    where:\n        rank(x, x) == 4\n"
+        "    rewrite:\n        y = Sigmoid(x)\n"
+    )
     assert (e.line, e.col) == (5, 9) and "'rank' takes 1 argument(s), got 2" in e.message
 
 
-@pytest.mark.parametrize("text,line,message", [
-    ("rule r:\n    match:\n        op U in NOPE\n        y = U(x)\n    rewrite:\n        y = x\n", 3,
-     "unknown op set 'NOPE'"),
-    ("rule r:\n    match:\n        op U in {Relu, Frob}\n        y = U(x)\n    rewrite:\n        y = x\n", 3,
-     "unknown ONNX op 'Frob'"),
-    ("rule r:\n    match:\n        op U in {Relu}\n        y = Relu(x)\n    rewrite:\n        y = x\n", 3,
-     "op variable 'U' is not used"),
-    ("rule r:\n    match:\n        y = Concat(...p, x)\n    rewrite:\n        y = x\n", 3,
-     "'...p' must be the last input"),
-    ("rule r:\n    match:\n        y = Relu(x)\n    rewrite:\n        host q: \"why\"\n", 5,
-     "host pin: 'q' is not a value of the rule"),
-    ("rule r:\n    match:\n        y = Relu(x)\n    rewrite:\n        y = Sigmoid(...x)\n", 5,
-     "'x' is not a list of values"),
-])
+@pytest.mark.parametrize(
+    "text,line,message",
+    [
+        (
+            "rule r:\n    match:\n        op U in NOPE\n        y = U(x)\n    rewrite:\n        y = x\n",
+            3,
+            "unknown op set 'NOPE'",
+        ),
+        (
+            "rule r:\n    match:\n        op U in {Relu, Frob}\n        y = U(x)\n    rewrite:\n        y = x\n",
+            3,
+            "unknown ONNX op 'Frob'",
+        ),
+        (
+            "rule r:\n    match:\n        op U in {Relu}\n        y = Relu(x)\n    rewrite:\n        y = x\n",
+            3,
+            "op variable 'U' is not used",
+        ),
+        (
+            "rule r:\n    match:\n        y = Concat(...p, x)\n    rewrite:\n        y = x\n",
+            3,
+            "'...p' must be the last input",
+        ),
+        (
+            'rule r:\n    match:\n        y = Relu(x)\n    rewrite:\n        host q: "why"\n',
+            5,
+            "host pin: 'q' is not a value of the rule",
+        ),
+        (
+            "rule r:\n    match:\n        y = Relu(x)\n    rewrite:\n        y = Sigmoid(...x)\n",
+            5,
+            "'x' is not a list of values",
+        ),
+    ],
+)
 def test_new_constructs_are_checked(text, line, message):
     if "...x" in text:  # a spread of a single value is a rewrite-time error (the value's kind)
         m = model(HEAD + "g (float[1,4] x) => (float[1,4] y) { y = Relu(x) }")
         from rewriter.dsl import RuleError
+
         with pytest.raises(RuleError, match=message):
             rewrite(m, rules(text))
         return

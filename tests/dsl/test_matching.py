@@ -1,7 +1,7 @@
 """Pattern matching features: commutativity, defaults, multi-output, optional, wildcards."""
+
 import numpy as np
 import pytest
-
 from dsl_util import assert_same, model, ops, rewrite, rules, weights
 
 HEAD = '<ir_version: 8, opset_import: ["" : 17]>'
@@ -19,20 +19,28 @@ rule add_zero:
 
 @pytest.mark.parametrize("order", ["x, zero", "zero, x"])
 def test_commutative_add_matches_both_orders(order):
-    m = model(HEAD + f"""
+    m = model(
+        HEAD
+        + f"""
     g (float[1,3,4] x) => (float[1,3,4] y) {{
       y = Add({order})
-    }}""", {"zero": np.zeros([1], np.float32)})
+    }}""",
+        {"zero": np.zeros([1], np.float32)},
+    )
     out, events, _ = rewrite(m, rules(ADD_ZERO))
     assert len(events) == 1 and ops(out) == ["Identity"]
     assert_same(m, out)
 
 
 def test_non_commutative_sub_is_not_swapped():
-    m = model(HEAD + """
+    m = model(
+        HEAD
+        + """
     g (float[1,3,4] x) => (float[1,3,4] y) {
       y = Sub(zero, x)
-    }""", {"zero": np.zeros([1], np.float32)})
+    }""",
+        {"zero": np.zeros([1], np.float32)},
+    )
     text = ADD_ZERO.replace("Add", "Sub")
     out, events, _ = rewrite(m, rules(text))
     assert events == []
@@ -49,18 +57,25 @@ rule plain_conv_relu_to_clip:
 """
 
 
-@pytest.mark.parametrize("attrs,fires", [
-    ("", True),
-    ("<strides=[1,1], group=1>", True),
-    ("<strides=[2,2]>", False),
-    ("<pads=[0,0,1,1]>", False),
-])
+@pytest.mark.parametrize(
+    "attrs,fires",
+    [
+        ("", True),
+        ("<strides=[1,1], group=1>", True),
+        ("<strides=[2,2]>", False),
+        ("<pads=[0,0,1,1]>", False),
+    ],
+)
 def test_schema_and_derived_defaults(attrs, fires):
-    m = model(HEAD + f"""
+    m = model(
+        HEAD
+        + f"""
     g (float[1,3,4,4] x) => (float[1,2,?,?] y) {{
       c = Conv{attrs}(x, w)
       y = Relu(c)
-    }}""", weights(w=[2, 3, 1, 1]))
+    }}""",
+        weights(w=[2, 3, 1, 1]),
+    )
     out, events, g = rewrite(m, rules(DEFAULTS))
     assert len(events) == int(fires)
     if fires:
@@ -83,11 +98,14 @@ rule split_then_swap:
         p, q = Split(x) {axis: ax - rank(x)}
         y = Concat(q, p) {axis: ax - rank(x)}
 """
-    m = model(HEAD + """
+    m = model(
+        HEAD
+        + """
     g (float[1,4,3] x) => (float[1,4,3] y) {
       a, b = Split<axis=1>(x)
       y = Concat<axis=1>(b, a)
-    }""")
+    }"""
+    )
     out, events, g = rewrite(m, rules(text))
     assert len(events) == 1
     assert ops(out) == ["Split", "Concat"]
@@ -129,20 +147,28 @@ rule relu_as_clip:
 
 
 def test_optional_input_missing_binds_none():
-    m = model(HEAD + """
+    m = model(
+        HEAD
+        + """
     g (float[1,3,4] x) => (float[1,3,4] y) {
       y = Clip(x, , hi)
-    }""", {"hi": np.array(0.5, np.float32)})
+    }""",
+        {"hi": np.array(0.5, np.float32)},
+    )
     out, events, g = rewrite(m, rules(OPTIONAL))
     assert len(events) == 1 and ops(out) == ["Min"]
     assert_same(m, out)
 
 
 def test_none_in_the_middle_becomes_empty_input():
-    m = model(HEAD + """
+    m = model(
+        HEAD
+        + """
     g (float[1,3,4] x) => (float[1,3,4] y) {
       y = Min(x, hi)
-    }""", {"hi": np.array(0.5, np.float32)})
+    }""",
+        {"hi": np.array(0.5, np.float32)},
+    )
     out, events, g = rewrite(m, rules(MIDDLE_NONE))
     assert len(events) == 1 and ops(out) == ["Clip"]
     assert len(g.nodes[0].inputs) == 3 and g.nodes[0].inputs[1].name == ""
@@ -150,10 +176,13 @@ def test_none_in_the_middle_becomes_empty_input():
 
 
 def test_optional_trailing_none_is_dropped():
-    m = model(HEAD + """
+    m = model(
+        HEAD
+        + """
     g (float[1,3,4] x) => (float[1,3,4] y) {
       y = Relu(x)
-    }""")
+    }"""
+    )
     out, events, g = rewrite(m, rules(TRAILING))
     assert len(events) == 1
     assert len(g.nodes[0].inputs) == 2  # Clip(x, 0.0, None) -> Clip(x, 0.0)
@@ -161,10 +190,14 @@ def test_optional_trailing_none_is_dropped():
 
 
 def test_optional_present_input_is_bound():
-    m = model(HEAD + """
+    m = model(
+        HEAD
+        + """
     g (float[1,3,4] x) => (float[1,3,4] y) {
       y = Clip(x, lo, hi)
-    }""", {"lo": np.array(-0.5, np.float32), "hi": np.array(0.5, np.float32)})
+    }""",
+        {"lo": np.array(-0.5, np.float32), "hi": np.array(0.5, np.float32)},
+    )
     _, events, _ = rewrite(m, rules(OPTIONAL))
     assert events == []  # lo is bound, so `lo == None` fails
 
@@ -177,10 +210,13 @@ rule mul_const:
     rewrite:
         y = Mul(k, x)
 """
-    m = model(HEAD + """
+    m = model(
+        HEAD
+        + """
     g (float[1,3] x, float[1,3] z) => (float[1,3] y) {
       y = Mul(x, z)
-    }""")
+    }"""
+    )
     _, events, _ = rewrite(m, rules(text))
     assert events == []
 
@@ -193,11 +229,14 @@ rule square:
     rewrite:
         y = Pow(x, 2.0)
 """
-    m = model(HEAD + """
+    m = model(
+        HEAD
+        + """
     g (float[1,3] x, float[1,3] z) => (float[1,3] y, float[1,3] w) {
       y = Mul(x, x)
       w = Mul(x, z)
-    }""")
+    }"""
+    )
     out, events, _ = rewrite(m, rules(text))
     assert len(events) == 1 and sorted(ops(out)) == ["Mul", "Pow"]
     assert_same(m, out)
@@ -212,11 +251,14 @@ rule relu_after_any_add:
     rewrite:
         y = Sigmoid(a)
 """
-    m = model(HEAD + """
+    m = model(
+        HEAD
+        + """
     g (float[1,3] x, float[1,3] z) => (float[1,3] y) {
       a = Add(x, z)
       y = Relu(a)
-    }""")
+    }"""
+    )
     out, events, _ = rewrite(m, rules(text))
     assert len(events) == 1 and ops(out) == ["Add", "Sigmoid"]
 
@@ -229,9 +271,13 @@ rule conv_no_bias:
     rewrite:
         y = Conv(x, w) {group: 1}
 """
-    m = model(HEAD + """
+    m = model(
+        HEAD
+        + """
     g (float[1,3,4,4] x) => (float[1,2,4,4] y) {
       y = Conv(x, w, b)
-    }""", weights(w=[2, 3, 1, 1], b=[2]))
+    }""",
+        weights(w=[2, 3, 1, 1], b=[2]),
+    )
     _, events, _ = rewrite(m, rules(text))
     assert events == []  # dropping the bias would be wrong

@@ -1,6 +1,7 @@
 """The rule parse cache is data, not code: a planted pickle never runs, a corrupt or forged entry is
 parsed again with a warning, a hit gives exactly the rules a fresh parse gives. Hostile rule files
 (not UTF-8, 20,000 nested `not`) are one-line errors."""
+
 from __future__ import annotations
 
 import json
@@ -56,13 +57,14 @@ class Planted:
 
 
 def test_a_hit_gives_the_rules_a_fresh_parse_gives(cache, fresh, monkeypatch):
-    assert signature(load_rule_files(RULES, HELPERS)) == fresh          # miss: parsed, then stored
+    assert signature(load_rule_files(RULES, HELPERS)) == fresh  # miss: parsed, then stored
     assert sorted(p.name for p in cache.iterdir()) == sorted(entry_path(cache, f).name for f in RULES)
 
     def no_lark(*_):
         raise AssertionError("lark was called on a cache hit")
+
     monkeypatch.setattr(parser, "_lark", no_lark)
-    assert signature(load_rule_files(RULES, HELPERS)) == fresh          # hit: no parser built, same rules
+    assert signature(load_rule_files(RULES, HELPERS)) == fresh  # hit: no parser built, same rules
     for path in cache.iterdir():
         assert json.loads(path.read_text())["key"] == path.stem  # plain JSON data
 
@@ -73,8 +75,8 @@ def test_planted_pickles_never_run(cache, fresh, tmp_path, caplog):
     payload = pickle.dumps(Planted(marker))
     for rule_file in RULES:
         path = entry_path(cache, rule_file)
-        path.write_bytes(payload)                                # where this cache looks
-        path.with_suffix(".pickle").write_bytes(payload)         # where a pickle cache would look
+        path.write_bytes(payload)  # where this cache looks
+        path.with_suffix(".pickle").write_bytes(payload)  # where a pickle cache would look
     with caplog.at_level(logging.WARNING, logger="rewriter.rules"):
         assert signature(load_rule_files(RULES, HELPERS)) == fresh
     assert not marker.exists()
@@ -103,16 +105,21 @@ def rename_first_rule(tree):
             stack.extend(reversed(node[3]))
 
 
-@pytest.mark.parametrize("damage", [
-    lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]),          # truncated
-    lambda p: p.write_bytes(b"\xff\xfe" + p.read_bytes()),                        # not UTF-8
-    lambda p: p.write_text(p.read_text().replace('\\"K\\"', '\\"Q\\"', 1)),           # checksum mismatch
-    lambda p: p.write_text(json.dumps({**json.loads(p.read_text()), "key": "0" * 64})),  # foreign key
-    lambda p: forge(p, rename_first_rule),                                        # consistent forgery
-    lambda p: p.chmod(0o666),                                                     # others may write it
-    lambda p: p.write_text(json.dumps({"key": p.stem, "tree": "[" * 100000, "sha256":
-                                       parse_cache._digest("[" * 100000)})),     # nested too deeply
-], ids=["truncated", "not-utf8", "checksum", "key", "forged-token", "world-writable", "deep"])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]),  # truncated
+        lambda p: p.write_bytes(b"\xff\xfe" + p.read_bytes()),  # not UTF-8
+        lambda p: p.write_text(p.read_text().replace('\\"K\\"', '\\"Q\\"', 1)),  # checksum mismatch
+        lambda p: p.write_text(json.dumps({**json.loads(p.read_text()), "key": "0" * 64})),  # foreign key
+        lambda p: forge(p, rename_first_rule),  # consistent forgery
+        lambda p: p.chmod(0o666),  # others may write it
+        lambda p: p.write_text(
+            json.dumps({"key": p.stem, "tree": "[" * 100000, "sha256": parse_cache._digest("[" * 100000)})
+        ),  # nested too deeply
+    ],
+    ids=["truncated", "not-utf8", "checksum", "key", "forged-token", "world-writable", "deep"],
+)
 def test_a_damaged_entry_is_parsed_again_with_a_warning(cache, fresh, caplog, damage):
     load_rule_files(RULES, HELPERS)
     layout = next(f for f in RULES if f.name == "layout.rw")
@@ -136,8 +143,10 @@ def test_an_unwritable_cache_is_only_slower(tmp_path, monkeypatch, fresh):
 
 # ---- hostile rule files -------------------------------------------------------------------------------
 def nested_not(n: int) -> str:
-    return ("rule deep:\n    match:\n        y = Relu(x)\n    where:\n        " + "not " * n + "false\n"
-            "    rewrite:\n        y = Relu(x)\n")
+    return (
+        "rule deep:\n    match:\n        y = Relu(x)\n    where:\n        " + "not " * n + "false\n"
+        "    rewrite:\n        y = Relu(x)\n"
+    )
 
 
 def test_20000_nested_not_is_a_located_error():
@@ -149,8 +158,9 @@ def test_20000_nested_not_is_a_located_error():
 
 def test_nesting_within_the_bound_parses_and_evaluates():
     from rewriter.dsl.expr import Evaluator
+
     rule = parse_rules(nested_not(parser.MAX_NESTING // 2 + 1), "ok.rw")["deep"]
-    assert Evaluator({}).eval(rule.defn.where[0], {}) is True   # an odd number of `not false`
+    assert Evaluator({}).eval(rule.defn.where[0], {}) is True  # an odd number of `not false`
 
 
 def test_non_utf8_rule_file_is_a_located_error(tmp_path):
@@ -165,6 +175,7 @@ def test_parse_work_does_not_grow_with_the_number_of_rules(monkeypatch):
     """The quadratic part (the whole text split into lines once per rule, 317 s for 20,000 rules)
     counted without a clock: str.splitlines runs a fixed number of times per file."""
     import sys
+
     monkeypatch.setenv("REWRITER_NO_CACHE", "1")
     rule = "# about r{i}\nrule r{i}:\n    match:\n        y = Relu(x)\n    rewrite:\n        y = Relu(x)\n\n"
 
@@ -175,10 +186,12 @@ def test_parse_work_does_not_grow_with_the_number_of_rules(monkeypatch):
         def count(frame, event, arg):
             if event == "c_call" and getattr(arg, "__name__", "") == "splitlines":
                 calls.append(1)
+
         sys.setprofile(count)
         try:
             parse_rules(text, "many.rw")
         finally:
             sys.setprofile(None)
         return len(calls)
+
     assert splits(40) == splits(5) <= 3

@@ -1,16 +1,17 @@
 """Rules leave alone a node a pass pinned to the host (input normalization, the FSQ quantizer): the
 pass decided it runs there as it is, and a rewritten node would lose the pin and its reason."""
+
 import onnx_graphsurgeon as gs
 from dsl_util import model, rules
 
 from rewriter.dsl import apply_rules
 from rewriter.ir.annotations import host_reason, pin_to_host
 
-TEXT = '''<ir_version: 8, opset_import: ["" : 17]>
+TEXT = """<ir_version: 8, opset_import: ["" : 17]>
 g (float[1,3,4] x) => (float[1,3,4] y) {
   r = Relu(x)
   y = Relu(r)
-}'''
+}"""
 
 TO_SIGMOID = """
 rule relu_to_sigmoid:

@@ -1,4 +1,5 @@
 """`rules verify --prove`: z3 proofs over the reals, counter-examples, and the fall-back to testing."""
+
 import json
 from pathlib import Path
 
@@ -39,25 +40,27 @@ def test_documented_examples_are_proved():
     assert "constants" in results["fuse_conv_bn"].detail  # BN fold: weights and statistics symbolic
 
 
-@pytest.mark.parametrize("text", [
-    # the fold forgets the conv's attributes
-    """rule f:
+@pytest.mark.parametrize(
+    "text",
+    [
+        # the fold forgets the conv's attributes
+        """rule f:
     match:
         c = Conv(x, w: const, b: const?) {...attrs}
         y = BatchNormalization(c, s: const, beta: const, m: const, v: const) {epsilon: eps}
     rewrite:
         y = Conv(x, bn_fold_weight(w, s, v, eps), bn_fold_bias(b, s, beta, m, v, eps)) {group: attrs["group"]}
 """,
-    # epsilon dropped from the weights
-    """rule f:
+        # epsilon dropped from the weights
+        """rule f:
     match:
         c = Conv(x, w: const, b: const?) {...attrs}
         y = BatchNormalization(c, s: const, beta: const, m: const, v: const) {epsilon: eps}
     rewrite:
         y = Conv(x, bn_fold_weight(w, s, v, 0.0), bn_fold_bias(b, s, beta, m, v, eps)) {...attrs}
 """,
-    # Mul folded as a division
-    """rule f:
+        # Mul folded as a division
+        """rule f:
     match:
         c = Conv(x, w: const, b: const?) {...attrs}
         y = Mul(c, k: const)
@@ -66,8 +69,8 @@ def test_documented_examples_are_proved():
     rewrite:
         y = Conv(x, scale_conv_weight(w, k, true), scale_conv_bias(b, k, shape(c)[1], true)) {...attrs}
 """,
-    # a LeakyRelu that leaks is not a Relu
-    """rule f:
+        # a LeakyRelu that leaks is not a Relu
+        """rule f:
     match:
         y = LeakyRelu(x) {alpha: a}
     where:
@@ -75,15 +78,16 @@ def test_documented_examples_are_proved():
     rewrite:
         y = Relu(x)
 """,
-    # composed in the wrong order
-    """rule f:
+        # composed in the wrong order
+        """rule f:
     match:
         t = Transpose(x) {perm: p}
         y = Transpose(t) {perm: q}
     rewrite:
         y = Transpose(x) {perm: compose_perm(q, p)}
 """,
-])
+    ],
+)
 def test_wrong_rules_are_disproved(text):
     r = _prove(text)
     assert r.status == "disproved", str(r)
@@ -95,14 +99,16 @@ def test_uninterpreted_op_difference_is_unknown_not_disproved():
 
 
 def test_op_outside_the_fragment_is_unknown():
-    r = _prove("rule f:\n    match:\n        y = Softmax(x) {axis: a}\n    rewrite:\n"
-               "        y = Softmax(x) {axis: a}\n")
+    r = _prove(
+        "rule f:\n    match:\n        y = Softmax(x) {axis: a}\n    rewrite:\n        y = Softmax(x) {axis: a}\n"
+    )
     assert r.status == "unknown" and "Softmax" in r.detail
 
 
 def test_cli_proves_or_tests_every_shipped_rule(capsys):
     """The CI check of the README: every hailo8 rule is proved or passes testing."""
     from rewriter.cli import main
+
     files = sorted(str(p) for p in (REPO / "rules" / "hailo8").glob("*.rw"))
     code = main(["rules", "verify", "--prove", "--json", *files])
     out = capsys.readouterr()
@@ -116,6 +122,7 @@ def test_cli_proves_or_tests_every_shipped_rule(capsys):
 
 def test_cli_rejects_the_issue_rules(tmp_path, capsys):
     from rewriter.cli import main
+
     path = tmp_path / "unsound.rw"
     path.write_text(CLIP_IS_RELU + MUL_ONE_IS_IDENTITY)
     for extra in ([], ["--prove"]):
@@ -124,12 +131,17 @@ def test_cli_rejects_the_issue_rules(tmp_path, capsys):
         assert code == 1
         assert out.count("saved: ") == 2 and "clip_0_6_is_relu" in out and "mul_one_is_identity" in out
     assert sorted(p.name for p in (tmp_path / "cx").iterdir()) == [
-        "clip_0_6_is_relu.npz", "clip_0_6_is_relu.onnx", "mul_one_is_identity.npz", "mul_one_is_identity.onnx"]
+        "clip_0_6_is_relu.npz",
+        "clip_0_6_is_relu.onnx",
+        "mul_one_is_identity.npz",
+        "mul_one_is_identity.onnx",
+    ]
 
 
 def test_rules_written_in_the_docs_are_sound():
     from passes.helpers import HELPERS
     from rewriter.dsl import parse_rules, verify_rules
+
     blocks, current = [], None
     for line in (REPO / "docs" / "dsl.md").read_text().splitlines():
         if line.startswith("```"):

@@ -1,5 +1,7 @@
 """verify_rules: randomized differential testing against onnxruntime."""
+
 from dsl_util import examples, rules
+
 from rewriter.dsl import verify_rules
 
 
@@ -28,7 +30,8 @@ def test_subtly_unsound_rule_fails():
     # forgets the conv attributes: fine on default convs, wrong with strides/pads/dilations
     text = open(__file__.replace("test_verify.py", "data/examples.rw")).read()
     text = text.split("rule fuse_conv_bn:")[1].replace(
-        "bn_fold_bias(b, s, beta, m, v, eps)) {...attrs}", "bn_fold_bias(b, s, beta, m, v, eps))")
+        "bn_fold_bias(b, s, beta, m, v, eps)) {...attrs}", "bn_fold_bias(b, s, beta, m, v, eps))"
+    )
     (r,) = verify_rules(rules("rule fuse_conv_bn_no_attrs:" + text), samples=8, seed=3)
     assert not r.passed, str(r)
 

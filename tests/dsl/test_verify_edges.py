@@ -1,6 +1,7 @@
 """verify cannot be fooled by small values or scalar constants: wide and boundary values,
 broadcasting constants, several float types, every op of an op set; failures come with a
 counter-example saved as ONNX + .npz."""
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -31,8 +32,9 @@ rule mul_one_is_identity:
 
 
 @pytest.mark.parametrize("seed", range(4))
-@pytest.mark.parametrize("text,why", [(CLIP_IS_RELU, "outputs differ"),
-                                      (MUL_ONE_IS_IDENTITY, "changes the shape of 'y'")])
+@pytest.mark.parametrize(
+    "text,why", [(CLIP_IS_RELU, "outputs differ"), (MUL_ONE_IS_IDENTITY, "changes the shape of 'y'")]
+)
 def test_issue_rules_fail_at_default_samples(text, why, seed, tmp_path):
     (r,) = verify_rules(rules(text), seed=seed, counterexamples=tmp_path)
     assert not r.passed and why in r.message, str(r)
@@ -98,8 +100,9 @@ def test_instances_use_several_float_types_unless_pinned():
 
 
 def test_all_wrapper_does_not_hide_requirements():
-    text = CLIP_IS_RELU.replace("value(lo) == 0.0 and value(hi) == 6.0",
-                                "all([value(lo) == 0.0, all(value(hi) == 6.0)])")
+    text = CLIP_IS_RELU.replace(
+        "value(lo) == 0.0 and value(hi) == 6.0", "all([value(lo) == 0.0, all(value(hi) == 6.0)])"
+    )
     (r,) = verify_rules(rules(text), seed=0)
     assert not r.passed and "outputs differ" in r.message, str(r)  # built, then caught
 

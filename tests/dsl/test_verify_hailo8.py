@@ -1,10 +1,11 @@
 """verify_rules on the Hailo-8 rule set, and the instance generator's constraint solving."""
+
 from pathlib import Path
 
 import numpy as np
 import pytest
-
 from dsl_util import rules
+
 from passes.helpers import HELPERS
 from rewriter.dsl import load_rule_files, verify_rules
 from rewriter.dsl.constraints import solve
@@ -35,17 +36,25 @@ def hailo8_text(rule_name: str) -> str:
 
 def test_every_hailo8_rule_verifies(tmp_path):
     from rewriter.target import load_target
-    report = verify_rules(hailo8(), samples=3, seed=0, target=load_target("hailo8"),
-                          counterexamples=tmp_path)
+
+    report = verify_rules(hailo8(), samples=3, seed=0, target=load_target("hailo8"), counterexamples=tmp_path)
     bad = [str(r) for r in report if not r.passed or (r.instances < 3 and not r.rule.startswith("fsq_"))]
     assert not bad, "\n".join(bad)
     assert len(report) == len(list(hailo8()))
 
 
-@pytest.mark.parametrize("name", ["gemm_head_as_conv", "gemm_head_after_flatten_as_conv",
-                                  "binary_squeezed_right_const", "concat_after_squeeze",
-                                  "squeeze_squeeze_merge", "reduce_mean_time_after_squeeze",
-                                  "fuse_gemm_bn"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "gemm_head_as_conv",
+        "gemm_head_after_flatten_as_conv",
+        "binary_squeezed_right_const",
+        "concat_after_squeeze",
+        "squeeze_squeeze_merge",
+        "reduce_mean_time_after_squeeze",
+        "fuse_gemm_bn",
+    ],
+)
 def test_formerly_unbuildable_rules_build_every_instance(name):
     (r,) = verify_rules(rules(hailo8_text(name)), samples=8, seed=5)
     assert r.passed and r.instances == 8, str(r)
@@ -72,14 +81,15 @@ def test_solve_where_equalities_ranks_and_pins():
     assert plan.values["a"].tolist() == [2] and plan.values["a"].dtype == np.int64
     assert plan.ranks["x"] == {4} and plan.ranks["z"] == {0, 1, 2}
     assert plan.pins("x", 4) == {1: 5, 2: 1}  # shape(x)[1] == 5; axis 2 is squeezed
-    assert plan.ranks["s"] == {3}            # Squeeze with a known axes constant
+    assert plan.ranks["s"] == {3}  # Squeeze with a known axes constant
     assert plan.slots.get("z") is None
 
 
 def test_solve_attributes_or_branches_and_literal_sides():
-    r = _rule("ta == 0 and 1.0 == al and (ax == [2] or ax == [-1]) and not uses(c) == 2",
-              match="c = Gemm(x, w: const) {alpha: al, transA: ta}\n"
-                    "        y = ReduceMean(c) {axes: ax}")
+    r = _rule(
+        "ta == 0 and 1.0 == al and (ax == [2] or ax == [-1]) and not uses(c) == 2",
+        match="c = Gemm(x, w: const) {alpha: al, transA: ta}\n        y = ReduceMean(c) {axes: ax}",
+    )
     seen = set()
     for seed in range(20):
         plan = solve(r, np.random.default_rng(seed))
@@ -90,11 +100,14 @@ def test_solve_attributes_or_branches_and_literal_sides():
 
 
 def test_solve_value_requirements_and_shape_groups():
-    r = _rule("true", match="s = Squeeze(x, a: const)\n        t = Squeeze(z, b: const)\n"
-                            "        u = Div(s, t)\n        y = Pow(u, e: const)")
+    r = _rule(
+        "true",
+        match="s = Squeeze(x, a: const)\n        t = Squeeze(z, b: const)\n"
+        "        u = Div(s, t)\n        y = Pow(u, e: const)",
+    )
     plan = solve(r, np.random.default_rng(0))
-    assert plan.slots["z"] == "nonzero"   # divisor, through the Squeeze
-    assert plan.slots["e"] == "integer"   # base is computed: exponent natural
+    assert plan.slots["z"] == "nonzero"  # divisor, through the Squeeze
+    assert plan.slots["e"] == "integer"  # base is computed: exponent natural
     assert plan.groups["x"] == plan.groups["z"]
 
 
@@ -154,6 +167,7 @@ def test_generator_concat_of_squeezed_inputs_and_broadcast_consts():
         shapes, inits = _shapes(model)
         assert len(shapes["z"]) < 3
         from onnx import numpy_helper
+
         assert (numpy_helper.to_array(inits["z"]) > 0).all()  # Pow base positive
 
 
@@ -162,13 +176,16 @@ def test_non_const_right_operand_is_caught():
     # the original sub_squeezed_right_const: z not const, so to_rank4_operand(z) gets a tensor.
     # The helper declares a constant argument: the rule no longer loads (it used to fail testing).
     from rewriter.dsl import RuleSyntaxError
+
     text = hailo8_text("binary_squeezed_right_const").replace("B(z: const, s)", "B(z, s)")
     with pytest.raises(RuleSyntaxError, match="argument 1 of helper 'to_rank4_operand' must be a constant"):
         rules(text.replace("rule binary_", "rule bad_binary_"))
     helpers = {"to_rank4_operand": __import__("passes.helpers", fromlist=["HELPERS"]).HELPERS["to_rank4_operand"]}
     from rewriter.dsl import parse_rules  # without declared kinds, testing still catches it
-    (r,) = verify_rules(parse_rules(text.replace("rule binary_", "rule bad_binary_"), "t.rw", helpers),
-                        samples=10, seed=0)
+
+    (r,) = verify_rules(
+        parse_rules(text.replace("rule binary_", "rule bad_binary_"), "t.rw", helpers), samples=10, seed=0
+    )
     assert not r.passed and "not verified" not in r.message, str(r)
 
 
@@ -180,6 +197,5 @@ def test_per_row_gemm_bias_is_caught():
 
 def test_wrong_concat_axis_is_caught():
     text = hailo8_text("concat_after_squeeze").replace("{axis: axis_3_to_4(k)}", "{axis: k}")
-    (r,) = verify_rules(rules(text.replace("rule concat_", "rule bad_concat_")),
-                        samples=20, seed=0)
+    (r,) = verify_rules(rules(text.replace("rule concat_", "rule bad_concat_")), samples=20, seed=0)
     assert not r.passed and "not verified" not in r.message, str(r)

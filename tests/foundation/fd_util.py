@@ -1,4 +1,5 @@
 """Shared helpers for the foundation tests: tiny models, targets, CLI calls, parity checks."""
+
 from __future__ import annotations
 
 import hashlib
@@ -11,8 +12,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 from model_feeds import random_feeds  # noqa: F401  (re-exported for the tests here)
+from onnx import TensorProto, helper, numpy_helper
 
 REPO = Path(__file__).resolve().parents[2]
 ONNX_DATA = Path(onnx.__file__).resolve().parent / "backend" / "test" / "data"
@@ -55,8 +56,6 @@ def save(model, path) -> Path:
     return path
 
 
-
-
 def ort_run(model, feeds) -> dict:
     src = str(model) if isinstance(model, (str, Path)) else model.SerializeToString()
     sess = ort.InferenceSession(src, providers=["CPUExecutionProvider"])
@@ -66,6 +65,7 @@ def ort_run(model, feeds) -> dict:
 
 def plan_run(out, feeds) -> dict:
     from runtime import Plan
+
     return Plan.load(Path(out), backend="onnxruntime").run(feeds)
 
 
@@ -90,6 +90,7 @@ def assert_tight(got, want, rtol=1e-5, atol_rel=1e-6):
 
 def cli(capsys, *args):
     from rewriter.cli import main
+
     capsys.readouterr()
     rc = main([str(a) for a in args])
     captured = capsys.readouterr()
@@ -102,6 +103,7 @@ def quiet_cli(*args) -> int:
     import io
 
     from rewriter.cli import main
+
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         return main([str(a) for a in args])
 
@@ -131,6 +133,7 @@ def drop_op(op: str):
         new, n = re.subn(rf"^\[ops\.{op}\][^\n]*\n(?:(?!\[)[^\n]*\n)*", "", text, flags=re.M)
         assert n == 1, op
         return new
+
     return edit
 
 
@@ -149,14 +152,14 @@ def tree_bytes(folder) -> dict:
 
 # ---- small models ---------------------------------------------------------------------------
 
+
 def conv_chain_model(channels=8, size=32, n=3, names=("conv",)):
     """x -> [Conv3x3 pad1 -> Relu] * n -> y, every conv big enough for the cost rule."""
     nodes, inits, prev = [], [], "x"
     for i in range(n):
         inits.append(weight(f"W{i}", (channels, channels, 3, 3)))
         inits.append(weight(f"B{i}", (channels,)))
-        nodes.append(helper.make_node("Conv", [prev, f"W{i}", f"B{i}"], [f"c{i}"], pads=[1, 1, 1, 1],
-                                      name=f"conv{i}"))
+        nodes.append(helper.make_node("Conv", [prev, f"W{i}", f"B{i}"], [f"c{i}"], pads=[1, 1, 1, 1], name=f"conv{i}"))
         out = "y" if i == n - 1 else f"r{i}"
         nodes.append(helper.make_node("Relu", [f"c{i}"], [out], name=f"relu{i}"))
         prev = out

@@ -1,5 +1,6 @@
 """Broken and degenerate input models: a clear one-line error (exit 2) naming what is wrong, or a
 valid plan that matches onnxruntime; never a traceback, never a plan the runtime refuses."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -34,30 +35,67 @@ def relu(i, o, name=""):
 
 
 BROKEN = {
-    "cycle": (lambda: make_model([relu("b", "a", "r1"), relu("a", "b", "r2")], [vi("x", [1, 3])], [vi("a", [1, 3])],
-                                 check=False), ["cycle", "'r1' (Relu)", "'r2' (Relu)"]),
-    "missing_producer": (lambda: make_model([relu("nothere", "y", "r")], [vi("x", [1, 3])], [vi("y", [1, 3])],
-                                            check=False), ["'r' (Relu) reads tensor 'nothere'"]),
-    "missing_initializer": (lambda: make_model(
-        [helper.make_node("Conv", ["x", "W"], ["y"], name="c")], [vi("x", [1, 2, 8, 8])], [vi("y", [1, 2, 6, 6])],
-        check=False), ["'c' (Conv) reads tensor 'W'"]),
-    "two_producers": (lambda: make_model([relu("x", "y", "r"), helper.make_node("Sigmoid", ["x"], ["y"], name="s")],
-                                         [vi("x", [1, 3])], [vi("y", [1, 3])], check=False),
-                      ["tensor 'y' is defined twice", "'r' (Relu)", "'s' (Sigmoid)"]),
-    "output_listed_twice": (lambda: make_model([relu("x", "y")], [vi("x", [1, 3])], [vi("y", [1, 3]), vi("y", [1, 3])],
-                                               check=False), ["graph output 'y' is listed twice"]),
-    "unknown_op": (lambda: make_model([helper.make_node("FooBar", ["x"], ["y"], name="f")], [vi("x", [1, 3])],
-                                      [vi("y", [1, 3])], check=False), ["'f' (FooBar)", "not an ONNX operator"]),
-    "op_newer_than_opset": (lambda: make_model([helper.make_node("Gelu", ["x"], ["y"], name="g")],
-                                               [vi("x", [1, 3])], [vi("y", [1, 3])], check=False),
-                            ["'Gelu'", "does not exist in opset 17"]),
-    "domain_not_imported": (lambda: make_model([helper.make_node("Foo", ["x"], ["y"], name="f", domain="my.ops")],
-                                               [vi("x", [1, 3])], [vi("y", [1, 3])], check=False),
-                            ["domain 'my.ops'", "does not import"]),
-    "undefined_output": (lambda: make_model([relu("x", "y")], [vi("x", [1, 3])], [vi("y", [1, 3]), vi("z", [1, 3])],
-                                            check=False), ["graph output 'z' is not produced"]),
-    "body_reads_undefined": (lambda: if_model(branch_input="nowhere", check=False),
-                             ["in the body", "reads tensor 'nowhere'"]),
+    "cycle": (
+        lambda: make_model(
+            [relu("b", "a", "r1"), relu("a", "b", "r2")], [vi("x", [1, 3])], [vi("a", [1, 3])], check=False
+        ),
+        ["cycle", "'r1' (Relu)", "'r2' (Relu)"],
+    ),
+    "missing_producer": (
+        lambda: make_model([relu("nothere", "y", "r")], [vi("x", [1, 3])], [vi("y", [1, 3])], check=False),
+        ["'r' (Relu) reads tensor 'nothere'"],
+    ),
+    "missing_initializer": (
+        lambda: make_model(
+            [helper.make_node("Conv", ["x", "W"], ["y"], name="c")],
+            [vi("x", [1, 2, 8, 8])],
+            [vi("y", [1, 2, 6, 6])],
+            check=False,
+        ),
+        ["'c' (Conv) reads tensor 'W'"],
+    ),
+    "two_producers": (
+        lambda: make_model(
+            [relu("x", "y", "r"), helper.make_node("Sigmoid", ["x"], ["y"], name="s")],
+            [vi("x", [1, 3])],
+            [vi("y", [1, 3])],
+            check=False,
+        ),
+        ["tensor 'y' is defined twice", "'r' (Relu)", "'s' (Sigmoid)"],
+    ),
+    "output_listed_twice": (
+        lambda: make_model([relu("x", "y")], [vi("x", [1, 3])], [vi("y", [1, 3]), vi("y", [1, 3])], check=False),
+        ["graph output 'y' is listed twice"],
+    ),
+    "unknown_op": (
+        lambda: make_model(
+            [helper.make_node("FooBar", ["x"], ["y"], name="f")], [vi("x", [1, 3])], [vi("y", [1, 3])], check=False
+        ),
+        ["'f' (FooBar)", "not an ONNX operator"],
+    ),
+    "op_newer_than_opset": (
+        lambda: make_model(
+            [helper.make_node("Gelu", ["x"], ["y"], name="g")], [vi("x", [1, 3])], [vi("y", [1, 3])], check=False
+        ),
+        ["'Gelu'", "does not exist in opset 17"],
+    ),
+    "domain_not_imported": (
+        lambda: make_model(
+            [helper.make_node("Foo", ["x"], ["y"], name="f", domain="my.ops")],
+            [vi("x", [1, 3])],
+            [vi("y", [1, 3])],
+            check=False,
+        ),
+        ["domain 'my.ops'", "does not import"],
+    ),
+    "undefined_output": (
+        lambda: make_model([relu("x", "y")], [vi("x", [1, 3])], [vi("y", [1, 3]), vi("z", [1, 3])], check=False),
+        ["graph output 'z' is not produced"],
+    ),
+    "body_reads_undefined": (
+        lambda: if_model(branch_input="nowhere", check=False),
+        ["in the body", "reads tensor 'nowhere'"],
+    ),
 }
 
 
@@ -72,11 +110,16 @@ def test_broken_model_is_one_line_and_writes_nothing(tmp_path, capsys, case):
 
 def conv1d(width, channels=3):
     w = numpy_helper.from_array(np.ones((4, channels, 3), np.float32), "w")
-    return make_model([helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1], name="c")],
-                      [vi("x", [1, channels, width])], [vi("y", [1, 4, width])], [w], check=False)
+    return make_model(
+        [helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1], name="c")],
+        [vi("x", [1, channels, width])],
+        [vi("y", [1, 4, width])],
+        [w],
+        check=False,
+    )
 
 
-@pytest.mark.parametrize("width, channels", [(2 ** 40, 3), (200_000_000, 3), (200_000_000, 1), (2 ** 20 + 1, 1)])
+@pytest.mark.parametrize("width, channels", [(2**40, 3), (200_000_000, 3), (200_000_000, 1), (2**20 + 1, 1)])
 def test_huge_declared_width_is_refused_before_any_work(tmp_path, capsys, width, channels):
     """2*10^8 samples of one channel is within a plan's element bound, but would take hours and
     400,000 tile steps: one dimension is bounded too."""
@@ -88,6 +131,7 @@ def test_huge_declared_width_is_refused_before_any_work(tmp_path, capsys, width,
 
 def test_the_largest_accepted_dimension_passes_the_load_check():
     from rewriter.ir.validate import MAX_DIM, check_sizes
+
     check_sizes(conv1d(MAX_DIM, 1))
 
 
@@ -96,7 +140,7 @@ def test_huge_width_through_input_shape_and_overflow(tmp_path, capsys):
     model.graph.input[0].type.tensor_type.shape.dim[2].dim_param = "W"
     model.graph.output[0].type.tensor_type.shape.dim[2].dim_param = "W"
     path = save(model, tmp_path / "m.onnx")
-    rc, _, err = cli(capsys, path, "--input-shape", f"x=1,3,{2 ** 40}", "-o", tmp_path / "o", "-q")
+    rc, _, err = cli(capsys, path, "--input-shape", f"x=1,3,{2**40}", "-o", tmp_path / "o", "-q")
     assert_one_line(rc, err, "--input-shape x", "larger than the rewriter accepts")
     rc, _, err = cli(capsys, path, "--input-shape", "x=1,3," + "9" * 30, "-o", tmp_path / "o", "-q")
     assert_one_line(rc, err, "--input-shape x")
@@ -110,8 +154,12 @@ def test_huge_width_through_input_shape_and_overflow(tmp_path, capsys):
 def test_element_bound_is_checked_after_shape_inference(tmp_path, capsys):
     """A small input that an Expand blows up to 2^40 elements: refused before folding allocates it."""
     shape = numpy_helper.from_array(np.array([1, 1024, 1024, 1024, 1024], np.int64), "shape")
-    model = make_model([helper.make_node("Expand", ["x", "shape"], ["y"], name="e")],
-                       [vi("x", [1, 1, 1, 1, 1])], [vi("y", [1, 1024, 1024, 1024, 1024])], [shape])
+    model = make_model(
+        [helper.make_node("Expand", ["x", "shape"], ["y"], name="e")],
+        [vi("x", [1, 1, 1, 1, 1])],
+        [vi("y", [1, 1024, 1024, 1024, 1024])],
+        [shape],
+    )
     rc, _, err = cli(capsys, save(model, tmp_path / "m.onnx"), "-o", tmp_path / "o", "-q")
     assert_one_line(rc, err, "tensor 'y'", "elements")
 
@@ -152,8 +200,12 @@ def test_an_output_that_is_also_an_input(tmp_path, capsys):
 
 def test_constant_output_beside_computed_ones(tmp_path, capsys):
     c = numpy_helper.from_array(np.arange(3, dtype=np.float32).reshape(1, 3), "c")
-    model = make_model([relu("x", "y"), helper.make_node("Add", ["y", "c"], ["z"])], [vi("x", [1, 3])],
-                       [vi("z", [1, 3]), vi("c", [1, 3])], [c])
+    model = make_model(
+        [relu("x", "y"), helper.make_node("Add", ["y", "c"], ["z"])],
+        [vi("x", [1, 3])],
+        [vi("z", [1, 3]), vi("c", [1, 3])],
+        [c],
+    )
     out, feeds = write_and_check(tmp_path, capsys, model)
     np.testing.assert_array_equal(plan_run(out, feeds)["c"], [[0, 1, 2]])
 
@@ -183,12 +235,14 @@ def if_model(branch_input="t", check=True):
     shape = [1, C, L, L]
     then = helper.make_graph([relu(branch_input, "o1")], "then", [], [vi("o1", shape)])
     other = helper.make_graph([helper.make_node("Sigmoid", [branch_input], ["o2"])], "else", [], [vi("o2", shape)])
-    nodes = [helper.make_node("Conv", ["x", "w1"], ["t"], pads=[1, 1, 1, 1], name="conv1"),
-             helper.make_node("ReduceMean", ["x"], ["m"], keepdims=0, name="mean"),
-             helper.make_node("Greater", ["m", "zero"], ["cond"], name="gt"),
-             helper.make_node("If", ["cond"], ["u"], then_branch=then, else_branch=other, name="if"),
-             helper.make_node("Conv", ["u", "w2"], ["v"], pads=[1, 1, 1, 1], name="conv2"),
-             helper.make_node("Add", ["v", "t"], ["y"], name="add")]
+    nodes = [
+        helper.make_node("Conv", ["x", "w1"], ["t"], pads=[1, 1, 1, 1], name="conv1"),
+        helper.make_node("ReduceMean", ["x"], ["m"], keepdims=0, name="mean"),
+        helper.make_node("Greater", ["m", "zero"], ["cond"], name="gt"),
+        helper.make_node("If", ["cond"], ["u"], then_branch=then, else_branch=other, name="if"),
+        helper.make_node("Conv", ["u", "w2"], ["v"], pads=[1, 1, 1, 1], name="conv2"),
+        helper.make_node("Add", ["v", "t"], ["y"], name="add"),
+    ]
     inits = [weight("w1", (C, C, 3, 3)), weight("w2", (C, C, 3, 3)), numpy_helper.from_array(np.float32(0), "zero")]
     return make_model(nodes, [vi("x", shape)], [vi("y", shape)], inits, check=check)
 
@@ -198,13 +252,20 @@ def loop_model():
     shape = [1, C, L, L]
     body = helper.make_graph(
         [helper.make_node("Add", ["acc_in", "t"], ["acc_out"]), helper.make_node("Identity", ["c_in"], ["c_out"])],
-        "body", [vi("i", [], TensorProto.INT64), vi("c_in", [], TensorProto.BOOL), vi("acc_in", shape)],
-        [vi("c_out", [], TensorProto.BOOL), vi("acc_out", shape)])
-    nodes = [helper.make_node("Conv", ["x", "w1"], ["t"], pads=[1, 1, 1, 1], name="conv1"),
-             helper.make_node("Loop", ["trips", "", "x"], ["acc"], body=body, name="loop"),
-             helper.make_node("Conv", ["acc", "w2"], ["y"], pads=[1, 1, 1, 1], name="conv2")]
-    inits = [weight("w1", (C, C, 3, 3)), weight("w2", (C, C, 3, 3)),
-             numpy_helper.from_array(np.array(3, np.int64), "trips")]
+        "body",
+        [vi("i", [], TensorProto.INT64), vi("c_in", [], TensorProto.BOOL), vi("acc_in", shape)],
+        [vi("c_out", [], TensorProto.BOOL), vi("acc_out", shape)],
+    )
+    nodes = [
+        helper.make_node("Conv", ["x", "w1"], ["t"], pads=[1, 1, 1, 1], name="conv1"),
+        helper.make_node("Loop", ["trips", "", "x"], ["acc"], body=body, name="loop"),
+        helper.make_node("Conv", ["acc", "w2"], ["y"], pads=[1, 1, 1, 1], name="conv2"),
+    ]
+    inits = [
+        weight("w1", (C, C, 3, 3)),
+        weight("w2", (C, C, 3, 3)),
+        numpy_helper.from_array(np.array(3, np.int64), "trips"),
+    ]
     return make_model(nodes, [vi("x", shape)], [vi("y", shape)], inits)
 
 
@@ -215,9 +276,9 @@ def test_body_reading_a_main_graph_tensor_gives_an_exact_plan(tmp_path, capsys, 
     doc = read_plan(out)
     producer = {t: i for i, s in enumerate(doc["steps"]) for t in s["outputs"]}
     control = next(i for i, s in enumerate(doc["steps"]) if "t" in s["inputs"] and s["device"] == "host")
-    assert producer["t"] < control                      # the body's outer read is an input of its step
+    assert producer["t"] < control  # the body's outer read is an input of its step
     assert any(s["device"] == "hailo" for s in doc["steps"])
-    for sign in (1.0, -1.0):                            # both branches of the If
+    for sign in (1.0, -1.0):  # both branches of the If
         feeds = {"x": np.abs(random_feeds(model)["x"]) * sign}
         assert_tight(plan_run(out, feeds)["y"], ort_run(model, feeds)["y"])
 
@@ -227,16 +288,23 @@ def test_outer_reads_are_one_definition_for_protos_and_graphs():
     import onnx_graphsurgeon as gs
 
     from rewriter.ir.scope import node_inputs, outer_tensors, subgraph_refs
+
     shape = [1, 3]
     inner = helper.make_graph([helper.make_node("Add", ["a", "b"], ["o"])], "inner", [], [vi("o", shape)])
     outer_then = helper.make_graph(
         [relu("a", "b"), helper.make_node("If", ["c"], ["r"], then_branch=inner, else_branch=inner)],
-        "then", [], [vi("r", shape)])
+        "then",
+        [],
+        [vi("r", shape)],
+    )
     node = helper.make_node("If", ["c"], ["u"], then_branch=outer_then, else_branch=outer_then)
     assert subgraph_refs(node) == ["a", "c"]
     assert node_inputs(node) == ["c", "a"]
-    model = make_model([relu("x", "a"), helper.make_node("Greater", ["x0", "x0"], ["c"]), node],
-                       [vi("x", shape), vi("x0", [], TensorProto.FLOAT)], [vi("u", shape)])
+    model = make_model(
+        [relu("x", "a"), helper.make_node("Greater", ["x0", "x0"], ["c"]), node],
+        [vi("x", shape), vi("x0", [], TensorProto.FLOAT)],
+        [vi("u", shape)],
+    )
     graph = gs.import_onnx(model)
     gs_if = next(n for n in graph.nodes if n.op == "If")
     assert [t.name for t in outer_tensors(gs_if)] == subgraph_refs(model.graph.node[2])

@@ -1,10 +1,11 @@
 """`rewrite MODEL --calib FILE`: per-Hailo-step calibration sets, propagated through the plan."""
+
 import json
 
 import numpy as np
-
 from fd_util import TCN_MODEL, cli, conv_chain_model, needs_tcn, save
 from imu_synth import make_imu_windows
+
 from runtime import Plan
 
 CONFIG = TCN_MODEL.parent / "model_config.json"
@@ -32,14 +33,24 @@ def test_tcn_fixture_calibration_and_int8_check(tmp_path, capsys):
         # sample 7 of the file is what the step sees when the plan runs window 7, in NHWC
         seen = plan.run({doc["inputs"][0]["name"]: raw[7:8]}, keep=[name])[name]
         np.testing.assert_allclose(data[7], seen[0].transpose(1, 2, 0), rtol=1e-6, atol=1e-6)
-    rc, printed, err = cli(capsys, "check", out, "--against", TCN_MODEL, "--backend", "emulate-int8",
-                           "--input", f"{doc['inputs'][0]['name']}={_window(tmp_path, raw)}")
+    rc, printed, err = cli(
+        capsys,
+        "check",
+        out,
+        "--against",
+        TCN_MODEL,
+        "--backend",
+        "emulate-int8",
+        "--input",
+        f"{doc['inputs'][0]['name']}={_window(tmp_path, raw)}",
+    )
     assert rc == 0, err
     assert "per Hailo segment" in printed and "latent_embeddings" in printed
 
 
 def _shape_of(out, step):
     import onnx
+
     model = onnx.load(str(out / step["model"]))
     return [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
 

@@ -1,10 +1,10 @@
 """CLI verbs and error paths: one line on stderr, non-zero exit, no traceback."""
+
 from __future__ import annotations
 
 import numpy as np
 import onnx
 import pytest
-
 from fd_util import cli, conv_chain_model, cycle_trap_model, quiet_cli, read_plan, save
 
 
@@ -31,6 +31,7 @@ def assert_one_line_error(rc, err, *fragments):
 
 
 # ---- error paths ---------------------------------------------------------------------------
+
 
 def test_missing_model_file(tmp_path, capsys):
     rc, _, err = cli(capsys, tmp_path / "nothere.onnx")
@@ -87,13 +88,16 @@ def test_missing_plan_folder(made, capsys, tmp_path, verb):
     assert_one_line_error(rc, err, "not a plan folder")
 
 
-@pytest.mark.parametrize("arg,fragment", [
-    ("=x.npy", "bad input"),
-    ("nothere.npy", "not found"),
-    ("x=nothere.npy", "not found"),
-    ("bad_shape.npy", "shape"),
-    ("z=x.npy", "unknown input 'z'"),
-])
+@pytest.mark.parametrize(
+    "arg,fragment",
+    [
+        ("=x.npy", "bad input"),
+        ("nothere.npy", "not found"),
+        ("x=nothere.npy", "not found"),
+        ("bad_shape.npy", "shape"),
+        ("z=x.npy", "unknown input 'z'"),
+    ],
+)
 def test_run_bad_input(made, capsys, arg, fragment):
     _, out, folder = made
     name, eq, file = arg.rpartition("=")
@@ -144,6 +148,7 @@ def test_missing_external_data_is_one_line_error(tmp_path, capsys):
 
 # ---- verbs ---------------------------------------------------------------------------------
 
+
 def test_inspect_prints_placement_and_writes_nothing(tmp_path, capsys):
     path = save(cycle_trap_model(), tmp_path / "m.onnx")
     rc, out, _ = cli(capsys, "inspect", path)
@@ -155,6 +160,7 @@ def test_inspect_prints_placement_and_writes_nothing(tmp_path, capsys):
 
 def test_inspect_json(tmp_path, capsys):
     import json
+
     path = save(cycle_trap_model(), tmp_path / "m.onnx")
     rc, out, _ = cli(capsys, "inspect", path, "--json", "-q")
     assert rc == 0
@@ -164,10 +170,14 @@ def test_inspect_json(tmp_path, capsys):
 
 
 def test_explain_lists_passes(tmp_path, capsys):
-    from onnx import helper
     from fd_util import make_model, vi
-    model = make_model([helper.make_node("Identity", ["x"], ["i"], name="ident"),
-                        helper.make_node("Relu", ["i"], ["y"])], [vi("x", [1, 2, 4, 4])], [vi("y", [1, 2, 4, 4])])
+    from onnx import helper
+
+    model = make_model(
+        [helper.make_node("Identity", ["x"], ["i"], name="ident"), helper.make_node("Relu", ["i"], ["y"])],
+        [vi("x", [1, 2, 4, 4])],
+        [vi("y", [1, 2, 4, 4])],
+    )
     path = save(model, tmp_path / "m.onnx")
     rc, out, _ = cli(capsys, "inspect", path, "--explain", "-q")
     assert rc == 0
@@ -177,8 +187,9 @@ def test_explain_lists_passes(tmp_path, capsys):
 
 def test_run_prints_outputs_and_profile(made, capsys, tmp_path):
     _, out, folder = made
-    rc, stdout, err = cli(capsys, "run", out, "--input", f"x={folder / 'x.npy'}", "--profile",
-                          "--save", tmp_path / "saved")
+    rc, stdout, err = cli(
+        capsys, "run", out, "--input", f"x={folder / 'x.npy'}", "--profile", "--save", tmp_path / "saved"
+    )
     assert rc == 0, err
     assert "backend: onnxruntime" in stdout
     assert "y: shape [1, 8, 32, 32] float32" in stdout
@@ -205,8 +216,10 @@ def test_check_passes_and_fails(made, capsys, tmp_path):
     rc, stdout, _ = cli(capsys, "check", out, "--against", path, "--input", f"x={folder / 'x.npy'}", "--json")
     assert rc == 0
     # a different model with the same I/O is caught
-    other = save(cycle_trap_model(channels=8).__class__.FromString(
-        _perturbed(cycle_trap_model()).SerializeToString()), tmp_path / "other.onnx")
+    other = save(
+        cycle_trap_model(channels=8).__class__.FromString(_perturbed(cycle_trap_model()).SerializeToString()),
+        tmp_path / "other.onnx",
+    )
     rc, stdout, _ = cli(capsys, "check", out, "--against", other)
     assert rc == 1 and "FAIL" in stdout
 
@@ -220,13 +233,21 @@ def _perturbed(model):
 
 def test_trace_rule_explains_candidates(tmp_path, capsys):
     """--trace-rule: one line per candidate node (the rule's anchor op), with the failing reason."""
-    from onnx import helper
     from fd_util import make_model, vi, weight
-    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
-             helper.make_node("BatchNormalization", ["c", "s", "b", "m", "v"], ["y"], name="bn"),
-             helper.make_node("Sigmoid", ["c"], ["z"], name="sig")]
-    inits = [weight("w", [4, 2, 3, 3]), weight("s", [4]), weight("b", [4]), weight("m", [4]),
-             helper.make_tensor("v", 1, [4], [1.0] * 4)]
+    from onnx import helper
+
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], name="conv", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("BatchNormalization", ["c", "s", "b", "m", "v"], ["y"], name="bn"),
+        helper.make_node("Sigmoid", ["c"], ["z"], name="sig"),
+    ]
+    inits = [
+        weight("w", [4, 2, 3, 3]),
+        weight("s", [4]),
+        weight("b", [4]),
+        weight("m", [4]),
+        helper.make_tensor("v", 1, [4], [1.0] * 4),
+    ]
     model = make_model(nodes, [vi("x", [1, 2, 8, 8])], [vi("y", [1, 4, 8, 8]), vi("z", [1, 4, 8, 8])], inits)
     path = save(model, tmp_path / "m.onnx")
     rc, out, _ = cli(capsys, "inspect", path, "--trace-rule", "fuse_conv_bn", "-q")
@@ -237,8 +258,9 @@ def test_trace_rule_explains_candidates(tmp_path, capsys):
 
 
 def test_trace_rule_unknown_name_is_user_error(tmp_path, capsys):
-    from onnx import helper
     from fd_util import make_model, vi
+    from onnx import helper
+
     model = make_model([helper.make_node("Relu", ["x"], ["y"])], [vi("x", [1, 2, 4, 4])], [vi("y", [1, 2, 4, 4])])
     path = save(model, tmp_path / "m.onnx")
     rc, _, err = cli(capsys, "inspect", path, "--trace-rule", "no_such_rule", "-q")
@@ -246,18 +268,23 @@ def test_trace_rule_unknown_name_is_user_error(tmp_path, capsys):
 
 
 def _relu_relu(tmp_path):
-    from onnx import helper
     from fd_util import make_model, vi
-    model = make_model([helper.make_node("Relu", ["x"], ["a"], name="r1"), helper.make_node("Relu", ["a"], ["y"], name="r2")],
-                       [vi("x", [1, 2, 4, 4])], [vi("y", [1, 2, 4, 4])])
+    from onnx import helper
+
+    model = make_model(
+        [helper.make_node("Relu", ["x"], ["a"], name="r1"), helper.make_node("Relu", ["a"], ["y"], name="r2")],
+        [vi("x", [1, 2, 4, 4])],
+        [vi("y", [1, 2, 4, 4])],
+    )
     return save(model, tmp_path / "m.onnx")
 
 
 def test_user_rules_file_is_applied_and_recorded(tmp_path, capsys):
     """--rules FILE adds the file's rules after the target's; nodes they build carry the rule name."""
     rules = tmp_path / "my.rw"
-    rules.write_text("rule relu_of_relu:\n    match:\n        a = Relu(x)\n        y = Relu(a)\n"
-                     "    rewrite:\n        y = Relu(x)\n")
+    rules.write_text(
+        "rule relu_of_relu:\n    match:\n        a = Relu(x)\n        y = Relu(a)\n    rewrite:\n        y = Relu(x)\n"
+    )
     path = _relu_relu(tmp_path)
     out = tmp_path / "m.plan"
     rc, _, err = cli(capsys, path, "--rules", rules, "-o", out, "-q")

@@ -1,6 +1,7 @@
 """The CLI's error contract, case by case: a user's mistake is one line and exit 2, a failed
 `rewrite check` exit 1, a bug one line saying it is an internal error with exit 3 (the traceback
 with --verbose)."""
+
 from __future__ import annotations
 
 import json
@@ -32,6 +33,7 @@ def tiled(tmp_path_factory):
 
 def edited_copy(tmp_path, out, fn):
     import shutil
+
     copy = tmp_path / "edited.plan"
     shutil.copytree(out, copy)
     doc = read_plan(copy)
@@ -46,6 +48,7 @@ def test_a_bug_is_an_internal_error_with_exit_3(tmp_path, capsys, monkeypatch):
 
     def broken(*args, **kwargs):
         raise KeyError("a bug")
+
     monkeypatch.setattr(partitioner, "place_nodes", broken)
     path = save(conv_chain_model(), tmp_path / "m.onnx")
     rc, _, err = cli(capsys, path, "-o", tmp_path / "o", "-q")
@@ -61,6 +64,7 @@ def test_a_recursion_error_deep_inside_is_an_internal_error(tmp_path, capsys, mo
 
     def deep(*args, **kwargs):
         return deep()
+
     monkeypatch.setattr(pipeline, "load_graph", deep)
     rc, _, err = cli(capsys, save(conv_chain_model(), tmp_path / "m.onnx"), "-o", tmp_path / "o", "-q")
     assert rc == 3 and "RecursionError" in err and err.count("\n") == 1
@@ -103,13 +107,20 @@ def test_save_onto_an_existing_file_is_one_line(tiled, capsys, tmp_path):
 # ---- rewrite check ----------------------------------------------------------------------------------------
 def test_check_against_another_model_is_one_line(tiled, capsys, tmp_path):
     model, out, folder, x = tiled
-    other_names = save(make_model([helper.make_node("Relu", ["a"], ["y"])], [vi("a", [1, 8, 32, 32])],
-                                  [vi("y", [1, 8, 32, 32])]), tmp_path / "names.onnx")
+    other_names = save(
+        make_model([helper.make_node("Relu", ["a"], ["y"])], [vi("a", [1, 8, 32, 32])], [vi("y", [1, 8, 32, 32])]),
+        tmp_path / "names.onnx",
+    )
     other_shape = save(conv_chain_model(size=16), tmp_path / "shape.onnx")
-    other_output = save(make_model([helper.make_node("Relu", ["x"], ["z"])], [vi("x", [1, 8, 32, 32])],
-                                   [vi("z", [1, 8, 32, 32])]), tmp_path / "output.onnx")
-    for path, fragment in ((other_names, "its inputs are ['a']"), (other_shape, "its input 'x' has shape"),
-                           (other_output, "its outputs are ['z']")):
+    other_output = save(
+        make_model([helper.make_node("Relu", ["x"], ["z"])], [vi("x", [1, 8, 32, 32])], [vi("z", [1, 8, 32, 32])]),
+        tmp_path / "output.onnx",
+    )
+    for path, fragment in (
+        (other_names, "its inputs are ['a']"),
+        (other_shape, "its input 'x' has shape"),
+        (other_output, "its outputs are ['z']"),
+    ):
         rc, _, err = cli(capsys, "check", out, "--against", path)
         assert_one_line(rc, err, f"--against {path} does not match the plan", fragment)
     rc, text, err = cli(capsys, "check", out, "--against", model)
@@ -121,6 +132,7 @@ def test_failed_parity_is_exit_1(tiled, capsys, tmp_path):
     model, out, folder, x = tiled
     other = save(conv_chain_model(), tmp_path / "other.onnx")
     import onnx
+
     m = onnx.load(str(other))
     m.graph.initializer[0].raw_data = (np.frombuffer(m.graph.initializer[0].raw_data, np.float32) * 2).tobytes()
     onnx.save(m, str(other))
@@ -143,8 +155,10 @@ TAMPERED = {
     "tile_start_float": (lambda d: tiles(d)["inputs"][0].update(start=1e11), "'start' must be an integer"),
     "view_not_object": (lambda d: first(d, "onnx").update(view="reshape"), "'view' must be an object"),
     "view_reshape_text": (lambda d: first(d, "onnx").update(view={"reshape": [1, "8", 32]}), "view.reshape"),
-    "view_transpose_text": (lambda d: first(d, "onnx").update(view={"reshape": [1, 8], "transpose": "10"}),
-                            "view.transpose"),
+    "view_transpose_text": (
+        lambda d: first(d, "onnx").update(view={"reshape": [1, 8], "transpose": "10"}),
+        "view.transpose",
+    ),
     "count_text": (lambda d: tiles(d).update(count="3"), "'count' must be an integer"),
     "inputs_not_list": (lambda d: first(d, "onnx").update(inputs="x"), "'inputs' must be a list"),
     "shape_bool": (lambda d: d["inputs"][0].update(shape=[True, 8, 32, 32]), "'shape' must be a list"),
@@ -174,9 +188,14 @@ def test_deeply_nested_plan_json_is_one_line(tiled, capsys, tmp_path):
 
 
 # ---- --calib --------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("windows, fragment", [(np.zeros((0, 8, 32, 32), np.float32), "0 windows"),
-                                               (np.full((4, 8, 32, 32), np.nan, np.float32), "NaN"),
-                                               (np.full((4, 8, 32, 32), np.inf, np.float32), "infinite")])
+@pytest.mark.parametrize(
+    "windows, fragment",
+    [
+        (np.zeros((0, 8, 32, 32), np.float32), "0 windows"),
+        (np.full((4, 8, 32, 32), np.nan, np.float32), "NaN"),
+        (np.full((4, 8, 32, 32), np.inf, np.float32), "infinite"),
+    ],
+)
 def test_bad_calibration_is_one_line_before_any_work(tmp_path, capsys, windows, fragment):
     path = save(conv_chain_model(), tmp_path / "m.onnx")
     np.save(tmp_path / "calib.npy", windows)
@@ -186,17 +205,28 @@ def test_bad_calibration_is_one_line_before_any_work(tmp_path, capsys, windows, 
 
 
 # ---- hostile rule files ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("content, fragment", [
-    ("# r\u00e9gle\n".encode("latin-1"), "not UTF-8"),
-    (("rule deep:\n    match:\n        y = Relu(x)\n    where:\n        " + "not " * 20000 + "true\n"
-      "    rewrite:\n        y = Relu(x)\n").encode(), "nested more than"),
-])
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        ("# r\u00e9gle\n".encode("latin-1"), "not UTF-8"),
+        (
+            (
+                "rule deep:\n    match:\n        y = Relu(x)\n    where:\n        " + "not " * 20000 + "true\n"
+                "    rewrite:\n        y = Relu(x)\n"
+            ).encode(),
+            "nested more than",
+        ),
+    ],
+)
 def test_hostile_rule_files_are_one_line(tmp_path, capsys, content, fragment):
     rules = tmp_path / "hostile.rw"
     rules.write_bytes(content)
     path = save(conv_chain_model(), tmp_path / "m.onnx")
-    for args in ([path, "-o", tmp_path / "o", "--rules", rules, "-q"], ["rules", "list", rules],
-                 ["rules", "verify", rules]):
+    for args in (
+        [path, "-o", tmp_path / "o", "--rules", rules, "-q"],
+        ["rules", "list", rules],
+        ["rules", "verify", rules],
+    ):
         rc, _, err = cli(capsys, *args)
         assert_one_line(rc, err, "hostile.rw:", fragment)
     assert not (tmp_path / "o").exists()

@@ -1,4 +1,5 @@
 """rewriter/partition/dag.py agrees with networkx (the library it replaces on the hot path) on random DAGs."""
+
 import networkx as nx
 import pytest
 from hypothesis import given, settings

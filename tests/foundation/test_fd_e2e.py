@@ -1,13 +1,26 @@
 """End to end through the CLI: rewrite -> runtime.Plan parity against onnxruntime -> rewrite check."""
+
 from __future__ import annotations
 
 import numpy as np
 import onnx
 import pytest
+from fd_util import (
+    ONNX_DATA,
+    assert_parity,
+    cli,
+    make_model,
+    needs_tcn,
+    ort_run,
+    plan_run,
+    random_feeds,
+    read_plan,
+    save,
+    target_toml,
+    vi,
+    weight,
+)
 from onnx import helper
-
-from fd_util import (ONNX_DATA, assert_parity, cli, make_model, needs_tcn, ort_run, plan_run, random_feeds,
-                     read_plan, save, target_toml, vi, weight)
 
 
 def _convert_and_check(capsys, model_path, out, *extra):
@@ -55,33 +68,67 @@ def test_light_cnn_end_to_end(tmp_path, capsys, name, hailo_segments):
 
 # ---- torch-exported 4-D conv models --------------------------------------------------------
 
+
 def _export(module, shape, path):
     import torch
+
     torch.manual_seed(0)
     module.eval()
     with torch.no_grad():
         for p in module.parameters():
             p.copy_(torch.randn_like(p) * 0.2)
-    torch.onnx.export(module, torch.randn(*shape), str(path), input_names=["x"], output_names=["y"],
-                      opset_version=17, dynamo=False)
+    torch.onnx.export(
+        module, torch.randn(*shape), str(path), input_names=["x"], output_names=["y"], opset_version=17, dynamo=False
+    )
     return path
 
 
 def _torch_models():
     import torch.nn as nn
+
     return {
-        "conv_relu_pool_gemm": (nn.Sequential(
-            nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(),
-            nn.Flatten(), nn.Linear(16 * 16 * 16, 10)), (1, 3, 32, 32)),
-        "padded_strided_dilated": (nn.Sequential(
-            nn.Conv2d(4, 16, 3, stride=2, padding=2, dilation=2), nn.ReLU(),
-            nn.Conv2d(16, 16, (3, 5), stride=(1, 2), padding=(1, 2)), nn.ReLU()), (1, 4, 40, 40)),
-        "depthwise": (nn.Sequential(
-            nn.Conv2d(8, 16, 1), nn.ReLU(), nn.Conv2d(16, 16, 3, padding=1, groups=16), nn.ReLU(),
-            nn.Conv2d(16, 16, 1)), (1, 8, 32, 32)),
-        "avgpool_batchnorm": (nn.Sequential(
-            nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU6(), nn.AvgPool2d(2),
-            nn.Conv2d(16, 16, 3, padding=1), nn.Sigmoid()), (1, 3, 32, 32)),
+        "conv_relu_pool_gemm": (
+            nn.Sequential(
+                nn.Conv2d(3, 16, 3, padding=1),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+                nn.Conv2d(16, 16, 3, padding=1),
+                nn.ReLU(),
+                nn.Flatten(),
+                nn.Linear(16 * 16 * 16, 10),
+            ),
+            (1, 3, 32, 32),
+        ),
+        "padded_strided_dilated": (
+            nn.Sequential(
+                nn.Conv2d(4, 16, 3, stride=2, padding=2, dilation=2),
+                nn.ReLU(),
+                nn.Conv2d(16, 16, (3, 5), stride=(1, 2), padding=(1, 2)),
+                nn.ReLU(),
+            ),
+            (1, 4, 40, 40),
+        ),
+        "depthwise": (
+            nn.Sequential(
+                nn.Conv2d(8, 16, 1),
+                nn.ReLU(),
+                nn.Conv2d(16, 16, 3, padding=1, groups=16),
+                nn.ReLU(),
+                nn.Conv2d(16, 16, 1),
+            ),
+            (1, 8, 32, 32),
+        ),
+        "avgpool_batchnorm": (
+            nn.Sequential(
+                nn.Conv2d(3, 16, 3, padding=1),
+                nn.BatchNorm2d(16),
+                nn.ReLU6(),
+                nn.AvgPool2d(2),
+                nn.Conv2d(16, 16, 3, padding=1),
+                nn.Sigmoid(),
+            ),
+            (1, 3, 32, 32),
+        ),
     }
 
 
@@ -91,6 +138,7 @@ def test_torch_conv_model_end_to_end(tmp_path, capsys, name):
     module, shape = _torch_models()[name]
     if name == "avgpool_batchnorm":  # give BN non-trivial running stats
         import torch
+
         bn = module[1]
         bn.running_mean.copy_(torch.linspace(-0.5, 0.5, 16))
         bn.running_var.copy_(torch.linspace(0.5, 2.0, 16))
@@ -103,9 +151,17 @@ def test_torch_conv_model_end_to_end(tmp_path, capsys, name):
         _parity(tmp_path / f"{name}.plan", path, seed=seed)
 
 
-@pytest.mark.parametrize("case", ["test_Conv2d_depthwise_padded", "test_Conv2d_dilated", "test_Conv2d_strided",
-                                  "test_MaxPool2d_stride_padding_dilation", "test_BatchNorm2d_eval",
-                                  "test_AvgPool2d_stride"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "test_Conv2d_depthwise_padded",
+        "test_Conv2d_dilated",
+        "test_Conv2d_strided",
+        "test_MaxPool2d_stride_padding_dilation",
+        "test_BatchNorm2d_eval",
+        "test_AvgPool2d_stride",
+    ],
+)
 def test_onnx_pytorch_converted_case_matches_its_reference(tmp_path, capsys, case):
     folder = ONNX_DATA / "pytorch-converted" / case
     if not (folder / "model.onnx").is_file():
@@ -114,15 +170,19 @@ def test_onnx_pytorch_converted_case_matches_its_reference(tmp_path, capsys, cas
     rc, _, err = cli(capsys, folder / "model.onnx", "-o", out, "-q")
     assert rc == 0, err
     model = onnx.load(str(folder / "model.onnx"))
-    tensors = [onnx.numpy_helper.to_array(onnx.load_tensor(str(p)))
-               for p in sorted((folder / "test_data_set_0").glob("input_*.pb"))]
+    tensors = [
+        onnx.numpy_helper.to_array(onnx.load_tensor(str(p)))
+        for p in sorted((folder / "test_data_set_0").glob("input_*.pb"))
+    ]
     inits = {t.name for t in model.graph.initializer}
     names = [i.name for i in model.graph.input if i.name not in inits]
     feeds = dict(zip(names, tensors))
     got = plan_run(out, feeds)
     # the shipped reference outputs (some of these opset-6 models no longer load in onnxruntime)
-    expected = [onnx.numpy_helper.to_array(onnx.load_tensor(str(p)))
-                for p in sorted((folder / "test_data_set_0").glob("output_*.pb"))]
+    expected = [
+        onnx.numpy_helper.to_array(onnx.load_tensor(str(p)))
+        for p in sorted((folder / "test_data_set_0").glob("output_*.pb"))
+    ]
     want = dict(zip([o.name for o in model.graph.output], expected))
     assert_parity(got, want)
     for name in want:
@@ -131,10 +191,13 @@ def test_onnx_pytorch_converted_case_matches_its_reference(tmp_path, capsys, cas
 
 def test_rank3_reason_without_conv1d_rules(tmp_path, capsys):
     """Without Conv1d rules, rank-3 convs go to the host and the summary says rank-3."""
-    nodes = [helper.make_node("Conv", ["x", "W", "B"], ["c"], pads=[1, 1], name="conv1d"),
-             helper.make_node("Relu", ["c"], ["y"], name="relu")]
-    model = make_model(nodes, [vi("x", [1, 16, 256])], [vi("y", [1, 32, 256])],
-                       [weight("W", (32, 16, 3)), weight("B", (32,))])
+    nodes = [
+        helper.make_node("Conv", ["x", "W", "B"], ["c"], pads=[1, 1], name="conv1d"),
+        helper.make_node("Relu", ["c"], ["y"], name="relu"),
+    ]
+    model = make_model(
+        nodes, [vi("x", [1, 16, 256])], [vi("y", [1, 32, 256])], [weight("W", (32, 16, 3)), weight("B", (32,))]
+    )
     path = save(model, tmp_path / "c1d.onnx")
     target = target_toml(tmp_path, "norules")  # rules = []
     out = tmp_path / "c1d.plan"

@@ -1,4 +1,5 @@
 """The README's main example runs end to end: build the TCN encoder, export, rewrite, check, run."""
+
 import importlib.util
 import json
 from pathlib import Path

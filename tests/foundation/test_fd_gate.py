@@ -1,5 +1,6 @@
 """The parity gate of `rewrite check`: relative to the output's scale, with an absolute noise floor
 (onnxruntime's own difference on the original, or --atol), and the criterion that decided."""
+
 from __future__ import annotations
 
 import json

@@ -1,15 +1,16 @@
 """rewriter.ir.load: external data, opset conversion, pinned shapes, constant folding."""
+
 from __future__ import annotations
 
 import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
 import pytest
+from fd_util import ONNX_DATA, assert_tight, make_model, ort_run, random_feeds, save, vi, weight
 from onnx import helper, parser
 
-from fd_util import (ONNX_DATA, assert_tight, make_model, ort_run, random_feeds, save, vi, weight)
-from rewriter.errors import UserError
 from rewriter.cli.commands import parse_input_shapes
+from rewriter.errors import UserError
 from rewriter.ir.load import WORKING_OPSET, load_graph, model_from_graph
 
 
@@ -20,8 +21,14 @@ def _small_conv(opset=17, ir_version=8, batch=1):
         helper.make_node("MaxPool", ["r"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
         helper.make_node("Flatten", ["p"], ["y"], axis=1),
     ]
-    return make_model(nodes, [vi("x", [batch, 3, 8, 8])], [vi("y", [batch, 8 * 4 * 4])],
-                      [weight("W", (8, 3, 3, 3)), weight("B", (8,))], opset=opset, ir_version=ir_version)
+    return make_model(
+        nodes,
+        [vi("x", [batch, 3, 8, 8])],
+        [vi("y", [batch, 8 * 4 * 4])],
+        [weight("W", (8, 3, 3, 3)), weight("B", (8,))],
+        opset=opset,
+        ir_version=ir_version,
+    )
 
 
 def _graph_outputs(graph: gs.Graph, feeds) -> dict:
@@ -29,6 +36,7 @@ def _graph_outputs(graph: gs.Graph, feeds) -> dict:
 
 
 # ---- external data -------------------------------------------------------------------------
+
 
 def test_external_data_is_loaded(tmp_path):
     model = _small_conv()
@@ -59,6 +67,7 @@ def test_missing_external_data_file_is_user_error(tmp_path):
 
 # ---- opset conversion ----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("opset,ir", [(9, 4), (11, 6), (13, 7), (21, 10)])
 def test_opset_converted_to_working_opset_with_same_outputs(tmp_path, opset, ir):
     model = _small_conv(opset=opset, ir_version=ir)
@@ -81,6 +90,7 @@ def test_ir3_initializers_listed_as_inputs_become_constants():
 
 
 # ---- pinned shapes -------------------------------------------------------------------------
+
 
 def _dynamic_model(dims):
     nodes = [helper.make_node("Relu", ["x"], ["y"])]
@@ -200,8 +210,11 @@ def test_data_dependent_shape_is_user_error(tmp_path):
 
 
 def test_node_names_unique_and_deterministic(tmp_path):
-    nodes = [helper.make_node("Relu", ["x"], ["a"], name="dup"), helper.make_node("Relu", ["a"], ["b"], name="dup"),
-             helper.make_node("Sigmoid", ["b"], ["y"])]
+    nodes = [
+        helper.make_node("Relu", ["x"], ["a"], name="dup"),
+        helper.make_node("Relu", ["a"], ["b"], name="dup"),
+        helper.make_node("Sigmoid", ["b"], ["y"]),
+    ]
     path = save(make_model(nodes, [vi("x", [1, 2])], [vi("y", [1, 2])]), tmp_path / "n.onnx")
     names = [n.name for n in load_graph(path)[0].nodes]
     assert len(set(names)) == 3 and names[0] == "dup"

@@ -1,5 +1,6 @@
 """rewriter.ir.opset: models at opset 18 and newer come down to the working opset 17 through our own
 adapters (exact, checked against onnxruntime on the original), or fail with one line naming the op."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,8 +36,9 @@ def _loads_exactly(tmp_path, model, rtol=1e-6):
 def test_reduce18_axes_input_becomes_attribute(tmp_path, op, keepdims):
     nodes = [helper.make_node(op, ["x", "axes"], ["y"], keepdims=keepdims, noop_with_empty_axes=0)]
     shape = [1, 3, 1, 1] if keepdims else [1, 3]
-    model = make_model(nodes, [vi("x", [1, 3, 5, 7])], [vi("y", shape)], [_ints("axes", [-1, -2])], opset=18,
-                       ir_version=8)
+    model = make_model(
+        nodes, [vi("x", [1, 3, 5, 7])], [vi("y", shape)], [_ints("axes", [-1, -2])], opset=18, ir_version=8
+    )
     graph = _loads_exactly(tmp_path, model)
     (node,) = graph.nodes
     assert node.op == op and list(node.attrs["axes"]) == [-1, -2] and "noop_with_empty_axes" not in node.attrs
@@ -45,8 +47,10 @@ def test_reduce18_axes_input_becomes_attribute(tmp_path, op, keepdims):
 @pytest.mark.parametrize("noop,expect", [(0, "ReduceMean"), (1, None)])
 def test_reduce18_without_axes(tmp_path, noop, expect):
     """No axes: reduce everything, or (noop_with_empty_axes=1) pass the input through unchanged."""
-    nodes = [helper.make_node("ReduceMean", ["x"], ["r"], keepdims=1, noop_with_empty_axes=noop),
-             helper.make_node("Relu", ["r"], ["y"])]
+    nodes = [
+        helper.make_node("ReduceMean", ["x"], ["r"], keepdims=1, noop_with_empty_axes=noop),
+        helper.make_node("Relu", ["r"], ["y"]),
+    ]
     out = [1, 2, 3] if noop else [1, 1, 1]
     model = make_model(nodes, [vi("x", [1, 2, 3])], [vi("y", out)], opset=18)
     graph = _loads_exactly(tmp_path, model)
@@ -54,8 +58,7 @@ def test_reduce18_without_axes(tmp_path, noop, expect):
 
 
 def test_reduce18_with_computed_axes_is_one_line_error(tmp_path):
-    nodes = [helper.make_node("Shape", ["x"], ["s"]),
-             helper.make_node("ReduceMean", ["x", "s"], ["y"], keepdims=1)]
+    nodes = [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("ReduceMean", ["x", "s"], ["y"], keepdims=1)]
     model = make_model(nodes, [vi("x", [1, 2, 3])], [vi("y", [1, 1, 1])], opset=18, check=False)
     with pytest.raises(OpsetError, match=r"ReduceMean-18 .* from opset 18 to 17: its axes input 's' is not a constant"):
         convert_model(model, 17)
@@ -64,8 +67,9 @@ def test_reduce18_with_computed_axes_is_one_line_error(tmp_path):
 @pytest.mark.parametrize("mode", ["constant", "reflect", "edge"])
 def test_pad18_axes_are_expanded_to_every_axis(tmp_path, mode):
     nodes = [helper.make_node("Pad", ["x", "pads", "", "axes"], ["y"], mode=mode)]
-    model = make_model(nodes, [vi("x", [1, 3, 1, 9])], [vi("y", [1, 3, 1, 14])],
-                       [_ints("pads", [2, 3]), _ints("axes", [-1])], opset=19)
+    model = make_model(
+        nodes, [vi("x", [1, 3, 1, 9])], [vi("y", [1, 3, 1, 14])], [_ints("pads", [2, 3]), _ints("axes", [-1])], opset=19
+    )
     graph = _loads_exactly(tmp_path, model)
     (pad,) = graph.nodes
     assert pad.inputs[1].values.tolist() == [0, 0, 0, 2, 0, 0, 0, 3]
@@ -73,8 +77,7 @@ def test_pad18_axes_are_expanded_to_every_axis(tmp_path, mode):
 
 def test_pad19_wrap_has_no_opset17_form(tmp_path, capsys):
     nodes = [helper.make_node("Pad", ["x", "pads"], ["y"], mode="wrap", name="wrapped")]
-    model = make_model(nodes, [vi("x", [1, 3, 4])], [vi("y", [1, 3, 6])], [_ints("pads", [0, 0, 1, 0, 0, 1])],
-                       opset=19)
+    model = make_model(nodes, [vi("x", [1, 3, 4])], [vi("y", [1, 3, 6])], [_ints("pads", [0, 0, 1, 0, 0, 1])], opset=19)
     path = save(model, tmp_path / "wrap.onnx")
     rc, _, err = cli(capsys, "inspect", path, "-q")
     assert rc == 2
@@ -104,34 +107,65 @@ def test_gelu20_decomposed(tmp_path, approximate, ops):
 
 def test_group_normalization21_decomposed(tmp_path):
     nodes = [helper.make_node("GroupNormalization", ["x", "s", "b"], ["y"], num_groups=2, epsilon=1e-5)]
-    model = make_model(nodes, [vi("x", [1, 6, 1, 20])], [vi("y", [1, 6, 1, 20])],
-                       [weight("s", (6,), scale=1.0), weight("b", (6,))], opset=21, ir_version=10)
+    model = make_model(
+        nodes,
+        [vi("x", [1, 6, 1, 20])],
+        [vi("y", [1, 6, 1, 20])],
+        [weight("s", (6,), scale=1.0), weight("b", (6,))],
+        opset=21,
+        ir_version=10,
+    )
     graph = _loads_exactly(tmp_path, model, rtol=1e-5)
     assert "InstanceNormalization" in [n.op for n in graph.nodes]
 
 
 def test_type_only_changes_are_kept(tmp_path):
     """Reshape-21, Transpose-21, Squeeze-21 only admit more types: float nodes stay as they are."""
-    nodes = [helper.make_node("Transpose", ["x"], ["t"], perm=[0, 2, 1]),
-             helper.make_node("Reshape", ["t", "shape"], ["r"]),
-             helper.make_node("Squeeze", ["r", "ax"], ["y"])]
-    model = make_model(nodes, [vi("x", [1, 3, 4])], [vi("y", [4, 3])],
-                       [_ints("shape", [1, 4, 3]), _ints("ax", [0])], opset=21, ir_version=10)
+    nodes = [
+        helper.make_node("Transpose", ["x"], ["t"], perm=[0, 2, 1]),
+        helper.make_node("Reshape", ["t", "shape"], ["r"]),
+        helper.make_node("Squeeze", ["r", "ax"], ["y"]),
+    ]
+    model = make_model(
+        nodes,
+        [vi("x", [1, 3, 4])],
+        [vi("y", [4, 3])],
+        [_ints("shape", [1, 4, 3]), _ints("ax", [0])],
+        opset=21,
+        ir_version=10,
+    )
     graph = _loads_exactly(tmp_path, model)
     assert [n.op for n in graph.nodes] == ["Transpose", "Reshape", "Squeeze"]
 
 
 def test_if_branches_are_converted(tmp_path):
     """Subgraphs come down with their graph: a ReduceMean-18 inside a branch gets its attribute form."""
-    then = helper.make_graph([helper.make_node("ReduceMean", ["x", "axes"], ["t"], keepdims=1)], "then", [],
-                             [vi("t", [1, 3, 1])], [_ints("axes", [2])])
-    other = helper.make_graph([helper.make_node("ReduceMax", ["x", "axes2"], ["e"], keepdims=1)], "else", [],
-                              [vi("e", [1, 3, 1])], [_ints("axes2", [2])])
-    nodes = [helper.make_node("ReduceSum", ["x"], ["s"], keepdims=0),
-             helper.make_node("Greater", ["s", "zero"], ["c"]),
-             helper.make_node("If", ["c"], ["y"], then_branch=then, else_branch=other)]
-    model = make_model(nodes, [vi("x", [1, 3, 5])], [vi("y", [1, 3, 1])],
-                       [numpy_helper.from_array(np.zeros((), np.float32), "zero")], opset=18)
+    then = helper.make_graph(
+        [helper.make_node("ReduceMean", ["x", "axes"], ["t"], keepdims=1)],
+        "then",
+        [],
+        [vi("t", [1, 3, 1])],
+        [_ints("axes", [2])],
+    )
+    other = helper.make_graph(
+        [helper.make_node("ReduceMax", ["x", "axes2"], ["e"], keepdims=1)],
+        "else",
+        [],
+        [vi("e", [1, 3, 1])],
+        [_ints("axes2", [2])],
+    )
+    nodes = [
+        helper.make_node("ReduceSum", ["x"], ["s"], keepdims=0),
+        helper.make_node("Greater", ["s", "zero"], ["c"]),
+        helper.make_node("If", ["c"], ["y"], then_branch=then, else_branch=other),
+    ]
+    model = make_model(
+        nodes,
+        [vi("x", [1, 3, 5])],
+        [vi("y", [1, 3, 1])],
+        [numpy_helper.from_array(np.zeros((), np.float32), "zero")],
+        opset=18,
+    )
     converted = convert_model(model, 17)
     onnx.checker.check_model(converted, full_check=True)
     branch = converted.graph.node[-1].attribute[0].g
@@ -142,10 +176,17 @@ def test_if_branches_are_converted(tmp_path):
 
 def test_op_without_older_form_is_named(tmp_path):
     nodes = [helper.make_node("BitwiseAnd", ["a", "b"], ["y"], name="bits")]
-    model = make_model(nodes, [vi("a", [4], TensorProto.INT32), vi("b", [4], TensorProto.INT32)],
-                       [vi("y", [4], TensorProto.INT32)], opset=18)
-    with pytest.raises(OpsetError, match=r"cannot convert BitwiseAnd-18 \(node 'bits'\) from opset 18 to 17: "
-                                         r"it has no form at that opset"):
+    model = make_model(
+        nodes,
+        [vi("a", [4], TensorProto.INT32), vi("b", [4], TensorProto.INT32)],
+        [vi("y", [4], TensorProto.INT32)],
+        opset=18,
+    )
+    with pytest.raises(
+        OpsetError,
+        match=r"cannot convert BitwiseAnd-18 \(node 'bits'\) from opset 18 to 17: "
+        r"it has no form at that opset",
+    ):
         convert_model(model, 17)
 
 
@@ -161,7 +202,11 @@ def test_segment_at_lower_opset_is_converted_or_named():
     (Split-13's split input was an attribute at 11) is a one-line error naming the segment."""
     ok = make_model([helper.make_node("Relu", ["x"], ["y"])], [vi("x", [1, 2])], [vi("y", [1, 2])])
     assert segment_at_opset(ok, 13, "hailo_0").opset_import[0].version == 13
-    split = make_model([helper.make_node("Split", ["x", "s"], ["a", "b"], axis=1)], [vi("x", [1, 4])],
-                       [vi("a", [1, 1]), vi("b", [1, 3])], [_ints("s", [1, 3])])
+    split = make_model(
+        [helper.make_node("Split", ["x", "s"], ["a", "b"], axis=1)],
+        [vi("x", [1, 4])],
+        [vi("a", [1, 1]), vi("b", [1, 3])],
+        [_ints("s", [1, 3])],
+    )
     with pytest.raises(OpsetError, match=r"segment hailo_0: cannot convert Split-13 .* to 11"):
         segment_at_opset(split, 11, "hailo_0")

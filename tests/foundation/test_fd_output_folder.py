@@ -1,6 +1,7 @@
 """Output folders: only a plan folder is replaced, in one atomic exchange; a run killed at any point
 leaves OUT as the old plan or the new one and the next run cleans up (or restores) what it left;
 file-system refusals are one line with exit 2 and leave nothing half-written."""
+
 from __future__ import annotations
 
 import contextlib
@@ -45,8 +46,16 @@ def leftovers(folder: Path, name: str) -> list[str]:
 
 
 # ---- what may be replaced -------------------------------------------------------------------------
-@pytest.mark.parametrize("plan_json", ["junk\n", "{}", '{"format": "something-else", "version": 2}',
-                                       '{"format": "hailo-rewriter-plan", "version": "2"}', "[" * 5000])
+@pytest.mark.parametrize(
+    "plan_json",
+    [
+        "junk\n",
+        "{}",
+        '{"format": "something-else", "version": 2}',
+        '{"format": "hailo-rewriter-plan", "version": "2"}',
+        "[" * 5000,
+    ],
+)
 def test_folder_without_a_plan_of_this_format_is_never_replaced(tmp_path, capsys, models, plan_json):
     out = tmp_path / "F"
     out.mkdir()
@@ -72,7 +81,7 @@ def test_an_older_plan_and_an_empty_folder_are_replaced(tmp_path, capsys, models
     out = tmp_path / "P"
     assert cli(capsys, models[0], "-o", out, "-q")[0] == 0
     doc = read_plan(out)
-    doc["version"] = 1                      # written by an older rewriter: still ours to replace
+    doc["version"] = 1  # written by an older rewriter: still ours to replace
     (out / "plan.json").write_text(json.dumps(doc))
     assert cli(capsys, models[1], "-o", out, "-q")[0] == 0 and made_by(out) == "b.onnx"
     empty = tmp_path / "E"
@@ -117,8 +126,13 @@ def test_unwritable_places_are_one_line(tmp_path, capsys, models, where):
 def tmpfs(path: Path, size: str, readonly=False):
     """A small tmpfs at `path` (needs root; skips otherwise)."""
     path.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                                           capture_output=True).returncode != 0:
+    if (
+        os.geteuid() != 0
+        or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True
+        ).returncode
+        != 0
+    ):
         pytest.skip("cannot mount a tmpfs here")
     try:
         yield path
@@ -153,8 +167,10 @@ def run_rewrite(*args, limit_bytes=None, timeout=300):
     def limit():
         if limit_bytes is not None:
             resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
-    return subprocess.run([*REWRITE, *map(str, args)], capture_output=True,
-                          text=True, preexec_fn=limit, timeout=timeout, cwd=REPO)
+
+    return subprocess.run(
+        [*REWRITE, *map(str, args)], capture_output=True, text=True, preexec_fn=limit, timeout=timeout, cwd=REPO
+    )
 
 
 def test_a_write_refused_midway_is_one_line_and_keeps_the_old_plan(tmp_path, models):
@@ -222,8 +238,12 @@ KILLED_RUN = textwrap.dedent("""
 
 def kill_during(tmp_path, point, model, out):
     ready = tmp_path / f"ready-{point}"
-    proc = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(ready), point, str(model), "-o", str(out), "-q"],
-                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_RUN, str(ready), point, str(model), "-o", str(out), "-q"],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 300
     while not ready.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -236,8 +256,7 @@ def kill_during(tmp_path, point, model, out):
     assert proc.returncode == -signal.SIGKILL
 
 
-@pytest.mark.parametrize("point, expect", [("staging", "a.onnx"), ("swapped", "b.onnx"),
-                                           ("between_renames", None)])
+@pytest.mark.parametrize("point, expect", [("staging", "a.onnx"), ("swapped", "b.onnx"), ("between_renames", None)])
 def test_kill_9_leaves_old_or_new_and_the_next_run_recovers(tmp_path, capsys, models, point, expect):
     out = tmp_path / "P"
     assert cli(capsys, models[0], "-o", out, "-q")[0] == 0
@@ -246,21 +265,21 @@ def test_kill_9_leaves_old_or_new_and_the_next_run_recovers(tmp_path, capsys, mo
     stale = leftovers(tmp_path, "P")
     assert stale, "a killed run leaves its staging (or moved-aside) folder"
     if expect is None:
-        assert not out.exists()                               # only without RENAME_EXCHANGE
+        assert not out.exists()  # only without RENAME_EXCHANGE
         restored = atomic.recover_leftovers(out)
         assert any("restored" in line for line in restored) and tree_bytes(out) == old
         assert leftovers(tmp_path, "P") == []
     else:
         assert made_by(out) == expect
-        Plan.load(out)                                        # a complete plan, either way
-    assert cli(capsys, models[1], "-o", out, "-q")[0] == 0    # the next run cleans up
+        Plan.load(out)  # a complete plan, either way
+    assert cli(capsys, models[1], "-o", out, "-q")[0] == 0  # the next run cleans up
     assert made_by(out) == "b.onnx" and leftovers(tmp_path, "P") == []
 
 
 def test_a_live_run_s_staging_folder_is_left_alone(tmp_path, capsys, models):
-    stage = tmp_path / f".P.tmp-{os.getpid()}-live"             # this process: alive
+    stage = tmp_path / f".P.tmp-{os.getpid()}-live"  # this process: alive
     stage.mkdir()
-    dead = tmp_path / ".P.tmp-999999999-dead"                   # no such process
+    dead = tmp_path / ".P.tmp-999999999-dead"  # no such process
     dead.mkdir()
     assert cli(capsys, models[0], "-o", tmp_path / "P", "-q")[0] == 0
     assert stage.exists() and not dead.exists()
@@ -270,12 +289,17 @@ def test_random_kills_never_lose_the_plan(tmp_path, models):
     """kill -9 the real CLI at random moments while it replaces OUT: OUT always loads, as the old or
     the new plan, and a final run leaves no litter."""
     import random
+
     rng = random.Random(1234)
     out = tmp_path / "P"
     assert run_rewrite(models[0], "-o", out, "-q").returncode == 0
     for k in range(4):
-        proc = subprocess.Popen([*REWRITE, str(models[k % 2]), "-o", str(out), "-q"], cwd=REPO,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [*REWRITE, str(models[k % 2]), "-o", str(out), "-q"],
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(rng.uniform(0.5, 4.0))
         proc.send_signal(signal.SIGKILL)
         proc.wait()

@@ -1,5 +1,6 @@
 """auto_pad becomes explicit pads at load: same output, exactly, for every mode, stride, dilation,
 kernel and odd size (the tiler and the rules then see one form)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,18 +32,21 @@ def model_for(op, mode, size, kernel, stride, dilation, ceil_mode=0):
     return make_model([node], [vi("x", shape)], [vi("y", None)], inits, check=False)
 
 
-CASES = [(op, mode, size, kernel, stride, dilation, ceil)
-         for op in ("Conv", "MaxPool", "AveragePool")
-         for mode in MODES
-         for size, kernel in (([7, 10], [3, 2]), ([1, 9], [1, 4]), ([6, 5], [5, 5]))
-         for stride, dilation in (([1, 1], [1, 1]), ([2, 3], [1, 1]), ([1, 2], [2, 1]))
-         for ceil in ((0, 1) if op != "Conv" else (0,))
-         if not (mode != "VALID" and dilation != [1, 1])]   # onnxruntime refuses dilation with SAME
+CASES = [
+    (op, mode, size, kernel, stride, dilation, ceil)
+    for op in ("Conv", "MaxPool", "AveragePool")
+    for mode in MODES
+    for size, kernel in (([7, 10], [3, 2]), ([1, 9], [1, 4]), ([6, 5], [5, 5]))
+    for stride, dilation in (([1, 1], [1, 1]), ([2, 3], [1, 1]), ([1, 2], [2, 1]))
+    for ceil in ((0, 1) if op != "Conv" else (0,))
+    if not (mode != "VALID" and dilation != [1, 1])
+]  # onnxruntime refuses dilation with SAME
 
 
 @pytest.mark.parametrize("op, mode, size, kernel, stride, dilation, ceil", CASES)
 def test_explicit_pads_give_the_same_output(op, mode, size, kernel, stride, dilation, ceil):
     import onnx
+
     model = onnx.shape_inference.infer_shapes(model_for(op, mode, size, kernel, stride, dilation, ceil))
     feeds = {"x": np.random.default_rng(0).standard_normal([1, 3, *size]).astype(np.float32)}
     try:

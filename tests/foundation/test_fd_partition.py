@@ -1,17 +1,30 @@
 """Placement reasons and partition into convex, acyclic segments."""
+
 from __future__ import annotations
 
 import networkx as nx
 import numpy as np
 import onnx_graphsurgeon as gs
 import pytest
+from fd_util import (
+    assert_parity,
+    conv_chain_model,
+    cycle_trap_model,
+    make_model,
+    no_cost_rule,
+    ort_run,
+    plan_run,
+    random_feeds,
+    save,
+    target_toml,
+    vi,
+    weight,
+)
 from onnx import helper
 
-from fd_util import (assert_parity, conv_chain_model, cycle_trap_model, make_model, no_cost_rule, ort_run,
-                     plan_run, random_feeds, save, target_toml, vi, weight)
 from rewriter.errors import UserError
-from rewriter.pipeline import RewriteOptions, rewrite
 from rewriter.partition.placement import why_not
+from rewriter.pipeline import RewriteOptions, rewrite
 from rewriter.plan.writer import write_plan
 from rewriter.target import load_target
 
@@ -60,6 +73,7 @@ def _step_dag(result) -> nx.DiGraph:
 
 
 # ---- why_not reasons -----------------------------------------------------------------------
+
 
 def _node(op, in_shapes, out_shape, consts=(), attrs=None, dtype=np.float32):
     inputs = []
@@ -134,11 +148,21 @@ def test_why_not_group_policy(hailo8, tmp_path):
     depthwise = _node("Conv", [[1, 8, 8, 8], [8, 1, 3, 3]], [1, 8, 6, 6], consts=(1,), attrs={"group": 8})
     assert why_not(grouped, hailo8) == "grouped Conv (group=2) not allowed (policy dense_or_depthwise)"
     assert why_not(depthwise, hailo8) is None
-    dense = load_target(str(target_toml(tmp_path, "dense", edit=lambda t: t.replace(
-        'groups = "dense_or_depthwise"', 'groups = "dense"', 1))))
+    dense = load_target(
+        str(
+            target_toml(
+                tmp_path, "dense", edit=lambda t: t.replace('groups = "dense_or_depthwise"', 'groups = "dense"', 1)
+            )
+        )
+    )
     assert why_not(depthwise, dense) == "depthwise Conv (group=8) not allowed (policy dense)"
-    anyg = load_target(str(target_toml(tmp_path, "anyg", edit=lambda t: t.replace(
-        'groups = "dense_or_depthwise"', 'groups = "any"', 1))))
+    anyg = load_target(
+        str(
+            target_toml(
+                tmp_path, "anyg", edit=lambda t: t.replace('groups = "dense_or_depthwise"', 'groups = "any"', 1)
+            )
+        )
+    )
     assert why_not(grouped, anyg) is None
 
 
@@ -150,6 +174,7 @@ def test_weight_graph_input_goes_to_host_in_pipeline(tmp_path, free_target):
 
 
 # ---- convexity -----------------------------------------------------------------------------
+
 
 def test_cycle_trap_not_grouped_into_one_segment(tmp_path, hailo8):
     model = cycle_trap_model()
@@ -168,8 +193,11 @@ def test_cycle_trap_not_grouped_into_one_segment(tmp_path, hailo8):
 
 def test_adjacent_host_nodes_merge(tmp_path, hailo8):
     shape = [1, 8, 16, 16]
-    nodes = [helper.make_node("Floor", ["x"], ["a"], name="floor"), helper.make_node("Ceil", ["a"], ["b"], name="ceil"),
-             helper.make_node("Round", ["b"], ["y"], name="round")]
+    nodes = [
+        helper.make_node("Floor", ["x"], ["a"], name="floor"),
+        helper.make_node("Ceil", ["a"], ["b"], name="ceil"),
+        helper.make_node("Round", ["b"], ["y"], name="round"),
+    ]
     model = make_model(nodes, [vi("x", shape)], [vi("y", shape)])
     _, result = _rewrite(tmp_path, model, hailo8)
     assert _segments(result) == [("host", ["floor", "ceil", "round"])]
@@ -177,11 +205,17 @@ def test_adjacent_host_nodes_merge(tmp_path, hailo8):
 
 def test_independent_hailo_branches_merge_into_one_segment(tmp_path, free_target):
     shape = [1, 8, 16, 16]
-    nodes = [helper.make_node("Conv", ["x", "W1"], ["y1"], pads=[1, 1, 1, 1], name="conv1"),
-             helper.make_node("Floor", ["x"], ["f"], name="floor"),
-             helper.make_node("Conv", ["f", "W2"], ["y2"], pads=[1, 1, 1, 1], name="conv2")]
-    model = make_model(nodes, [vi("x", shape)], [vi("y1", shape), vi("y2", shape)],
-                       [weight("W1", (8, 8, 3, 3)), weight("W2", (8, 8, 3, 3))])
+    nodes = [
+        helper.make_node("Conv", ["x", "W1"], ["y1"], pads=[1, 1, 1, 1], name="conv1"),
+        helper.make_node("Floor", ["x"], ["f"], name="floor"),
+        helper.make_node("Conv", ["f", "W2"], ["y2"], pads=[1, 1, 1, 1], name="conv2"),
+    ]
+    model = make_model(
+        nodes,
+        [vi("x", shape)],
+        [vi("y1", shape), vi("y2", shape)],
+        [weight("W1", (8, 8, 3, 3)), weight("W2", (8, 8, 3, 3))],
+    )
     path, result = _rewrite(tmp_path, model, free_target)
     segments = _segments(result)
     assert segments == [("host", ["floor"]), ("hailo", ["conv1", "conv2"])]
@@ -190,8 +224,11 @@ def test_independent_hailo_branches_merge_into_one_segment(tmp_path, free_target
 
 def test_small_segment_goes_to_host_with_too_small_reason(tmp_path, hailo8):
     shape = [1, 8, 16, 16]
-    nodes = [helper.make_node("Floor", ["x"], ["a"], name="floor"), helper.make_node("Relu", ["a"], ["b"], name="relu"),
-             helper.make_node("Ceil", ["b"], ["y"], name="ceil")]
+    nodes = [
+        helper.make_node("Floor", ["x"], ["a"], name="floor"),
+        helper.make_node("Relu", ["a"], ["b"], name="relu"),
+        helper.make_node("Ceil", ["b"], ["y"], name="ceil"),
+    ]
     model = make_model(nodes, [vi("x", shape)], [vi("y", shape)])
     _, result = _rewrite(tmp_path, model, hailo8)
     row = _rows(result)["relu"]
@@ -202,9 +239,11 @@ def test_small_segment_goes_to_host_with_too_small_reason(tmp_path, hailo8):
 
 def test_big_conv_between_host_ops_stays_on_hailo(tmp_path, hailo8):
     shape = [1, 16, 32, 32]
-    nodes = [helper.make_node("Floor", ["x"], ["a"], name="floor"),
-             helper.make_node("Conv", ["a", "W"], ["b"], pads=[1, 1, 1, 1], name="conv"),
-             helper.make_node("Ceil", ["b"], ["y"], name="ceil")]
+    nodes = [
+        helper.make_node("Floor", ["x"], ["a"], name="floor"),
+        helper.make_node("Conv", ["a", "W"], ["b"], pads=[1, 1, 1, 1], name="conv"),
+        helper.make_node("Ceil", ["b"], ["y"], name="ceil"),
+    ]
     model = make_model(nodes, [vi("x", shape)], [vi("y", shape)], [weight("W", (16, 16, 3, 3))])
     _, result = _rewrite(tmp_path, model, hailo8)
     row = _rows(result)["conv"]
@@ -214,6 +253,7 @@ def test_big_conv_between_host_ops_stays_on_hailo(tmp_path, hailo8):
 
 
 # ---- --start-node / --end-node ------------------------------------------------------------
+
 
 def test_start_node_cut(tmp_path, hailo8):
     model = conv_chain_model(n=3)
@@ -237,8 +277,11 @@ def test_end_node_cut(tmp_path, hailo8):
 
 def test_start_and_end_node_cut(tmp_path, hailo8):
     _, result = _rewrite(tmp_path, conv_chain_model(n=3), hailo8, start_nodes=["conv1"], end_nodes=["relu1"])
-    assert _segments(result) == [("host", ["conv0", "relu0"]), ("hailo", ["conv1", "relu1"]),
-                                 ("host", ["conv2", "relu2"])]
+    assert _segments(result) == [
+        ("host", ["conv0", "relu0"]),
+        ("hailo", ["conv1", "relu1"]),
+        ("host", ["conv2", "relu2"]),
+    ]
 
 
 def test_unknown_cut_node_is_user_error(tmp_path, hailo8):

@@ -1,12 +1,13 @@
 """PassManager contract and the built-in cleanup passes (Identity / Dropout / dead nodes)."""
+
 from __future__ import annotations
 
 import numpy as np
 import onnx_graphsurgeon as gs
 import pytest
+from fd_util import make_model, ort_run, random_feeds, save, vi
 from onnx import helper
 
-from fd_util import make_model, ort_run, random_feeds, save, vi
 from passes.fold_constants import FoldConstants
 from passes.remove_dead import RemoveDeadNodes
 from rewriter.ir.load import load_graph, model_from_graph
@@ -16,6 +17,7 @@ from rewriter.transform.rules_pass import COMMON_RULES, rule_file_passes
 
 def RemovePassthrough():  # noqa: N802  (the Identity/Dropout removal is a rule file now)
     return rule_file_passes([COMMON_RULES / "passthrough.rw"])[0][0]
+
 
 S = [1, 2, 4, 4]
 
@@ -32,6 +34,7 @@ def _relu_graph(n=3) -> gs.Graph:
 
 class Countdown(Pass):
     """Reports a change for the first `n` calls, then none."""
+
     def __init__(self, name, n):
         self.name, self.left, self.calls = name, n, 0
 
@@ -92,6 +95,7 @@ def test_explain_truncates_long_change_lists():
                 return []
             self.done = True
             return [f"n{i}" for i in range(20)]
+
     manager = PassManager([Many()])
     manager.run(_relu_graph())
     (line,) = manager.explain()
@@ -104,6 +108,7 @@ def test_pass_exception_becomes_pass_error_naming_the_pass():
 
         def run(self, graph, ctx):
             raise KeyError("oops")
+
     with pytest.raises(PassError, match=r"pass 'boom' failed: KeyError") as info:
         PassManager([Countdown("first", 0), Boom()]).run(_relu_graph())
     assert "after: first" in str(info.value)
@@ -118,6 +123,7 @@ def test_context_is_given_to_passes():
         def run(self, graph, ctx):
             seen.append(ctx)
             return []
+
     ctx = PassContext(target="T", options={"k": 1})
     PassManager([Look()]).run(_relu_graph(), ctx)
     assert seen == [ctx]
@@ -150,8 +156,10 @@ def _conv_graph() -> gs.Graph:
     w = gs.Constant("w", np.ones((2, 2, 3, 3), np.float32))
     c = gs.Variable("c", dtype=np.float32, shape=[1, 2, 6, 6])
     y = gs.Variable("y", dtype=np.float32, shape=[1, 2, 6, 6])
-    nodes = [gs.Node("Conv", name="conv", inputs=[x, w], outputs=[c], attrs={"kernel_shape": [3, 3]}),
-             gs.Node("Relu", name="relu", inputs=[c], outputs=[y])]
+    nodes = [
+        gs.Node("Conv", name="conv", inputs=[x, w], outputs=[c], attrs={"kernel_shape": [3, 3]}),
+        gs.Node("Relu", name="relu", inputs=[c], outputs=[y]),
+    ]
     return gs.Graph(nodes=nodes, inputs=[x], outputs=[y], opset=17)
 
 
@@ -168,8 +176,10 @@ def test_without_debug_broken_graph_is_not_checked(breaker, graph, monkeypatch):
     """Without --debug the manager runs no checker or shape inference (they cost time on every
     pass): the broken graph comes back as the pass left it."""
     import onnx
+
     def forbidden(*args, **kwargs):
         raise AssertionError("checked without --debug")
+
     monkeypatch.setattr(onnx.checker, "check_model", forbidden)
     monkeypatch.setattr(onnx.shape_inference, "infer_shapes", forbidden)
     manager = PassManager([breaker()], debug=False)
@@ -179,14 +189,21 @@ def test_without_debug_broken_graph_is_not_checked(breaker, graph, monkeypatch):
 
 
 def test_debug_mode_accepts_a_valid_pipeline(tmp_path):
-    path = save(make_model([helper.make_node("Identity", ["x"], ["i"]), helper.make_node("Relu", ["i"], ["y"])],
-                           [vi("x", S)], [vi("y", S)]), tmp_path / "m.onnx")
+    path = save(
+        make_model(
+            [helper.make_node("Identity", ["x"], ["i"]), helper.make_node("Relu", ["i"], ["y"])],
+            [vi("x", S)],
+            [vi("y", S)],
+        ),
+        tmp_path / "m.onnx",
+    )
     graph, _ = load_graph(path)
     PassManager([FoldConstants(), RemovePassthrough(), RemoveDeadNodes()], debug=True).run(graph)
     assert [n.op for n in graph.nodes] == ["Relu"]
 
 
 # ---- cleanup passes on loaded models --------------------------------------------------------
+
 
 def _cleanup(tmp_path, model):
     path = save(model, tmp_path / "m.onnx")
@@ -203,8 +220,12 @@ def _cleanup(tmp_path, model):
 
 
 def test_identity_and_dropout_removed(tmp_path):
-    nodes = [helper.make_node("Identity", ["x"], ["i"]), helper.make_node("Relu", ["i"], ["r"]),
-             helper.make_node("Dropout", ["r"], ["d"]), helper.make_node("Sigmoid", ["d"], ["y"])]
+    nodes = [
+        helper.make_node("Identity", ["x"], ["i"]),
+        helper.make_node("Relu", ["i"], ["r"]),
+        helper.make_node("Dropout", ["r"], ["d"]),
+        helper.make_node("Sigmoid", ["d"], ["y"]),
+    ]
     graph, manager = _cleanup(tmp_path, make_model(nodes, [vi("x", S)], [vi("y", S)]))
     assert [n.op for n in graph.nodes] == ["Relu", "Sigmoid"]
     assert graph.nodes[0].inputs[0].name == "x"
@@ -213,8 +234,11 @@ def test_identity_and_dropout_removed(tmp_path):
 
 
 def test_identity_producing_graph_output_keeps_output_name(tmp_path):
-    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Identity", ["r"], ["y"]),
-             helper.make_node("Sigmoid", ["r"], ["z"])]
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"]),
+        helper.make_node("Identity", ["r"], ["y"]),
+        helper.make_node("Sigmoid", ["r"], ["z"]),
+    ]
     graph, _ = _cleanup(tmp_path, make_model(nodes, [vi("x", S)], [vi("y", S), vi("z", S)]))
     assert [n.op for n in graph.nodes] == ["Relu", "Sigmoid"]
     assert [t.name for t in graph.outputs] == ["y", "z"]
@@ -222,8 +246,11 @@ def test_identity_producing_graph_output_keeps_output_name(tmp_path):
 
 
 def test_dropout_chain_to_graph_output_removed(tmp_path):
-    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Identity", ["r"], ["i"]),
-             helper.make_node("Dropout", ["i"], ["y"])]
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"]),
+        helper.make_node("Identity", ["r"], ["i"]),
+        helper.make_node("Dropout", ["i"], ["y"]),
+    ]
     graph, _ = _cleanup(tmp_path, make_model(nodes, [vi("x", S)], [vi("y", S)]))
     assert [n.op for n in graph.nodes] == ["Relu"]
     assert [t.name for t in graph.outputs] == ["y"]
@@ -244,14 +271,18 @@ def test_identity_between_two_graph_outputs_is_kept(tmp_path):
 
 def test_dropout_with_used_mask_is_kept(tmp_path):
     from onnx import TensorProto
+
     nodes = [helper.make_node("Dropout", ["x"], ["d", "mask"]), helper.make_node("Relu", ["d"], ["y"])]
     graph, _ = _cleanup(tmp_path, make_model(nodes, [vi("x", S)], [vi("y", S), vi("mask", S, TensorProto.BOOL)]))
     assert "Dropout" in [n.op for n in graph.nodes]
 
 
 def test_dead_nodes_removed_but_unused_graph_input_kept(tmp_path):
-    nodes = [helper.make_node("Relu", ["x"], ["y"]), helper.make_node("Sigmoid", ["x"], ["dead1"]),
-             helper.make_node("Tanh", ["dead1"], ["dead2"])]
+    nodes = [
+        helper.make_node("Relu", ["x"], ["y"]),
+        helper.make_node("Sigmoid", ["x"], ["dead1"]),
+        helper.make_node("Tanh", ["dead1"], ["dead2"]),
+    ]
     graph, manager = _cleanup(tmp_path, make_model(nodes, [vi("x", S), vi("unused", S)], [vi("y", S)]))
     assert [n.op for n in graph.nodes] == ["Relu"]
     assert [t.name for t in graph.inputs] == ["x", "unused"]

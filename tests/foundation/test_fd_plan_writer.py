@@ -1,33 +1,51 @@
 """Plan folder: plan.json contract, valid segments, determinism, atomic writes."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 import onnx
 import pytest
+from fd_util import (
+    ONNX_DATA,
+    cli,
+    conv_chain_model,
+    cycle_trap_model,
+    make_model,
+    read_plan,
+    save,
+    sha256,
+    tree_bytes,
+    vi,
+    weight,
+)
 from onnx import helper
 
-from fd_util import (ONNX_DATA, cli, conv_chain_model, cycle_trap_model, make_model, read_plan, save, sha256,
-                     tree_bytes, vi, weight)
 from rewriter.target import load_target
 
 
 def _conv_gemm_model():
-    nodes = [helper.make_node("Conv", ["x", "W", "B"], ["c"], pads=[1, 1, 1, 1], name="conv"),
-             helper.make_node("Relu", ["c"], ["r"], name="relu"),
-             helper.make_node("MaxPool", ["r"], ["p"], kernel_shape=[2, 2], strides=[2, 2], name="pool"),
-             helper.make_node("Floor", ["p"], ["f"], name="floor"),
-             helper.make_node("Flatten", ["f"], ["fl"], name="flatten"),
-             helper.make_node("Gemm", ["fl", "G", "GB"], ["logits"], transB=1, name="gemm")]
-    return make_model(nodes, [vi("x", [1, 3, 32, 32])], [vi("logits", [1, 10])],
-                      [weight("W", (16, 3, 3, 3)), weight("B", (16,)), weight("G", (10, 16 * 16 * 16)),
-                       weight("GB", (10,))])
+    nodes = [
+        helper.make_node("Conv", ["x", "W", "B"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+        helper.make_node("Relu", ["c"], ["r"], name="relu"),
+        helper.make_node("MaxPool", ["r"], ["p"], kernel_shape=[2, 2], strides=[2, 2], name="pool"),
+        helper.make_node("Floor", ["p"], ["f"], name="floor"),
+        helper.make_node("Flatten", ["f"], ["fl"], name="flatten"),
+        helper.make_node("Gemm", ["fl", "G", "GB"], ["logits"], transB=1, name="gemm"),
+    ]
+    return make_model(
+        nodes,
+        [vi("x", [1, 3, 32, 32])],
+        [vi("logits", [1, 10])],
+        [weight("W", (16, 3, 3, 3)), weight("B", (16,)), weight("G", (10, 16 * 16 * 16)), weight("GB", (10,))],
+    )
 
 
 @pytest.fixture(scope="module")
 def conv_plan(tmp_path_factory):
-    import io
     import contextlib
+    import io
+
     from rewriter.cli import main
+
     folder = tmp_path_factory.mktemp("plan")
     model = _conv_gemm_model()
     path = save(model, folder / "model.onnx")
@@ -56,7 +74,7 @@ def test_plan_json_required_fields(conv_plan):
         assert step["model"] == f"segments/{step['name']}.onnx"
         assert (out / step["model"]).is_file()
         assert doc["files"][step["model"]]["sha256"] == sha256(out / step["model"])
-        for name, (value, shape) in zip(step["outputs"], _graph_outputs(out / step["model"])):
+        for name, (_value, shape) in zip(step["outputs"], _graph_outputs(out / step["model"])):
             assert doc["tensors"][name] == {"shape": shape, "dtype": "float32"}, name
     assert [r["node"] for r in doc["placement"]] == ["conv", "relu", "pool", "floor", "flatten", "gemm"]
 
@@ -98,8 +116,10 @@ def test_hailo_segments_hold_only_target_ops_and_ranks(conv_plan):
         seg = onnx.shape_inference.infer_shapes(onnx.load(str(out / step["model"])), strict_mode=True)
         assert seg.opset_import[0].version == target.segment_opset
         inits = {t.name for t in seg.graph.initializer}
-        ranks = {v.name: len(v.type.tensor_type.shape.dim)
-                 for v in list(seg.graph.input) + list(seg.graph.output) + list(seg.graph.value_info)}
+        ranks = {
+            v.name: len(v.type.tensor_type.shape.dim)
+            for v in list(seg.graph.input) + list(seg.graph.output) + list(seg.graph.value_info)
+        }
         for node in seg.graph.node:
             assert node.op_type in target.ops, node.op_type
             allowed = target.ops[node.op_type].ranks
@@ -135,6 +155,7 @@ def test_plan_io_shapes_are_the_pinned_shapes(tmp_path, capsys):
 
 # ---- determinism ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("make", [cycle_trap_model, _conv_gemm_model])
 def test_two_runs_are_byte_identical(tmp_path, capsys, make):
     path = save(make(), tmp_path / "m.onnx")
@@ -148,6 +169,7 @@ def test_two_runs_are_byte_identical(tmp_path, capsys, make):
 
 # ---- atomic output -------------------------------------------------------------------------
 
+
 def test_failure_midway_leaves_nothing(tmp_path, capsys, monkeypatch):
     path = save(cycle_trap_model(), tmp_path / "m.onnx")
     before = sorted(p.name for p in tmp_path.iterdir())
@@ -159,8 +181,10 @@ def test_failure_midway_leaves_nothing(tmp_path, capsys, monkeypatch):
         if len(calls) == 2:
             raise RuntimeError("disk on fire")
         return real(model, *args, **kwargs)
+
     monkeypatch.setattr(onnx.checker, "check_model", flaky)
     from rewriter.cli import main
+
     assert main([str(path), "-o", str(tmp_path / "out.plan"), "-q"]) == 3  # a bug, not the user's input
     err = capsys.readouterr().err
     assert err.startswith("rewrite: internal error") and "RuntimeError: disk on fire" in err and err.count("\n") == 1
@@ -176,8 +200,10 @@ def test_failure_midway_keeps_previous_plan(tmp_path, capsys, monkeypatch):
 
     def fail(*args, **kwargs):
         raise RuntimeError("disk on fire")
+
     monkeypatch.setattr(onnx.checker, "check_model", fail)
     from rewriter.cli import main
+
     assert main([str(path), "-o", str(out), "-q"]) == 3
     assert tree_bytes(out) == old
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "out.plan"]

@@ -1,4 +1,5 @@
 """rewriter/transform/blame.py: a graph a pass broke is reported by the node and the rule that made it."""
+
 import numpy as np
 import onnx_graphsurgeon as gs
 
@@ -19,8 +20,10 @@ def _graph(shape_of_y):
 
 def test_blame_names_the_rule_and_source_node():
     message = blame(_graph([1, 4]))
-    assert message == ("node 'made_mul' (Mul, made by rule my_rule from /model/Mul) computes shape "
-                       "[3, 1, 4] for 'y', which the graph records as [1, 4]")
+    assert message == (
+        "node 'made_mul' (Mul, made by rule my_rule from /model/Mul) computes shape "
+        "[3, 1, 4] for 'y', which the graph records as [1, 4]"
+    )
 
 
 def test_consistent_graph_has_no_culprit():

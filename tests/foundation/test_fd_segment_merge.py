@@ -1,10 +1,12 @@
 """rewriter/segment_merge.py: merged groups stay convex and single-device on random DAGs."""
-import networkx as nx
-from hypothesis import given, settings, strategies as st
 
+import networkx as nx
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rewriter.partition.merge import merge_groups
 from rewriter.partition.partitioner import _waves
 from rewriter.partition.placement import HAILO, HOST
-from rewriter.partition.merge import merge_groups
 
 
 @st.composite
@@ -36,5 +38,5 @@ def test_parallel_branches_merge_but_a_host_detour_does_not():
     device = [HOST, HAILO, HAILO, HOST, HAILO, HOST, HAILO]
     groups = merge_groups(dag, _waves(dag, device), device)
     owner = {v: i for i, g in enumerate(groups) for v in g}
-    assert owner[1] == owner[2]          # independent branches: one segment
-    assert owner[4] != owner[6]          # merging them would feed the segment through host node 5
+    assert owner[1] == owner[2]  # independent branches: one segment
+    assert owner[4] != owner[6]  # merging them would feed the segment through host node 5

@@ -1,9 +1,10 @@
 """rewriter.target: built-in and custom targets, and their errors."""
+
 from __future__ import annotations
 
 import pytest
-
 from fd_util import conv_chain_model, drop_op, no_cost_rule, save, target_toml
+
 from rewriter.errors import UserError
 from rewriter.pipeline import RewriteOptions, rewrite
 from rewriter.target import GROUP_POLICIES, available_targets, load_target
@@ -98,7 +99,7 @@ def test_edited_target_changes_placement(tmp_path):
     assert all(r["device"] == "hailo" for r in rows.values())
 
     rows = {r["node"]: r for r in rewrite(model, edited, RewriteOptions()).placement_rows()}
-    for name, row in rows.items():
+    for row in rows.values():
         if row["op"] == "Relu":
             assert row["device"] == "host" and row["reason"] == "op Relu not in target hailo8", row
         else:
@@ -115,15 +116,17 @@ def test_hailo8l_extends_hailo8():
 def test_extends_overlays_tables_and_excludes_ops(tmp_path):
     child = tmp_path / "mine" / "target.toml"
     child.parent.mkdir()
-    child.write_text('extends = "hailo8"\nname = "mine"\nexclude_ops = ["Softmax"]\n'
-                     '[tiling]\nwidth = 256\n[ops.Conv]\nblock_diagonal_max_groups = 8\n')
+    child.write_text(
+        'extends = "hailo8"\nname = "mine"\nexclude_ops = ["Softmax"]\n'
+        "[tiling]\nwidth = 256\n[ops.Conv]\nblock_diagonal_max_groups = 8\n"
+    )
     t, base = load_target(str(child)), load_target("hailo8")
-    assert t.name == "mine" and t.arch == "hailo8"            # arch inherited
+    assert t.name == "mine" and t.arch == "hailo8"  # arch inherited
     assert t.tiling.width == 256 and t.tiling.channels == base.tiling.channels
     assert "Softmax" not in t.ops and "Relu" in t.ops
     assert t.ops["Conv"].block_diagonal_max_groups == 8
-    assert t.ops["Conv"].groups == base.ops["Conv"].groups     # the rest of [ops.Conv] kept
-    assert t.rule_files == base.rule_files                     # parent's rule paths still resolve
+    assert t.ops["Conv"].groups == base.ops["Conv"].groups  # the rest of [ops.Conv] kept
+    assert t.rule_files == base.rule_files  # parent's rule paths still resolve
 
 
 def test_extends_cycle_and_bad_parent_are_user_errors(tmp_path):

@@ -8,6 +8,7 @@ between 1-D and 2-D, FSQ-style Round, If nodes whose branches read main-graph te
 middle tensors as extra graph outputs. Every node's output shape comes from onnx's strict shape
 inference; a model is kept only if onnxruntime runs it.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,8 +28,8 @@ class Generated:
     seed: int
     index: int
     ops: list[str]
-    rounded: list[tuple[str, str]] = field(default_factory=list)   # (Round input, Round output) graph outputs
-    rejected: int = 0                # candidates before this one that onnxruntime refused
+    rounded: list[tuple[str, str]] = field(default_factory=list)  # (Round input, Round output) graph outputs
+    rejected: int = 0  # candidates before this one that onnxruntime refused
 
     @property
     def name(self) -> str:
@@ -42,8 +43,8 @@ class _Builder:
         self.inits: list[onnx.TensorProto] = []
         self.inputs: list[onnx.ValueInfoProto] = []
         self.shapes: dict[str, list[int]] = {}
-        self.live: list[str] = []          # float tensors of rank 3/4 new ops may read
-        self.heads: list[str] = []         # rank-2 tensors (after a Gemm head)
+        self.live: list[str] = []  # float tensors of rank 3/4 new ops may read
+        self.heads: list[str] = []  # rank-2 tensors (after a Gemm head)
         self.count = 0
         self.ops: list[str] = []
 
@@ -85,7 +86,7 @@ class _Builder:
         try:
             inferred = onnx.shape_inference.infer_shapes(self.model([]), strict_mode=True)
         except Exception:  # noqa: BLE001 - an invalid combination: roll back
-            del self.nodes[-len(added):]
+            del self.nodes[-len(added) :]
             return None
         types = {v.name: v.type.tensor_type for v in inferred.graph.value_info}
         shapes = []
@@ -93,7 +94,7 @@ class _Builder:
             t = types.get(o)
             dims = [d.dim_value if d.HasField("dim_value") else -1 for d in t.shape.dim] if t else None
             if not dims or any(d <= 0 for d in dims) or t.elem_type != TensorProto.FLOAT or math.prod(dims) > 1 << 18:
-                del self.nodes[-len(added):]
+                del self.nodes[-len(added) :]
                 return None
             shapes.append(dims)
         for o, dims in zip(outs, shapes):
@@ -123,7 +124,7 @@ class GraphFuzzer:
         rng = np.random.default_rng([self.seed, index, attempt])
         b = _Builder(rng)
         rank = int(rng.choice([3, 4]))
-        wide = rng.random() < 0.08          # long 1-D inputs with many channels: exercises tiling
+        wide = rng.random() < 0.08  # long 1-D inputs with many channels: exercises tiling
         if rank == 3:
             channels = int(rng.choice([1, 2, 3, 4, 8, 16, 24, 32])) if not wide else int(rng.choice([64, 80, 96]))
             shape = [1, channels, int(rng.integers(300, 700)) if wide else int(rng.integers(3, 90))]
@@ -131,10 +132,10 @@ class GraphFuzzer:
             shape = [1, int(rng.choice([1, 2, 3, 4, 8, 16, 24])), int(rng.integers(2, 20)), int(rng.integers(2, 24))]
         first = b.add_input(shape)
         if rng.random() < 0.15:
-            b.add_input(shape)              # a second input, combined by a skip op
+            b.add_input(shape)  # a second input, combined by a skip op
         rounded: list[tuple[str, str]] = []
         steps = int(rng.integers(1, 15))
-        for _ in range(steps * 3):          # attempts; invalid combinations are rolled back
+        for _ in range(steps * 3):  # attempts; invalid combinations are rolled back
             if len(b.ops) >= steps:
                 break
             op = str(rng.choice(list(OP_WEIGHTS), p=np.array(list(OP_WEIGHTS.values())) / sum(OP_WEIGHTS.values())))
@@ -158,20 +159,23 @@ class GraphFuzzer:
         outputs = [last]
         middle = [t for t in b.live[:-1] if t not in outputs and not t.startswith("in")]
         if middle and rng.random() < 0.3:
-            outputs.append(str(rng.choice(middle)))    # a middle tensor as a graph output too
+            outputs.append(str(rng.choice(middle)))  # a middle tensor as a graph output too
         if rng.random() < 0.05:
-            outputs.append(first)                       # the input itself as an output
+            outputs.append(first)  # the input itself as an output
         return outputs
 
 
 def random_inputs(model: onnx.ModelProto, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
-    return {v.name: rng.standard_normal([d.dim_value for d in v.type.tensor_type.shape.dim]).astype(np.float32)
-            for v in model.graph.input}
+    return {
+        v.name: rng.standard_normal([d.dim_value for d in v.type.tensor_type.shape.dim]).astype(np.float32)
+        for v in model.graph.input
+    }
 
 
 def runs_on_onnxruntime(model: onnx.ModelProto) -> bool:
     import onnxruntime as ort
+
     try:
         options = ort.SessionOptions()
         options.log_severity_level = 4  # the refusals are expected; redrawing is the answer
@@ -206,10 +210,10 @@ def conv(b: _Builder, rng):
     cin = shape[1]
     kind = rng.random()
     if kind < 0.2:
-        group = cin                                       # depthwise (x multiplier)
+        group = cin  # depthwise (x multiplier)
         cout = cin * int(rng.choice([1, 1, 2]))
     elif kind < 0.35:
-        group = int(rng.choice(_divisors(cin)))            # grouped
+        group = int(rng.choice(_divisors(cin)))  # grouped
         cout = group * int(rng.integers(1, max(2, 48 // group) + 1))
     else:
         group, cout = 1, int(rng.choice([1, 2, 4, 8, 12, 16, 24, 32, 48]))
@@ -222,7 +226,7 @@ def conv(b: _Builder, rng):
     if rng.random() < 0.15:
         attrs["auto_pad"] = str(rng.choice(["SAME_UPPER", "SAME_LOWER", "VALID"]))
         if attrs["auto_pad"] != "VALID":
-            attrs["dilations"] = [1] * spatial        # onnxruntime: no dilation with SAME
+            attrs["dilations"] = [1] * spatial  # onnxruntime: no dilation with SAME
     else:
         pads = [int(rng.integers(0, (k - 1) * d + 1)) for k, d in zip(kernel, dil)]
         ends = [int(rng.integers(0, (k - 1) * d + 1)) for k, d in zip(kernel, dil)]
@@ -303,7 +307,7 @@ def binary(b: _Builder, rng):
     op = str(rng.choice(["Add", "Add", "Sub", "Mul"]))
     same = [t for t in b.live if b.shapes[t] == b.shapes[x]]
     if rng.random() < 0.6:
-        other = str(rng.choice(same))                    # a skip (possibly x itself: a value used twice)
+        other = str(rng.choice(same))  # a skip (possibly x itself: a value used twice)
     else:
         rank = len(b.shapes[x])
         shape = [1, b.shapes[x][1]] + [1] * (rank - 2) if rng.random() < 0.7 else []
@@ -379,13 +383,20 @@ def if_node(b: _Builder, rng):
     mean = b.fresh("mean")
     cond = b.fresh("cond")
     zero = b.const(np.float32(0.0))
-    pre = [helper.make_node("ReduceMean", [b.live[0]], [mean], keepdims=0, name=b.fresh("ReduceMean")),
-           helper.make_node("Greater", [mean, zero], [cond], name=b.fresh("Greater"))]
+    pre = [
+        helper.make_node("ReduceMean", [b.live[0]], [mean], keepdims=0, name=b.fresh("ReduceMean")),
+        helper.make_node("Greater", [mean, zero], [cond], name=b.fresh("Greater")),
+    ]
     out_t, out_e = b.fresh("then_out"), b.fresh("else_out")
-    then = helper.make_graph([helper.make_node(str(rng.choice(["Relu", "Sigmoid", "Tanh"])), [x], [out_t])],
-                             "then", [], [helper.make_tensor_value_info(out_t, TensorProto.FLOAT, shape)])
-    other_op = helper.make_node("Add", [x, other], [out_e]) if rng.random() < 0.5 else \
-        helper.make_node("Neg", [x], [out_e])
+    then = helper.make_graph(
+        [helper.make_node(str(rng.choice(["Relu", "Sigmoid", "Tanh"])), [x], [out_t])],
+        "then",
+        [],
+        [helper.make_tensor_value_info(out_t, TensorProto.FLOAT, shape)],
+    )
+    other_op = (
+        helper.make_node("Add", [x, other], [out_e]) if rng.random() < 0.5 else helper.make_node("Neg", [x], [out_e])
+    )
     els = helper.make_graph([other_op], "else", [], [helper.make_tensor_value_info(out_e, TensorProto.FLOAT, shape)])
     return _push(b, b.try_node("If", [cond], extra_nodes=pre, then_branch=then, else_branch=els))
 
@@ -408,8 +419,12 @@ def misc(b: _Builder, rng):
             return None
         start = int(rng.integers(0, shape[axis] - 1))
         end = int(rng.integers(start + 1, shape[axis] + 1))
-        inputs = [x, b.const(np.array([start], np.int64)), b.const(np.array([end], np.int64)),
-                  b.const(np.array([axis], np.int64))]
+        inputs = [
+            x,
+            b.const(np.array([start], np.int64)),
+            b.const(np.array([end], np.int64)),
+            b.const(np.array([axis], np.int64)),
+        ]
         return _push(b, b.try_node("Slice", inputs))
     if op == "Resize":
         scales = np.array([1.0, 1.0] + [float(rng.choice([1.0, 2.0])) for _ in range(rank - 2)], np.float32)
@@ -429,8 +444,9 @@ def gemm_head(b: _Builder, rng):
         return None
     features = b.shapes[flat[0]][1]
     units = int(rng.choice([1, 4, 10, 16]))
-    out = b.try_node("Gemm", [flat[0], b.weights([units, features]), b.const(np.zeros(units, np.float32))],
-                     {"transB": 1})
+    out = b.try_node(
+        "Gemm", [flat[0], b.weights([units, features]), b.const(np.zeros(units, np.float32))], {"transB": 1}
+    )
     if out:
         b.heads.append(out[0])
     return out
@@ -444,8 +460,34 @@ def head_act(b: _Builder, rng):
     return out
 
 
-BUILDERS = {"conv": conv, "conv_transpose": conv_transpose, "batchnorm": batchnorm, "pool": pool,
-            "activation": activation, "binary": binary, "div": div, "concat": concat, "layout": layout,
-            "round": round_fsq, "if": if_node, "misc": misc, "gemm_head": gemm_head, "head_act": head_act}
-OP_WEIGHTS = {"conv": 8, "conv_transpose": 1, "batchnorm": 3, "pool": 2, "activation": 4, "binary": 3, "div": 1,
-              "concat": 1.5, "layout": 2, "round": 0.7, "if": 0.7, "misc": 1.5, "gemm_head": 0.5}
+BUILDERS = {
+    "conv": conv,
+    "conv_transpose": conv_transpose,
+    "batchnorm": batchnorm,
+    "pool": pool,
+    "activation": activation,
+    "binary": binary,
+    "div": div,
+    "concat": concat,
+    "layout": layout,
+    "round": round_fsq,
+    "if": if_node,
+    "misc": misc,
+    "gemm_head": gemm_head,
+    "head_act": head_act,
+}
+OP_WEIGHTS = {
+    "conv": 8,
+    "conv_transpose": 1,
+    "batchnorm": 3,
+    "pool": 2,
+    "activation": 4,
+    "binary": 3,
+    "div": 1,
+    "concat": 1.5,
+    "layout": 2,
+    "round": 0.7,
+    "if": 0.7,
+    "misc": 1.5,
+    "gemm_head": 0.5,
+}

@@ -17,6 +17,7 @@ Plan mutations (fuzz_plans.py) go through Plan.load and a run, with every file o
                                    Python's open, inotify on the canary files for opens by
                                    onnxruntime's C++ or anything else)
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -45,6 +46,7 @@ class Hang(BaseException):
 def time_bound(seconds: int):
     def alarm(*_):
         raise Hang(f"no result after {seconds} s")
+
     previous = signal.signal(signal.SIGALRM, alarm)
     signal.alarm(seconds)
     try:
@@ -58,6 +60,7 @@ def run_cli(args: list, timeout: int = GRAPH_TIMEOUT) -> tuple[int | None, str, 
     """(exit code, stdout, stderr) of `rewrite ARGS` run in this process; exit code None and the
     traceback in stderr when something escaped main() or the time bound hit."""
     from rewriter.cli.main import main
+
     out, err = io.StringIO(), io.StringIO()
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), time_bound(timeout):
@@ -86,12 +89,21 @@ def first_line(text: str) -> str:
 def fuzz_target(workdir: Path) -> Path:
     """hailo8 without the cost rule, so that small random graphs get Hailo segments too."""
     import re
+
     src = REPO / "rules" / "hailo8" / "target.toml"
     text = re.sub(r"^roundtrip_macs\s*=\s*\d+", "roundtrip_macs = 0", src.read_text(), count=1, flags=re.M)
     text = re.sub(r'^name\s*=\s*"hailo8"', 'name = "hailo8-fuzz"', text, count=1, flags=re.M)
-    text = re.sub(r"^rules\s*=\s*\[([^\]]*)\]", lambda m: "rules = [" + ", ".join(
-        f'"{src.parent / r.strip().strip(chr(34))}"' for r in m.group(1).split(",") if r.strip()) + "]",
-        text, count=1, flags=re.M)
+    text = re.sub(
+        r"^rules\s*=\s*\[([^\]]*)\]",
+        lambda m: (
+            "rules = ["
+            + ", ".join(f'"{src.parent / r.strip().strip(chr(34))}"' for r in m.group(1).split(",") if r.strip())
+            + "]"
+        ),
+        text,
+        count=1,
+        flags=re.M,
+    )
     path = workdir / "hailo8-fuzz.toml"
     path.write_text(text)
     return path
@@ -115,6 +127,7 @@ def rewrite_args(gen, workdir: Path, modes=MODES) -> list:
 
 def check_graph(gen, workdir: Path, modes=MODES) -> dict:
     import onnx
+
     workdir.mkdir(parents=True, exist_ok=True)
     model_path = workdir / f"{gen.name}.onnx"
     onnx.save(gen.model, str(model_path))
@@ -123,8 +136,13 @@ def check_graph(gen, workdir: Path, modes=MODES) -> dict:
     rc, _, err = run_cli([model_path, "-o", plan, "-q", *args])
     if rc != 0:
         status = "refused" if one_line_user_error(rc, err) else "crash"
-        return {"status": status, "stage": "rewrite", "detail": first_line(err), "ops": gen.ops,
-                "args": [str(a) for a in args]}
+        return {
+            "status": status,
+            "stage": "rewrite",
+            "detail": first_line(err),
+            "ops": gen.ops,
+            "args": [str(a) for a in args],
+        }
     rc, out, err = run_cli(["check", plan, "--against", model_path, "--samples", "2"])
     if rc == 0:
         return {"status": "ok", "ops": gen.ops}
@@ -141,6 +159,7 @@ def judge_rounding(gen, plan_dir: Path, samples: int = 2) -> dict:
     from fuzz_graphs import random_inputs
 
     from runtime import Plan
+
     session = ort.InferenceSession(gen.model.SerializeToString(), providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
     plan = Plan.load(plan_dir, backend="onnxruntime")
@@ -170,6 +189,7 @@ def judge_rounding(gen, plan_dir: Path, samples: int = 2) -> dict:
 # ---- watching file opens ------------------------------------------------------------------------------
 class _Inotify:
     """Opens of any file in the watched folders, by any code (C++ included); Linux only."""
+
     IN_ACCESS, IN_OPEN = 0x1, 0x20
 
     def __init__(self, folders: list[Path]):
@@ -197,7 +217,7 @@ class _Inotify:
             offset = 0
             while offset < len(data):
                 _, _, _, length = struct.unpack_from("iIII", data, offset)
-                raw = data[offset + 16: offset + 16 + length]
+                raw = data[offset + 16 : offset + 16 + length]
                 names.append(raw.rstrip(b"\0").decode(errors="replace"))
                 offset += 16 + length
         return names
@@ -207,8 +227,11 @@ class OpenWatch:
     """Records the files opened while armed that lie outside the allowed folders."""
 
     def __init__(self, canary: Path, allowed: list[Path]):
-        self.allowed = [str(Path(p).resolve()) for p in allowed] + [
-            str(Path(p).resolve()) for p in {sys.prefix, sys.base_prefix, REPO}] + ["/proc", "/dev", "/sys"]
+        self.allowed = (
+            [str(Path(p).resolve()) for p in allowed]
+            + [str(Path(p).resolve()) for p in {sys.prefix, sys.base_prefix, REPO}]
+            + ["/proc", "/dev", "/sys"]
+        )
         # onnxruntime.quantization's own working folder (emulate-int8): files it wrote itself
         self.own_temp = os.path.join(os.path.realpath(tempfile.gettempdir()), "ort.quant.")
         self.canary = canary
@@ -244,9 +267,15 @@ class OpenWatch:
         self.seen += [f"{self.canary}/{name} (inotify)" for name in self.inotify.drain()]
 
 
-def check_plan(folder: Path, watch: OpenWatch, backend: str = "onnxruntime", int8_cache: Path | None = None,
-               calibration: dict | None = None) -> dict:
+def check_plan(
+    folder: Path,
+    watch: OpenWatch,
+    backend: str = "onnxruntime",
+    int8_cache: Path | None = None,
+    calibration: dict | None = None,
+) -> dict:
     from runtime import Plan, PlanError
+
     result = {"status": "accepted"}
     try:
         with watch.armed(folder), time_bound(PLAN_TIMEOUT):

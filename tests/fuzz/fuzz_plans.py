@@ -10,6 +10,7 @@ truncated or swapped, plan.json a symlink). Half of the time `files` is then re-
 who edits the folder could, so that the checks behind the hashes are exercised too.
 A canary folder outside every plan holds the targets; opening any of them is a read outside.
 """
+
 from __future__ import annotations
 
 import copy
@@ -22,11 +23,53 @@ import numpy as np
 from fuzz_graphs import GraphFuzzer
 from fuzz_harness import run_cli
 
-EVIL = [None, True, False, -1, 0, 1, 2 ** 63, -(2 ** 63), 10 ** 11, 1e11, 1e308, -0.0, float("nan"), "",
-        "x", "0", "a\nb", "\x00", "\u202e", "host", "hailo", "onnx", "slice", "float64", "int64",
-        "../../canary/canary.onnx", "@CANARY@/canary.onnx", "segments/../../canary/canary.onnx",
-        "segments/../plan.json", "/etc/passwd", "/proc/self/environ", "segments", ".", "..", "plan.json",
-        "x" * 5000, [], {}, [1, 2], [[1]], {"a": 1}, [-1, 3], [0], [2 ** 30, 2 ** 30], [1, 1, 1, 1, 1, 1, 1, 1, 1]]
+EVIL = [
+    None,
+    True,
+    False,
+    -1,
+    0,
+    1,
+    2**63,
+    -(2**63),
+    10**11,
+    1e11,
+    1e308,
+    -0.0,
+    float("nan"),
+    "",
+    "x",
+    "0",
+    "a\nb",
+    "\x00",
+    "\u202e",
+    "host",
+    "hailo",
+    "onnx",
+    "slice",
+    "float64",
+    "int64",
+    "../../canary/canary.onnx",
+    "@CANARY@/canary.onnx",
+    "segments/../../canary/canary.onnx",
+    "segments/../plan.json",
+    "/etc/passwd",
+    "/proc/self/environ",
+    "segments",
+    ".",
+    "..",
+    "plan.json",
+    "x" * 5000,
+    [],
+    {},
+    [1, 2],
+    [[1]],
+    {"a": 1},
+    [-1, 3],
+    [0],
+    [2**30, 2**30],
+    [1, 1, 1, 1, 1, 1, 1, 1, 1],
+]
 
 
 DEEP = "@DEEP@"  # replaced in the written text by 3,000 nested lists (json.dumps would recurse)
@@ -52,22 +95,28 @@ class PlanMutator:
                 break
             gen = fuzzer.generate(index)
             import onnx
+
             model = folder / f"{gen.name}.onnx"
             onnx.save(gen.model, str(model))
             plan = folder / f"{gen.name}.plan"
             args = [model, "-o", plan, "-q"]
             shape = [d.dim_value for d in gen.model.graph.input[0].type.tensor_type.shape.dim]
             if len(gen.model.graph.input) == 1 and len(bases) % 2 == 1:
-                np.save(folder / f"{gen.name}.npy",
-                        np.random.default_rng(index).standard_normal((4, *shape[1:])).astype(np.float32))
+                np.save(
+                    folder / f"{gen.name}.npy",
+                    np.random.default_rng(index).standard_normal((4, *shape[1:])).astype(np.float32),
+                )
                 args += ["--calib", folder / f"{gen.name}.npy"]
             if len(bases) == 2:
                 args += ["--tile-width", "8"]
             if run_cli(args)[0] != 0:
                 continue
             doc = json.loads((plan / "plan.json").read_text())
-            kind = (any(s["device"] == "hailo" for s in doc["steps"]),
-                    any(s.get("kind") != "onnx" for s in doc["steps"]), "If" in gen.ops)
+            kind = (
+                any(s["device"] == "hailo" for s in doc["steps"]),
+                any(s.get("kind") != "onnx" for s in doc["steps"]),
+                "If" in gen.ops,
+            )
             if kind in kinds and index < 150:
                 continue
             kinds.add(kind)
@@ -101,6 +150,7 @@ class PlanMutator:
             done.append(op + ": " + str(MUTATIONS[op](self, rng, doc, folder)))
         if rng.random() < 0.5 and isinstance(doc, dict):
             from runtime.schema import file_entry
+
             # the attacker keeps the hashes consistent (for files in the folder or the canary only)
             doc["files"] = {rel: file_entry(path) for rel, path in self._hashable(doc, folder)}
             done.append("files re-hashed")
@@ -139,8 +189,25 @@ class PlanMutator:
     def add_key(self, rng, doc, folder):
         dicts = [n for n, _ in self._paths(doc) if isinstance(n, dict)] + [doc]
         node = dicts[int(rng.integers(len(dicts)))]
-        key = str(rng.choice(["model", "calib", "hef", "view", "tile", "pad", "axis", "start", "end",
-                              "compile_status", "kind", "device", "x"]))
+        key = str(
+            rng.choice(
+                [
+                    "model",
+                    "calib",
+                    "hef",
+                    "view",
+                    "tile",
+                    "pad",
+                    "axis",
+                    "start",
+                    "end",
+                    "compile_status",
+                    "kind",
+                    "device",
+                    "x",
+                ]
+            )
+        )
         node[key] = copy.deepcopy(EVIL[int(rng.integers(len(EVIL)))])
         return f"{key!r} = {str(node[key])[:40]!r}"
 
@@ -181,8 +248,11 @@ class PlanMutator:
         entry = table[name]
         if isinstance(entry, dict) and isinstance(entry.get("shape"), list) and entry["shape"] and rng.random() < 0.6:
             k = int(rng.integers(len(entry["shape"])))
-            entry["shape"][k] = max(1, int(entry["shape"][k]) + int(rng.choice([-1, 1, 7]))) \
-                if isinstance(entry["shape"][k], int) else 1
+            entry["shape"][k] = (
+                max(1, int(entry["shape"][k]) + int(rng.choice([-1, 1, 7])))
+                if isinstance(entry["shape"][k], int)
+                else 1
+            )
             return f"{name} shape {entry['shape']}"
         if isinstance(entry, dict):
             entry["dtype"] = str(rng.choice(["float64", "float16", "int8", "int64", "bool"]))
@@ -193,25 +263,42 @@ class PlanMutator:
         """Regular files inside `folder` the steps name (never anything a hostile path reaches: the
         fuzzer must not write outside its own folders)."""
         steps = doc.get("steps") if isinstance(doc, dict) else None
-        rels = {s[k] for s in (steps if isinstance(steps, list) else []) if isinstance(s, dict)
-                for k in ("model", "calib", "hef") if isinstance(s.get(k), str)}
+        rels = {
+            s[k]
+            for s in (steps if isinstance(steps, list) else [])
+            if isinstance(s, dict)
+            for k in ("model", "calib", "hef")
+            if isinstance(s.get(k), str)
+        }
         inside = []
         for rel in sorted(rels):
             path = folder / rel
-            if path.is_file() and not path.is_symlink() and not path.parent.is_symlink() \
-                    and path.resolve().is_relative_to(folder.resolve()):
+            if (
+                path.is_file()
+                and not path.is_symlink()
+                and not path.parent.is_symlink()
+                and path.resolve().is_relative_to(folder.resolve())
+            ):
                 inside.append(path)
         return inside
 
     def _hashable(self, doc, folder):
         steps = doc.get("steps")
-        rels = {s[k] for s in (steps if isinstance(steps, list) else []) if isinstance(s, dict)
-                for k in ("model", "calib", "hef") if isinstance(s.get(k), str)}
+        rels = {
+            s[k]
+            for s in (steps if isinstance(steps, list) else [])
+            if isinstance(s, dict)
+            for k in ("model", "calib", "hef")
+            if isinstance(s.get(k), str)
+        }
         for rel in sorted(rels):
             path = folder / rel
             real = path.resolve() if path.exists() else None
-            if real and real.is_file() and (real.is_relative_to(folder.resolve()) or
-                                            real.is_relative_to(self.canary.resolve())):
+            if (
+                real
+                and real.is_file()
+                and (real.is_relative_to(folder.resolve()) or real.is_relative_to(self.canary.resolve()))
+            ):
                 yield rel, real
 
     def symlink_out(self, rng, doc, folder):

@@ -6,6 +6,7 @@ machine-readable summary; failing cases are kept (model / plan folder) under --k
 
 Exit code 0 when there were no crashes, parity failures, outside reads or tracebacks, else 1.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,11 @@ def _graph_case(task) -> dict:
     seed, index, workdir, keep, modes = task
     gen = GraphFuzzer(seed).generate(index)
     case_dir = Path(workdir) / f"w{os.getpid()}"
-    result = check_graph(gen, case_dir, modes) | {"index": index, "rejected": gen.rejected,
-                                                   "mode": modes[index % len(modes)]}
+    result = check_graph(gen, case_dir, modes) | {
+        "index": index,
+        "rejected": gen.rejected,
+        "mode": modes[index % len(modes)],
+    }
     if result["status"] in BAD_GRAPH and keep:
         Path(keep).mkdir(parents=True, exist_ok=True)
         shutil.copy(case_dir / f"{gen.name}.onnx", Path(keep) / f"{gen.name}.onnx")
@@ -43,8 +47,9 @@ def _graph_case(task) -> dict:
     return result
 
 
-def fuzz_graphs(seed: int, count: int, workdir: Path, jobs: int = 1, keep: Path | None = None,
-                progress=None, modes=MODES) -> dict:
+def fuzz_graphs(
+    seed: int, count: int, workdir: Path, jobs: int = 1, keep: Path | None = None, progress=None, modes=MODES
+) -> dict:
     tasks = [(seed, i, str(workdir), str(keep) if keep else None, tuple(modes)) for i in range(count)]
     results = []
     if jobs > 1:
@@ -61,15 +66,23 @@ def fuzz_graphs(seed: int, count: int, workdir: Path, jobs: int = 1, keep: Path 
     statuses = collections.Counter(r["status"] for r in results)
     ops = collections.Counter(op for r in results for op in r.get("ops", []))
     by_mode = {m: dict(collections.Counter(r["status"] for r in results if r["mode"] == m)) for m in modes}
-    return {"graphs": count, "seed": seed, "statuses": dict(statuses), "by_mode": by_mode,
-            "crashes": statuses["crash"], "parity_failures": statuses["parity"],
-            "rejected_by_generator": sum(r["rejected"] for r in results), "ops": dict(ops.most_common()),
-            "refusals": collections.Counter(r["detail"] for r in results if r["status"] == "refused").most_common(),
-            "failures": sorted((r for r in results if r["status"] in BAD_GRAPH), key=lambda r: r["index"])}
+    return {
+        "graphs": count,
+        "seed": seed,
+        "statuses": dict(statuses),
+        "by_mode": by_mode,
+        "crashes": statuses["crash"],
+        "parity_failures": statuses["parity"],
+        "rejected_by_generator": sum(r["rejected"] for r in results),
+        "ops": dict(ops.most_common()),
+        "refusals": collections.Counter(r["detail"] for r in results if r["status"] == "refused").most_common(),
+        "failures": sorted((r for r in results if r["status"] in BAD_GRAPH), key=lambda r: r["index"]),
+    }
 
 
 def fuzz_plans(seed: int, count: int, workdir: Path, keep: Path | None = None, progress=None) -> dict:
     from fuzz_plans import PlanMutator
+
     mutator = PlanMutator(seed, workdir)
     watch = OpenWatch(mutator.canary, allowed=[workdir / "int8"])
     results = []
@@ -77,7 +90,10 @@ def fuzz_plans(seed: int, count: int, workdir: Path, keep: Path | None = None, p
         folder, done = mutator.mutate(index)
         backend = "emulate-int8" if index % 7 == 3 else "onnxruntime"
         result = check_plan(folder, watch, backend=backend, int8_cache=workdir / "int8") | {
-            "index": index, "mutations": done, "backend": backend}
+            "index": index,
+            "mutations": done,
+            "backend": backend,
+        }
         results.append(result)
         bad = result["status"] == "traceback" or result.get("outside")
         if bad and keep:
@@ -87,10 +103,16 @@ def fuzz_plans(seed: int, count: int, workdir: Path, keep: Path | None = None, p
             progress(index + 1, count, result)
     statuses = collections.Counter(r["status"] for r in results)
     outside = [r for r in results if r.get("outside")]
-    return {"mutations": count, "seed": seed, "bases": len(mutator.bases), "statuses": dict(statuses),
-            "tracebacks": statuses["traceback"], "outside_reads": len(outside),
-            "inotify": watch.inotify.available,
-            "failures": [r for r in results if r["status"] == "traceback" or r.get("outside")]}
+    return {
+        "mutations": count,
+        "seed": seed,
+        "bases": len(mutator.bases),
+        "statuses": dict(statuses),
+        "tracebacks": statuses["traceback"],
+        "outside_reads": len(outside),
+        "inotify": watch.inotify.available,
+        "failures": [r for r in results if r["status"] == "traceback" or r.get("outside")],
+    }
 
 
 def main(argv=None) -> int:
@@ -99,8 +121,9 @@ def main(argv=None) -> int:
     ap.add_argument("--mutations", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=1, help="graph cases in N processes")
-    ap.add_argument("--modes", default=",".join(MODES),
-                    help=f"rewrite modes, taken in turn (default all: {','.join(MODES)})")
+    ap.add_argument(
+        "--modes", default=",".join(MODES), help=f"rewrite modes, taken in turn (default all: {','.join(MODES)})"
+    )
     ap.add_argument("--keep", type=Path, help="copy failing models / plan folders here")
     ap.add_argument("--json", type=Path, help="write the summary as JSON here")
     args = ap.parse_args(argv)
@@ -109,11 +132,18 @@ def main(argv=None) -> int:
 
     def progress(kind):
         def show(done, total, result):
-            if result["status"] not in ("ok", "accepted", "refused", "rounding") or result.get("outside") \
-                    or done % 50 == 0 or done == total:
-                print(f"[{kind} {done}/{total} {time.monotonic() - started:.0f}s] {result['status']}"
-                      + (f": {result.get('detail')}" if result["status"] not in ("ok", "accepted") else ""),
-                      flush=True)
+            if (
+                result["status"] not in ("ok", "accepted", "refused", "rounding")
+                or result.get("outside")
+                or done % 50 == 0
+                or done == total
+            ):
+                print(
+                    f"[{kind} {done}/{total} {time.monotonic() - started:.0f}s] {result['status']}"
+                    + (f": {result.get('detail')}" if result["status"] not in ("ok", "accepted") else ""),
+                    flush=True,
+                )
+
         return show
 
     summary = {}
@@ -123,24 +153,28 @@ def main(argv=None) -> int:
             unknown = set(modes) - set(MODES)
             if unknown:
                 ap.error(f"unknown mode(s) {sorted(unknown)}; known: {', '.join(MODES)}")
-            summary["graphs"] = fuzz_graphs(args.seed, args.graphs, Path(tmp) / "graphs", args.jobs, args.keep,
-                                            progress("graph"), modes)
+            summary["graphs"] = fuzz_graphs(
+                args.seed, args.graphs, Path(tmp) / "graphs", args.jobs, args.keep, progress("graph"), modes
+            )
         if args.mutations:
-            summary["plans"] = fuzz_plans(args.seed, args.mutations, Path(tmp) / "plans", args.keep,
-                                          progress("plan"))
+            summary["plans"] = fuzz_plans(args.seed, args.mutations, Path(tmp) / "plans", args.keep, progress("plan"))
     summary["seconds"] = round(time.monotonic() - started, 1)
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2, default=str))
     g, p = summary.get("graphs"), summary.get("plans")
     if g:
-        print(f"graphs: {g['graphs']} (seed {g['seed']}): {g['crashes']} crashes, {g['parity_failures']} parity "
-              f"failures; outcomes {g['statuses']}; by mode {g['by_mode']}")
+        print(
+            f"graphs: {g['graphs']} (seed {g['seed']}): {g['crashes']} crashes, {g['parity_failures']} parity "
+            f"failures; outcomes {g['statuses']}; by mode {g['by_mode']}"
+        )
         for detail, n in g["refusals"]:
             print(f"  refused x{n}: {detail}")
     if p:
-        print(f"plan mutations: {p['mutations']} (seed {p['seed']}, {p['bases']} base plans): {p['outside_reads']} "
-              f"reads outside the plan folder, {p['tracebacks']} tracebacks; outcomes {p['statuses']}"
-              + ("" if p["inotify"] else " (inotify unavailable: Python-level opens only)"))
+        print(
+            f"plan mutations: {p['mutations']} (seed {p['seed']}, {p['bases']} base plans): {p['outside_reads']} "
+            f"reads outside the plan folder, {p['tracebacks']} tracebacks; outcomes {p['statuses']}"
+            + ("" if p["inotify"] else " (inotify unavailable: Python-level opens only)")
+        )
     bad = (g and (g["crashes"] or g["parity_failures"])) or (p and (p["outside_reads"] or p["tracebacks"]))
     return 1 if bad else 0
 

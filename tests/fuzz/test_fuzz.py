@@ -1,6 +1,7 @@
 """The fuzzer's fixed-seed CI run (long runs: tests/fuzz/run_fuzz.py), and proof that it can fail:
 with confinement switched off it sees the reads outside, with a numeric bug planted it sees parity
 failures, with a crash planted it sees crashes."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,9 +20,11 @@ def test_random_graphs_rewrite_and_check(tmp_path):
     assert {"Conv", "BatchNormalization", "Concat", "If", "Round"} <= set(summary["ops"]), summary["ops"]
 
 
-@pytest.mark.xfail(reason="tiling (branch `tiling` rewrites it): a tensor sliced by two tiled stages gets the "
-                          "same slice name in both (plan refused: 'produces tensor ..., already produced by')",
-                   strict=False)
+@pytest.mark.xfail(
+    reason="tiling (branch `tiling` rewrites it): a tensor sliced by two tiled stages gets the "
+    "same slice name in both (plan refused: 'produces tensor ..., already produced by')",
+    strict=False,
+)
 def test_random_graphs_tiled(tmp_path):
     summary = fuzz_graphs(seed=0, count=12, workdir=tmp_path, modes=("tiled",))
     assert summary["crashes"] == 0 and summary["parity_failures"] == 0, summary["failures"]
@@ -42,6 +45,7 @@ def test_the_watch_sees_reads_outside_when_confinement_is_off(tmp_path, monkeypa
         if not path.is_file():
             raise schema.PlanError(f"{where}: {rel!r} not found")
         return path
+
     monkeypatch.setattr(schema, "confined", unconfined)
     monkeypatch.setattr(schema, "check_relative_path", lambda rel, where: rel)
     monkeypatch.setattr(schema.PlanSpec, "read_file", lambda self, path: Path(path).read_bytes())
@@ -55,10 +59,12 @@ def test_the_watch_sees_reads_outside_when_confinement_is_off(tmp_path, monkeypa
 
 def test_the_graph_fuzzer_sees_planted_bugs(tmp_path, monkeypatch):
     import rewriter.plan.writer as writer
+
     real = writer.write_segment_files
 
-    def off_by_a_little(folder, steps):   # a numeric bug: every segment's first weight scaled
+    def off_by_a_little(folder, steps):  # a numeric bug: every segment's first weight scaled
         from onnx import numpy_helper
+
         for step in steps:
             if step.model is not None and step.model.graph.initializer:
                 init = step.model.graph.initializer[0]
@@ -66,6 +72,7 @@ def test_the_graph_fuzzer_sees_planted_bugs(tmp_path, monkeypatch):
                 if array.dtype == np.float32 and array.size > 1:
                     init.CopyFrom(numpy_helper.from_array(array * 1.01, init.name))
         real(folder, steps)
+
     monkeypatch.setattr(writer, "write_segment_files", off_by_a_little)
     assert fuzz_graphs(seed=0, count=8, workdir=tmp_path / "a")["parity_failures"] > 0
     monkeypatch.setattr(writer, "write_segment_files", real)
@@ -74,6 +81,7 @@ def test_the_graph_fuzzer_sees_planted_bugs(tmp_path, monkeypatch):
 
     def broken(*args, **kwargs):
         raise IndexError("planted")
+
     monkeypatch.setattr(partitioner, "merge_groups", broken)
     summary = fuzz_graphs(seed=0, count=3, workdir=tmp_path / "b")
     assert summary["crashes"] == 3 and "IndexError: planted" in summary["failures"][0]["detail"]
@@ -82,5 +90,6 @@ def test_the_graph_fuzzer_sees_planted_bugs(tmp_path, monkeypatch):
 @pytest.mark.parametrize("index", range(3))
 def test_generated_graphs_are_reproducible(index):
     from fuzz_graphs import GraphFuzzer
+
     a, b = GraphFuzzer(5).generate(index), GraphFuzzer(5).generate(index)
     assert a.model.SerializeToString() == b.model.SerializeToString()

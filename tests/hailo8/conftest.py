@@ -13,4 +13,5 @@ for p in (str(HERE.parents[1]), str(HERE)):
 def target(tmp_path):
     """hailo8's target with roundtrip_macs = 0 (tiny test models stay on hailo)."""
     from util import custom_target
+
     return custom_target(tmp_path)

@@ -1,15 +1,37 @@
 """conv1d.rw: Conv1d / ConvTranspose1d / MaxPool1d / AvgPool1d become (1, k) 2-D ops with time on W."""
+
 import pytest
 import torch
 from onnx import helper
+from util import (
+    assert_hailo_clean,
+    backend_case,
+    custom_target,
+    make_model,
+    rewrite_and_run,
+    tensor_ranks,
+    torch_export,
+    vi,
+    weight,
+)
 
-from util import (custom_target, assert_hailo_clean, backend_case, make_model, rewrite_and_run, tensor_ranks,
-                  torch_export, vi, weight)
-
-CONV1D_CASES = ["test_Conv1d", "test_Conv1d_dilated", "test_Conv1d_groups", "test_Conv1d_pad1",
-                "test_Conv1d_pad1size1", "test_Conv1d_pad2", "test_Conv1d_pad2size1", "test_Conv1d_stride"]
-POOL1D_CASES = ["test_MaxPool1d", "test_MaxPool1d_stride", "test_MaxPool1d_stride_padding_dilation",
-                "test_AvgPool1d", "test_AvgPool1d_stride"]
+CONV1D_CASES = [
+    "test_Conv1d",
+    "test_Conv1d_dilated",
+    "test_Conv1d_groups",
+    "test_Conv1d_pad1",
+    "test_Conv1d_pad1size1",
+    "test_Conv1d_pad2",
+    "test_Conv1d_pad2size1",
+    "test_Conv1d_stride",
+]
+POOL1D_CASES = [
+    "test_MaxPool1d",
+    "test_MaxPool1d_stride",
+    "test_MaxPool1d_stride_padding_dilation",
+    "test_AvgPool1d",
+    "test_AvgPool1d_stride",
+]
 
 
 def run_case(name, tmp_path, target):
@@ -88,17 +110,22 @@ def test_prelu_1d_multiparam_after_conv_on_hailo(tmp_path, target):
 
 def test_batchnorm1d_after_conv_is_fused(tmp_path, target):
     from util import bn_inits
+
     bn = bn_inits("bn", 6)
-    res = _conv1d_then([helper.make_node("BatchNormalization", ["c"] + [t.name for t in bn], ["y"])],
-                       bn, tmp_path, target)
+    res = _conv1d_then(
+        [helper.make_node("BatchNormalization", ["c"] + [t.name for t in bn], ["y"])], bn, tmp_path, target
+    )
     assert_hailo_clean(res)
     assert res.ops() == {"Unsqueeze": 1, "Conv": 1, "Squeeze": 1}
 
 
 def test_conv1d_no_bias(tmp_path, target):
-    model = make_model([helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[5], strides=[2],
-                                         dilations=[2], pads=[3, 1])],
-                       [vi("x", [1, 3, 40])], [vi("y", None)], [weight("w", [8, 3, 5])])
+    model = make_model(
+        [helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[5], strides=[2], dilations=[2], pads=[3, 1])],
+        [vi("x", [1, 3, 40])],
+        [vi("y", None)],
+        [weight("w", [8, 3, 5])],
+    )
     res = rewrite_and_run(model, tmp_path, target=target)
     assert_hailo_clean(res)
     assert_time_on_w(res, "Conv")
@@ -106,12 +133,15 @@ def test_conv1d_no_bias(tmp_path, target):
     assert len(conv.input) == 2  # no bias invented
 
 
-@pytest.mark.parametrize("kw", [
-    dict(kernel_size=3, stride=2, padding=1, output_padding=1, dilation=1),
-    dict(kernel_size=4, stride=3, padding=2, output_padding=0, dilation=2),
-    dict(kernel_size=2, stride=2, padding=0, output_padding=1, dilation=1, bias=False),
-    dict(kernel_size=3, stride=2, padding=1, output_padding=1, dilation=1, groups=2),
-])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(kernel_size=3, stride=2, padding=1, output_padding=1, dilation=1),
+        dict(kernel_size=4, stride=3, padding=2, output_padding=0, dilation=2),
+        dict(kernel_size=2, stride=2, padding=0, output_padding=1, dilation=1, bias=False),
+        dict(kernel_size=3, stride=2, padding=1, output_padding=1, dilation=1, groups=2),
+    ],
+)
 def test_convtranspose1d(kw, tmp_path, target):
     torch.manual_seed(0)
     m = torch.nn.ConvTranspose1d(4, 6, **kw)

@@ -1,9 +1,9 @@
 """passes/fsq_cut.py: the FSQ quantizer (tanh bound, scale, Round, STE, rescale) is one host step;
 --end-node / --start-node cut the graph by hand."""
+
 import sys
 
 import pytest
-
 from util import REPO, assert_hailo_clean, rewrite_and_run
 
 sys.path.insert(0, str(REPO / "examples"))
@@ -31,8 +31,12 @@ def test_fsq_quantizer_is_one_host_step(library, tmp_path, target):
     assert_hailo_clean(res)
     assert res.ops("host")["Conv"] == 0 and res.ops("hailo")["Conv"] == 5  # 3 encoder, head conv, FC
     assert res.ops()["Round"] == 1
-    quant = [n.name for seg in res.segments.values() for n in seg.graph.node
-             if n.name.startswith("/quantizer/") and n.op_type in ("Tanh", "Mul", "Sub", "Round", "Add", "Div")]
+    quant = [
+        n.name
+        for seg in res.segments.values()
+        for n in seg.graph.node
+        if n.name.startswith("/quantizer/") and n.op_type in ("Tanh", "Mul", "Sub", "Round", "Add", "Div")
+    ]
     assert {n.split("/")[-1].split("_")[0] for n in quant} >= {"Tanh", "Mul", "Sub", "Round", "Add", "Div"}
     steps = {_step_of(res, n) for n in quant}
     assert len(steps) == 1, steps
@@ -78,7 +82,7 @@ def test_start_node_cuts_by_hand(tmp_path, target):
 
 def test_unknown_cut_node_is_a_user_error(tmp_path, capsys):
     from rewriter.cli import main
+
     path = _export(tmp_path, False)
-    assert main([str(path), "--target", "hailo8", "-o", str(tmp_path / "p"), "-q",
-                 "--end-node", "no_such_node"]) == 2
+    assert main([str(path), "--target", "hailo8", "-o", str(tmp_path / "p"), "-q", "--end-node", "no_such_node"]) == 2
     assert "no_such_node" in capsys.readouterr().err

@@ -1,14 +1,13 @@
 """layout.rw: Squeeze(.., [2]) pushed down through 1-D ops so a 1-D chain is one rank-4 Hailo
 segment with one layout change at each end on the host."""
+
 import numpy as np
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from onnx import helper
-
-from util import (assert_hailo_clean, const, ints, make_model, rewrite_and_run, torch_export, vi,
-                  weight)
+from util import assert_hailo_clean, const, ints, make_model, rewrite_and_run, torch_export, vi, weight
 
 EDGE_OPS = {"Unsqueeze", "Squeeze", "Transpose"}
 
@@ -48,8 +47,7 @@ class Chain1d(nn.Module):
 def test_full_1d_chain_is_one_hailo_segment(gap, tmp_path, target):
     torch.manual_seed(0)
     # do_constant_folding=False keeps the BatchNormalization in the export
-    path = torch_export(Chain1d(gap=gap), torch.randn(1, 4, 32), tmp_path / "chain.onnx",
-                        do_constant_folding=False)
+    path = torch_export(Chain1d(gap=gap), torch.randn(1, 4, 32), tmp_path / "chain.onnx", do_constant_folding=False)
     res = rewrite_and_run(path, tmp_path, target=target)
     assert_hailo_clean(res)
     assert len(res.steps_on("hailo")) == 1
@@ -59,16 +57,20 @@ def test_full_1d_chain_is_one_hailo_segment(gap, tmp_path, target):
         assert hailo[op] == 1, (op, hailo)
     assert "BatchNormalization" not in res.ops() and "Gemm" not in res.ops()
     hosts = res.steps_on("host")
-    assert [s["name"] for s in res.doc["steps"]] == [hosts[0]["name"], res.steps_on("hailo")[0]["name"],
-                                                     hosts[1]["name"]]
+    assert [s["name"] for s in res.doc["steps"]] == [
+        hosts[0]["name"],
+        res.steps_on("hailo")[0]["name"],
+        hosts[1]["name"],
+    ]
     assert [n.op_type for n in res.segments[hosts[0]["name"]].graph.node] == ["Unsqueeze"]
     assert [n.op_type for n in res.segments[hosts[1]["name"]].graph.node] == ["Squeeze"]
 
 
 def _conv(name, x, y, cin, cout, k=3, pads=(1, 1)):
-    return (helper.make_node("Conv", [x, f"{name}_w", f"{name}_b"], [y], name=name, kernel_shape=[k],
-                             pads=list(pads)),
-            [weight(f"{name}_w", [cout, cin, k]), weight(f"{name}_b", [cout])])
+    return (
+        helper.make_node("Conv", [x, f"{name}_w", f"{name}_b"], [y], name=name, kernel_shape=[k], pads=list(pads)),
+        [weight(f"{name}_w", [cout, cin, k]), weight(f"{name}_b", [cout])],
+    )
 
 
 def _model(body, inits, c_in=4, t=16, outputs=("y",), x_shape=None):
@@ -90,9 +92,17 @@ def test_intermediate_graph_output_survives(tmp_path, target):
 def test_value_used_twice(tmp_path, target):
     n1, i1 = _conv("c1", "x", "c", 4, 6)
     n2, i2 = _conv("c2", "s", "y", 6, 3)
-    model = _model([n1, helper.make_node("Relu", ["c"], ["r"]), helper.make_node("Sigmoid", ["c"], ["g"]),
-                    helper.make_node("Mul", ["r", "g"], ["m"]), helper.make_node("Add", ["m", "c"], ["s"]), n2],
-                   i1 + i2)
+    model = _model(
+        [
+            n1,
+            helper.make_node("Relu", ["c"], ["r"]),
+            helper.make_node("Sigmoid", ["c"], ["g"]),
+            helper.make_node("Mul", ["r", "g"], ["m"]),
+            helper.make_node("Add", ["m", "c"], ["s"]),
+            n2,
+        ],
+        i1 + i2,
+    )
     res = rewrite_and_run(model, tmp_path, target=target)
     assert_hailo_clean(res)
     assert len(res.steps_on("hailo")) == 1
@@ -112,8 +122,9 @@ def test_broadcast_constants(op, shape, const_first, tmp_path, target):
     n1, i1 = _conv("c1", "x", "c", 4, 6)
     n2, i2 = _conv("c2", "e", "y", 6, 3)
     args = ["k", "r"] if const_first else ["r", "k"]
-    model = _model([n1, helper.make_node("Relu", ["c"], ["r"]), helper.make_node(op, args, ["e"]), n2],
-                   i1 + i2 + [const("k", k)])
+    model = _model(
+        [n1, helper.make_node("Relu", ["c"], ["r"]), helper.make_node(op, args, ["e"]), n2], i1 + i2 + [const("k", k)]
+    )
     res = rewrite_and_run(model, tmp_path, target=target)
     assert_hailo_clean(res)
     if op == "Div" and const_first:
@@ -130,8 +141,7 @@ def test_pad_1d_constant(tmp_path, target):
     n1, i1 = _conv("c1", "x", "c", 4, 6)
     n2, i2 = _conv("c2", "p", "y", 6, 3, pads=(0, 0))
     pad = helper.make_node("Pad", ["c", "pads", "cv"], ["p"], mode="constant")
-    model = _model([n1, pad, n2], i1 + i2 + [ints("pads", [0, 0, 2, 0, 0, 1]),
-                                             const("cv", np.array(0.5, np.float32))])
+    model = _model([n1, pad, n2], i1 + i2 + [ints("pads", [0, 0, 2, 0, 0, 1]), const("cv", np.array(0.5, np.float32))])
     res = rewrite_and_run(model, tmp_path, target=target)
     assert_hailo_clean(res)
     assert res.ops("hailo")["Pad"] == 1 and len(res.steps_on("hailo")) == 1
@@ -142,8 +152,14 @@ def test_pad_1d_constant(tmp_path, target):
 @pytest.mark.parametrize("keepdims", [0, 1])
 def test_reduce_mean_over_time(axes, keepdims, tmp_path, target):
     n1, i1 = _conv("c1", "x", "c", 4, 6)
-    model = _model([n1, helper.make_node("Relu", ["c"], ["r"]),
-                    helper.make_node("ReduceMean", ["r"], ["y"], axes=axes, keepdims=keepdims)], i1)
+    model = _model(
+        [
+            n1,
+            helper.make_node("Relu", ["c"], ["r"]),
+            helper.make_node("ReduceMean", ["r"], ["y"], axes=axes, keepdims=keepdims),
+        ],
+        i1,
+    )
     res = rewrite_and_run(model, tmp_path, target=target)
     assert_hailo_clean(res)
     assert len(res.steps_on("hailo")) == 1
@@ -155,8 +171,11 @@ def test_reduce_mean_over_time(axes, keepdims, tmp_path, target):
 def test_channels_last_input(tmp_path, target):
     n1, i1 = _conv("c1", "xt", "c", 4, 6)
     n2, i2 = _conv("c2", "r", "y", 6, 3)
-    model = _model([helper.make_node("Transpose", ["x"], ["xt"], perm=[0, 2, 1]), n1,
-                    helper.make_node("Relu", ["c"], ["r"]), n2], i1 + i2, x_shape=[1, 16, 4])
+    model = _model(
+        [helper.make_node("Transpose", ["x"], ["xt"], perm=[0, 2, 1]), n1, helper.make_node("Relu", ["c"], ["r"]), n2],
+        i1 + i2,
+        x_shape=[1, 16, 4],
+    )
     res = rewrite_and_run(model, tmp_path, target=target)
     assert_hailo_clean(res)
     assert len(res.steps_on("hailo")) == 1
@@ -173,8 +192,10 @@ def test_rank3_activation_before_first_conv_joins_hailo(op, tmp_path, target):
     res = rewrite_and_run(_model([act, n1], i1), tmp_path, target=target)
     assert_hailo_clean(res)
     assert res.ops("hailo")[op] == 1 and res.ops("host")[op] == 0
-    assert [n.op_type for s in res.steps_on("host") for n in res.segments[s["name"]].graph.node
-            ] == ["Unsqueeze", "Squeeze"]
+    assert [n.op_type for s in res.steps_on("host") for n in res.segments[s["name"]].graph.node] == [
+        "Unsqueeze",
+        "Squeeze",
+    ]
 
 
 def test_rank3_activation_used_twice_stays_rank3(tmp_path, target):
@@ -193,10 +214,14 @@ def test_global_mean_over_c_and_t_is_as_accurate_as_the_original(tmp_path):
     [1, 3] through a less accurate path, which cost ConvTasNet 1.8e-4 relative error at 16,000
     samples. Long input with a large offset, so a worse summation order shows."""
     from util import custom_target
+
     c, t = 64, 16000
     conv, inits = _conv("c1", "x", "h", 4, c, k=1, pads=(0, 0))
-    nodes = [conv, helper.make_node("ReduceMean", ["h"], ["m"], axes=[1, 2], keepdims=1),
-             helper.make_node("Sub", ["h", "m"], ["y"])]
+    nodes = [
+        conv,
+        helper.make_node("ReduceMean", ["h"], ["m"], axes=[1, 2], keepdims=1),
+        helper.make_node("Sub", ["h", "m"], ["y"]),
+    ]
     model = _model(nodes, inits, t=t)
     rng = np.random.default_rng(0)
     feeds = {"x": (rng.standard_normal((1, 4, t)) * 3 + 100).astype(np.float32)}

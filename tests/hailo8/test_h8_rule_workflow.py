@@ -1,6 +1,7 @@
 """A rule author's workflow on the CLI: source node names, --disable-rule, --rules-first, unique
 rule names, repeatable --trace-rule with "consumed by", and one-line errors for a rule that breaks
 the graph."""
+
 import io
 import json
 from contextlib import redirect_stderr, redirect_stdout
@@ -16,6 +17,7 @@ CONV1 = "/tcn_encoder/network/network.0/net/conv1/Conv"
 
 def cli(*args):
     from rewriter.cli import main
+
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
         code = main([str(a) for a in args])
@@ -23,9 +25,11 @@ def cli(*args):
 
 
 def conv1d_relu(tmp_path):
-    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="src_conv", kernel_shape=[3], pads=[1, 1]),
-             helper.make_node("Relu", ["c"], ["r"], name="src_relu"),
-             helper.make_node("Mul", ["r", "k"], ["y"], name="src_mul")]
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], name="src_conv", kernel_shape=[3], pads=[1, 1]),
+        helper.make_node("Relu", ["c"], ["r"], name="src_relu"),
+        helper.make_node("Mul", ["r", "k"], ["y"], name="src_mul"),
+    ]
     inits = [weight("w", [8, 4, 3]), onnx.numpy_helper.from_array(np.full([1], 2.0, np.float32), "k")]
     model = make_model(nodes, [vi("x", [1, 4, 32])], [vi("y", None)], inits)
     path = tmp_path / "m.onnx"
@@ -94,14 +98,14 @@ def test_user_rules_first_and_trace_of_consumed_nodes(tmp_path):
     path = conv1d_relu(tmp_path)
     rules = tmp_path / "mine.rw"
     rules.write_text(USER_RULE)
-    code, out, err = cli("inspect", path, "--rules", rules, "--trace-rule", "my_conv1d_relu",
-                         "--trace-rule", "conv1d_to_conv2d", "-q")
+    code, out, err = cli(
+        "inspect", path, "--rules", rules, "--trace-rule", "my_conv1d_relu", "--trace-rule", "conv1d_to_conv2d", "-q"
+    )
     assert code == 0, err
     mine = out.split("Trace of rule my_conv1d_relu:")[1].split("Trace of rule")[0]
     assert "node 'src_conv' (Conv): consumed by rule conv1d_to_conv2d (conv1d.rw:" in mine
     assert "Trace of rule conv1d_to_conv2d:" in out and "applied conv1d_to_conv2d at 'src_conv'" in out
-    code, out, err = cli("inspect", path, "--rules", rules, "--rules-first", "--trace-rule",
-                         "my_conv1d_relu", "-q")
+    code, out, err = cli("inspect", path, "--rules", rules, "--rules-first", "--trace-rule", "my_conv1d_relu", "-q")
     assert code == 0, err
     assert "applied my_conv1d_relu at 'src_relu'" in out
     rewrite_and_run(path, tmp_path, extra_args=["--rules", rules, "--rules-first"], name="first")  # parity
@@ -118,8 +122,10 @@ def test_rule_names_are_unique_across_all_files(tmp_path):
 
 
 def test_rule_that_breaks_the_graph_is_one_line(tmp_path):
-    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", kernel_shape=[1, 1]),
-             helper.make_node("Mul", ["c", "one"], ["y"], name="mul_by_ones")]
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], name="conv", kernel_shape=[1, 1]),
+        helper.make_node("Mul", ["c", "one"], ["y"], name="mul_by_ones"),
+    ]
     inits = [weight("w", [4, 3, 1, 1]), onnx.numpy_helper.from_array(np.ones([2, 1, 4, 5, 5], np.float32), "one")]
     model = make_model(nodes, [vi("x", [1, 3, 5, 5])], [vi("y", None)], inits)
     path = tmp_path / "bcast.onnx"
@@ -145,7 +151,8 @@ def test_helpers_file_in_the_pipeline(tmp_path):
     path = conv1d_relu(tmp_path)
     (tmp_path / "h.py").write_text(
         "import numpy as np\nfrom rewriter.dsl import helper\n\n\n"
-        "@helper('halved', kinds=('const',))\ndef halved(k):\n    '''Half of k.'''\n    return np.asarray(k) / 2\n")
+        "@helper('halved', kinds=('const',))\ndef halved(k):\n    '''Half of k.'''\n    return np.asarray(k) / 2\n"
+    )
     rules = tmp_path / "mine.rw"
     rules.write_text("""
 rule mul_as_two_halves:
@@ -156,8 +163,9 @@ rule mul_as_two_halves:
     rewrite:
         y = Add(Mul(x, halved(k)), Mul(x, halved(k)))
 """)
-    res = rewrite_and_run(path, tmp_path, extra_args=["--rules", rules, "--helpers", tmp_path / "h.py",
-                                                      "--rules-first"], name="halves")
+    res = rewrite_and_run(
+        path, tmp_path, extra_args=["--rules", rules, "--helpers", tmp_path / "h.py", "--rules-first"], name="halves"
+    )
     assert res.ops()["Add"] == 1
     code, _, err = cli("inspect", path, "--rules", rules, "-q")
     assert code == 2 and "unknown function 'halved'" in err

@@ -1,10 +1,9 @@
 """passes/split_grouped_conv.py: grouped convs become group=1 (block-diagonal or per-group)."""
+
 import pytest
 import torch
 from onnx import helper
-
-from util import (assert_hailo_clean, custom_target, make_model, rewrite_and_run, torch_export, vi,
-                  weight)
+from util import assert_hailo_clean, custom_target, make_model, rewrite_and_run, torch_export, vi, weight
 
 
 def grouped_model(c_in=16, c_out=16, group=2, spatial=(6, 7), op="Conv", bias=True):
@@ -15,9 +14,11 @@ def grouped_model(c_in=16, c_out=16, group=2, spatial=(6, 7), op="Conv", bias=Tr
         w = weight("w", [c_in, c_out // group, *k])
     ins = ["r", "w"] + (["b"] if bias else [])
     inits = [w] + ([weight("b", [c_out])] if bias else [])
-    nodes = [helper.make_node("Relu", ["x"], ["r"]),
-             helper.make_node(op, ins, ["c"], kernel_shape=k, pads=[1] * 2 * len(k), group=group),
-             helper.make_node("Relu", ["c"], ["y"])]
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"]),
+        helper.make_node(op, ins, ["c"], kernel_shape=k, pads=[1] * 2 * len(k), group=group),
+        helper.make_node("Relu", ["c"], ["y"]),
+    ]
     return make_model(nodes, [vi("x", [1, c_in, *spatial])], [vi("y", None)], inits)
 
 
@@ -91,8 +92,9 @@ def test_grouped_convtranspose2d_torch(tmp_path, target):
 
 @pytest.mark.parametrize("form", ["per_group", "block_diagonal"])
 def test_custom_target_group_split(form, tmp_path):
-    toml = custom_target(tmp_path, {'group_split = "auto"             # grouped convs':
-                                    f'group_split = "{form}"  # grouped convs'})
+    toml = custom_target(
+        tmp_path, {'group_split = "auto"             # grouped convs': f'group_split = "{form}"  # grouped convs'}
+    )
     for group in (2, 8):
         res = rewrite_and_run(grouped_model(group=group), tmp_path, target=toml, name=f"g{group}")
         assert_hailo_clean(res)

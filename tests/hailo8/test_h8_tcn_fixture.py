@@ -1,9 +1,9 @@
 """The real TCN encoder fixture: one Hailo segment with all convs, rank 4 throughout."""
+
 import json
 
 import numpy as np
 import pytest
-
 from util import TCN_MODEL, assert_hailo_clean, cosine, rewrite_and_run, tensor_ranks
 
 
@@ -47,7 +47,7 @@ def test_parity_on_realistic_sample(tmp_path):
         pytest.skip("no realistic_imu_sample.json")
     data = json.loads(sample.read_text())
     arr = None
-    for v in (data.values() if isinstance(data, dict) else [data]):
+    for v in data.values() if isinstance(data, dict) else [data]:
         a = np.asarray(v, dtype=np.float32) if isinstance(v, list) else None
         if a is not None and a.size == 900:
             arr = a.reshape(1, 100, 9)

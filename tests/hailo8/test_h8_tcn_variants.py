@@ -1,9 +1,9 @@
 """examples/tcn_variants.py: weight-norm TCN with exported padding chains, BatchNorm TCN."""
+
 import sys
 
 import onnx
 import pytest
-
 from util import REPO, assert_hailo_clean, rewrite_and_run
 
 sys.path.insert(0, str(REPO / "examples"))
@@ -49,16 +49,31 @@ def test_pytorch_tcn_package(norm, tmp_path, target):
     torch = pytest.importorskip("torch")
     tcn = pytest.importorskip("pytorch_tcn", reason="pytorch-tcn not installed")
     torch.manual_seed(0)
-    model = tcn.TCN(num_inputs=9, num_channels=[32, 32, 64], kernel_size=3, causal=True, use_norm=norm,
-                    dropout=0.0, input_shape="NCL").eval()
+    model = tcn.TCN(
+        num_inputs=9,
+        num_channels=[32, 32, 64],
+        kernel_size=3,
+        causal=True,
+        use_norm=norm,
+        dropout=0.0,
+        input_shape="NCL",
+    ).eval()
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, torch.nn.BatchNorm1d):
                 module.running_mean.uniform_(-1, 1)
                 module.running_var.uniform_(0.5, 2)
     path = tmp_path / "tcn.onnx"
-    torch.onnx.export(model, (torch.randn(1, 9, 100),), str(path), input_names=["x"], output_names=["y"],
-                      opset_version=17, dynamo=False, do_constant_folding=norm == "weight_norm")
+    torch.onnx.export(
+        model,
+        (torch.randn(1, 9, 100),),
+        str(path),
+        input_names=["x"],
+        output_names=["y"],
+        opset_version=17,
+        dynamo=False,
+        do_constant_folding=norm == "weight_norm",
+    )
     ops = {n.op_type for n in onnx.load(str(path)).graph.node}
     assert {"ConstantOfShape", "Pad"} <= ops
     res = rewrite_and_run(path, tmp_path, target=target)

@@ -3,15 +3,16 @@
 Rules the instance generator cannot build an instance for are xfailed with verify's own reason:
 a generator limitation, not a rule failure (see the report in the test output with -rx). A rule
 whose rewrite is wrong or invalid fails."""
+
 import functools
 
 import onnxruntime as ort
 import pytest
+from util import RULES
 
 from passes.helpers import HELPERS
 from rewriter.dsl import load_rule_files, verify_rules
 from rewriter.target import load_target
-from util import RULES
 
 FILES = sorted(p.name for p in RULES.glob("*.rw"))  # every rule file shipped for hailo8
 
@@ -20,8 +21,10 @@ FILES = sorted(p.name for p in RULES.glob("*.rw"))  # every rule file shipped fo
 def results(name):
     ort.set_default_logger_severity(4)  # verify's rejected random draws are noisy
     try:
-        return {r.rule: r for r in verify_rules(load_rule_files([RULES / name], HELPERS), samples=3,
-                                                target=load_target("hailo8"))}
+        return {
+            r.rule: r
+            for r in verify_rules(load_rule_files([RULES / name], HELPERS), samples=3, target=load_target("hailo8"))
+        }
     finally:
         ort.set_default_logger_severity(3)
 

@@ -1,24 +1,24 @@
 """Shared helpers for the hailo8 rule-file / pass tests: build small models, rewrite them with the
 CLI, run the plan with the runtime, compare with onnxruntime on the original model, and expose the
 plan's segments for structural assertions."""
+
 from __future__ import annotations
 
 import io
 import json
+import re
 import zlib
 from collections import Counter
 from contextlib import redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import re
-
 import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 from model_feeds import random_feeds  # noqa: F401  (re-exported for the tests here)
+from onnx import TensorProto, helper, numpy_helper
 
 REPO = Path(__file__).resolve().parents[2]
 RULES = REPO / "rules" / "hailo8"
@@ -59,21 +59,32 @@ def make_model(nodes, inputs, outputs, inits=(), opset=17):
 
 def bn_inits(prefix, c, seed=0):
     rng = np.random.default_rng([zlib.crc32(prefix.encode()), seed])
-    return [const(f"{prefix}_s", rng.uniform(0.5, 1.5, c).astype(np.float32)),
-            const(f"{prefix}_b", rng.standard_normal(c).astype(np.float32)),
-            const(f"{prefix}_m", rng.standard_normal(c).astype(np.float32)),
-            const(f"{prefix}_v", rng.uniform(0.5, 2.0, c).astype(np.float32))]
+    return [
+        const(f"{prefix}_s", rng.uniform(0.5, 1.5, c).astype(np.float32)),
+        const(f"{prefix}_b", rng.standard_normal(c).astype(np.float32)),
+        const(f"{prefix}_m", rng.standard_normal(c).astype(np.float32)),
+        const(f"{prefix}_v", rng.uniform(0.5, 2.0, c).astype(np.float32)),
+    ]
 
 
 def torch_export(module, example, path, input_names=("x",), output_names=("y",), opset=17, **kw):
     import warnings
 
     import torch
+
     module.eval()
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(module, example, str(path), dynamo=False, opset_version=opset,
-                          input_names=list(input_names), output_names=list(output_names), **kw)
+        torch.onnx.export(
+            module,
+            example,
+            str(path),
+            dynamo=False,
+            opset_version=opset,
+            input_names=list(input_names),
+            output_names=list(output_names),
+            **kw,
+        )
     return Path(path)
 
 
@@ -103,9 +114,9 @@ def cosine(a, b) -> float:
 class Result:
     out: Path
     doc: dict
-    segments: dict          # step name -> shape-inferred ModelProto
-    outputs: dict           # plan outputs
-    ref: dict               # onnxruntime on the original model
+    segments: dict  # step name -> shape-inferred ModelProto
+    outputs: dict  # plan outputs
+    ref: dict  # onnxruntime on the original model
     feeds: dict
     steps: list = field(default_factory=list)
 
@@ -142,9 +153,19 @@ class Result:
         return {row["node"]: row for row in self.doc.get("placement", [])}
 
 
-def rewrite_and_run(model, tmp_path: Path, feeds: dict | None = None, target="hailo8", extra_args=(),
-                    seed=0, compare=True, rtol=RTOL, atol_scale=ATOL_SCALE, name="model",
-                    expected: dict | None = None) -> Result:
+def rewrite_and_run(
+    model,
+    tmp_path: Path,
+    feeds: dict | None = None,
+    target="hailo8",
+    extra_args=(),
+    seed=0,
+    compare=True,
+    rtol=RTOL,
+    atol_scale=ATOL_SCALE,
+    name="model",
+    expected: dict | None = None,
+) -> Result:
     """Write `model` (ModelProto or path), `rewrite` it to a plan, run the plan and compare every
     output with onnxruntime on the original model (or with `expected` {output: array})."""
     from rewriter.cli import main
@@ -189,8 +210,9 @@ def _value_infos(model: onnx.ModelProto):
 
 
 def tensor_ranks(model: onnx.ModelProto) -> dict:
-    return {v.name: len(v.type.tensor_type.shape.dim) for v in _value_infos(model)
-            if v.type.tensor_type.HasField("shape")}
+    return {
+        v.name: len(v.type.tensor_type.shape.dim) for v in _value_infos(model) if v.type.tensor_type.HasField("shape")
+    }
 
 
 def assert_hailo_clean(res: Result, allow_rank2=True):
@@ -222,8 +244,9 @@ def backend_case(name):
     return d / "model.onnx", model, inp, out
 
 
-def custom_target(tmp_path: Path, replacements: dict | None = None, roundtrip_macs: int | None = 0,
-                  name="target.toml") -> Path:
+def custom_target(
+    tmp_path: Path, replacements: dict | None = None, roundtrip_macs: int | None = 0, name="target.toml"
+) -> Path:
     """A copy of hailo8's target.toml in tmp_path (rule paths made absolute), with text
     `replacements` {old: new} applied and, by default, roundtrip_macs = 0 so tiny test models are
     not sent to the host as "too small"."""

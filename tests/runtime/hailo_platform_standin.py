@@ -14,6 +14,7 @@ or layout instead of silently converting them.
 
 Inject with: monkeypatch.setitem(sys.modules, "hailo_platform", hailo_platform_standin)
 """
+
 from __future__ import annotations
 
 import enum
@@ -59,16 +60,22 @@ def _host_shape(nchw):
 def write_hef(hef_path: Path, onnx_path: Path, net: str = "net") -> Path:
     """Write a fake HEF describing `onnx_path` (names like HailoRT's: net/input_layer1)."""
     import onnx
+
     m = onnx.load(str(onnx_path))
     init = {i.name for i in m.graph.initializer}
     dims = lambda vi: [d.dim_value for d in vi.type.tensor_type.shape.dim]
     ins = [dims(i) for i in m.graph.input if i.name not in init]
     outs = [dims(o) for o in m.graph.output]
-    doc = {"standin_hef": 1, "onnx": str(Path(onnx_path).resolve()),
-           "inputs": [{"name": f"{net}/input_layer{i + 1}", "shape": list(_host_shape(s)), "nchw": s}
-                      for i, s in enumerate(ins)],
-           "outputs": [{"name": f"{net}/output_layer{i + 1}", "shape": list(_host_shape(s)), "nchw": s}
-                       for i, s in enumerate(outs)]}
+    doc = {
+        "standin_hef": 1,
+        "onnx": str(Path(onnx_path).resolve()),
+        "inputs": [
+            {"name": f"{net}/input_layer{i + 1}", "shape": list(_host_shape(s)), "nchw": s} for i, s in enumerate(ins)
+        ],
+        "outputs": [
+            {"name": f"{net}/output_layer{i + 1}", "shape": list(_host_shape(s)), "nchw": s} for i, s in enumerate(outs)
+        ],
+    }
     hef_path.parent.mkdir(parents=True, exist_ok=True)
     hef_path.write_text(json.dumps(doc))
     return hef_path
@@ -122,7 +129,7 @@ class InferStream:
 
 class InferModel:
     def __init__(self, vdevice, hef_path: Path):
-        self.batch_size = None   # HailoRT's default until set_batch_size
+        self.batch_size = None  # HailoRT's default until set_batch_size
         self.configured = False
         doc = json.loads(hef_path.read_text())
         self.vdevice, self.hef_path, self.onnx_path = vdevice, hef_path, doc["onnx"]
@@ -161,8 +168,16 @@ class BindingStream:
         self.buffer = None
 
     def set_buffer(self, buf):
-        _record("set_buffer", self.bindings, self.direction, self.name, buf.shape, buf.dtype,
-                bool(buf.flags.c_contiguous), buf)
+        _record(
+            "set_buffer",
+            self.bindings,
+            self.direction,
+            self.name,
+            buf.shape,
+            buf.dtype,
+            bool(buf.flags.c_contiguous),
+            buf,
+        )
         self.buffer = buf
 
     def get_buffer(self):
@@ -216,8 +231,11 @@ class ConfiguredInferModel:
             for (name, st), sess_in in zip(self.model._inputs.items(), self.session.get_inputs()):
                 buf = b.input(name).get_buffer()
                 self._check(st, buf)
-                nchw = buf.reshape(st.nchw) if len(st.nchw) <= 2 else np.transpose(
-                    buf, (len(st.shape) - 1,) + tuple(range(len(st.shape) - 1)))[None]
+                nchw = (
+                    buf.reshape(st.nchw)
+                    if len(st.nchw) <= 2
+                    else np.transpose(buf, (len(st.shape) - 1,) + tuple(range(len(st.shape) - 1)))[None]
+                )
                 feed[sess_in.name] = np.ascontiguousarray(nchw)
             outs = self.session.run(None, feed)
             for (name, st), y in zip(self.model._outputs.items(), outs):

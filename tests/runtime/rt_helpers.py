@@ -1,4 +1,5 @@
 """Build small segment models and plan directories by hand for the runtime tests."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,13 @@ OPSET = 17
 def save_model(path: Path, nodes, inputs, outputs, inits=()):
     """inputs/outputs: [(name, shape)], float32."""
     vi = lambda n, s: helper.make_tensor_value_info(n, TensorProto.FLOAT, list(s))
-    graph = helper.make_graph(nodes, path.stem, [vi(*i) for i in inputs], [vi(*o) for o in outputs],
-                              initializer=[numpy_helper.from_array(np.asarray(a, np.float32), n) for n, a in inits])
+    graph = helper.make_graph(
+        nodes,
+        path.stem,
+        [vi(*i) for i in inputs],
+        [vi(*o) for o in outputs],
+        initializer=[numpy_helper.from_array(np.asarray(a, np.float32), n) for n, a in inits],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = 9
     onnx.checker.check_model(model)
@@ -41,8 +47,7 @@ def affine_model(path: Path, shape, scale, bias, names=("a", "b")):
     """y = x * scale + bias (elementwise), handy for checking positional binding."""
     x, y = names
     nodes = [helper.make_node("Mul", [x, "S"], ["m"]), helper.make_node("Add", ["m", "Bz"], [y])]
-    return save_model(path, nodes, [(x, shape)], [(y, shape)],
-                      [("S", np.float32(scale)), ("Bz", np.float32(bias))])
+    return save_model(path, nodes, [(x, shape)], [(y, shape)], [("S", np.float32(scale)), ("Bz", np.float32(bias))])
 
 
 def write_plan(out: Path, inputs, outputs, steps, finalize=True, **extra) -> Path:
@@ -50,10 +55,17 @@ def write_plan(out: Path, inputs, outputs, steps, finalize=True, **extra) -> Pat
     are derived from the segment files (rewriter.plan.document.finalize) unless given in `extra`
     or finalize=False (a deliberately broken plan)."""
     from rewriter.plan.document import finalize as complete
+
     as_t = lambda t: t if isinstance(t, dict) else {"name": t[0], "shape": list(t[1]), "dtype": "float32"}
-    doc = {"format": "hailo-rewriter-plan", "version": 2, "target": "hailo8",
-           "source": {"model": "model.onnx", "sha256": "0" * 64},
-           "inputs": [as_t(t) for t in inputs], "outputs": [as_t(t) for t in outputs], "steps": steps}
+    doc = {
+        "format": "hailo-rewriter-plan",
+        "version": 2,
+        "target": "hailo8",
+        "source": {"model": "model.onnx", "sha256": "0" * 64},
+        "inputs": [as_t(t) for t in inputs],
+        "outputs": [as_t(t) for t in outputs],
+        "steps": steps,
+    }
     out.mkdir(parents=True, exist_ok=True)
     if finalize:
         complete(doc, out, strict=False)
@@ -65,12 +77,14 @@ def write_plan(out: Path, inputs, outputs, steps, finalize=True, **extra) -> Pat
 def refresh(out: Path) -> None:
     """Re-hash the plan's files after a test replaced one on purpose (plan.json lists every hash)."""
     from runtime.schema import refresh_files
+
     doc = json.loads((out / "plan.json").read_text())
     (out / "plan.json").write_text(json.dumps(refresh_files(doc, out), indent=1))
 
 
 def ort_run(path, *xs):
     import onnxruntime as ort
+
     s = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return s.run(None, {i.name: x for i, x in zip(s.get_inputs(), xs)})
 

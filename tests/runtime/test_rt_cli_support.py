@@ -1,8 +1,9 @@
 """Helpers for `rewrite run` / `rewrite check`: input files, profile table, parity rows."""
+
 import numpy as np
 import pytest
-
 from rt_helpers import affine_model, rand, write_plan
+
 from runtime import Plan
 from runtime.cli_support import format_profile, load_inputs, parity
 from runtime.parity import ParityRow, cosine, max_abs, max_rel
@@ -11,9 +12,15 @@ from runtime.parity import ParityRow, cosine, max_abs, max_rel
 @pytest.fixture
 def plan(tmp_path):
     affine_model(tmp_path / "m.onnx", [1, 3], 2.0, 0.0)
-    write_plan(tmp_path, [("x", [1, 3]), ("z", [1, 3])], [("y", [1, 3]), ("w", [1, 3])],
-               [{"name": "s0", "device": "hailo", "kind": "onnx", "model": "m.onnx", "inputs": ["x"], "outputs": ["y"]},
-                {"name": "s1", "kind": "sum", "inputs": ["y", "z"], "outputs": ["w"]}])
+    write_plan(
+        tmp_path,
+        [("x", [1, 3]), ("z", [1, 3])],
+        [("y", [1, 3]), ("w", [1, 3])],
+        [
+            {"name": "s0", "device": "hailo", "kind": "onnx", "model": "m.onnx", "inputs": ["x"], "outputs": ["y"]},
+            {"name": "s1", "kind": "sum", "inputs": ["y", "z"], "outputs": ["w"]},
+        ],
+    )
     return Plan.load(tmp_path)
 
 
@@ -43,8 +50,12 @@ def test_load_inputs(tmp_path, plan):
 
 def test_single_input_bare_path(tmp_path):
     affine_model(tmp_path / "m.onnx", [1, 3], 1.0, 0.0)
-    write_plan(tmp_path, [("x", [1, 3])], [("y", [1, 3])],
-               [{"name": "s0", "kind": "onnx", "model": "m.onnx", "inputs": ["x"], "outputs": ["y"]}])
+    write_plan(
+        tmp_path,
+        [("x", [1, 3])],
+        [("y", [1, 3])],
+        [{"name": "s0", "kind": "onnx", "model": "m.onnx", "inputs": ["x"], "outputs": ["y"]}],
+    )
     np.save(tmp_path / "x.npy", rand(1, 3))
     assert list(load_inputs([str(tmp_path / "x.npy")], Plan.load(tmp_path))) == ["x"]
 

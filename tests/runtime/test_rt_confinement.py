@@ -1,6 +1,7 @@
 """What the fuzzer found in the runtime: a plan.json symlinked out of the folder was read, and
 emulate-int8 had onnxruntime.quantization re-read the plan's segment by path and write a
 `-inferred` file beside it."""
+
 import os
 import sys
 
@@ -13,9 +14,21 @@ from runtime import Plan, PlanError
 
 def small_plan(folder):
     conv_model(folder / "segments/hailo_1.onnx", 3, 4, 6, 6)
-    return write_plan(folder, [("x", [1, 3, 6, 6])], [("y", [1, 4, 6, 6])], [
-        {"name": "hailo_1", "device": "hailo", "kind": "onnx", "model": "segments/hailo_1.onnx",
-         "inputs": ["x"], "outputs": ["y"]}])
+    return write_plan(
+        folder,
+        [("x", [1, 3, 6, 6])],
+        [("y", [1, 4, 6, 6])],
+        [
+            {
+                "name": "hailo_1",
+                "device": "hailo",
+                "kind": "onnx",
+                "model": "segments/hailo_1.onnx",
+                "inputs": ["x"],
+                "outputs": ["y"],
+            }
+        ],
+    )
 
 
 def test_plan_json_linked_out_of_the_folder_is_refused(tmp_path):
@@ -26,7 +39,7 @@ def test_plan_json_linked_out_of_the_folder_is_refused(tmp_path):
     (other / "plan.json").symlink_to(real / "plan.json")
     with pytest.raises(PlanError, match="symbolic link leaving the plan folder"):
         Plan.load(other)
-    inside = tmp_path / "real" / "plan.v2.json"          # a link within the folder is the folder's own
+    inside = tmp_path / "real" / "plan.v2.json"  # a link within the folder is the folder's own
     os.replace(real / "plan.json", inside)
     (real / "plan.json").symlink_to(inside.name)
     Plan.load(real).run({"x": rand(1, 3, 6, 6)})
@@ -55,14 +68,18 @@ WRITES = Writes()
 def test_emulate_int8_never_writes_into_the_plan(tmp_path, tmp_path_factory, monkeypatch):
     out = small_plan(tmp_path / "plan")
     import onnxruntime.quantization as q
+
     given = []
     real = q.quantize_static
     monkeypatch.setattr(q, "quantize_static", lambda model, *a, **k: (given.append(model), real(model, *a, **k))[1])
     WRITES.folder = os.path.realpath(out)
     try:
-        plan = Plan.load(out, backend="emulate-int8", calibration={"x": np.stack([rand(1, 3, 6, 6, seed=i)
-                                                                             for i in range(8)])},
-                         int8_cache_dir=tmp_path_factory.mktemp("int8"))
+        plan = Plan.load(
+            out,
+            backend="emulate-int8",
+            calibration={"x": np.stack([rand(1, 3, 6, 6, seed=i) for i in range(8)])},
+            int8_cache_dir=tmp_path_factory.mktemp("int8"),
+        )
         plan.run({"x": rand(1, 3, 6, 6)})
     finally:
         WRITES.folder = None

@@ -1,12 +1,13 @@
 """The hailo backend driven against the recording stand-in for hailo_platform (no hardware)."""
+
 import sys
 
+import hailo_platform_standin as hp
 import numpy as np
 import pytest
 from onnx import helper
-
-import hailo_platform_standin as hp
 from rt_helpers import conv_model, ort_run, rand, refresh, save_model, write_plan
+
 from runtime import Plan, PlanError
 from runtime.backends.hailo_backend import MISSING_MSG
 
@@ -40,11 +41,24 @@ def build(tmp_path, with_hefs=True):
     if with_hefs:
         for m in "abc":
             hp.write_hef(seg / f"{m}.hef", seg / f"{m}.onnx", net=m)
-    hailo = lambda name, m, i, o: {"name": name, "device": "hailo", "kind": "onnx", "model": f"segments/{m}.onnx",
-                                   "hef": f"segments/{m}.hef", "inputs": i, "outputs": o}
+    hailo = lambda name, m, i, o: {
+        "name": name,
+        "device": "hailo",
+        "kind": "onnx",
+        "model": f"segments/{m}.onnx",
+        "hef": f"segments/{m}.hef",
+        "inputs": i,
+        "outputs": o,
+    }
     steps = [
-        {"name": "host_0", "device": "host", "kind": "onnx", "model": "segments/host_0.onnx",
-         "inputs": ["x"], "outputs": ["t0"]},
+        {
+            "name": "host_0",
+            "device": "host",
+            "kind": "onnx",
+            "model": "segments/host_0.onnx",
+            "inputs": ["x"],
+            "outputs": ["t0"],
+        },
         hailo("hailo_a", "a", ["t0"], ["t1"]),
         {"name": "cut0", "kind": "slice", "inputs": ["t1"], "outputs": ["i0"], "axis": 3, "start": 0, "end": 4},
         {"name": "cut1", "kind": "slice", "inputs": ["t1"], "outputs": ["i1"], "axis": 3, "start": 4, "end": 8},
@@ -96,7 +110,10 @@ def test_api_usage_recorded(tmp_path, standin):
     assert bufs and all(c[5] == np.float32 and c[6] for c in bufs)  # float32, C-contiguous
     shapes = {(c[2], c[3]): c[4] for c in bufs}
     assert {k[1]: v for k, v in shapes.items() if k[0] == "input"} == {
-        "a/input_layer1": (8, 8, 4), "b/input_layer1": (8, 4, 1), "c/input_layer1": (8, 8, 2)}
+        "a/input_layer1": (8, 8, 4),
+        "b/input_layer1": (8, 4, 1),
+        "c/input_layer1": (8, 8, 2),
+    }
     assert not hp.calls("activate")
     assert not hp.calls("create_infer_model") and not hp.calls("configure")  # nothing re-opened per run
     plan.close()
@@ -135,8 +152,9 @@ def test_auto_falls_back_when_hef_missing(tmp_path, standin):
     (out / "segments/b.hef").unlink()
     plan = Plan.load(out)
     assert plan.backend_name == "onnxruntime"
-    assert plan.backend_reason == ("HEF missing or not recorded in plan.json for step(s) tile0, tile1; "
-                                   "hailo steps run on onnxruntime")
+    assert plan.backend_reason == (
+        "HEF missing or not recorded in plan.json for step(s) tile0, tile1; hailo steps run on onnxruntime"
+    )
     assert not hp.calls("VDevice")
 
 
@@ -165,18 +183,42 @@ def test_no_copy_when_layout_already_matches(tmp_path, standin):
     seg = tmp_path / "segments"
     conv_model(seg / "host.onnx", 3, 1, 8, 8, seed=1)
     conv_model(seg / "b.onnx", 1, 2, 8, 8, seed=2)
-    save_model(seg / "pool.onnx", [helper.make_node("GlobalAveragePool", ["x"], ["p"])],
-               [("x", [1, 2, 8, 8])], [("p", [1, 2, 1, 1])])
+    save_model(
+        seg / "pool.onnx",
+        [helper.make_node("GlobalAveragePool", ["x"], ["p"])],
+        [("x", [1, 2, 8, 8])],
+        [("p", [1, 2, 1, 1])],
+    )
     dense_model(seg / "head.onnx", 2, 1, 1, 3)
     for m in ("b", "head"):
         hp.write_hef(seg / f"{m}.hef", seg / f"{m}.onnx", net=m)
-    write_plan(tmp_path, [("x", [1, 3, 8, 8])], [("y", [1, 3])], [
-        {"name": "host", "kind": "onnx", "model": "segments/host.onnx", "inputs": ["x"], "outputs": ["t"]},
-        {"name": "b", "device": "hailo", "kind": "onnx", "model": "segments/b.onnx", "hef": "segments/b.hef",
-         "inputs": ["t"], "outputs": ["u"]},
-        {"name": "pool", "kind": "onnx", "model": "segments/pool.onnx", "inputs": ["u"], "outputs": ["p"]},
-        {"name": "head", "device": "hailo", "kind": "onnx", "model": "segments/head.onnx",
-         "hef": "segments/head.hef", "inputs": ["p"], "outputs": ["y"]}])
+    write_plan(
+        tmp_path,
+        [("x", [1, 3, 8, 8])],
+        [("y", [1, 3])],
+        [
+            {"name": "host", "kind": "onnx", "model": "segments/host.onnx", "inputs": ["x"], "outputs": ["t"]},
+            {
+                "name": "b",
+                "device": "hailo",
+                "kind": "onnx",
+                "model": "segments/b.onnx",
+                "hef": "segments/b.hef",
+                "inputs": ["t"],
+                "outputs": ["u"],
+            },
+            {"name": "pool", "kind": "onnx", "model": "segments/pool.onnx", "inputs": ["u"], "outputs": ["p"]},
+            {
+                "name": "head",
+                "device": "hailo",
+                "kind": "onnx",
+                "model": "segments/head.onnx",
+                "hef": "segments/head.hef",
+                "inputs": ["p"],
+                "outputs": ["y"],
+            },
+        ],
+    )
     plan = Plan.load(tmp_path, backend="hailo")
     hp.reset()
     x = rand(1, 3, 8, 8)
@@ -195,19 +237,49 @@ def test_channels_last_window_goes_to_the_device_without_a_copy(tmp_path, standi
     copy: the buffer bound to the HEF is the caller's own array."""
     seg = tmp_path / "segments"
     t, c = 100, 9
-    save_model(seg / "host_0.onnx",
-               [helper.make_node("Transpose", ["x"], ["xt"], perm=[0, 2, 1]),
-                helper.make_node("Constant", [], ["ax"], value=helper.make_tensor("ax", 7, [1], [2])),
-                helper.make_node("Unsqueeze", ["xt", "ax"], ["x4"])],
-               [("x", [1, t, c])], [("x4", [1, c, 1, t])])
-    save_model(seg / "conv.onnx", [helper.make_node("Conv", ["x4", "W"], ["y"], kernel_shape=[1, 3], pads=[0, 1, 0, 1])],
-               [("x4", [1, c, 1, t])], [("y", [1, 4, 1, t])], [("W", rand(4, c, 1, 3, seed=4))])
+    save_model(
+        seg / "host_0.onnx",
+        [
+            helper.make_node("Transpose", ["x"], ["xt"], perm=[0, 2, 1]),
+            helper.make_node("Constant", [], ["ax"], value=helper.make_tensor("ax", 7, [1], [2])),
+            helper.make_node("Unsqueeze", ["xt", "ax"], ["x4"]),
+        ],
+        [("x", [1, t, c])],
+        [("x4", [1, c, 1, t])],
+    )
+    save_model(
+        seg / "conv.onnx",
+        [helper.make_node("Conv", ["x4", "W"], ["y"], kernel_shape=[1, 3], pads=[0, 1, 0, 1])],
+        [("x4", [1, c, 1, t])],
+        [("y", [1, 4, 1, t])],
+        [("W", rand(4, c, 1, 3, seed=4))],
+    )
     hp.write_hef(seg / "conv.hef", seg / "conv.onnx", net="conv")
-    write_plan(tmp_path, [("x", [1, t, c])], [("y", [1, 4, 1, t])], [
-        {"name": "host_0", "device": "host", "kind": "onnx", "model": "segments/host_0.onnx",
-         "inputs": ["x"], "outputs": ["x4"], "view": {"reshape": [1, 1, t, c], "transpose": [0, 3, 1, 2]}},
-        {"name": "conv", "device": "hailo", "kind": "onnx", "model": "segments/conv.onnx",
-         "hef": "segments/conv.hef", "inputs": ["x4"], "outputs": ["y"]}])
+    write_plan(
+        tmp_path,
+        [("x", [1, t, c])],
+        [("y", [1, 4, 1, t])],
+        [
+            {
+                "name": "host_0",
+                "device": "host",
+                "kind": "onnx",
+                "model": "segments/host_0.onnx",
+                "inputs": ["x"],
+                "outputs": ["x4"],
+                "view": {"reshape": [1, 1, t, c], "transpose": [0, 3, 1, 2]},
+            },
+            {
+                "name": "conv",
+                "device": "hailo",
+                "kind": "onnx",
+                "model": "segments/conv.onnx",
+                "hef": "segments/conv.hef",
+                "inputs": ["x4"],
+                "outputs": ["y"],
+            },
+        ],
+    )
     plan = Plan.load(tmp_path, backend="hailo")
     hp.reset()
     x = rand(1, t, c)

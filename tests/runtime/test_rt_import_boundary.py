@@ -1,4 +1,5 @@
 """`import runtime` must work on the Pi: no torch/lark/networkx/onnx/graphsurgeon/rewriter/passes."""
+
 import subprocess
 import sys
 import textwrap
@@ -42,6 +43,7 @@ def test_runtime_imports_without_heavy_deps():
 
 def test_runtime_sources_have_no_forbidden_imports():
     import ast
+
     forbidden = {"torch", "lark", "networkx", "onnx", "onnx_graphsurgeon", "rewriter", "passes", "hailo_platform"}
     for py in (ROOT / "runtime").rglob("*.py"):
         tree = ast.parse(py.read_text())

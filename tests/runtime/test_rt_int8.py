@@ -1,10 +1,11 @@
 """emulate-int8: QDQ-quantized hailo segments calibrated from calib files or propagated data."""
-import numpy as np
-import pytest
 
 import json
 
+import numpy as np
+import pytest
 from rt_helpers import conv_model, rand, refresh, write_plan
+
 from runtime import Plan, PlanError
 from runtime.calib import load_calib_file
 from runtime.parity import cosine
@@ -15,15 +16,39 @@ def build(tmp_path, calib=True):
     conv_model(seg / "host_0.onnx", 3, 8, 12, 12, seed=1)
     conv_model(seg / "hailo_1.onnx", 8, 16, 12, 12, seed=2)
     conv_model(seg / "hailo_2.onnx", 16, 4, 12, 12, seed=3, relu=False)
-    step = {"name": "hailo_1", "device": "hailo", "kind": "onnx", "model": "segments/hailo_1.onnx",
-            "inputs": ["t0"], "outputs": ["t1"], "hef": "segments/hailo_1.hef"}
-    out = write_plan(tmp_path, [("x", [1, 3, 12, 12])], [("y", [1, 4, 12, 12])], [
-        {"name": "host_0", "device": "host", "kind": "onnx", "model": "segments/host_0.onnx",
-         "inputs": ["x"], "outputs": ["t0"]},
-        dict(step, calib="calib/hailo_1.npy") if calib else step,
-        {"name": "hailo_2", "device": "hailo", "kind": "onnx", "model": "segments/hailo_2.onnx",
-         "inputs": ["t1"], "outputs": ["y"]},
-    ])
+    step = {
+        "name": "hailo_1",
+        "device": "hailo",
+        "kind": "onnx",
+        "model": "segments/hailo_1.onnx",
+        "inputs": ["t0"],
+        "outputs": ["t1"],
+        "hef": "segments/hailo_1.hef",
+    }
+    out = write_plan(
+        tmp_path,
+        [("x", [1, 3, 12, 12])],
+        [("y", [1, 4, 12, 12])],
+        [
+            {
+                "name": "host_0",
+                "device": "host",
+                "kind": "onnx",
+                "model": "segments/host_0.onnx",
+                "inputs": ["x"],
+                "outputs": ["t0"],
+            },
+            dict(step, calib="calib/hailo_1.npy") if calib else step,
+            {
+                "name": "hailo_2",
+                "device": "hailo",
+                "kind": "onnx",
+                "model": "segments/hailo_2.onnx",
+                "inputs": ["t1"],
+                "outputs": ["y"],
+            },
+        ],
+    )
     return out
 
 
@@ -65,6 +90,7 @@ def test_int8_cache_reused(tmp_path, monkeypatch):
 
     def boom(*a, **k):
         raise AssertionError("should have used the cache")
+
     monkeypatch.setattr(ie, "quantize", boom)
     plan = Plan.load(out, backend="emulate-int8", calibration={"x": xs[:, None]})  # (N, 1, ...) also accepted
     assert plan.run({"x": xs[:1]})["y"].shape == (1, 4, 12, 12)
@@ -82,7 +108,7 @@ def test_int8_needs_calibration(tmp_path):
 
 def test_calib_file_formats(tmp_path):
     a = rand(5, 4, 6, 3, seed=1)  # (N, H, W, C)
-    b = rand(5, 7, seed=2)        # dense (N, C)
+    b = rand(5, 7, seed=2)  # dense (N, C)
     np.savez(tmp_path / "c.npz", p=a, q=b)
     samples = load_calib_file(tmp_path / "c.npz", [("p", [1, 3, 4, 6]), ("q", [1, 7])], "s")
     assert len(samples) == 5

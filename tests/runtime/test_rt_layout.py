@@ -1,21 +1,25 @@
 """NCHW <-> HailoRT host layout: values, contiguity, and no copy when the transpose is a reshape."""
+
 import numpy as np
 import pytest
-
 from rt_helpers import rand
+
 from runtime import PlanError
 from runtime.layout import channels_last_shape, from_host, to_host
 
 
-@pytest.mark.parametrize("shape,host,copy", [
-    ((1, 3, 4, 5), (4, 5, 3), True),
-    ((1, 1, 4, 5), (4, 5, 1), False),   # C == 1
-    ((1, 6, 1, 1), (1, 1, 6), False),   # H == W == 1
-    ((1, 1, 1, 7), (1, 7, 1), False),   # [1,1,1,T]
-    ((1, 3, 1, 7), (1, 7, 3), True),    # H == 1 alone still reorders C and W
-    ((1, 6), (6,), False),              # dense
-    ((1, 4, 9), (9, 4), True),          # 1-D feature map
-])
+@pytest.mark.parametrize(
+    "shape,host,copy",
+    [
+        ((1, 3, 4, 5), (4, 5, 3), True),
+        ((1, 1, 4, 5), (4, 5, 1), False),  # C == 1
+        ((1, 6, 1, 1), (1, 1, 6), False),  # H == W == 1
+        ((1, 1, 1, 7), (1, 7, 1), False),  # [1,1,1,T]
+        ((1, 3, 1, 7), (1, 7, 3), True),  # H == 1 alone still reorders C and W
+        ((1, 6), (6,), False),  # dense
+        ((1, 4, 9), (9, 4), True),  # 1-D feature map
+    ],
+)
 def test_round_trip_and_copy_rules(shape, host, copy):
     x = rand(*shape)
     assert channels_last_shape(shape) == host

@@ -1,17 +1,30 @@
 """Plan.load / Plan.run on hand-built plans executed with onnxruntime."""
+
 import numpy as np
 import pytest
-
 from rt_helpers import affine_model, conv_model, ort_run, rand, write_plan
+
 from runtime import Plan, PlanError
 from runtime.schema import last_uses, load_spec
 
 
 def test_single_host_step(tmp_path):
     conv_model(tmp_path / "segments/host_0.onnx", 3, 4, 8, 8)
-    write_plan(tmp_path, [("x", [1, 3, 8, 8])], [("y", [1, 4, 8, 8])],
-               [{"name": "host_0", "device": "host", "kind": "onnx", "model": "segments/host_0.onnx",
-                 "inputs": ["x"], "outputs": ["y"]}])
+    write_plan(
+        tmp_path,
+        [("x", [1, 3, 8, 8])],
+        [("y", [1, 4, 8, 8])],
+        [
+            {
+                "name": "host_0",
+                "device": "host",
+                "kind": "onnx",
+                "model": "segments/host_0.onnx",
+                "inputs": ["x"],
+                "outputs": ["y"],
+            }
+        ],
+    )
     plan = Plan.load(tmp_path)
     x = rand(1, 3, 8, 8)
     out = plan.run({"x": x})
@@ -23,10 +36,15 @@ def test_single_host_step(tmp_path):
 def two_step_plan(tmp_path):
     conv_model(tmp_path / "s0.onnx", 2, 3, 6, 6, seed=1)
     conv_model(tmp_path / "s1.onnx", 3, 5, 6, 6, seed=2, relu=False, names=("p", "q"))
-    write_plan(tmp_path, [("x", [1, 2, 6, 6])], [("y", [1, 5, 6, 6])],
-               [{"name": "a", "kind": "onnx", "model": "s0.onnx", "inputs": ["x"], "outputs": ["t0"]},
-                {"name": "b", "device": "hailo", "kind": "onnx", "model": "s1.onnx", "inputs": ["t0"],
-                 "outputs": ["y"]}])
+    write_plan(
+        tmp_path,
+        [("x", [1, 2, 6, 6])],
+        [("y", [1, 5, 6, 6])],
+        [
+            {"name": "a", "kind": "onnx", "model": "s0.onnx", "inputs": ["x"], "outputs": ["t0"]},
+            {"name": "b", "device": "hailo", "kind": "onnx", "model": "s1.onnx", "inputs": ["t0"], "outputs": ["y"]},
+        ],
+    )
     return Plan.load(tmp_path, backend="onnxruntime")
 
 
@@ -60,9 +78,15 @@ def test_shared_model_positional_bindings(tmp_path):
     # One model file, two steps bound to different tensors: the session must be shared and
     # the bindings positional (the model's own graph names a/b never appear in the plan).
     affine_model(tmp_path / "tile.onnx", [1, 2, 4], 2.0, 1.0)
-    write_plan(tmp_path, [("u", [1, 2, 4]), ("v", [1, 2, 4])], [("ou", [1, 2, 4]), ("ov", [1, 2, 4])],
-               [{"name": "t0", "device": "hailo", "kind": "onnx", "model": "tile.onnx", "inputs": ["u"], "outputs": ["ou"]},
-                {"name": "t1", "device": "hailo", "kind": "onnx", "model": "tile.onnx", "inputs": ["v"], "outputs": ["ov"]}])
+    write_plan(
+        tmp_path,
+        [("u", [1, 2, 4]), ("v", [1, 2, 4])],
+        [("ou", [1, 2, 4]), ("ov", [1, 2, 4])],
+        [
+            {"name": "t0", "device": "hailo", "kind": "onnx", "model": "tile.onnx", "inputs": ["u"], "outputs": ["ou"]},
+            {"name": "t1", "device": "hailo", "kind": "onnx", "model": "tile.onnx", "inputs": ["v"], "outputs": ["ov"]},
+        ],
+    )
     plan = Plan.load(tmp_path, backend="onnxruntime")
     assert len(plan._host.sessions) == 1
     assert plan._ops[0].runner.session is plan._ops[1].runner.session
@@ -76,9 +100,18 @@ def test_shared_model_positional_bindings(tmp_path):
 def test_last_use_and_freeing(tmp_path):
     affine_model(tmp_path / "m.onnx", [1, 3], 1.0, 1.0)
     step = lambda n, i, o: {"name": n, "kind": "onnx", "model": "m.onnx", "inputs": [i], "outputs": [o]}
-    write_plan(tmp_path, [("x", [1, 3]), ("unused", [1, 3])], [("d", [1, 3])],
-               [step("s0", "x", "a"), step("s1", "a", "b"), step("s2", "a", "dead"), step("s3", "b", "c"),
-                {"name": "s4", "kind": "sum", "inputs": ["c", "b"], "outputs": ["d"]}])
+    write_plan(
+        tmp_path,
+        [("x", [1, 3]), ("unused", [1, 3])],
+        [("d", [1, 3])],
+        [
+            step("s0", "x", "a"),
+            step("s1", "a", "b"),
+            step("s2", "a", "dead"),
+            step("s3", "b", "c"),
+            {"name": "s4", "kind": "sum", "inputs": ["c", "b"], "outputs": ["d"]},
+        ],
+    )
     spec = load_spec(tmp_path)
     free = last_uses(spec)
     assert [sorted(f) for f in free] == [["x"], [], ["a", "dead"], [], ["b", "c"]]
@@ -99,9 +132,15 @@ def test_last_use_and_freeing(tmp_path):
 
 def test_env_holds_only_live_tensors(tmp_path, monkeypatch):
     affine_model(tmp_path / "m.onnx", [1, 3], 1.0, 0.0)
-    write_plan(tmp_path, [("x", [1, 3])], [("c", [1, 3])],
-               [{"name": f"s{i}", "kind": "onnx", "model": "m.onnx", "inputs": [a], "outputs": [b]}
-                for i, (a, b) in enumerate([("x", "a"), ("a", "b"), ("b", "c")])])
+    write_plan(
+        tmp_path,
+        [("x", [1, 3])],
+        [("c", [1, 3])],
+        [
+            {"name": f"s{i}", "kind": "onnx", "model": "m.onnx", "inputs": [a], "outputs": [b]}
+            for i, (a, b) in enumerate([("x", "a"), ("a", "b"), ("b", "c")])
+        ],
+    )
     plan = Plan.load(tmp_path)
     live = []
     orig_check = plan._check_inputs
@@ -110,6 +149,7 @@ def test_env_holds_only_live_tensors(tmp_path, monkeypatch):
         env = orig_check(inputs)
         live.append(env)  # the same dict object the run loop mutates
         return env
+
     monkeypatch.setattr(plan, "_check_inputs", check)
     sizes = []
     for op in plan._ops:

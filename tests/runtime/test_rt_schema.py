@@ -1,12 +1,13 @@
 """Plan format v2 (runtime/schema.py): paths confined to the plan folder, files verified by sha256,
 every tensor declared and checked, names and sizes bounded."""
+
 import json
 import os
 
 import numpy as np
 import pytest
-
 from rt_helpers import affine_model, rand, refresh, write_plan
+
 from runtime import Plan, PlanError, validate
 
 
@@ -28,8 +29,19 @@ def test_valid_plan_loads_and_validates(tmp_path):
     np.testing.assert_allclose(Plan.load(out).run({"x": np.ones((1, 3), np.float32)})["y"], 3.0)
 
 
-@pytest.mark.parametrize("path", ["/etc/passwd", "../m.onnx", "segments/../../m.onnx", "./segments/m.onnx",
-                                  "segments//m.onnx", ".hidden.onnx", "seg ments/m.onnx", "segments\\m.onnx"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/etc/passwd",
+        "../m.onnx",
+        "segments/../../m.onnx",
+        "./segments/m.onnx",
+        "segments//m.onnx",
+        ".hidden.onnx",
+        "seg ments/m.onnx",
+        "segments\\m.onnx",
+    ],
+)
 def test_paths_must_be_plain_and_relative(tmp_path, path):
     out = plan(tmp_path)
     edit(out, lambda d: d["steps"][0].update(model=path))
@@ -78,7 +90,9 @@ def test_undeclared_and_misdeclared_tensors(tmp_path):
         Plan.load(out)
     out = plan(tmp_path / "b")
     edit(out, lambda d: d["tensors"]["y"].update(shape=[1, 4]))
-    with pytest.raises(PlanError, match="plan output 'y' is declared \\[1, 3\\] float32 but its producer makes \\[1, 4\\]"):
+    with pytest.raises(
+        PlanError, match="plan output 'y' is declared \\[1, 3\\] float32 but its producer makes \\[1, 4\\]"
+    ):
         Plan.load(out)
 
 
@@ -86,26 +100,34 @@ def test_swapped_segment_is_caught_at_run_time(tmp_path):
     """A segment file replaced (and re-hashed) by one with other outputs: the step's result does not
     match plan.json's declaration, and the run says so instead of passing it on."""
     out = plan(tmp_path)
-    from rt_helpers import save_model
     from onnx import helper
-    save_model(out / "segments/m.onnx", [helper.make_node("Cast", ["x"], ["y"], to=11)], [("x", [1, 3])],
-               [("y", [1, 3])])
+    from rt_helpers import save_model
+
+    save_model(
+        out / "segments/m.onnx", [helper.make_node("Cast", ["x"], ["y"], to=11)], [("x", [1, 3])], [("y", [1, 3])]
+    )
     import onnx
+
     m = onnx.load(str(out / "segments/m.onnx"))
     m.graph.output[0].type.tensor_type.elem_type = 11
     onnx.save(m, str(out / "segments/m.onnx"))
     refresh(out)
     p = Plan.load(out)
-    with pytest.raises(PlanError, match="step 's0' produced 'y' as \\[1, 3\\] float64, but plan.json declares "
-                                        "\\[1, 3\\] float32"):
+    with pytest.raises(
+        PlanError, match="step 's0' produced 'y' as \\[1, 3\\] float64, but plan.json declares \\[1, 3\\] float32"
+    ):
         p.run({"x": rand(1, 3)})
 
 
 def test_stitch_steps_are_checked_against_declarations(tmp_path):
-    out = plan(tmp_path, [
-        {"name": "s0", "kind": "onnx", "model": "segments/m.onnx", "inputs": ["x"], "outputs": ["t"]},
-        {"name": "cut", "kind": "slice", "inputs": ["t"], "outputs": ["u"], "axis": 1, "start": 0, "end": 2},
-        {"name": "pad", "kind": "slice", "inputs": ["u"], "outputs": ["y"], "axis": 1, "start": 0, "end": 3}])
+    out = plan(
+        tmp_path,
+        [
+            {"name": "s0", "kind": "onnx", "model": "segments/m.onnx", "inputs": ["x"], "outputs": ["t"]},
+            {"name": "cut", "kind": "slice", "inputs": ["t"], "outputs": ["u"], "axis": 1, "start": 0, "end": 2},
+            {"name": "pad", "kind": "slice", "inputs": ["u"], "outputs": ["y"], "axis": 1, "start": 0, "end": 3},
+        ],
+    )
     Plan.load(out)
     edit(out, lambda d: d["steps"][1].update(end=100_000_000))  # a huge allocation asked for
     with pytest.raises(PlanError, match="step 'cut': produces shape \\[1, 100000000\\] but 'tensors' declares"):
@@ -139,18 +161,32 @@ def test_deeply_nested_and_oversized_plan_json(tmp_path):
 
 def test_huge_declared_shape_is_refused(tmp_path):
     out = plan(tmp_path)
-    edit(out, lambda d: d["inputs"][0].update(shape=[1, 2 ** 40]))
+    edit(out, lambda d: d["inputs"][0].update(shape=[1, 2**40]))
     with pytest.raises(PlanError, match="integers|elements"):
         Plan.load(out)
 
 
 def test_failed_compile_status_keeps_auto_on_onnxruntime(tmp_path):
-    out = plan(tmp_path, [{"name": "s0", "kind": "onnx", "device": "hailo", "model": "segments/m.onnx",
-                           "inputs": ["x"], "outputs": ["y"], "compile_status": "failed"}])
-    from runtime.backends import choose_backend
-    from runtime.schema import load_spec
+    out = plan(
+        tmp_path,
+        [
+            {
+                "name": "s0",
+                "kind": "onnx",
+                "device": "hailo",
+                "model": "segments/m.onnx",
+                "inputs": ["x"],
+                "outputs": ["y"],
+                "compile_status": "failed",
+            }
+        ],
+    )
     import sys
     import types
+
+    from runtime.backends import choose_backend
+    from runtime.schema import load_spec
+
     sys.modules["hailo_platform"] = types.ModuleType("hailo_platform")  # importable, but the step failed
     try:
         name, reason = choose_backend(load_spec(out), "auto")

@@ -1,9 +1,11 @@
 """Stitch steps (slice / concat / sum) against numpy references, buffer reuse and aliasing."""
+
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
-
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rt_helpers import affine_model, rand, write_plan
+
 from runtime import Plan, PlanError
 from runtime.schema import StepSpec
 from runtime.stitch import make_stitch
@@ -60,8 +62,9 @@ def test_slice_matches_reference(n, start, width, axis):
     end = start + width
     if end <= 0 or start >= n:
         return  # no overlap: rejected, tested above
-    np.testing.assert_array_equal(op("slice", axis=axis, start=start, end=end).run([x])[0],
-                                  ref_slice(x, axis, start, end))
+    np.testing.assert_array_equal(
+        op("slice", axis=axis, start=start, end=end).run([x])[0], ref_slice(x, axis, start, end)
+    )
 
 
 def test_concat_and_sum_exact():
@@ -87,12 +90,38 @@ def tiled_plan(tmp_path):
     steps = []
     for i in range(3):
         s, e = 4 * i - 1, 4 * i + 5  # 4 wide + halo 1 each side: [-1,5), [3,9), [7,13)
-        steps.append({"name": f"cut{i}", "kind": "slice", "inputs": ["x"], "outputs": [f"in{i}"],
-                      "axis": 3, "start": s, "end": e})
-        steps.append({"name": f"tile{i}", "device": "hailo", "kind": "onnx", "model": "tile.onnx",
-                      "inputs": [f"in{i}"], "outputs": [f"out{i}"]})
-        steps.append({"name": f"crop{i}", "kind": "slice", "inputs": [f"out{i}"], "outputs": [f"c{i}"],
-                      "axis": 3, "start": 1, "end": 5})
+        steps.append(
+            {
+                "name": f"cut{i}",
+                "kind": "slice",
+                "inputs": ["x"],
+                "outputs": [f"in{i}"],
+                "axis": 3,
+                "start": s,
+                "end": e,
+            }
+        )
+        steps.append(
+            {
+                "name": f"tile{i}",
+                "device": "hailo",
+                "kind": "onnx",
+                "model": "tile.onnx",
+                "inputs": [f"in{i}"],
+                "outputs": [f"out{i}"],
+            }
+        )
+        steps.append(
+            {
+                "name": f"crop{i}",
+                "kind": "slice",
+                "inputs": [f"out{i}"],
+                "outputs": [f"c{i}"],
+                "axis": 3,
+                "start": 1,
+                "end": 5,
+            }
+        )
     steps.append({"name": "join", "kind": "concat", "inputs": ["c0", "c1", "c2"], "outputs": ["y"], "axis": 3})
     steps.append({"name": "res", "kind": "sum", "inputs": ["y", "x"], "outputs": ["z"]})
     write_plan(tmp_path, [("x", [1, 2, 1, 12])], [("y", [1, 2, 1, 12]), ("z", [1, 2, 1, 12])], steps)

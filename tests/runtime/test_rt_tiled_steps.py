@@ -1,6 +1,7 @@
 """Tiled steps in the runtime: the gather and scatter against a per-tile reference, the hailo
 backend sending all tiles of a step in one batched run (recording stand-in), and the schema's
 checks of `tiles`."""
+
 from __future__ import annotations
 
 import json
@@ -19,6 +20,7 @@ from runtime.tiles import TiledOp, mask_batch
 
 class Echo:
     """A model that returns its first input's channels [0, c) and width [off, off + w) per frame."""
+
     input_names, output_names = ["a", "m"], ["y"]
     last_backend_seconds = 0.0
 
@@ -28,7 +30,7 @@ class Echo:
 
     def run(self, xs):
         self.seen = [x.copy() for x in xs]
-        return [xs[0][:, :self.c, :, self.off:self.off + self.w]]
+        return [xs[0][:, : self.c, :, self.off : self.off + self.w]]
 
     def buffers(self):
         return []
@@ -47,10 +49,16 @@ def _window(x, c0, c1, lo, width):
 def test_gather_and_scatter_match_a_per_tile_loop(batch, start, step, width, count):
     c, h, length = 5, 2, 13
     x = np.random.default_rng(0).standard_normal((batch, c, h, length)).astype(np.float32)
-    tiles = Tiles(count, (Window("x", 1, 4, start, step, width), Mask(length, start, step, width, h)),
-                  (Block("y", 0, 3, step, (count - 1) * step + 1),), batch)
-    declared = {"x": type("T", (), {"shape": x.shape, "dtype": "float32"}),
-                "y": type("T", (), {"shape": (batch, 3, h, (count - 1) * step + 1), "dtype": "float32"})}
+    tiles = Tiles(
+        count,
+        (Window("x", 1, 4, start, step, width), Mask(length, start, step, width, h)),
+        (Block("y", 0, 3, step, (count - 1) * step + 1),),
+        batch,
+    )
+    declared = {
+        "x": type("T", (), {"shape": x.shape, "dtype": "float32"}),
+        "y": type("T", (), {"shape": (batch, 3, h, (count - 1) * step + 1), "dtype": "float32"}),
+    }
     step_spec = StepSpec("s", "onnx", "hailo", ["x"], ["y"], {"model": "m.onnx"}, tiles=tiles)
     seg = Echo(3, -start if start < 0 else 0, step)
     op = TiledOp(step_spec, seg, declared)
@@ -58,20 +66,29 @@ def test_gather_and_scatter_match_a_per_tile_loop(batch, start, step, width, cou
     windows, masks = seg.seen
     for b in range(batch):
         for t in range(count):
-            np.testing.assert_array_equal(windows[b * count + t], _window(x[b:b + 1], 1, 4, start + t * step, width)[0])
+            np.testing.assert_array_equal(
+                windows[b * count + t], _window(x[b : b + 1], 1, 4, start + t * step, width)[0]
+            )
             pos = start + t * step + np.arange(width)
             np.testing.assert_array_equal(masks[b * count + t, 0, 0], ((pos >= 0) & (pos < length)).astype(np.float32))
     # the scatter put tile t's columns at [t*step, (t+1)*step), cropped
-    want = np.concatenate([windows[b * count + t][None, :3, :, seg.off:seg.off + step]
-                           for b in range(batch) for t in range(count)]).reshape(batch, count, 3, h, step)
-    want = want.transpose(0, 2, 3, 1, 4).reshape(batch, 3, h, count * step)[..., :y.shape[3]]
+    want = np.concatenate(
+        [windows[b * count + t][None, :3, :, seg.off : seg.off + step] for b in range(batch) for t in range(count)]
+    ).reshape(batch, count, 3, h, step)
+    want = want.transpose(0, 2, 3, 1, 4).reshape(batch, 3, h, count * step)[..., : y.shape[3]]
     np.testing.assert_array_equal(y, want)
     assert mask_batch(Mask(length, start, step, width, h), count, batch).shape == (batch * count, 1, h, width)
 
 
 def test_hailo_backend_sends_all_tiles_of_a_step_in_one_run(tmp_path, standin):  # noqa: F811 - the fixture
-    model = (Chain(80, 300, seed=3).conv(72, k=3, d=4, pads=(4, 4)).act("PRelu")
-             .conv(40, k=5, d=2, pads=(8, 0)).act().model())
+    model = (
+        Chain(80, 300, seed=3)
+        .conv(72, k=3, d=4, pads=(4, 4))
+        .act("PRelu")
+        .conv(40, k=5, d=2, pads=(8, 0))
+        .act()
+        .model()
+    )
     out = tmp_path / "plan"
     write_tiled_plan(model, TilingLimits(channels=32, width=64), out)
     doc = json.loads((out / "plan.json").read_text())
@@ -79,6 +96,7 @@ def test_hailo_backend_sends_all_tiles_of_a_step_in_one_run(tmp_path, standin): 
     hp.write_hef(out / "segments" / "hailo_0_s0.hef", out / step["model"], net="s0")
     step["hef"] = "segments/hailo_0_s0.hef"
     from rewriter.plan.writer import write_plan_json
+
     write_plan_json(out, doc)
     frames = step["tiles"]["count"]
     assert frames > 1 and any("mask" in b for b in step["tiles"]["inputs"]) and len(step["tiles"]["outputs"]) > 1
@@ -93,7 +111,7 @@ def test_hailo_backend_sends_all_tiles_of_a_step_in_one_run(tmp_path, standin): 
             got = plan.run({"x": x})
         runs = hp.calls("run")
         assert len(runs) == 2 and all(c[2] == frames and c[4] == frames for c in runs)
-        assert not hp.calls("set_buffer")   # every frame's buffers were bound once, at load
+        assert not hp.calls("set_buffer")  # every frame's buffers were bound once, at load
     for k in want:
         np.testing.assert_allclose(got[k], want[k], rtol=1e-5, atol=1e-5)
 
@@ -105,18 +123,22 @@ def _tiled_doc(tmp_path):
     return out, json.loads((out / "plan.json").read_text())
 
 
-@pytest.mark.parametrize("edit,message", [
-    (lambda t: t["outputs"][0].update(channels=[0, 4]), "do not cover"),
-    (lambda t: t["outputs"].append(dict(t["outputs"][-1])), "do not cover"),
-    (lambda t: t.update(count=1), "do not fit"),
-    (lambda t: t["inputs"][0].update(tensor="nope"), "not one of the step's inputs"),
-    (lambda t: t["inputs"][0].update(channels=[0, 99]), "reads channels"),
-    (lambda t: t["inputs"][0].update(step=-1), "'step' must be an integer >= 0"),
-    (lambda t: t["outputs"][0].update(length=5), "says length"),
-    (lambda t: t.pop("inputs"), "count, inputs and outputs"),
-])
+@pytest.mark.parametrize(
+    "edit,message",
+    [
+        (lambda t: t["outputs"][0].update(channels=[0, 4]), "do not cover"),
+        (lambda t: t["outputs"].append(dict(t["outputs"][-1])), "do not cover"),
+        (lambda t: t.update(count=1), "do not fit"),
+        (lambda t: t["inputs"][0].update(tensor="nope"), "not one of the step's inputs"),
+        (lambda t: t["inputs"][0].update(channels=[0, 99]), "reads channels"),
+        (lambda t: t["inputs"][0].update(step=-1), "'step' must be an integer >= 0"),
+        (lambda t: t["outputs"][0].update(length=5), "says length"),
+        (lambda t: t.pop("inputs"), "count, inputs and outputs"),
+    ],
+)
 def test_schema_refuses_bad_tiles(tmp_path, edit, message):
     from runtime.schema import parse_spec
+
     out, doc = _tiled_doc(tmp_path)
     edit(next(s for s in doc["steps"] if "tiles" in s)["tiles"])
     with pytest.raises(PlanError, match=message):
@@ -125,6 +147,7 @@ def test_schema_refuses_bad_tiles(tmp_path, edit, message):
 
 def test_tiles_need_format_version_3(tmp_path):
     from runtime.schema import parse_spec
+
     out, doc = _tiled_doc(tmp_path)
     doc["version"] = 2
     with pytest.raises(PlanError, match="version 3"):

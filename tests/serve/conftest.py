@@ -1,4 +1,5 @@
 """Fixtures for the sidecar tests (helpers in sv_helpers.py): the real TCN encoder rewritten to a plan."""
+
 from __future__ import annotations
 
 import sys
@@ -20,7 +21,21 @@ def tcn_plan(tmp_path_factory) -> Path:
     if not TCN_MODEL.is_file():
         pytest.skip(f"TCN fixture not present at {FIXTURE}")
     from rewriter.cli import main as rewrite
+
     out = tmp_path_factory.mktemp("serve") / "tcn.plan"
-    assert rewrite([str(TCN_MODEL), "--target", "hailo8", "--normalize", str(FIXTURE / "model_config.json"),
-                    "-o", str(out), "-q"]) == 0
+    assert (
+        rewrite(
+            [
+                str(TCN_MODEL),
+                "--target",
+                "hailo8",
+                "--normalize",
+                str(FIXTURE / "model_config.json"),
+                "-o",
+                str(out),
+                "-q",
+            ]
+        )
+        == 0
+    )
     return out

@@ -1,6 +1,7 @@
 """Helpers for the sidecar tests: the real TCN encoder fixture (or, without ../shared, the same architecture
 exported from examples/tcn_encoder.py), IMU-like windows, and a real
 uvicorn server on 127.0.0.1 (a free port) in a thread or a subprocess."""
+
 from __future__ import annotations
 
 import contextlib
@@ -31,17 +32,36 @@ def _exported_encoder() -> Path:
     if not (folder / MODEL_NAME).is_file():
         folder.mkdir(parents=True, exist_ok=True)
         staged = folder / f".{os.getpid()}.onnx"
-        subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); "
-                        "sys.path.insert(0, sys.argv[1] + '/examples'); from tcn_encoder import export; export(Path(sys.argv[2]))",
-                        str(REPO), str(staged)], check=True, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); "
+                "sys.path.insert(0, sys.argv[1] + '/examples'); "
+                "from tcn_encoder import export; export(Path(sys.argv[2]))",
+                str(REPO),
+                str(staged),
+            ],
+            check=True,
+            capture_output=True,
+        )
         config = {"normalization": {"mean": [0.0, 0.0, 9.8] + [0.0] * 6, "std": [4.0, 4.0, 2.5] + [1.0] * 6}}
         (folder / "model_config.json").write_text(json.dumps(config))
         os.replace(staged, folder / MODEL_NAME)
     return folder
 
 
-FIXTURE = next((d / "fixtures" / "tcn_encoder" for d in (REPO.parent / "shared", REPO.parent.parent / "shared")
-                if (d / "fixtures" / "tcn_encoder" / MODEL_NAME).is_file()), None) or _exported_encoder()
+FIXTURE = (
+    next(
+        (
+            d / "fixtures" / "tcn_encoder"
+            for d in (REPO.parent / "shared", REPO.parent.parent / "shared")
+            if (d / "fixtures" / "tcn_encoder" / MODEL_NAME).is_file()
+        ),
+        None,
+    )
+    or _exported_encoder()
+)
 TCN_MODEL = FIXTURE / MODEL_NAME
 
 
@@ -56,6 +76,7 @@ def window(seed: int = 0, shape=(100, 9)) -> np.ndarray:
 def live_server(service):
     """Serve `service` with uvicorn on 127.0.0.1 (free port) in a thread; yields the base URL."""
     from runtime.serve.server import bind, make_server
+
     sock = bind("127.0.0.1", 0)
     server = make_server(service)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -90,9 +111,14 @@ class ServerProcess:
     """`rewrite serve PLAN --port 0 ...` as a subprocess; the URL is read from its first line."""
 
     def __init__(self, *args: str, env: dict | None = None):
-        self.proc = subprocess.Popen([sys.executable, "-m", "rewriter.cli", "serve", *args, "--port", "0"],
-                                     cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     env={**os.environ, **(env or {})})
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "rewriter.cli", "serve", *args, "--port", "0"],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
         line = self.proc.stderr.readline()
         m = re.search(r"on (http://127\.0\.0\.1:\d+)", line)
         if not m:
@@ -103,6 +129,7 @@ class ServerProcess:
 
     def stop(self, sig=None, timeout: float = 30.0) -> tuple[int, str]:
         import signal
+
         self.proc.send_signal(sig or signal.SIGTERM)
         try:
             _, err = self.proc.communicate(timeout=timeout)

@@ -1,4 +1,5 @@
 """`rewrite bench`: contract file, gates, JSON keys, exit codes; in process and against a live server."""
+
 import json
 import shutil
 from pathlib import Path
@@ -27,13 +28,16 @@ def test_example_contract_file_holds_the_defaults():
     assert (c.p95_ms, c.windows_per_s, c.rss_mb, c.onnx_vs_pytorch, c.hailo_vs_onnx) == (50, 20, 512, 0.99, 0.95)
 
 
-@pytest.mark.parametrize("text, says", [
-    ("[latency]\np95 = 10\n", "unknown key 'p95'"),
-    ("[speed]\nx = 1\n", "unknown section [speed]"),
-    ("[latency]\np95_ms = 'fast'\n", "must be a number"),
-    ("[latency]\np95_ms = -1\n", "must be a number"),
-    ("[latency\n", "cannot read"),
-])
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("[latency]\np95 = 10\n", "unknown key 'p95'"),
+        ("[speed]\nx = 1\n", "unknown section [speed]"),
+        ("[latency]\np95_ms = 'fast'\n", "must be a number"),
+        ("[latency]\np95_ms = -1\n", "must be a number"),
+        ("[latency\n", "cannot read"),
+    ],
+)
 def test_bad_contract_files(tmp_path, text, says):
     f = tmp_path / "c.toml"
     f.write_text(text)
@@ -43,8 +47,14 @@ def test_bad_contract_files(tmp_path, text, says):
 
 
 def test_gates_choose_the_cosine_limit_by_backend_and_zero_switches_off():
-    result = {"p95_ms": 10.0, "windows_per_s": 100.0, "rss_mb": 100.0, "cosine": {"y": 0.97},
-              "overhead": {"p95_ratio": 1.1}, "backend": "hailo"}
+    result = {
+        "p95_ms": 10.0,
+        "windows_per_s": 100.0,
+        "rss_mb": 100.0,
+        "cosine": {"y": 0.97},
+        "overhead": {"p95_ratio": 1.1},
+        "backend": "hailo",
+    }
     by_name = {g.name: g for g in gates(Contract(), result)}
     assert by_name["cosine vs ONNX (hailo_vs_onnx)"].passed  # 0.97 >= 0.95 on the device
     assert not gates(Contract(), {**result, "backend": "onnxruntime"})[3].passed  # float plan: 0.99999
@@ -68,8 +78,13 @@ def test_in_process_on_the_tcn_plan(tcn_plan, capsys):
     assert doc["reference"]["threads"] == 1 and "p95_ratio" in doc["overhead"]
     assert doc["overhead"]["runtime_us_per_inference"] > 0
     assert doc["concurrent"]["clients"] == 2 and doc["concurrent"]["windows_per_s"] > 0
-    assert {g["name"] for g in doc["gates"]} >= {"p95 latency", "throughput", "peak RSS",
-                                                 "cosine vs ONNX (plan_vs_onnx)", "p95 / bare onnxruntime p95"}
+    assert {g["name"] for g in doc["gates"]} >= {
+        "p95 latency",
+        "throughput",
+        "peak RSS",
+        "cosine vs ONNX (plan_vs_onnx)",
+        "p95 / bare onnxruntime p95",
+    }
     assert code == (0 if doc["passed"] else 1) and doc["passed"] == all(g["passed"] for g in doc["gates"])
 
 
@@ -95,8 +110,9 @@ def test_table_for_people(tcn_plan, capsys):
 def test_against_a_live_server(tcn_plan, capsys):
     service = Service(ServeConfig(plan=tcn_plan, output_names="latent"))
     with live_server(service) as url:
-        _, doc = run_bench(capsys, tcn_plan, "--url", url, "--against", TCN_MODEL, "--requests", 100,
-                              "--concurrency", 3)
+        _, doc = run_bench(
+            capsys, tcn_plan, "--url", url, "--against", TCN_MODEL, "--requests", 100, "--concurrency", 3
+        )
         peak = httpx.get(url + "/healthz").json()["peak_rss_mb"]
     assert KEYS <= set(doc) and doc["mode"] == "url" and doc["backend"] == "onnxruntime"
     assert doc["status_counts"] == {"200": 200} and doc["failed_requests"] == 0
@@ -117,13 +133,16 @@ def test_failed_requests_fail_the_bench(tcn_plan, capsys, tmp_path):
     assert code == 1 and doc["failed_requests"] == 10 and doc["status_counts"] == {"422": 10}
 
 
-@pytest.mark.parametrize("args, says", [
-    (["--requests", "0"], "--requests must be at least 1"),
-    (["--url", "ftp://x"], "--url must look like"),
-    (["--url", "http://127.0.0.1:9"], "no sidecar answering"),
-    (["--against", "missing.onnx"], "no such model file"),
-    (["--contract", "missing.toml"], "no such file"),
-])
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["--requests", "0"], "--requests must be at least 1"),
+        (["--url", "ftp://x"], "--url must look like"),
+        (["--url", "http://127.0.0.1:9"], "no sidecar answering"),
+        (["--against", "missing.onnx"], "no such model file"),
+        (["--contract", "missing.toml"], "no such file"),
+    ],
+)
 def test_user_errors_are_one_line_exit_2(tcn_plan, capsys, args, says):
     assert rewrite(["bench", str(tcn_plan), *args]) == 2
     err = capsys.readouterr().err

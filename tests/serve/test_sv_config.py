@@ -1,4 +1,5 @@
 """--output-names forms, USE_REAL_MODEL / --stub, option bounds."""
+
 from pathlib import Path
 
 import pytest
@@ -18,29 +19,37 @@ def test_positional_names():
 
 
 def test_pairs_rename_some_outputs():
-    assert output_keys("scores=motif_scores", OUTS) == {"latent_embeddings": "latent_embeddings",
-                                                        "scores": "motif_scores"}
+    assert output_keys("scores=motif_scores", OUTS) == {
+        "latent_embeddings": "latent_embeddings",
+        "scores": "motif_scores",
+    }
 
 
-@pytest.mark.parametrize("name, text", [
-    ("keys.toml", '[outputs]\nlatent_embeddings = "latent"\nscores = "motif_scores"\n'),
-    ("keys.toml", 'latent_embeddings = "latent"\nscores = "motif_scores"\n'),
-    ("keys.json", '{"latent_embeddings": "latent", "scores": "motif_scores"}'),
-])
+@pytest.mark.parametrize(
+    "name, text",
+    [
+        ("keys.toml", '[outputs]\nlatent_embeddings = "latent"\nscores = "motif_scores"\n'),
+        ("keys.toml", 'latent_embeddings = "latent"\nscores = "motif_scores"\n'),
+        ("keys.json", '{"latent_embeddings": "latent", "scores": "motif_scores"}'),
+    ],
+)
 def test_mapping_files(tmp_path: Path, name, text):
     f = tmp_path / name
     f.write_text(text)
     assert output_keys(str(f), OUTS) == {"latent_embeddings": "latent", "scores": "motif_scores"}
 
 
-@pytest.mark.parametrize("spec, says", [
-    ("only_one", "1 name(s) for 2"),
-    ("a,,", "3 name(s)"),
-    ("nope=x", "not among the plan's outputs"),
-    ("scores=latent_embeddings", "same key"),
-    ("scores=", "bad pair"),
-    ("missing.toml", "no such file"),
-])
+@pytest.mark.parametrize(
+    "spec, says",
+    [
+        ("only_one", "1 name(s) for 2"),
+        ("a,,", "3 name(s)"),
+        ("nope=x", "not among the plan's outputs"),
+        ("scores=latent_embeddings", "same key"),
+        ("scores=", "bad pair"),
+        ("missing.toml", "no such file"),
+    ],
+)
 def test_bad_specs(spec, says):
     with pytest.raises(OptionError, match=says.replace("(", r"\(").replace(")", r"\)")):
         output_keys(spec, OUTS)

@@ -1,6 +1,7 @@
 """Hailo fails at run time -> the service reloads the plan on onnxruntime, says so in /healthz and
 /metrics, and keeps answering correctly. The device is tests/runtime/hailo_platform_standin.py, a
 RECORDING STAND-IN for HailoRT (not Hailo's code), made to fail like a lost device."""
+
 import json
 import shutil
 import sys
@@ -39,6 +40,7 @@ def device_lost(monkeypatch):
     def run(self, bindings, timeout_ms):
         hp._record("run", self, len(bindings), timeout_ms)
         raise RuntimeError("standin: HAILO_TIMEOUT(4) device not responding")
+
     monkeypatch.setattr(hp.ConfiguredInferModel, "run", run)
 
 
@@ -68,8 +70,7 @@ def test_hailo_failure_falls_back_to_cpu(hailo_plan, monkeypatch):
             x = window(seed)
             r = httpx.post(url + "/infer", json={"x": x.tolist()})
             assert r.status_code == 200, r.text
-            np.testing.assert_allclose(np.float32(r.json()["latent"]), expected(hailo_plan, x), rtol=1e-5,
-                                       atol=1e-5)
+            np.testing.assert_allclose(np.float32(r.json()["latent"]), expected(hailo_plan, x), rtol=1e-5, atol=1e-5)
         assert len(hp.calls("run")) == runs + 2  # the device was tried once, then left alone
 
         h = httpx.get(url + "/healthz").json()

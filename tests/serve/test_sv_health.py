@@ -1,4 +1,5 @@
 """Health figures that are easy to get wrong: plan identity and peak RSS after fork + exec."""
+
 import hashlib
 import subprocess
 import sys
@@ -13,17 +14,24 @@ from runtime.serve.server import bind
 def test_plan_identity(tmp_path):
     f = tmp_path / "plan.json"
     f.write_text('{"source": {"model": "enc.onnx"}}')
-    assert plan_identity(f, {"source": {"model": "enc.onnx"}}) == (hashlib.sha256(f.read_bytes()).hexdigest(),
-                                                                   "enc.onnx")
+    assert plan_identity(f, {"source": {"model": "enc.onnx"}}) == (
+        hashlib.sha256(f.read_bytes()).hexdigest(),
+        "enc.onnx",
+    )
     assert plan_identity(f, {})[1] is None
 
 
 def test_peak_rss_of_a_child_is_its_own():
     """Linux keeps ru_maxrss across fork + exec: a server started by a big process must not report it."""
-    ballast = np.ones(300 * 2 ** 20 // 8)  # 300 MiB touched in this (parent) process
+    ballast = np.ones(300 * 2**20 // 8)  # 300 MiB touched in this (parent) process
     assert peak_rss_mb() > 300
-    r = subprocess.run([sys.executable, "-c", "from runtime.serve.health import peak_rss_mb; print(peak_rss_mb())"],
-                       cwd=REPO, capture_output=True, text=True, check=True)
+    r = subprocess.run(
+        [sys.executable, "-c", "from runtime.serve.health import peak_rss_mb; print(peak_rss_mb())"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     del ballast
     assert float(r.stdout) < 150
 
@@ -32,6 +40,7 @@ def test_listening_socket_is_tcp_so_asyncio_sets_nodelay():
     """asyncio sets TCP_NODELAY on accepted sockets only when proto is TCP; without it keep-alive
     responses wait for the peer's delayed ACK (~40 ms each)."""
     import socket
+
     sock = bind("127.0.0.1", 0)
     try:
         assert sock.proto == socket.IPPROTO_TCP
@@ -45,6 +54,7 @@ def test_busy_port_is_a_one_line_error_before_the_plan_loads(tcn_plan, capsys, m
 
     def no_service(*args):
         raise AssertionError("the plan was loaded before the port was checked")
+
     monkeypatch.setattr(server, "Service", no_service)
     busy = bind("127.0.0.1", 0)
     try:

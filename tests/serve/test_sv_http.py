@@ -1,5 +1,6 @@
 """Every endpoint of a real uvicorn server on 127.0.0.1, called with a real HTTP client, on the plan
 of the real TCN encoder; answers checked against onnxruntime on the original model."""
+
 import hashlib
 import json
 
@@ -32,8 +33,9 @@ def reference(tcn_plan):
 
 def windows_served(url) -> float:
     text = httpx.get(f"{url}/metrics").text
-    return float(next(line.split()[-1] for line in text.splitlines()
-                      if line.startswith("hailo_rewriter_windows_total")))
+    return float(
+        next(line.split()[-1] for line in text.splitlines() if line.startswith("hailo_rewriter_windows_total"))
+    )
 
 
 @pytest.mark.parametrize("endpoint", ["/infer", "/encode"])
@@ -76,18 +78,26 @@ def test_metrics_count_requests_errors_and_time(server):
     assert httpx.post(url + "/infer", content=b"nope").status_code == 422
     text = httpx.get(url + "/metrics").text
     assert windows_served(url) == before + 1
-    for needle in ('hailo_rewriter_request_seconds_bucket{endpoint="/infer",le="0.05"}',
-                   'hailo_rewriter_requests_total{endpoint="/infer",status="200"}',
-                   'hailo_rewriter_requests_total{endpoint="/infer",status="422"}',
-                   'hailo_rewriter_errors_total{kind="bad_json"}',
-                   'hailo_rewriter_plan_seconds_total{where="device"}',
-                   'hailo_rewriter_plan_seconds_total{where="host"}',
-                   "hailo_rewriter_queue_depth 0.0", "hailo_rewriter_fallback_active 0.0",
-                   'hailo_rewriter_backend_info{backend="onnxruntime",stub="false"} 1.0',
-                   "process_resident_memory_bytes"):
+    for needle in (
+        'hailo_rewriter_request_seconds_bucket{endpoint="/infer",le="0.05"}',
+        'hailo_rewriter_requests_total{endpoint="/infer",status="200"}',
+        'hailo_rewriter_requests_total{endpoint="/infer",status="422"}',
+        'hailo_rewriter_errors_total{kind="bad_json"}',
+        'hailo_rewriter_plan_seconds_total{where="device"}',
+        'hailo_rewriter_plan_seconds_total{where="host"}',
+        "hailo_rewriter_queue_depth 0.0",
+        "hailo_rewriter_fallback_active 0.0",
+        'hailo_rewriter_backend_info{backend="onnxruntime",stub="false"} 1.0',
+        "process_resident_memory_bytes",
+    ):
         assert needle in text, needle
-    device = float(next(line.split()[-1] for line in text.splitlines()
-                        if line.startswith('hailo_rewriter_plan_seconds_total{where="device"}')))
+    device = float(
+        next(
+            line.split()[-1]
+            for line in text.splitlines()
+            if line.startswith('hailo_rewriter_plan_seconds_total{where="device"}')
+        )
+    )
     assert device > 0  # the hailo step's engine time (on onnxruntime here) is accounted
 
 
@@ -109,7 +119,8 @@ def bad_requests(url):
 
     def chunks():  # no Content-Length: the limit holds while streaming
         for i in range(0, len(big), 4096):
-            yield big[i:i + 4096]
+            yield big[i : i + 4096]
+
     yield "too large, chunked", httpx.post(url + "/infer", content=chunks()), 413
 
 

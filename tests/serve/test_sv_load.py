@@ -9,6 +9,7 @@ and the test says so in a skip after every other check has passed.
 The clients are stdlib http.client connections on threads: on this 2-core box the client shares
 the cores with the server, and httpx's async client costs ~3 ms of CPU per request here (0.3-0.4 ms
 for http.client), which would be measured as server latency."""
+
 import http.client
 import json
 import os
@@ -39,8 +40,9 @@ def drive(url: str, bodies: list[bytes]) -> tuple[list[float], list[int]]:
                 if i is None:
                     return
                 t0 = time.perf_counter()
-                conn.request("POST", "/infer", body=bodies[i % len(bodies)],
-                             headers={"Content-Type": "application/json"})
+                conn.request(
+                    "POST", "/infer", body=bodies[i % len(bodies)], headers={"Content-Type": "application/json"}
+                )
                 r = conn.getresponse()
                 data = r.read()
                 dt = time.perf_counter() - t0
@@ -79,13 +81,20 @@ def test_2000_requests_at_concurrency_8(tcn_plan):
     assert not [s for s in statuses if s >= 500], f"5xx answers: {sorted(set(statuses))}"
     assert statuses.count(200) == REQUESTS
     p50, p95 = np.percentile(np.asarray(latencies) * 1e3, [50, 95])
-    print(f"\n{REQUESTS} requests, {CLIENTS} clients: p50 {p50:.2f} ms, p95 {p95:.2f} ms, "
-          f"server peak RSS {health['peak_rss_mb']} MB, load average {load:.1f}")
+    print(
+        f"\n{REQUESTS} requests, {CLIENTS} clients: p50 {p50:.2f} ms, p95 {p95:.2f} ms, "
+        f"server peak RSS {health['peak_rss_mb']} MB, load average {load:.1f}"
+    )
     assert health["peak_rss_mb"] < 512
-    served = next(float(line.split()[-1]) for line in metrics.splitlines()
-                  if line.startswith('hailo_rewriter_requests_total{endpoint="/infer",status="200"}'))
+    served = next(
+        float(line.split()[-1])
+        for line in metrics.splitlines()
+        if line.startswith('hailo_rewriter_requests_total{endpoint="/infer",status="200"}')
+    )
     assert served == REQUESTS
     if p95 >= 50.0 and load > BUSY_LOAD:
-        pytest.skip(f"p95 {p95:.1f} ms not judged: load average {load:.1f} on {os.cpu_count()} cores "
-                    f"(other processes); everything else passed")
+        pytest.skip(
+            f"p95 {p95:.1f} ms not judged: load average {load:.1f} on {os.cpu_count()} cores "
+            f"(other processes); everything else passed"
+        )
     assert p95 < 50.0, f"p95 {p95:.1f} ms over the contract's 50 ms (load average {load:.1f})"

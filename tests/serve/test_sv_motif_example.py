@@ -1,5 +1,6 @@
 """examples/tcn_vae_motifs.py end to end: checkpoint -> ONNX (cosine gate) -> plan -> check -> bench;
 then the plan served answers the sidecar contract {"latent": [64], "motif_scores": [12]}."""
+
 import importlib.util
 import json
 

@@ -1,11 +1,12 @@
 """Request decoding: every malformed body is a RequestError with a status, a kind and one line."""
+
 import json
 
 import numpy as np
 import pytest
 
-from runtime.serve.payload import PayloadCodec, RequestError
 from runtime.schema import TensorSpec
+from runtime.serve.payload import PayloadCodec, RequestError
 
 WINDOW = TensorSpec("imu_window", (1, 100, 9), "float32")
 
@@ -40,31 +41,37 @@ def test_integers_are_accepted_as_floats():
     assert feeds["imu_window"].dtype == np.float32 and feeds["imu_window"].sum() == 900
 
 
-@pytest.mark.parametrize("raw, kind", [
-    (b"", "bad_json"),
-    (b"not json", "bad_json"),
-    (b"\xff\xfe\x00garbage", "bad_json"),
-    (b"[1, 2]", "bad_json"),
-    (b'{"x": ' + b"[" * 100000 + b"]" * 100000 + b"}", "bad_json"),  # nesting deeper than the parser allows
-    (b'{"y": 1}', "bad_field"),
-    (b"{}", "bad_field"),
-])
+@pytest.mark.parametrize(
+    "raw, kind",
+    [
+        (b"", "bad_json"),
+        (b"not json", "bad_json"),
+        (b"\xff\xfe\x00garbage", "bad_json"),
+        (b"[1, 2]", "bad_json"),
+        (b'{"x": ' + b"[" * 100000 + b"]" * 100000 + b"}", "bad_json"),  # nesting deeper than the parser allows
+        (b'{"y": 1}', "bad_field"),
+        (b"{}", "bad_field"),
+    ],
+)
 def test_bad_documents(raw, kind):
     assert (rejected(codec(), raw).status, rejected(codec(), raw).kind) == (422, kind)
 
 
-@pytest.mark.parametrize("value, kind, says", [
-    ([[0.0] * 9] * 99, "bad_shape", "[99, 9]"),
-    ([[0.0] * 8] * 100, "bad_shape", "[100, 8]"),
-    ([[[0.0] * 9] * 100] * 2, "bad_shape", "[2, 100, 9]"),
-    ([[0.0] * 9] * 99 + [[0.0] * 8], "bad_shape", "unequal"),
-    (5, "bad_shape", "[]"),
-    ([["a"] * 9] * 100, "bad_value", "strings"),
-    ([[True] * 9] * 100, "bad_value", "booleans"),
-    ([[None] * 9] * 100, "bad_value", "non-numeric"),
-    ([[1e39] * 9] * 100, "bad_value", "beyond float32"),
-    ([[10 ** 30] * 9] * 100, "bad_value", "huge integers"),
-])
+@pytest.mark.parametrize(
+    "value, kind, says",
+    [
+        ([[0.0] * 9] * 99, "bad_shape", "[99, 9]"),
+        ([[0.0] * 8] * 100, "bad_shape", "[100, 8]"),
+        ([[[0.0] * 9] * 100] * 2, "bad_shape", "[2, 100, 9]"),
+        ([[0.0] * 9] * 99 + [[0.0] * 8], "bad_shape", "unequal"),
+        (5, "bad_shape", "[]"),
+        ([["a"] * 9] * 100, "bad_value", "strings"),
+        ([[True] * 9] * 100, "bad_value", "booleans"),
+        ([[None] * 9] * 100, "bad_value", "non-numeric"),
+        ([[1e39] * 9] * 100, "bad_value", "beyond float32"),
+        ([[10**30] * 9] * 100, "bad_value", "huge integers"),
+    ],
+)
 def test_bad_values(value, kind, says):
     e = rejected(codec(), body({"x": value}))
     assert (e.status, e.kind) == (422, kind)
@@ -97,7 +104,7 @@ def test_integer_input_rejects_fractions_and_overflow():
     feeds, _ = c.decode(body({"x": [1, 2, 3]}))
     assert feeds["ids"].dtype == np.int32
     assert rejected(c, body({"x": [1.5, 2, 3]})).kind == "bad_value"
-    assert rejected(c, body({"x": [2 ** 40, 2, 3]})).kind == "bad_value"
+    assert rejected(c, body({"x": [2**40, 2, 3]})).kind == "bad_value"
 
 
 def test_encode_mirrors_the_request_form():
@@ -110,8 +117,7 @@ def test_encode_mirrors_the_request_form():
 
 def test_encode_renames_outputs_in_plan_order():
     c = PayloadCodec([WINDOW], {"latent_embeddings": "latent", "scores": "motif_scores"})
-    doc = c.encode({"scores": np.zeros((1, 12), np.float32), "latent_embeddings": np.ones((1, 64), np.float32)},
-                   batched=False)
+    doc = c.encode(
+        {"scores": np.zeros((1, 12), np.float32), "latent_embeddings": np.ones((1, 64), np.float32)}, batched=False
+    )
     assert list(doc) == ["latent", "motif_scores"] and doc["latent"] == [1.0] * 64
-
-

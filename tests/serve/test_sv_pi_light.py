@@ -1,6 +1,7 @@
 """The Pi-light install: `pip install 'hailo-rewriter[serve]'` brings numpy, onnxruntime, fastapi,
 uvicorn and prometheus-client, and none of the compiler's dependencies; `rewrite serve` and
 `rewrite bench` run with those blocked (and bench also without the serve extra)."""
+
 import ast
 import importlib.util
 import json
@@ -8,10 +9,10 @@ import re
 import subprocess
 import sys
 import textwrap
+import tomllib
 
 import httpx
 import pytest
-import tomllib
 from sv_helpers import REPO, window
 
 COMPILER_ONLY = {"onnx", "onnx-graphsurgeon", "lark", "networkx", "torch"}
@@ -26,12 +27,24 @@ def base_dependencies() -> list[str]:
     return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
 
 
-@pytest.mark.skipif(any(canonical(re.split(r"[<>=!~ \[;]", d)[0]) == "onnx" for d in base_dependencies()),
-                    reason="the base dependencies still include onnx; the restructure (issue 9) makes them numpy + "
-                           "onnxruntime, and this test goes live by itself then")
+@pytest.mark.skipif(
+    any(canonical(re.split(r"[<>=!~ \[;]", d)[0]) == "onnx" for d in base_dependencies()),
+    reason="the base dependencies still include onnx; the restructure (issue 9) makes them numpy + "
+    "onnxruntime, and this test goes live by itself then",
+)
 def test_serve_install_resolves_without_compiler_dependencies():
-    cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--report", "-", "--ignore-installed",
-           f"{REPO}[serve]"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--dry-run",
+        "--quiet",
+        "--report",
+        "-",
+        "--ignore-installed",
+        f"{REPO}[serve]",
+    ]
     if importlib.util.find_spec("setuptools"):  # build the metadata with the installed backend: no download
         cmd.insert(4, "--no-build-isolation")
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
@@ -80,6 +93,7 @@ def test_serve_runs_without_compiler_libraries(tcn_plan):
         url = re.search(r"(http://127\.0\.0\.1:\d+)", line)
         assert url, line + proc.stderr.read()
         from sv_helpers import wait_healthy
+
         wait_healthy(url.group(1))
         r = httpx.post(url.group(1) + "/infer", json={"x": window().tolist()})
         assert r.status_code == 200 and len(r.json()["latent_embeddings"]) == 64
@@ -94,8 +108,11 @@ def test_serving_libraries_are_imported_only_in_runtime_serve():
     for folder in ("runtime", "rewriter", "passes"):
         for py in (REPO / folder).rglob("*.py"):
             for node in ast.walk(ast.parse(py.read_text())):
-                names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                    [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+                names = (
+                    [a.name for a in node.names]
+                    if isinstance(node, ast.Import)
+                    else ([node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+                )
                 for n in names:
                     if n.split(".")[0] in SERVE_LIBS:
                         assert py in allowed, f"{py.relative_to(REPO)} imports {n}"

@@ -1,5 +1,6 @@
 """Bounded concurrency: with the worker held and the queue full, the next request is a 503 with
 Retry-After at once; held requests are answered when the worker moves on."""
+
 import threading
 import time
 

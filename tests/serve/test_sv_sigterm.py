@@ -1,5 +1,6 @@
 """SIGTERM (systemd stop, docker stop) while requests are in flight: every accepted request is
 answered, then the process exits 0. The server is a real `rewrite serve` subprocess."""
+
 import threading
 import time
 
@@ -18,21 +19,37 @@ def slow_plan(tmp_path, layers=8, rows=1024, width=512):
 
     def weight(name, shape):
         return numpy_helper.from_array((rng.standard_normal(shape) / np.sqrt(shape[0])).astype(np.float32), name)
+
     inits = [weight("W0", (8, width)), numpy_helper.from_array(np.array([rows, 1], np.int64), "reps")]
     nodes = [helper.make_node("MatMul", ["x", "W0"], ["h0"]), helper.make_node("Tile", ["h0", "reps"], ["t0"])]
     for i in range(layers):
         inits.append(weight(f"W{i + 1}", (width, width)))
-        nodes += [helper.make_node("MatMul", [f"t{i}", f"W{i + 1}"], [f"m{i}"]),
-                  helper.make_node("Tanh", [f"m{i}"], [f"t{i + 1}"])]
+        nodes += [
+            helper.make_node("MatMul", [f"t{i}", f"W{i + 1}"], [f"m{i}"]),
+            helper.make_node("Tanh", [f"m{i}"], [f"t{i + 1}"]),
+        ]
     nodes.append(helper.make_node("ReduceMean", [f"t{layers}"], ["y"], axes=[0], keepdims=1))
-    graph = helper.make_graph(nodes, "slow", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, width])], initializer=inits)
+    graph = helper.make_graph(
+        nodes,
+        "slow",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, width])],
+        initializer=inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 9
     (tmp_path / "segments").mkdir()
     onnx.save(model, str(tmp_path / "segments" / "slow.onnx"))
-    steps = [{"name": "host_0", "device": "host", "kind": "onnx", "model": "segments/slow.onnx",
-              "inputs": ["x"], "outputs": ["y"]}]
+    steps = [
+        {
+            "name": "host_0",
+            "device": "host",
+            "kind": "onnx",
+            "model": "segments/slow.onnx",
+            "inputs": ["x"],
+            "outputs": ["y"],
+        }
+    ]
     return write_plan(tmp_path, [("x", [1, 8])], [("y", [1, width])], steps)
 
 

@@ -1,4 +1,5 @@
 """--stub / USE_REAL_MODEL=0: outputs of the plan's shapes, deterministic, without running the plan."""
+
 import httpx
 import numpy as np
 from sv_helpers import ServerProcess, live_server, window

@@ -1,6 +1,7 @@
 """Separators end to end: the project's ConvTasNet export, torchaudio's ConvTasNet, and a separator
 whose residual and skip tensors are also model outputs (consumed twice: by later segments and as
 plan outputs). Default (resource model) and strict (`--tile-channels/--tile-width`) forms."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -115,8 +116,15 @@ def test_separator_with_residual_and_skip_outputs_consumed_twice(tmp_path, capsy
     net = _Exposed(ex.ConvTasNet(conv1d=True, **ex.SMALL).eval())
     model = tmp_path / "sep.onnx"
     with torch.no_grad():
-        torch.onnx.export(net, (torch.randn(1, 1, 1500),), str(model), input_names=["mixture"],
-                          output_names=["sources", "residual1", "skip2"], opset_version=17, dynamo=False)
+        torch.onnx.export(
+            net,
+            (torch.randn(1, 1, 1500),),
+            str(model),
+            input_names=["mixture"],
+            output_names=["sources", "residual1", "skip2"],
+            opset_version=17,
+            dynamo=False,
+        )
     assert [o.name for o in onnx.load(str(model)).graph.output] == ["sources", "residual1", "skip2"]
     out = tmp_path / "sep.plan"
     target = load_target("hailo8").with_tiling(64, 512) if strict else _scaled()

@@ -2,6 +2,7 @@
 plan loads and matches; the new device steps get calibration data (re-propagated for a step that
 was untiled, sliced from the step's own for a tiled one); compile_plan with the DFC stand-in
 re-tiles what its allocator refuses and compiles the pieces."""
+
 from __future__ import annotations
 
 import json
@@ -72,8 +73,9 @@ def test_untiled_step_is_tiled_with_propagated_calibration(tmp_path):
 
 
 def test_tiled_step_is_cut_in_sub_tiles_with_sliced_calibration(tmp_path):
-    model = (Chain(8, 300, seed=3).conv(16, k=3, d=4, pads=(4, 4)).act("PRelu")
-             .conv(16, k=5, d=2, pads=(8, 0)).act().model())
+    model = (
+        Chain(8, 300, seed=3).conv(16, k=3, d=4, pads=(4, 4)).act("PRelu").conv(16, k=5, d=2, pads=(8, 0)).act().model()
+    )
     limits = TilingLimits(channels=64, width=80)
     out, windows = _plan(tmp_path, model, limits)
     (old,) = [s for s in json.loads((out / "plan.json").read_text())["steps"] if s["device"] == "hailo"]
@@ -81,7 +83,7 @@ def test_tiled_step_is_cut_in_sub_tiles_with_sliced_calibration(tmp_path):
     doc = json.loads((out / "plan.json").read_text())
     (new,) = [s for s in doc["steps"] if s["device"] == "hailo"]
     assert new["name"] == name and new["tiles"]["outputs"][0]["width"] * 2 == old["tiles"]["outputs"][0]["width"]
-    assert any("mask" in b for b in new["tiles"]["inputs"])     # masks survive as windows of masks
+    assert any("mask" in b for b in new["tiles"]["inputs"])  # masks survive as windows of masks
     assert_plan_matches(model, out)
     check_tile_limits(out, TilingLimits(channels=64, width=old["tiles"]["inputs"][0]["width"]))
     # the sliced calibration is what the new model sees: same frames as a fresh capture
@@ -91,8 +93,8 @@ def test_tiled_step_is_cut_in_sub_tiles_with_sliced_calibration(tmp_path):
     for k, arr in enumerate(want):
         got = np.stack([s[k][0] for s in samples]).transpose(0, 2, 3, 1)
         per_window = got.shape[0] // WINDOWS
-        assert per_window >= frames   # trailing sub-tiles past the end are calibration-only frames
-        kept = np.concatenate([got[w * per_window:w * per_window + frames] for w in range(WINDOWS)])
+        assert per_window >= frames  # trailing sub-tiles past the end are calibration-only frames
+        kept = np.concatenate([got[w * per_window : w * per_window + frames] for w in range(WINDOWS)])
         np.testing.assert_allclose(kept, arr, rtol=1e-6, atol=1e-6)
 
 
@@ -116,6 +118,7 @@ def test_compile_retry_shrink_retiles_and_compiles_the_pieces(tmp_path):
 
 def test_emit_script_gives_the_cli_a_batch_1_copy_of_a_tiled_model(tmp_path):
     from rewriter.toolchain.emit_script import emit_compile_script
+
     model = Chain(8, 300, seed=3).conv(16, k=3, pads=(1, 1)).act().conv(8, k=3, pads=(1, 1)).model()
     out, _ = _plan(tmp_path, model, TilingLimits(channels=64, width=80))
     (step,) = [s for s in json.loads((out / "plan.json").read_text())["steps"] if s["device"] == "hailo"]
@@ -131,17 +134,21 @@ def test_a_step_without_tileable_layers_is_refused_and_left_alone(tmp_path):
     from onnx import TensorProto, helper
 
     from rewriter.tiling.retile import RetileError
+
     # a global average pool + 1x1 conv head: nothing time-local to tile
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 512, 1, 200])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1000, 1, 1])
     w = onnx.numpy_helper.from_array(np.ones((1000, 512, 1, 1), np.float32), "w")
-    nodes = [helper.make_node("GlobalAveragePool", ["x"], ["g"], name="gap"),
-             helper.make_node("Conv", ["g", "w"], ["y"], name="fc", kernel_shape=[1, 1])]
-    model = helper.make_model(helper.make_graph(nodes, "head", [x], [y], [w]),
-                              opset_imports=[helper.make_opsetid("", 17)])
+    nodes = [
+        helper.make_node("GlobalAveragePool", ["x"], ["g"], name="gap"),
+        helper.make_node("Conv", ["g", "w"], ["y"], name="fc", kernel_shape=[1, 1]),
+    ]
+    model = helper.make_model(
+        helper.make_graph(nodes, "head", [x], [y], [w]), opset_imports=[helper.make_opsetid("", 17)]
+    )
     out, _ = _plan(tmp_path, model)
     before = (out / "plan.json").read_bytes()
-    (step,) = [s for s in json.loads(before) ["steps"] if s["device"] == "hailo"]
+    (step,) = [s for s in json.loads(before)["steps"] if s["device"] == "hailo"]
     with pytest.raises(RetileError, match="nothing in it can run in tiles"):
         retile_segment(out, step["name"])
     assert (out / "plan.json").read_bytes() == before

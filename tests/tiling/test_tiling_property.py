@@ -6,6 +6,7 @@ segments (host ops between them cut the hailo part), tensors that are both consu
 outputs, channel concats, strides, dilations, ConvTranspose, causal chomps, global norms (a host
 stage inside a tiled segment) and odd lengths. Limits are drawn from the strict form (channel
 blocks, max width) and from the resource model (row budget, per-HEF layers)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -56,16 +57,31 @@ class Dag:
         cout = cin if depthwise else cout
         wt = self.rng.standard_normal((cout, cin // group, 1, k)) / np.sqrt(cin // group * k)
         out_w = (w + sum(pads) - (k - 1) * d - 1) // s + 1
-        return self.node("Conv", [x, self.const(wt), self.const(self.rng.standard_normal(cout) * 0.1)], cout, out_w,
-                         kernel_shape=[1, k], dilations=[1, d], strides=[1, s], pads=[0, pads[0], 0, pads[1]],
-                         group=group)
+        return self.node(
+            "Conv",
+            [x, self.const(wt), self.const(self.rng.standard_normal(cout) * 0.1)],
+            cout,
+            out_w,
+            kernel_shape=[1, k],
+            dilations=[1, d],
+            strides=[1, s],
+            pads=[0, pads[0], 0, pads[1]],
+            group=group,
+        )
 
     def convT(self, x, cout, k, s, pads):
         cin, w = self.shape[x]
         wt = self.rng.standard_normal((cin, cout, 1, k)) / np.sqrt(cin * k)
         out_w = (w - 1) * s + k - sum(pads)
-        return self.node("ConvTranspose", [x, self.const(wt), self.const(self.rng.standard_normal(cout) * .1)], cout,
-                         out_w, kernel_shape=[1, k], strides=[1, s], pads=[0, pads[0], 0, pads[1]])
+        return self.node(
+            "ConvTranspose",
+            [x, self.const(wt), self.const(self.rng.standard_normal(cout) * 0.1)],
+            cout,
+            out_w,
+            kernel_shape=[1, k],
+            strides=[1, s],
+            pads=[0, pads[0], 0, pads[1]],
+        )
 
     def act(self, x, op):
         c, w = self.shape[x]
@@ -106,15 +122,18 @@ class Dag:
 
 @st.composite
 def dags(draw):
-    dag = Dag(draw(st.integers(1, 40)), draw(st.integers(41, 301)), draw(st.integers(0, 2 ** 16)))
+    dag = Dag(draw(st.integers(1, 40)), draw(st.integers(41, 301)), draw(st.integers(0, 2**16)))
     pick = lambda: dag.order[draw(st.integers(0, len(dag.order) - 1))]  # noqa: E731 - any earlier tensor
     for _ in range(draw(st.integers(3, 12))):
         x = dag.order[-1] if draw(st.integers(0, 3)) else pick()
         c, w = dag.shape[x]
         if w < 8:
             continue
-        what = draw(st.sampled_from(["conv", "conv", "conv", "depthwise", "skip", "concat", "chomp", "convT", "norm",
-                                     "host", "host"]))
+        what = draw(
+            st.sampled_from(
+                ["conv", "conv", "conv", "depthwise", "skip", "concat", "chomp", "convT", "norm", "host", "host"]
+            )
+        )
         if what in ("conv", "depthwise"):
             k = draw(st.integers(1, 5))
             d = draw(st.integers(1, 6)) if k > 1 else 1
@@ -125,7 +144,7 @@ def dags(draw):
                 continue
             y = dag.conv(x, draw(st.integers(1, 100)), k, d, s, pads, depthwise=what == "depthwise")
             dag.act(y, draw(st.sampled_from(["Relu", "PRelu", "Sigmoid"])))
-        elif what == "skip":   # a same-shape conv of x added to x or to an earlier same-shape tensor
+        elif what == "skip":  # a same-shape conv of x added to x or to an earlier same-shape tensor
             d = draw(st.integers(1, 4))
             y = dag.act(dag.conv(x, c, 3, d, 1, (d, d)), "PRelu")
             same = [t for t in dag.order if dag.shape[t] == (c, w) and t != y]
@@ -136,8 +155,16 @@ def dags(draw):
         elif what == "chomp":
             dag.chomp(x, draw(st.integers(1, 3)))
         elif what == "convT" and w < 160:
-            dag.act(dag.convT(x, draw(st.integers(1, 40)), draw(st.integers(2, 5)), draw(st.integers(1, 3)),
-                              (draw(st.integers(0, 1)), draw(st.integers(0, 1)))), "Relu")
+            dag.act(
+                dag.convT(
+                    x,
+                    draw(st.integers(1, 40)),
+                    draw(st.integers(2, 5)),
+                    draw(st.integers(1, 3)),
+                    (draw(st.integers(0, 1)), draw(st.integers(0, 1))),
+                ),
+                "Relu",
+            )
         elif what == "norm":
             dag.global_norm(x)
         elif what == "host":
@@ -151,8 +178,13 @@ def dags(draw):
 
 limits_st = st.one_of(
     st.builds(lambda c, w: TilingLimits(channels=c, width=w), st.sampled_from([8, 16, 32]), st.integers(24, 120)),
-    st.builds(lambda r, m, h: TilingLimits(resources=Resources(layer_row_values=r, min_tile_width=m, hef_layers=h)),
-              st.integers(200, 3000), st.sampled_from([1, 16, 64]), st.integers(3, 40)))
+    st.builds(
+        lambda r, m, h: TilingLimits(resources=Resources(layer_row_values=r, min_tile_width=m, hef_layers=h)),
+        st.integers(200, 3000),
+        st.sampled_from([1, 16, 64]),
+        st.integers(3, 40),
+    ),
+)
 
 
 @SETTINGS
@@ -162,7 +194,7 @@ def test_random_dag_plans_load_and_match(tmp_path, model, limits):
     src, out = tmp_path / "m.onnx", tmp_path / "plan"
     shutil.rmtree(out, ignore_errors=True)
     onnx.save(model, str(src))
-    result, doc, _ = rewrite_to_plan(src, out, target, RewriteOptions())   # validated before the swap
+    result, doc, _ = rewrite_to_plan(src, out, target, RewriteOptions())  # validated before the swap
     tiled = [s for s in doc["steps"] if "tiles" in s]
     event(f"tiled segments: {min(sum(r.tiled for r in result.tiling), 2)}")
     event(f"hailo segments: {min(sum(s['device'] == 'hailo' for s in result.segments), 3)}")

@@ -1,5 +1,6 @@
 """Targeted cases: when to tile, masks as model inputs, channel blocks inside one model, host
 stages, strides and ConvTranspose phases, the per-HEF budget, batch > 1."""
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,9 @@ STRICT = TilingLimits(channels=64, width=64)
 
 
 def _step(model):
-    return PlannedStep("hailo_0", "hailo", [i.name for i in model.graph.input],
-                       [o.name for o in model.graph.output], model)
+    return PlannedStep(
+        "hailo_0", "hailo", [i.name for i in model.graph.input], [o.name for o in model.graph.output], model
+    )
 
 
 def _doc(out):
@@ -45,7 +47,7 @@ def test_a_segment_within_the_resources_is_returned_unchanged():
 
 
 def test_row_budget_and_strict_limits_trigger_tiling():
-    model = Chain(8, 200).conv(128, k=1, pads=(0, 0)).model()     # 128 x 200 = 25,600 per row
+    model = Chain(8, 200).conv(128, k=1, pads=(0, 0)).model()  # 128 x 200 = 25,600 per row
     assert not tile_steps([_step(model)], TilingLimits())[1][0].tiled
     small = TilingLimits(resources=Resources(layer_row_values=10_000))
     steps, reports = tile_steps([_step(model)], small)
@@ -61,22 +63,29 @@ def test_receptive_intervals_accumulate_across_layers():
     (stage,) = form(g)
     iv = intervals(g, stage, (10, 20))
     assert iv[g.nodes[1].output[0]] == (10, 20)
-    assert iv[g.nodes[0].output[0]] == (18, 41)          # [10*2-2, 19*2-2+4+1)
-    assert iv["x"] == (16, 43)                           # k=3, d=2, pad 2: 2 further each side
+    assert iv[g.nodes[0].output[0]] == (18, 41)  # [10*2-2, 19*2-2+4+1)
+    assert iv["x"] == (16, 43)  # k=3, d=2, pad 2: 2 further each side
     assert needs(g, 0, (0, 1)) == {"x": (-2, 3)}
 
 
 def test_edge_padding_comes_from_mask_inputs_and_all_tiles_share_one_model(tmp_path):
     # one stage of three padded convs: deeper layers must see zeros, not computed halo values
-    model = (Chain(8, 300, seed=3).conv(16, k=3, d=4, pads=(4, 4)).act("PRelu")
-             .conv(16, k=5, d=2, pads=(8, 0)).act().conv(8, k=3, pads=(0, 2)).model())
+    model = (
+        Chain(8, 300, seed=3)
+        .conv(16, k=3, d=4, pads=(4, 4))
+        .act("PRelu")
+        .conv(16, k=5, d=2, pads=(8, 0))
+        .act()
+        .conv(8, k=3, pads=(0, 2))
+        .model()
+    )
     out = tmp_path / "plan"
     steps, reports = write_tiled_plan(model, STRICT, out)
     (step,) = _device(out)
     tiles = step["tiles"]
     assert len(steps) == 1 and tiles["count"] > 3 and reports[0].stages[0]["nodes"] == 5
     masks = [b["mask"] for b in tiles["inputs"] if "mask" in b]
-    assert len(masks) == 2 and {m["length"] for m in masks} == {300}   # before the 2nd and the 3rd conv
+    assert len(masks) == 2 and {m["length"] for m in masks} == {300}  # before the 2nd and the 3rd conv
     assert len(list((out / "segments").glob("*.onnx"))) == 1
     assert_plan_matches(model, out)
     check_tile_limits(out, STRICT, {"Conv", "PRelu", "Relu", "Mul", "Slice"})
@@ -100,13 +109,13 @@ def test_channel_blocks_sit_side_by_side_in_one_model_bias_once(tmp_path):
     (step,) = steps
     nodes = step.model.graph.node
     convs = [n for n in nodes if n.op_type == "Conv"]
-    assert len(convs) == 3 * 3 + 3      # 3 out x 3 in partial convs, then 3 depthwise blocks
+    assert len(convs) == 3 * 3 + 3  # 3 out x 3 in partial convs, then 3 depthwise blocks
     partial = [n for n in convs if "__i" in n.name]
-    assert sum(len(n.input) == 3 for n in partial) == 3        # the bias on one input block per output block
-    assert sum(n.op_type == "Add" for n in nodes) == 3 * 2      # partial sums
-    assert not any(n.op_type == "Concat" for n in nodes)        # blocks stay blocks up to the outputs
+    assert sum(len(n.input) == 3 for n in partial) == 3  # the bias on one input block per output block
+    assert sum(n.op_type == "Add" for n in nodes) == 3 * 2  # partial sums
+    assert not any(n.op_type == "Concat" for n in nodes)  # blocks stay blocks up to the outputs
     outs = step.extra["tiles"]["outputs"]
-    assert [b["channels"] for b in outs] == [[0, 64], [64, 128], [128, 130]]   # depthwise keeps 130
+    assert [b["channels"] for b in outs] == [[0, 64], [64, 128], [128, 130]]  # depthwise keeps 130
     assert_plan_matches(model, out)
     check_tile_limits(out, TilingLimits(channels=64, width=512))
 
@@ -129,13 +138,19 @@ def test_untileable_nodes_go_to_host_between_device_stages(tmp_path):
 
 
 def test_conv_transpose_and_stride_keep_one_model(tmp_path):
-    model = (Chain(4, 150, seed=5).conv(16, k=4, s=2, pads=(1, 2)).act()
-             .convT(8, k=6, s=3, pads=(1, 0), out_pad=2).act().model())
+    model = (
+        Chain(4, 150, seed=5)
+        .conv(16, k=4, s=2, pads=(1, 2))
+        .act()
+        .convT(8, k=6, s=3, pads=(1, 0), out_pad=2)
+        .act()
+        .model()
+    )
     limits = TilingLimits(channels=8, width=48)
     out = tmp_path / "plan"
     write_tiled_plan(model, limits, out)
     (step,) = _device(out)
-    assert step["tiles"]["outputs"][0]["width"] % 3 == 0        # ConvTranspose phases aligned
+    assert step["tiles"]["outputs"][0]["width"] % 3 == 0  # ConvTranspose phases aligned
     assert_plan_matches(model, out)
     check_tile_limits(out, limits)
 
@@ -170,8 +185,11 @@ def test_batch_entries_are_frames_of_the_same_call(tmp_path):
     w = onnx.numpy_helper.from_array((rng.standard_normal((6, 1, 1, 8)) * 0.3).astype(np.float32), "w")
     graph = helper.make_graph(
         [helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="dec", kernel_shape=[1, 8], strides=[1, 4])],
-        "dec", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 6, 1, 100])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 1, 1, 404])], [w])
+        "dec",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 6, 1, 100])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 1, 1, 404])],
+        [w],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     out = tmp_path / "plan"
     write_tiled_plan(model, TilingLimits(width=64), out)

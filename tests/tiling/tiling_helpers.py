@@ -1,4 +1,5 @@
 """Build small NCHW (H=1) conv models, tile them, run them through the real runtime."""
+
 from __future__ import annotations
 
 import json
@@ -46,8 +47,19 @@ class Chain:
         if bias:
             ins.append(self.const("b", self.rng.standard_normal(cout) * 0.1))
         out = self._name("conv")
-        self.nodes.append(helper.make_node("Conv", ins, [out], name=out, kernel_shape=[1, k], dilations=[1, d],
-                                           strides=[1, s], pads=[0, pads[0], 0, pads[1]], group=group))
+        self.nodes.append(
+            helper.make_node(
+                "Conv",
+                ins,
+                [out],
+                name=out,
+                kernel_shape=[1, k],
+                dilations=[1, d],
+                strides=[1, s],
+                pads=[0, pads[0], 0, pads[1]],
+                group=group,
+            )
+        )
         self.w = (self.w + pads[0] + pads[1] - (k - 1) * d - 1) // s + 1
         self.cur, self.c = out, cout
         return self
@@ -55,10 +67,18 @@ class Chain:
     def convT(self, cout, k=4, s=2, pads=(0, 0), out_pad=0):
         w = self.rng.standard_normal((self.c, cout, 1, k)) / np.sqrt(self.c * k)
         out = self._name("convT")
-        self.nodes.append(helper.make_node(
-            "ConvTranspose", [self.cur, self.const("w", w), self.const("b", self.rng.standard_normal(cout) * .1)],
-            [out], name=out, kernel_shape=[1, k], strides=[1, s], pads=[0, pads[0], 0, pads[1]],
-            output_padding=[0, out_pad]))
+        self.nodes.append(
+            helper.make_node(
+                "ConvTranspose",
+                [self.cur, self.const("w", w), self.const("b", self.rng.standard_normal(cout) * 0.1)],
+                [out],
+                name=out,
+                kernel_shape=[1, k],
+                strides=[1, s],
+                pads=[0, pads[0], 0, pads[1]],
+                output_padding=[0, out_pad],
+            )
+        )
         self.w = (self.w - 1) * s + k + out_pad - pads[0] - pads[1]
         self.cur, self.c = out, cout
         return self
@@ -75,11 +95,15 @@ class Chain:
     def affine(self):
         """Per-channel scale and shift (a folded norm)."""
         m = self._name("mul")
-        self.nodes.append(helper.make_node("Mul", [self.cur, self.const("g", self.rng.uniform(.5, 1.5, (1, self.c, 1, 1)))],
-                                           [m], name=m))
+        self.nodes.append(
+            helper.make_node(
+                "Mul", [self.cur, self.const("g", self.rng.uniform(0.5, 1.5, (1, self.c, 1, 1)))], [m], name=m
+            )
+        )
         a = self._name("add")
-        self.nodes.append(helper.make_node("Add", [m, self.const("beta", self.rng.standard_normal((1, self.c, 1, 1)))],
-                                           [a], name=a))
+        self.nodes.append(
+            helper.make_node("Add", [m, self.const("beta", self.rng.standard_normal((1, self.c, 1, 1)))], [a], name=a)
+        )
         self.cur = a
         return self
 
@@ -98,8 +122,14 @@ class Chain:
     def chomp(self, n):
         """Causal chomp: drop the last n columns (Slice on W)."""
         out = self._name("chomp")
-        self.nodes.append(helper.make_node("Slice", [self.cur, self.const_i("st", [0]), self.const_i("en", [self.w - n]),
-                                                     self.const_i("ax", [3])], [out], name=out))
+        self.nodes.append(
+            helper.make_node(
+                "Slice",
+                [self.cur, self.const_i("st", [0]), self.const_i("en", [self.w - n]), self.const_i("ax", [3])],
+                [out],
+                name=out,
+            )
+        )
         self.w -= n
         self.cur = out
         return self
@@ -124,8 +154,14 @@ def write_tiled_plan(model: onnx.ModelProto, limits: TilingLimits, out: Path):
     out.parent.mkdir(parents=True, exist_ok=True)
     src = out.parent / (out.name + "_model.onnx")
     onnx.save(model, str(src))
-    step = PlannedStep("hailo_0", "hailo", [i.name for i in model.graph.input],
-                       [o.name for o in model.graph.output], model, {"nodes": len(model.graph.node)})
+    step = PlannedStep(
+        "hailo_0",
+        "hailo",
+        [i.name for i in model.graph.input],
+        [o.name for o in model.graph.output],
+        model,
+        {"nodes": len(model.graph.node)},
+    )
     steps, reports = tile_steps([step], limits)
     doc = plan_document("hailo8", src, model, steps)
     write_plan(out, doc, steps)
@@ -140,8 +176,11 @@ def reference(model: onnx.ModelProto, feeds: dict) -> list[np.ndarray]:
 def random_feeds(model: onnx.ModelProto, seed=0) -> dict:
     rng = np.random.default_rng(seed)
     inits = {t.name for t in model.graph.initializer}
-    return {i.name: rng.standard_normal([d.dim_value for d in i.type.tensor_type.shape.dim]).astype(np.float32)
-            for i in model.graph.input if i.name not in inits}
+    return {
+        i.name: rng.standard_normal([d.dim_value for d in i.type.tensor_type.shape.dim]).astype(np.float32)
+        for i in model.graph.input
+        if i.name not in inits
+    }
 
 
 def assert_plan_matches(model: onnx.ModelProto, out: Path, seed=0):

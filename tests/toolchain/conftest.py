@@ -1,4 +1,5 @@
 """Fixtures for compiles that run in other processes: the SDK stand-in as a module."""
+
 from __future__ import annotations
 
 import pytest

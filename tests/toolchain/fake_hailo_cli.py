@@ -5,6 +5,7 @@ script passes, and creates the files the real CLI is reported to write in the cu
 parser -> NAME.har, optimize -> NAME_optimized.har, compiler -> NAME.hef. Networks named in
 $HAILO_SHIM_FAIL (comma-separated) fail at the parser.
 """
+
 import json
 import os
 import sys
@@ -20,7 +21,7 @@ def flag_values(argv, flag):
     if flag not in argv:
         return None
     out = []
-    for a in argv[argv.index(flag) + 1:]:
+    for a in argv[argv.index(flag) + 1 :]:
         if a.startswith("--") or a == "-y":
             break
         out.append(a)

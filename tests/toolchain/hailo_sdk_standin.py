@@ -15,6 +15,7 @@ Two ways to use it:
   them back. "sleep" makes every compile() take that many seconds; "hang" and "crash" name networks
   whose compile() never returns or kills its process.
 """
+
 from __future__ import annotations
 
 import json
@@ -68,7 +69,7 @@ class StandinSDK(CallQueries):
         self.parse_fail = dict(parse_fail or {})
         self.allocator_max_width = allocator_max_width
         self.sleep = float(sleep)
-        self.hang, self.crash = set(hang), set(crash)   # nets whose compile() never returns / kills the process
+        self.hang, self.crash = set(hang), set(crash)  # nets whose compile() never returns / kills the process
         self.log = log
         self.calls: list[dict] = []
         self._lock = threading.Lock()
@@ -85,9 +86,8 @@ class StandinSDK(CallQueries):
             self.calls.append(call)
             if self.log:
                 line = json.dumps({**call, "pid": os.getpid()}, default=list) + "\n"
-                with open(self.log, "a") as fh:   # one short O_APPEND write: lines do not interleave
+                with open(self.log, "a") as fh:  # one short O_APPEND write: lines do not interleave
                     fh.write(line)
-
 
 
 def _nhwc(shape):
@@ -104,16 +104,23 @@ class _Runner:
         self.shapes = {}
         sdk.record(method="ClientRunner", net=None, hw_arch=hw_arch)
 
-    def translate_onnx_model(self, model_path, net_name, start_node_names=None, end_node_names=None,
-                             net_input_shapes=None):
-        self.sdk.record(method="translate_onnx_model", net=net_name, model_path=str(model_path),
-                        start_node_names=list(start_node_names or []), end_node_names=list(end_node_names or []),
-                        net_input_shapes={k: list(v) for k, v in (net_input_shapes or {}).items()},
-                        hw_arch=self.hw_arch)
+    def translate_onnx_model(
+        self, model_path, net_name, start_node_names=None, end_node_names=None, net_input_shapes=None
+    ):
+        self.sdk.record(
+            method="translate_onnx_model",
+            net=net_name,
+            model_path=str(model_path),
+            start_node_names=list(start_node_names or []),
+            end_node_names=list(end_node_names or []),
+            net_input_shapes={k: list(v) for k, v in (net_input_shapes or {}).items()},
+            hw_arch=self.hw_arch,
+        )
         if self.state != "new":
             raise StandinError("translate_onnx_model called twice")
         # imported here, not at the top: a version probe imports this module and should stay quick
         import onnx
+
         model = onnx.load(str(model_path))
         names = {n.name for n in model.graph.node}
         for n in list(start_node_names or []) + list(end_node_names or []):
@@ -124,14 +131,16 @@ class _Runner:
             if vi is None:
                 raise StandinError(f"net_input_shapes names unknown input {name!r}")
             # a symbolic dim (the batch of a tiled step's model) takes the value given, as in the DFC
-            onnx_shape = [d.dim_value if d.HasField("dim_value") else s for d, s in
-                          zip(vi.type.tensor_type.shape.dim, shape)]
+            onnx_shape = [
+                d.dim_value if d.HasField("dim_value") else s for d, s in zip(vi.type.tensor_type.shape.dim, shape)
+            ]
             if list(shape) != onnx_shape:
                 raise StandinError(f"net_input_shapes[{name}]={shape} != ONNX {onnx_shape}")
         if net_name in self.sdk.parse_fail:
             raise ParsingWithRecommendationException(
                 "Parsing failed at unsupported node. Please try to parse the model again, using these "
-                f"end node names: {', '.join(self.sdk.parse_fail[net_name])}")
+                f"end node names: {', '.join(self.sdk.parse_fail[net_name])}"
+            )
         self.net, self.state = net_name, "parsed"
         self.shapes = dict(net_input_shapes or {})
         return {"stand-in": "hn"}, {"stand-in": "npz"}
@@ -144,10 +153,13 @@ class _Runner:
 
     def optimize(self, calib):
         arrays = calib if isinstance(calib, dict) else {None: calib}
-        self.sdk.record(method="optimize", net=self.net,
-                        calib_keys=sorted(k for k in arrays if k is not None),
-                        calib_shapes={k: tuple(a.shape) for k, a in arrays.items()},
-                        calib_dtypes={k: str(a.dtype) for k, a in arrays.items()})
+        self.sdk.record(
+            method="optimize",
+            net=self.net,
+            calib_keys=sorted(k for k in arrays if k is not None),
+            calib_shapes={k: tuple(a.shape) for k, a in arrays.items()},
+            calib_dtypes={k: str(a.dtype) for k, a in arrays.items()},
+        )
         if self.state != "parsed":
             raise StandinError("optimize before translate")
         shapes = list(self.shapes.values())
@@ -173,7 +185,7 @@ class _Runner:
         limit = self.sdk.allocator_max_width
         time.sleep(3600 if self.net in self.sdk.hang else self.sdk.sleep)
         if self.net in self.sdk.crash:
-            os._exit(9)                 # like a native crash inside the DFC
+            os._exit(9)  # like a native crash inside the DFC
         if limit is not None and width > limit:
             raise BackendAllocatorException(f"Compilation failed: Agent infeasible (input width {width})")
         self.state = "compiled"
@@ -186,6 +198,7 @@ class _Runner:
 
 
 # -- the module-level SDK API (compile processes, Dask workers) ------------------------------------------
+
 
 def configure(path, **config) -> None:
     """Write the stand-in's config file: parse_fail, allocator_max_width, sleep, hang, crash, log, version."""
@@ -203,9 +216,14 @@ def _config() -> dict:
 
 def _module_sdk() -> StandinSDK:
     cfg = _config()
-    return StandinSDK(parse_fail=cfg.get("parse_fail"), allocator_max_width=cfg.get("allocator_max_width"),
-                      sleep=cfg.get("sleep", 0.0), log=cfg.get("log"), hang=cfg.get("hang", ()),
-                      crash=cfg.get("crash", ()))
+    return StandinSDK(
+        parse_fail=cfg.get("parse_fail"),
+        allocator_max_width=cfg.get("allocator_max_width"),
+        sleep=cfg.get("sleep", 0.0),
+        log=cfg.get("log"),
+        hang=cfg.get("hang", ()),
+        crash=cfg.get("crash", ()),
+    )
 
 
 class ClientRunner(_Runner):

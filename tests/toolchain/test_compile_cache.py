@@ -1,4 +1,5 @@
 """`compile_plan` with the HEF cache and real compile processes (SDK stand-in as a module)."""
+
 import json
 import shutil
 
@@ -40,12 +41,12 @@ def test_second_run_compiles_nothing_and_a_fresh_plan_copy_is_served_from_the_ca
     assert len(cache.entries()) == 4
 
     standin.reset_log()
-    again, _ = run(out, standin, cache)            # same plan: its HEFs are already there
+    again, _ = run(out, standin, cache)  # same plan: its HEFs are already there
     assert set(statuses(again).values()) == {"done"} and standin.compiled_nets() == []
 
-    copy, lines = run(pristine, standin, cache)     # same inputs, no HEFs yet: all from the cache
+    copy, lines = run(pristine, standin, cache)  # same inputs, no HEFs yet: all from the cache
     assert set(statuses(copy).values()) == {"cached"} and standin.compiled_nets() == []
-    assert standin.calls().calls == []             # the SDK was not even asked to parse
+    assert standin.calls().calls == []  # the SDK was not even asked to parse
     for r in copy.results:
         assert (pristine / r.hef).read_bytes() == hefs[r.segment]
         step = steps(pristine)[r.segment]
@@ -57,7 +58,7 @@ def test_one_changed_segment_compiles_exactly_once(tmp_path, out, standin):
     cache = HefCache(tmp_path / "cache")
     run(out, standin, cache)
     standin.reset_log()
-    conv_segment(out / "segments/hailo_3.onnx", width=8, prefix="h3_", weight=0.5)   # new weights
+    conv_segment(out / "segments/hailo_3.onnx", width=8, prefix="h3_", weight=0.5)  # new weights
     rehash(out)
     summary, _ = run(out, standin, cache)
     assert standin.compiled_nets() == ["hailo_3"]
@@ -70,6 +71,7 @@ def test_changed_calibration_or_script_recompiles(tmp_path, out, standin):
     run(out, standin, cache)
     standin.reset_log()
     import numpy as np
+
     np.save(out / "calib/hailo_2.npy", np.load(out / "calib/hailo_2.npy") * 2)
     rehash(out)
     run(out, standin, cache)
@@ -94,7 +96,7 @@ def test_corrupt_cache_entry_is_recompiled(tmp_path, out, standin):
     assert statuses(summary)["hailo_4"] == "compiled" and statuses(summary)["hailo_1"] == "cached"
     assert len(warnings) == 1 and "corrupt" in warnings[0]
     assert (pristine / "segments/hailo_4.hef").read_bytes() == (out / "segments/hailo_4.hef").read_bytes()
-    assert cache.get(key) == (out / "segments/hailo_4.hef").read_bytes()     # refilled
+    assert cache.get(key) == (out / "segments/hailo_4.hef").read_bytes()  # refilled
 
 
 def test_edited_hef_in_the_plan_is_not_taken_as_done(tmp_path, out, standin):
@@ -120,4 +122,6 @@ def test_failures_are_not_cached_and_a_new_dfc_version_recompiles(tmp_path, out,
     run(out, standin, cache)
     assert len(standin.compiled_nets()) == 4
     assert {e.meta["dfc_version"] for e in cache.entries()} == {
-        f"{standin.module} 3.33.0-standin", f"{standin.module} 3.34.0-standin"}
+        f"{standin.module} 3.33.0-standin",
+        f"{standin.module} 3.34.0-standin",
+    }

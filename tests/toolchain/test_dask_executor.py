@@ -1,5 +1,6 @@
 """--executor dask on a LocalCluster of worker *processes* (one per module: it takes seconds to start).
 The SDK stand-in runs inside each worker's compile processes, configured through a file."""
+
 import json
 import os
 import shutil
@@ -34,8 +35,9 @@ def cluster(tmp_path_factory):
     patch.setenv(hailo_sdk_standin.CONFIG_ENV, str(folder / "standin.json"))
     patch.setenv("PYTHONPATH", os.pathsep.join([TESTS, os.environ.get("PYTHONPATH", "")]))
     standin = ModuleStandin(folder)
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                       dashboard_address=None)
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    )
     client = distributed.Client(cluster)
     yield cluster, client, standin
     client.close()
@@ -46,7 +48,7 @@ def cluster(tmp_path_factory):
 @pytest.fixture
 def dask(cluster):
     _, client, standin = cluster
-    client.wait_for_workers(2, timeout=60)      # a killed worker is being replaced by its nanny
+    client.wait_for_workers(2, timeout=60)  # a killed worker is being replaced by its nanny
     standin.configure()
     standin.reset_log()
     executor = DaskExecutor(None, standin.module, timeout_s=120, client=client)
@@ -60,7 +62,7 @@ def statuses(summary):
 
 def test_segments_compile_on_workers_and_the_cache_is_consulted_on_the_client(tmp_path, dask):
     executor, standin = dask
-    standin.configure(sleep=1)                  # long enough for the stage events to arrive meanwhile
+    standin.configure(sleep=1)  # long enough for the stage events to arrive meanwhile
     out = many_segments_plan(tmp_path / "out", 4)
     pristine = tmp_path / "pristine"
     shutil.copytree(out, pristine)
@@ -71,9 +73,9 @@ def test_segments_compile_on_workers_and_the_cache_is_consulted_on_the_client(tm
     assert sorted(standin.compiled_nets()) == ["hailo_1", "hailo_2", "hailo_3", "hailo_4"]
     assert os.getpid() not in {c["pid"] for c in standin.calls().calls}
     assert "ran on Dask worker tcp://127.0.0.1:" in (out / "logs/hailo_2.compile.log").read_text()
-    for i in range(1, 5):                       # stage events travelled from the workers
+    for i in range(1, 5):  # stage events travelled from the workers
         assert f"[{i}/4] hailo_{i}: compile (hailo8)..." in lines
-    assert len(cache.entries()) == 4 and all(r.har is None for r in first.results)   # HARs stay remote
+    assert len(cache.entries()) == 4 and all(r.har is None for r in first.results)  # HARs stay remote
 
     standin.reset_log()
     copy = compile_plan(pristine, executor=executor, cache=cache, progress=None)
@@ -94,11 +96,12 @@ def test_a_worker_killed_mid_compile_is_replaced_and_its_segment_rerun(tmp_path,
     standin.configure(sleep=4)
     out = many_segments_plan(tmp_path / "out", 2)
     result = {}
-    thread = threading.Thread(target=lambda: result.setdefault(
-        "summary", compile_plan(out, executor=executor, cache=None, progress=None)))
+    thread = threading.Thread(
+        target=lambda: result.setdefault("summary", compile_plan(out, executor=executor, cache=None, progress=None))
+    )
     thread.start()
     deadline = time.monotonic() + 60
-    while "hailo_1" not in standin.compiled_nets():     # hailo_1 is inside compile() on some worker
+    while "hailo_1" not in standin.compiled_nets():  # hailo_1 is inside compile() on some worker
         assert time.monotonic() < deadline
         time.sleep(0.05)
     (victim,) = [w for w, keys in client.processing().items() if any("hailo-compile-hailo_1-" in k for k in keys)]
@@ -108,7 +111,7 @@ def test_a_worker_killed_mid_compile_is_replaced_and_its_segment_rerun(tmp_path,
     thread.join(120)
     summary = result["summary"]
     assert summary.ok and statuses(summary) == {"hailo_1": "compiled", "hailo_2": "compiled"}
-    assert len(standin.calls().calls_for("hailo_1", "compile")) == 2     # run again elsewhere
+    assert len(standin.calls().calls_for("hailo_1", "compile")) == 2  # run again elsewhere
     try:
         os.kill(first_compile_pid, 0)
         orphan = True
@@ -122,8 +125,16 @@ def test_cli_with_a_scheduler_address(tmp_path, dask, cluster):
     _, standin = dask
     local_cluster, _, _ = cluster
     out = many_segments_plan(tmp_path / "out", 2)
-    argv = ["--executor", "dask", "--scheduler", local_cluster.scheduler_address, "--sdk-module", standin.module,
-            "--cache", tmp_path / "cache"]
+    argv = [
+        "--executor",
+        "dask",
+        "--scheduler",
+        local_cluster.scheduler_address,
+        "--sdk-module",
+        standin.module,
+        "--cache",
+        tmp_path / "cache",
+    ]
     assert compile_cli.run(parse(out, *argv)) == 0
     assert sorted(standin.compiled_nets()) == ["hailo_1", "hailo_2"]
     standin.reset_log()

@@ -1,4 +1,5 @@
 """compile_plan against the recording DFC stand-in (never the real DFC)."""
+
 import hashlib
 import json
 
@@ -28,8 +29,7 @@ def test_calls_run_in_order_once_per_distinct_segment(out):
     assert summary.ok
     assert [r.segment for r in summary.results] == ["hailo_1", "hailo_2", "hailo_3"]
     for net in ("hailo_1", "hailo_2", "hailo_3"):
-        assert sdk.methods_for(net) == ["translate_onnx_model", "load_model_script", "optimize",
-                                        "compile", "save_har"]
+        assert sdk.methods_for(net) == ["translate_onnx_model", "load_model_script", "optimize", "compile", "save_har"]
     # hailo_2 is shared by two steps: one translate only
     assert len([c for c in sdk.calls if c["method"] == "ClientRunner"]) == 3
 
@@ -43,7 +43,7 @@ def test_translate_gets_onnx_shapes_and_node_names(out):
     assert t1["hw_arch"] == "hailo8" and t1["model_path"].endswith("/hailo_1.onnx")
     t3 = sdk.calls_for("hailo_3", "translate_onnx_model")[0]
     assert t3["start_node_names"] == ["add", "sig"]
-    assert t3["end_node_names"] == ["sig", "relu"]   # graph output order z, y
+    assert t3["end_node_names"] == ["sig", "relu"]  # graph output order z, y
 
 
 def test_calibration_is_nhwc_float32_and_shared_tiles_are_merged(out):
@@ -52,7 +52,7 @@ def test_calibration_is_nhwc_float32_and_shared_tiles_are_merged(out):
     o1 = sdk.calls_for("hailo_1", "optimize")[0]
     assert o1["calib_shapes"] == {None: (1100, 1, 16, 4)} and o1["calib_dtypes"] == {None: "float32"}
     o2 = sdk.calls_for("hailo_2", "optimize")[0]
-    assert o2["calib_shapes"] == {None: (1100, 1, 8, 4)}           # 600 + 500 windows of both tiles
+    assert o2["calib_shapes"] == {None: (1100, 1, 8, 4)}  # 600 + 500 windows of both tiles
     o3 = sdk.calls_for("hailo_3", "optimize")[0]
     assert o3["calib_keys"] == ["hailo_3/input_layer1", "hailo_3/input_layer2"]
     assert o3["calib_shapes"]["hailo_3/input_layer1"] == (64, 1, 8, 4)
@@ -60,8 +60,13 @@ def test_calibration_is_nhwc_float32_and_shared_tiles_are_merged(out):
 
 def test_model_script_is_loaded(out):
     sdk = StandinSDK()
-    compile_plan(out, sdk=sdk, progress=None, model_script_extra="context_switch_param(mode=enabled)\n",
-                 compile_settings={"optimization_level": 4})
+    compile_plan(
+        out,
+        sdk=sdk,
+        progress=None,
+        model_script_extra="context_switch_param(mode=enabled)\n",
+        compile_settings={"optimization_level": 4},
+    )
     script = sdk.calls_for("hailo_1", "load_model_script")[0]["script"]
     assert "model_optimization_flavor(optimization_level=4, compression_level=0, batch_size=8)" in script
     assert script.rstrip().endswith("context_switch_param(mode=enabled)")
@@ -86,8 +91,15 @@ def test_progress_lines_name_segment_stage_and_calib_count(out):
     compile_plan(out, sdk=StandinSDK(), progress=lines.append)
     assert "[1/3] hailo_1: optimize (1100 calib windows)..." in lines
     assert any(l.startswith("[3/3] hailo_3: compile") for l in lines)
-    assert lines[-1].splitlines()[0].split() == ["segment", "status", "parsed", "optimized", "compiled",
-                                                 "seconds", "error"]
+    assert lines[-1].splitlines()[0].split() == [
+        "segment",
+        "status",
+        "parsed",
+        "optimized",
+        "compiled",
+        "seconds",
+        "error",
+    ]
 
 
 def test_parse_failure_is_isolated_to_its_segment(out):
@@ -142,6 +154,7 @@ def test_a_segment_swapped_after_rewrite_is_refused(out):
     """The DFC compiles what the rewriter wrote: a segment or calibration file whose bytes no longer
     match plan.json's `files` is a one-line plan error before anything compiles."""
     import shutil
+
     shutil.copy(out / "segments/hailo_1.onnx", out / "segments/hailo_3.onnx")
     with pytest.raises(PlanError, match="segments/hailo_3.onnx does not match its sha256"):
         compile_plan(out, sdk=StandinSDK(), progress=None)
@@ -158,13 +171,16 @@ def test_missing_sdk_raises_toolchain_missing(out, monkeypatch):
         compile_plan(out, progress=None)
 
 
-@pytest.mark.parametrize("exc, want", [
-    (BackendAllocatorException("x"), True),
-    (RuntimeError("Compilation failed: Agent infeasible"), True),
-    (RuntimeError("Mapping Failed (Timeout)"), True),
-    (RuntimeError("allocation mapping timeout after 25m"), True),
-    (RuntimeError("Timeout reading calibration"), False),
-    (ValueError("Unsupported dimensions"), False),
-])
+@pytest.mark.parametrize(
+    "exc, want",
+    [
+        (BackendAllocatorException("x"), True),
+        (RuntimeError("Compilation failed: Agent infeasible"), True),
+        (RuntimeError("Mapping Failed (Timeout)"), True),
+        (RuntimeError("allocation mapping timeout after 25m"), True),
+        (RuntimeError("Timeout reading calibration"), False),
+        (ValueError("Unsupported dimensions"), False),
+    ],
+)
 def test_allocator_failure_classification(exc, want):
     assert is_allocator_failure(exc) is want

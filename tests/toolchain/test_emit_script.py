@@ -1,4 +1,5 @@
 """--emit-script: the generated compile.sh is valid bash and, with a fake `hailo` on PATH, runs end to end."""
+
 import hashlib
 import json
 import os
@@ -29,7 +30,7 @@ def shim(tmp_path):
     bindir = tmp_path / "bin"
     bindir.mkdir()
     hailo = bindir / "hailo"
-    hailo.write_text(f"#!/bin/sh\nexec {sys.executable} {FAKE} \"$@\"\n")
+    hailo.write_text(f'#!/bin/sh\nexec {sys.executable} {FAKE} "$@"\n')
     hailo.chmod(0o755)
     return bindir
 
@@ -47,10 +48,19 @@ def calls(log: Path):
 def test_files_are_written_and_script_is_valid_bash(out):
     cdir = out / "compile"
     assert sorted(p.name for p in cdir.iterdir()) == [
-        "README.txt", "compile.sh", "hailo_1.alls", "hailo_2.alls", "hailo_2.calib.npy",
-        "hailo_3.alls", "hailo_3.calib.npz", "planfmt", "record_hefs.py"]
+        "README.txt",
+        "compile.sh",
+        "hailo_1.alls",
+        "hailo_2.alls",
+        "hailo_2.calib.npy",
+        "hailo_3.alls",
+        "hailo_3.calib.npz",
+        "planfmt",
+        "record_hefs.py",
+    ]
     # the recorder updates plan.json with the runtime's own schema module, copied byte for byte
     import runtime.schema
+
     assert (cdir / "planfmt" / "schema.py").read_bytes() == Path(runtime.schema.__file__).read_bytes()
     assert os.access(cdir / "compile.sh", os.X_OK)
     subprocess.run(["bash", "-n", str(cdir / "compile.sh")], check=True)
@@ -63,7 +73,7 @@ def test_files_are_written_and_script_is_valid_bash(out):
 
 
 def test_runs_end_to_end_from_a_copy_with_fake_cli(out, shim, tmp_path):
-    copy = tmp_path / "tmpcopy" / "plan"            # users copy the plan to /tmp in the container
+    copy = tmp_path / "tmpcopy" / "plan"  # users copy the plan to /tmp in the container
     shutil.copytree(out, copy)
     log = tmp_path / "hailo.log"
     r = run_script(copy / "compile" / "compile.sh", shim, log)
@@ -71,7 +81,7 @@ def test_runs_end_to_end_from_a_copy_with_fake_cli(out, shim, tmp_path):
     assert "3 compiled" in r.stdout and "0 failed" in r.stdout
     for net in ("hailo_1", "hailo_2", "hailo_3"):
         assert (copy / f"segments/{net}.hef").read_bytes() == f"HEF {net}".encode()
-        assert not (out / f"segments/{net}.hef").exists()     # the original was not touched
+        assert not (out / f"segments/{net}.hef").exists()  # the original was not touched
     steps = {s["name"]: s for s in json.loads((copy / "plan.json").read_text())["steps"]}
     digest = hashlib.sha256(b"HEF hailo_2").hexdigest()
     assert steps["hailo_2b"]["hef_sha256"] == digest and steps["hailo_2b"]["compile_status"] == "compiled"
@@ -80,14 +90,32 @@ def test_runs_end_to_end_from_a_copy_with_fake_cli(out, shim, tmp_path):
     argv = calls(log)
     assert len(argv) == 9 and [a[0] for a in argv] == ["parser", "optimize", "compiler"] * 3
     p1, o1, c1 = argv[:3]
-    assert p1 == ["parser", "onnx", str(copy / "segments/hailo_1.onnx"), "--hw-arch", "hailo8",
-                  "--start-node-names", "h1_conv", "--end-node-names", "h1_relu", "-y"]
-    assert o1 == ["optimize", "hailo_1.har", "--hw-arch", "hailo8", "--calib-set-path",
-                  str(copy / "calib/hailo_1.npy"), "--model-script", str(copy / "compile/hailo_1.alls")]
+    assert p1 == [
+        "parser",
+        "onnx",
+        str(copy / "segments/hailo_1.onnx"),
+        "--hw-arch",
+        "hailo8",
+        "--start-node-names",
+        "h1_conv",
+        "--end-node-names",
+        "h1_relu",
+        "-y",
+    ]
+    assert o1 == [
+        "optimize",
+        "hailo_1.har",
+        "--hw-arch",
+        "hailo8",
+        "--calib-set-path",
+        str(copy / "calib/hailo_1.npy"),
+        "--model-script",
+        str(copy / "compile/hailo_1.alls"),
+    ]
     assert c1 == ["compiler", "hailo_1_optimized.har", "--hw-arch", "hailo8"]
     p3, o3 = argv[6:8]
-    assert p3[p3.index("--start-node-names") + 1: p3.index("--end-node-names")] == ["add", "sig"]
-    assert p3[p3.index("--end-node-names") + 1:-1] == ["sig", "relu"]
+    assert p3[p3.index("--start-node-names") + 1 : p3.index("--end-node-names")] == ["add", "sig"]
+    assert p3[p3.index("--end-node-names") + 1 : -1] == ["sig", "relu"]
     assert o3[o3.index("--calib-set-path") + 1] == str(copy / "compile/hailo_3.calib.npz")
     # the CLI works in compile/build, not in the plan dir
     assert {json.loads(l)["cwd"] for l in log.read_text().splitlines()} == {str(copy / "compile/build")}
@@ -97,11 +125,12 @@ def test_the_recorded_plan_loads_and_a_broken_one_is_left_alone(out, shim, tmp_p
     """compile.sh's recorder writes a plan the runtime loads with its HEFs listed and hashed; a
     plan.json that fails the schema meanwhile is not rewritten and the script exits 1."""
     from runtime.schema import load_spec
+
     r = run_script(out / "compile" / "compile.sh", shim, tmp_path / "ok.log")
     assert r.returncode == 0, r.stderr
     spec = load_spec(out)
     for step in spec.hailo_steps:
-        spec.verify_file(step.hef_path)                     # listed in `files` with its sha256
+        spec.verify_file(step.hef_path)  # listed in `files` with its sha256
     broken = tmp_path / "broken"
     shutil.copytree(out, broken)
     doc = json.loads((broken / "plan.json").read_text())

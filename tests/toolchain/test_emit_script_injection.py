@@ -1,6 +1,7 @@
 """compile.sh never runs what a name holds: names from a tampered plan.json are refused, and names the
 script must carry (the model's node names, passed to the Hailo CLI) are quoted, so the exact bytes
 reach the CLI and nothing else runs. Checked by running the script with the fake `hailo` CLI."""
+
 import json
 import subprocess
 
@@ -17,13 +18,15 @@ from .test_emit_script import calls, run_script, shim  # noqa: F401 - shim is a 
 
 def payloads(pwned):
     """Shell that would create a file under `pwned` if it were ever executed rather than quoted."""
-    return [f"a\ntouch {pwned}/newline\n#",
-            f"b\r\ntouch {pwned}/crlf",
-            f"$(touch {pwned}/subst)",
-            f"`touch {pwned}/backtick`",
-            f"c'; touch {pwned}/quote; echo '",
-            f'd"; touch {pwned}/dquote; echo "',
-            f"e; touch {pwned}/semicolon"]
+    return [
+        f"a\ntouch {pwned}/newline\n#",
+        f"b\r\ntouch {pwned}/crlf",
+        f"$(touch {pwned}/subst)",
+        f"`touch {pwned}/backtick`",
+        f"c'; touch {pwned}/quote; echo '",
+        f'd"; touch {pwned}/dquote; echo "',
+        f"e; touch {pwned}/semicolon",
+    ]
 
 
 @pytest.fixture
@@ -63,12 +66,25 @@ def node_name_plan(out, names):
     (out / "calib").mkdir()
     conv_segment(out / "segments/hailo_1.onnx", width=16)
     import onnx
+
     model = onnx.load(str(out / "segments/hailo_1.onnx"))
     model.graph.node[0].name, model.graph.node[1].name = names
     onnx.save(model, str(out / "segments/hailo_1.onnx"))
     nhwc_calib(out / "calib/hailo_1.npy", 64, 4, 16)
-    write_plan_json(out, [{"name": "hailo_1", "device": "hailo", "kind": "onnx", "model": "segments/hailo_1.onnx",
-                           "inputs": ["x"], "outputs": ["y"], "calib": "calib/hailo_1.npy"}])
+    write_plan_json(
+        out,
+        [
+            {
+                "name": "hailo_1",
+                "device": "hailo",
+                "kind": "onnx",
+                "model": "segments/hailo_1.onnx",
+                "inputs": ["x"],
+                "outputs": ["y"],
+                "calib": "calib/hailo_1.npy",
+            }
+        ],
+    )
     return out
 
 
@@ -110,6 +126,7 @@ def test_script_quotes_names_even_if_the_plan_check_were_bypassed(tmp_path, pwne
 
 def test_odd_hw_arch_is_refused(tmp_path, pwned):
     from rewriter.errors import UserError
+
     out = standard_plan(tmp_path / "plan")
     with pytest.raises(UserError, match="not a plain name"):
         emit_compile_script(out, f"hailo8$(touch {pwned}/arch)")

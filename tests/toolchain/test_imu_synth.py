@@ -1,10 +1,10 @@
 """Synthetic IMU calibration windows."""
+
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
-
 from imu_synth import MODEL_MEAN, MODEL_STD, PATTERNS, make_imu_windows, synth_window
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,9 +22,9 @@ def test_equal_pattern_shares_and_raw_magnitudes():
     x, labels = make_imu_windows(400, return_labels=True)
     assert {p: labels.count(p) for p in PATTERNS} == {p: 100 for p in PATTERNS}
     flat = x.reshape(-1, 9)
-    assert abs(flat[:, 2].mean() - 9.8) < 0.5                        # gravity on az
-    assert np.all(np.abs(flat.mean(0)[3:6]) < 0.2)                     # gyro centred, rad/s
-    assert np.allclose(flat.mean(0)[6:], MODEL_MEAN[6:], atol=8)       # magnetometer, uT
+    assert abs(flat[:, 2].mean() - 9.8) < 0.5  # gravity on az
+    assert np.all(np.abs(flat.mean(0)[3:6]) < 0.2)  # gyro centred, rad/s
+    assert np.allclose(flat.mean(0)[6:], MODEL_MEAN[6:], atol=8)  # magnetometer, uT
 
 
 def test_normalize_with_model_stats():
@@ -68,7 +68,11 @@ def test_patterns_are_distinguishable():
 
 def test_example_script_writes_npy(tmp_path):
     out = tmp_path / "calib.npy"
-    subprocess.run([sys.executable, str(ROOT / "examples/imu_calibration.py"), "-n", "12", "-o", str(out),
-                    "--layout", "nhwc"], check=True, capture_output=True, cwd=tmp_path)
+    subprocess.run(
+        [sys.executable, str(ROOT / "examples/imu_calibration.py"), "-n", "12", "-o", str(out), "--layout", "nhwc"],
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
+    )
     x = np.load(out)
     assert x.shape == (12, 1, 100, 9) and x.dtype == np.float32

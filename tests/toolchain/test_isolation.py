@@ -1,5 +1,6 @@
 """Each compile in its own process: time-outs kill it, a crash stays in its segment, and
 --retry-shrink works across processes (the re-tiled plan is re-read)."""
+
 import json
 import os
 import time
@@ -29,7 +30,7 @@ def test_time_out_kills_the_compile_and_the_others_finish(tmp_path, standin):
     t0 = time.monotonic()
     # 15 s: far above a stand-in compile even on a loaded machine, far below the stand-in's hang
     summary = compile_plan(out, sdk_module=standin.module, jobs=3, timeout=15, progress=None)
-    assert time.monotonic() - t0 < 120                    # not the stand-in's hour
+    assert time.monotonic() - t0 < 120  # not the stand-in's hour
     rows = {r.segment: r for r in summary.results}
     bad = rows["hailo_2"]
     assert (bad.status, bad.failed_at, bad.error_type) == ("failed", "compile", "CompileTimeout")
@@ -65,11 +66,13 @@ def test_retry_shrink_across_processes_compiles_the_re_read_pieces(tmp_path, sta
     out = wide_plan(tmp_path / "out", width=64)
     standin.configure(allocator_max_width=32)
     retile = FakeRetile()
-    summary = compile_plan(out, sdk_module=standin.module, jobs=2, progress=None, retry_shrink=True,
-                           retile=retile)
+    summary = compile_plan(out, sdk_module=standin.module, jobs=2, progress=None, retry_shrink=True, retile=retile)
     assert summary.ok and retile.calls == [("hailo_1", 0.5)]
     assert [(r.segment, r.status) for r in summary.results] == [
-        ("hailo_1", "retiled"), ("hailo_1_p0", "compiled"), ("hailo_1_p1", "compiled")]
+        ("hailo_1", "retiled"),
+        ("hailo_1_p0", "compiled"),
+        ("hailo_1_p1", "compiled"),
+    ]
     steps = {s["name"]: s for s in json.loads((out / "plan.json").read_text())["steps"]}
     assert steps["hailo_1_p0"]["hef"] == "segments/hailo_1_p0.hef" and (out / "segments/hailo_1_p0.hef").is_file()
     assert standin.calls().calls_for("hailo_1_p1", "optimize")[0]["calib_shapes"] == {"null": [1100, 1, 32, 4]}
@@ -77,9 +80,10 @@ def test_retry_shrink_across_processes_compiles_the_re_read_pieces(tmp_path, sta
 
 def test_a_compile_time_out_counts_as_an_allocator_failure_for_retry_shrink(tmp_path, standin):
     out = wide_plan(tmp_path / "out", width=64)
-    standin.configure(hang=["hailo_1"])              # the wide segment hangs in compile(); its pieces do not
-    summary = compile_plan(out, sdk_module=standin.module, jobs=2, timeout=15, progress=None,
-                           retry_shrink=True, retile=FakeRetile())
+    standin.configure(hang=["hailo_1"])  # the wide segment hangs in compile(); its pieces do not
+    summary = compile_plan(
+        out, sdk_module=standin.module, jobs=2, timeout=15, progress=None, retry_shrink=True, retile=FakeRetile()
+    )
     first = summary.results[0]
     assert (first.status, first.error_type) == ("retiled", "CompileTimeout")
     assert [r.status for r in summary.results[1:]] == ["compiled", "compiled"]
@@ -90,10 +94,11 @@ def test_sdk_version_comes_from_package_metadata_or_a_probe_process(standin, mon
 
     from rewriter.toolchain import sdk
     from rewriter.toolchain.isolate import probe_version
-    assert probe_version(standin.module) == f"{standin.module} 3.33.0-standin"   # imported in a probe process
+
+    assert probe_version(standin.module) == f"{standin.module} 3.33.0-standin"  # imported in a probe process
     standin.configure(version="9.9")
     assert probe_version(standin.module) == f"{standin.module} 9.9"
     monkeypatch.setitem(sdk.KNOWN_DISTRIBUTIONS, "numpy", ("no-such-dist", "numpy"))
-    assert probe_version("numpy") == f"numpy {importlib.metadata.version('numpy')}"   # metadata, no probe
+    assert probe_version("numpy") == f"numpy {importlib.metadata.version('numpy')}"  # metadata, no probe
     with pytest.raises(sdk.ToolchainMissing, match="hailo_sdk_client .* is not installed"):
         probe_version("hailo_sdk_client")

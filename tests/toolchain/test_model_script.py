@@ -1,4 +1,5 @@
 """Model script text from the target's [compile] settings."""
+
 import pytest
 
 from rewriter.toolchain.model_script import LOW_CALIB_WARNING, build_model_script
@@ -17,10 +18,16 @@ def test_defaults_match_model_zoo_commands():
 
 
 def test_settings_extra_and_user_script_in_order():
-    settings = {"optimization_level": 4, "compression_level": 1, "calibration_batch_size": 16,
-                "calibset_size": 2048, "compiler_optimization_level": 1, "allocator_timeout": "2h",
-                "resources": {"max_compute_utilization": 0.6},
-                "extra": ["quantization_param({conv*}, precision_mode=a16_w16)"]}
+    settings = {
+        "optimization_level": 4,
+        "compression_level": 1,
+        "calibration_batch_size": 16,
+        "calibset_size": 2048,
+        "compiler_optimization_level": 1,
+        "allocator_timeout": "2h",
+        "resources": {"max_compute_utilization": 0.6},
+        "extra": ["quantization_param({conv*}, precision_mode=a16_w16)"],
+    }
     text, _ = build_model_script(settings, n_calib=4096, user_script="context_switch_param(mode=enabled)\n")
     lines = text.splitlines()
     assert lines[0] == "model_optimization_flavor(optimization_level=4, compression_level=1, batch_size=16)"
@@ -40,7 +47,7 @@ def test_fewer_than_1024_samples_warns():
     _, warnings = build_model_script(n_calib=1000)
     assert len(warnings) == 1 and LOW_CALIB_WARNING in warnings[0] and "1000" in warnings[0]
     _, warnings = build_model_script({"optimization_level": 0}, n_calib=10)
-    assert not any(LOW_CALIB_WARNING in w for w in warnings)   # already level 0: nothing is lost
+    assert not any(LOW_CALIB_WARNING in w for w in warnings)  # already level 0: nothing is lost
     _, warnings = build_model_script({"calibset_size": 2048}, n_calib=1500)
     assert warnings == ["calibset_size=2048 but only 1500 samples are available"]
 

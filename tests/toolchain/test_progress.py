@@ -1,4 +1,5 @@
 """The progress display: a live table on a terminal (ANSI redraw), plain lines otherwise."""
+
 import io
 import re
 import time
@@ -8,8 +9,9 @@ from rewriter.toolchain.progress import LiveProgress, PlainProgress, make_progre
 
 
 def track(i, stage="queued", started=None, ended=None):
-    return SimpleNamespace(label=f"[{i}/30]", res=SimpleNamespace(segment=f"hailo_{i}"), stage=stage,
-                           started=started, ended=ended)
+    return SimpleNamespace(
+        label=f"[{i}/30]", res=SimpleNamespace(segment=f"hailo_{i}"), stage=stage, started=started, ended=ended
+    )
 
 
 def screen(text: str) -> list:
@@ -18,7 +20,7 @@ def screen(text: str) -> list:
     for part in re.split(r"(\x1b\[\d+F\x1b\[J)", text):
         m = re.fullmatch(r"\x1b\[(\d+)F\x1b\[J", part)
         if m:
-            del lines[len(lines) - int(m.group(1)):]
+            del lines[len(lines) - int(m.group(1)) :]
         else:
             lines.extend(part.splitlines())
     return lines
@@ -39,12 +41,12 @@ def test_live_table_redraws_in_place_and_keeps_notes(monkeypatch):
     live.note("WARNING something")
     live.close()
     shown = screen(out.getvalue())
-    assert shown[:2] == ["[2/30] hailo_2: FAILED at parse: boom", "WARNING something"]   # notes stay on top
+    assert shown[:2] == ["[2/30] hailo_2: FAILED at parse: boom", "WARNING something"]  # notes stay on top
     assert shown[2].split()[:3] == ["[1/30]", "hailo_1", "compile"] and shown[2].split()[3] in ("1:15", "1:16")
     assert shown[3].split() == ["[2/30]", "hailo_2", "failed", "0:03"]
     assert shown[4].startswith("1 failed, 1 running")
     assert len(shown) == 5
-    live.note("after close")                     # the summary table printed after close: no redraw
+    live.note("after close")  # the summary table printed after close: no redraw
     assert screen(out.getvalue())[-1] == "after close" and len(screen(out.getvalue())) == 6
 
 
@@ -59,7 +61,7 @@ def test_live_table_fits_a_small_terminal(monkeypatch):
     live.close()
     shown = screen(out.getvalue())
     assert len(shown) <= 6 and all(len(line) < 30 for line in shown)
-    assert shown[0].split()[:3] == ["[18/30]", "hailo_18", "optimize"]    # running rows first
+    assert shown[0].split()[:3] == ["[18/30]", "hailo_18", "optimize"]  # running rows first
     assert shown[-2].startswith("... ") and shown[-1].startswith("19 compiled, 1 running")
 
 

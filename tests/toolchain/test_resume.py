@@ -1,4 +1,5 @@
 """A `rewrite compile` killed mid-run resumes where it stopped (no HEF cache involved)."""
+
 import json
 import os
 import signal
@@ -39,19 +40,29 @@ def alive(pid):
 
 def rewrite_compile(out, standin, log):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]))
-    cmd = [sys.executable, "-m", "rewriter.cli", "compile", str(out), "--sdk-module", standin.module,
-           "--no-cache", "--jobs", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "rewriter.cli",
+        "compile",
+        str(out),
+        "--sdk-module",
+        standin.module,
+        "--no-cache",
+        "--jobs",
+        "1",
+    ]
     return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
 
 def test_killed_compile_resumes_where_it_stopped(tmp_path, standin):
     out = many_segments_plan(tmp_path / "out", 4)
-    standin.configure(sleep=1.5, hang=["hailo_3"])      # the third compile would never end
+    standin.configure(sleep=1.5, hang=["hailo_3"])  # the third compile would never end
     with open(tmp_path / "first.log", "w") as log:
         proc = rewrite_compile(out, standin, log)
         try:
             assert wait_for(lambda: len(compiled_steps(out)) >= 2), (tmp_path / "first.log").read_text()
-            assert wait_for(lambda: len(standin.compiled_nets()) >= 3)   # hailo_3 is in compile()
+            assert wait_for(lambda: len(standin.compiled_nets()) >= 3)  # hailo_3 is in compile()
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
@@ -60,8 +71,8 @@ def test_killed_compile_resumes_where_it_stopped(tmp_path, standin):
     orphan = max(c["pid"] for c in standin.calls().calls if c["method"] == "compile")
     assert wait_for(lambda: not alive(orphan), 10), "the compile process outlived its `rewrite compile`"
     rows = {r["segment"]: r for r in json.loads((out / "compile_summary.json").read_text())["segments"]}
-    assert rows["hailo_1"]["status"] == rows["hailo_2"]["status"] == "compiled"   # written as it went
-    assert rows["hailo_4"]["status"] == "pending"                 # not even prepared: --jobs 1
+    assert rows["hailo_1"]["status"] == rows["hailo_2"]["status"] == "compiled"  # written as it went
+    assert rows["hailo_4"]["status"] == "pending"  # not even prepared: --jobs 1
 
     standin.configure(sleep=1.5)
     standin.reset_log()
@@ -81,7 +92,7 @@ def test_ctrl_c_kills_the_running_compiles_and_keeps_the_record(tmp_path, standi
     with open(tmp_path / "run.log", "w") as log:
         proc = rewrite_compile(out, standin, log)
         try:
-            assert wait_for(lambda: len(standin.compiled_nets()) >= 1)     # a compile is under way
+            assert wait_for(lambda: len(standin.compiled_nets()) >= 1)  # a compile is under way
         finally:
             proc.send_signal(signal.SIGINT)
         assert proc.wait(60) == 130

@@ -6,6 +6,7 @@ schema.parse_spec before it atomically replaces plan.json.
 
 usage: python3 record_hefs.py PLAN_DIR   (reads PLAN_DIR/compile/status.tsv: MODEL<TAB>compiled|failed)
 """
+
 import json
 import os
 import sys
