@@ -455,6 +455,13 @@ _shipped_entry(
     notes="tf2onnx: Max(LeakyRelu(x), -0.4) after every conv",
 )
 _shipped_entry(
+    "oww/melspectrogram",
+    "openwakeword",
+    "resources/models/melspectrogram.onnx",
+    {"input": [1, 16000]},
+    notes="STFT as a k=400, stride-160 Conv1d, then a log-mel tail; 1 s of 16 kHz audio",
+)
+_shipped_entry(
     "silero/silero_vad",
     "silero_vad",
     "data/silero_vad.onnx",
