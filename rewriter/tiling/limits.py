@@ -4,35 +4,24 @@ from __future__ import annotations
 
 import numpy as np
 
+from rewriter.ir.opfacts import (
+    BINARY_ELEMENTWISE,
+    CONV_OPS,
+    DEPTHWISE,
+    POOL_OPS,
+    SPATIAL_OPS,
+    UNARY_ELEMENTWISE,
+    conv_kind,
+    depth_multiplier,
+)
 from rewriter.target import TilingLimits
 from rewriter.tiling.graph import SegGraph
 from rewriter.tiling.receptive import window
 
-CONVS = ("Conv", "ConvTranspose")
-POOLS = ("AveragePool", "MaxPool")
-UNARY = {
-    "Relu",
-    "LeakyRelu",
-    "Sigmoid",
-    "Tanh",
-    "Elu",
-    "Selu",
-    "HardSigmoid",
-    "HardSwish",
-    "Clip",
-    "Abs",
-    "Neg",
-    "Sqrt",
-    "Exp",
-    "Log",
-    "Softplus",
-    "Softsign",
-    "Erf",
-    "Gelu",
-    "Identity",
-    "Celu",
-    "Mish",
-}
+# Op classes from the one definition (rewriter/ir/opfacts.py). Any elementwise op is time-local;
+# UNSAFE ones may turn the zeros outside [0, W) into inf/NaN, which a 0 mask does not cancel.
+CONVS, POOLS, HEAVY = CONV_OPS, POOL_OPS, SPATIAL_OPS
+UNARY, BINARY = UNARY_ELEMENTWISE, BINARY_ELEMENTWISE
 # f(0) == 0: a tensor that is zero outside [0, W) stays so (Clip only when its range holds 0)
 ZERO_KEEPING = {
     "Relu",
@@ -52,8 +41,7 @@ ZERO_KEEPING = {
     "Mish",
     "PRelu",
 }
-BINARY = {"Add", "Sub", "Mul", "Div", "Max", "Min", "Pow"}
-UNSAFE = {"Log", "Sqrt", "Pow"}
+UNSAFE = {"Log", "Sqrt", "Pow", "Reciprocal"}
 ACTIVATIONS = UNARY | {"PRelu"}  # run in the producing layer's activation unit: not counted as layers
 
 
@@ -63,10 +51,11 @@ def conv_channels(g: SegGraph, i: int) -> tuple[int, int]:
 
 
 def is_depthwise(g: SegGraph, i: int) -> bool:
-    node = g.nodes[i]
-    group = g.attrs[i].get("group", 1)
+    """Channel-wise (depthwise with multiplier 1): each output channel block needs only its own input
+    channels, so channel blocks tile it without the others."""
     cin, cout = conv_channels(g, i)
-    return node.op_type == "Conv" and group > 1 and group == cin == cout
+    kind = conv_kind(g.nodes[i].op_type, g.attrs[i].get("group", 1), cin)
+    return kind == DEPTHWISE and depth_multiplier(cin, cout) == 1
 
 
 def rows(g: SegGraph, i: int) -> list[str]:
@@ -155,7 +144,7 @@ def kind(g: SegGraph, i: int) -> str:
         return "tile"
     if op in UNSAFE or (op == "Div" and not g.is_const(node.input[1])):
         return "host"  # may turn finite values outside [0, W) into inf/NaN, which a 0 mask keeps
-    if op in UNARY or op == "PRelu" or op in BINARY:
+    if op in UNARY or op in BINARY:
         return "tile" if _elementwise_ok(g, i) else "host"
     if op == "Concat":
         return "tile" if at.get("axis", 0) % 4 == 1 else "host"
@@ -174,7 +163,7 @@ def spatial(g: SegGraph, i: int) -> bool:
     op = g.nodes[i].op_type
     if op == "ConvTranspose":
         return True
-    if op not in CONVS + POOLS:
+    if op not in HEAVY:
         return False
     w = window(g, i)
     return w.k > 1 or w.pl > 0 or w.pr > 0

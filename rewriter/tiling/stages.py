@@ -13,9 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rewriter.tiling.graph import SegGraph
-from rewriter.tiling.limits import CONVS, POOLS, kind
-
-HEAVY = CONVS + POOLS
+from rewriter.tiling.limits import HEAVY, kind
 
 
 @dataclass

@@ -22,7 +22,7 @@ from onnx import helper, numpy_helper
 
 from rewriter.tiling.fit import Fit
 from rewriter.tiling.graph import SegGraph
-from rewriter.tiling.limits import ACTIVATIONS, CONVS, POOLS, is_depthwise, keeps_zero, np_dtype, spatial
+from rewriter.tiling.limits import ACTIVATIONS, CONVS, HEAVY, is_depthwise, keeps_zero, np_dtype, spatial
 from rewriter.tiling.receptive import needs, produced, window
 from rewriter.tiling.stages import Stage
 
@@ -230,7 +230,7 @@ class _Builder:
         """The node's attributes with W padding removed (H padding made explicit)."""
         g = self.g
         at = dict(g.attrs[i])
-        if g.nodes[i].op_type not in CONVS + POOLS:
+        if g.nodes[i].op_type not in HEAVY:
             return at
         at.pop("auto_pad", None)
         hw = window(g, i, axis=-2)

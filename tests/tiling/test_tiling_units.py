@@ -204,3 +204,18 @@ def test_plan_other_steps_untouched_and_order_kept():
     steps, _ = tile_steps([host, _step(model)], STRICT)
     assert steps[0] is host and all(s.name.startswith("hailo_0_s") for s in steps[1:])
     assert model.graph.output[0].name in {o for s in steps for o in s.outputs}
+
+
+def test_elementwise_ops_tile_by_the_shared_op_classes_and_reciprocal_stays_off_the_tiles(tmp_path):
+    """Which elementwise ops run inside tiles comes from rewriter/ir/opfacts.py: every unary op does
+    (Sin, Floor: pointwise and finite), except those that turn the zeros outside [0, W) into inf
+    (Reciprocal): a 0 mask times inf is NaN. Tiled plans of both match the model."""
+    from rewriter.tiling.limits import kind
+
+    for op, expected in (("Sin", "tile"), ("Floor", "tile"), ("Reciprocal", "host")):
+        model = Chain(8, 200).conv(8, k=3, pads=(1, 1)).act(op).conv(8, k=3, pads=(1, 1)).model()
+        g = SegGraph(model)
+        assert kind(g, 1) == expected, op
+        out = tmp_path / op
+        write_tiled_plan(model, STRICT, out)
+        assert_plan_matches(model, out)
