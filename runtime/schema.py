@@ -418,7 +418,7 @@ def _step(s, index, root: Path, files: dict, where) -> StepSpec:
         raise PlanError(f"{at}: lists an output twice")
     step = StepSpec(name=name, kind=kind, device=device, inputs=list(ins), outputs=list(outs), raw=s)
     if kind == "onnx":
-        if "model" not in s:
+        if not isinstance(s.get("model"), str):  # absent, null or not a path
             raise PlanError(f"{at}: onnx step needs 'model' (path relative to the plan directory)")
         status = s.get("compile_status")
         if status is not None and status not in COMPILE_STATUSES:

@@ -121,9 +121,10 @@ class TiledOp:
         self._batches = [buf for _, _, buf in self._inputs]
         position = {name: k for k, name in enumerate(step.outputs)}
         self._results = [np.empty(declared[n].shape, np.dtype(declared[n].dtype)) for n in step.outputs]
-        self._scatter = []  # per model output: (its result tensor's [N, c, H, W] block, tile width)
+        self._scatter = []  # per model output: (tensor, its result's [N, c, H, W] block, tile width)
         for b in t.outputs:
-            self._scatter.append((self._results[position[b.tensor]][:, b.c0 : b.c1], b.width))
+            self._scatter.append((b.tensor, self._results[position[b.tensor]][:, b.c0 : b.c1], b.width))
+        self.step_name = step.name
 
     @property
     def last_backend_seconds(self) -> float:
@@ -145,8 +146,14 @@ class TiledOp:
         t1 = time.perf_counter()
         ys = self.segment.run(batch)
         t2 = time.perf_counter()
-        for y, (dst, tw) in zip(ys, self._scatter):
-            _scatter(_split_frames(np.asarray(y), self.batch, self.count), dst, tw)
+        for y, (name, dst, tw) in zip(ys, self._scatter):
+            y = np.asarray(y)
+            if y.dtype != dst.dtype:  # as Plan.run checks every other step's outputs
+                raise PlanError(
+                    f"step '{self.step_name}' produced {name!r} as {y.dtype}, but plan.json declares "
+                    f"{dst.dtype} (segment file does not match the plan?)"
+                )
+            _scatter(_split_frames(y, self.batch, self.count), dst, tw)
         self.last_stitch_seconds = t1 - t0 + time.perf_counter() - t2
         return self._results
 

@@ -163,3 +163,28 @@ def test_results_of_a_tiled_step_do_not_alias_the_reused_buffers(tmp_path):
         kept = first.copy()
         plan.run({"x": rng.standard_normal((1, 8, 1, 300)).astype(np.float32)})
         np.testing.assert_array_equal(first, kept)
+
+
+def test_a_step_whose_model_is_null_is_refused_on_load(tmp_path):
+    """Found by the fuzzer: `"model": null` on an onnx step reached pathlib (a TypeError)."""
+    from runtime.schema import parse_spec
+
+    out, doc = _tiled_doc(tmp_path)
+    next(s for s in doc["steps"] if "tiles" in s)["model"] = None
+    with pytest.raises(PlanError, match="onnx step needs 'model'"):
+        parse_spec(doc, out / "plan.json")
+
+
+def test_a_tiled_output_declared_with_another_dtype_is_a_plan_error(tmp_path):
+    """Found by the fuzzer: the scatter into the declared buffer raised numpy's TypeError; a tiled
+    step's outputs are checked like every other step's."""
+    out, doc = _tiled_doc(tmp_path)
+    step = next(s for s in doc["steps"] if "tiles" in s)
+    name = step["outputs"][0]
+    doc["tensors"][name]["dtype"] = "int8"
+    for t in doc["outputs"]:  # a plan output here: declare it int8 there too, so only the run can tell
+        if t["name"] == name:
+            t["dtype"] = "int8"
+    (out / "plan.json").write_text(json.dumps(doc))
+    with Plan.load(out, backend="onnxruntime") as plan, pytest.raises(PlanError, match="declares int8"):
+        plan.run({"x": np.zeros((1, 8, 1, 300), np.float32)})
