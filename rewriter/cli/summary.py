@@ -80,7 +80,13 @@ def placement_summary(doc: dict, host_limit: int = 40) -> str:
             f"Sent to host ({len(host)} nodes), by cause; round trips: Hailo segments the cause adds (negative: saved)"
         )
         rows = [[c["cause"], c["nodes"], c["round_trips"], _names(c["examples"], 2)] for c in causes]
-        out.append(table(["cause", "nodes", "round trips", "e.g."], rows))
+        headers = ["cause", "nodes", "round trips", "e.g."]
+        origin = {r["node"]: r.get("origin") or [r["node"]] for r in host}
+        if any(r.get("origin") and r["origin"] != [r["node"]] for r in host):  # rule-made: the model's names too
+            headers.append("source nodes")
+            for row, c in zip(rows, causes):
+                row.append(_names(list(dict.fromkeys(o for n in c["examples"] for o in origin.get(n, [n]))), 2))
+        out.append(table(headers, rows))
     elif host:
         out.append(f"Sent to host ({len(host)} nodes):")
         if any(r.get("origin") for r in host[:host_limit]):  # rule-made nodes: the model's names too
