@@ -47,9 +47,10 @@ def test_pip_install_lines_name_existing_extras(doc):
 
 
 def _workspace(tmp_path: Path) -> Path:
-    """A copy of the repository's examples, rules and docs, with ../shared beside it when it exists."""
+    """A copy of the repository's examples, rules, docs, benchmarks and tests (the fuzzer and some
+    benchmarks use the tests' helpers), with ../shared beside it when it exists."""
     ws = tmp_path / "repo"
-    for name in ("examples", "rules", "docs", "benchmarks", "tests/fuzz"):
+    for name in ("examples", "rules", "docs", "benchmarks", "tests"):
         shutil.copytree(ROOT / name, ws / name, ignore=shutil.ignore_patterns("__pycache__", "out", "*.plan"))
     for name in ("README.md", "pyproject.toml"):
         shutil.copy(ROOT / name, ws / name)
