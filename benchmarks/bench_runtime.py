@@ -23,7 +23,9 @@ import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from rewriter.plan.document import finalize  # noqa: E402
 from runtime import Plan  # noqa: E402
+from runtime.schema import VERSION  # noqa: E402
 
 
 def conv_nodes(i, x, y, c, rng, inits):
@@ -113,13 +115,14 @@ def build(out: Path, c: int, t: int):
     ]
     doc = {
         "format": "hailo-rewriter-plan",
-        "version": 1,
+        "version": VERSION,
         "target": "hailo8",
         "source": {"model": "model.onnx", "sha256": ""},
         "inputs": [{"name": "x", "shape": shape, "dtype": "float32"}],
         "outputs": [{"name": "y", "shape": shape, "dtype": "float32"}],
         "steps": steps,
     }
+    finalize(doc, out)  # `tensors` and the `files` hashes, as the rewriter writes them
     (out / "plan.json").write_text(json.dumps(doc, indent=1))
 
 
@@ -186,10 +189,12 @@ def main(argv=None):
             f"({ovh * 1e6 / steps:.2f} us/step, includes the profiler's own clock reads)"
         )
         print(f"  total                     {tot * 1e6:8.1f} us")
-        # Pure dispatch cost: the same schedule with every step replaced by a no-op.
-        y = np.zeros(1, np.float32)
+        # Pure dispatch cost: the same schedule with every step replaced by a no-op that returns
+        # arrays of the declared shapes (the runtime checks every step's outputs against plan.json).
+        declared = plan.spec.tensors
         for op in plan._ops:
-            op.runner.run = lambda xs, k=len(op.step.outputs): [y] * k  # noqa: B008 (binds k per op)
+            outs = [np.zeros(declared[n].shape, declared[n].dtype) for n in op.step.outputs]
+            op.runner.run = lambda xs, outs=outs: outs
         plan._compile()
         disp_med, _ = timeit(lambda: plan.run(feed), args.iters)
         print(
