@@ -740,10 +740,21 @@ def referenced_files(doc: dict) -> list[str]:
     return list(seen)
 
 
-def refresh_files(doc: dict, root: Path) -> dict:
-    """Set doc["files"] to the hashes of the files its steps reference (under root); returns doc."""
+def bytes_entry(data: bytes) -> dict:
+    """The `files` record of bytes about to be written as a file."""
+    return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+
+
+def refresh_files(doc: dict, root: Path, known: dict | None = None) -> dict:
+    """Set doc["files"] to the hashes of the files its steps reference (under root); returns doc.
+    `known` ({path: record}) holds records of files the caller has just written from memory, so
+    they are not read back to be hashed (the validation that follows a write reads and checks
+    every file anyway)."""
+    known = known or {}
     doc["files"] = {
-        rel: file_entry(Path(root) / rel) for rel in sorted(referenced_files(doc)) if (Path(root) / rel).is_file()
+        rel: known[rel] if rel in known else file_entry(Path(root) / rel)
+        for rel in sorted(referenced_files(doc))
+        if rel in known or (Path(root) / rel).is_file()
     }
     return doc
 

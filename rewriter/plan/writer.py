@@ -18,23 +18,27 @@ class InvalidPlanWritten(RuntimeError):
     """The rewriter made a plan its runtime refuses: a bug (the CLI reports it as an internal error)."""
 
 
-def write_segment_files(folder: Path, steps: list[PlannedStep]) -> None:
-    """Each distinct segment file once, checked by onnx's checker, serialized deterministically."""
-    written = set()
+def write_segment_files(folder: Path, steps: list[PlannedStep]) -> dict[str, dict]:
+    """Each distinct segment file once, serialized deterministically and checked by onnx's checker
+    (the very bytes written: a model is serialized once). Returns their `files` records."""
+    written: dict[str, dict] = {}
     for step in steps:
         rel = segment_file(step)
         if step.model is not None and rel not in written:
-            onnx.checker.check_model(step.model, full_check=True)
+            data = step.model.SerializeToString(deterministic=True)
+            onnx.checker.check_model(data, full_check=True)
             (folder / rel).parent.mkdir(parents=True, exist_ok=True)
-            (folder / rel).write_bytes(step.model.SerializeToString(deterministic=True))
-            written.add(rel)
+            (folder / rel).write_bytes(data)
+            written[rel] = schema.bytes_entry(data)
+    return written
 
 
-def write_plan_json(folder: Path, doc: dict) -> None:
-    """Hash the files the steps reference into doc["files"], refresh `counts`, validate the document
-    with the runtime's schema, then replace plan.json atomically."""
+def write_plan_json(folder: Path, doc: dict, known: dict | None = None) -> None:
+    """Hash the files the steps reference into doc["files"] (`known`: records of files just written
+    from memory), refresh `counts`, validate the document with the runtime's schema, then replace
+    plan.json atomically."""
     folder = Path(folder)
-    schema.refresh_files(doc, folder)
+    schema.refresh_files(doc, folder, known)
     schema.parse_spec(doc, folder / "plan.json")
     doc["counts"] = plan_counts(doc)
     write_json_atomic(folder / "plan.json", doc)
@@ -79,9 +83,9 @@ def write_plan(out_dir: Path, doc: dict, steps: list[PlannedStep], after=None) -
     `after(stage)` may add to the staged plan (calibration data) before the validation and swap."""
     with staged_dir(Path(out_dir)) as stage:
         (stage / "segments").mkdir()
-        write_segment_files(stage, steps)
+        written = write_segment_files(stage, steps)
         try:
-            write_plan_json(stage, doc)
+            write_plan_json(stage, doc, written)
             if after is not None:
                 after(stage)
             validate_plan_folder(stage, steps)

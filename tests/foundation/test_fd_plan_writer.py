@@ -176,8 +176,8 @@ def test_failure_midway_leaves_nothing(tmp_path, capsys, monkeypatch):
     real = onnx.checker.check_model
     calls = []
 
-    def flaky(model, *args, **kwargs):
-        calls.append(model.graph.name)
+    def flaky(model, *args, **kwargs):  # the writer checks each segment's serialized bytes
+        calls.append(model)
         if len(calls) == 2:
             raise RuntimeError("disk on fire")
         return real(model, *args, **kwargs)
