@@ -7,11 +7,13 @@ its rule could have used)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import onnx_graphsurgeon as gs
 
 from rewriter.dsl import RuleSyntaxError, apply_rules, load_rule_files
+from rewriter.dsl.parser import read_rule_file
 from rewriter.errors import UserError
 from rewriter.target import RULES_DIR
 from rewriter.transform.pass_manager import Pass, PassContext
@@ -19,17 +21,34 @@ from rewriter.transform.pass_manager import Pass, PassContext
 COMMON_RULES = RULES_DIR / "common"
 
 
+_LOADED: dict[tuple, tuple] = {}  # rule files already loaded in this process (see load_rules_checked)
+
+
 def load_rules_checked(paths, helpers):
-    """Load rule files together; a missing file is a user error, syntax errors keep file:line:col."""
+    """Load rule files together; a missing file is a user error, syntax errors keep file:line:col.
+    A process that rewrites several models (tests, notebooks, benchmarks) loads the same files
+    once: the result is kept, keyed by the files' names and texts and the helper registry, whose
+    rules are never changed after loading."""
     paths = [Path(p) for p in paths]
     for path in paths:
         if not path.is_file():
             raise UserError(f"no such rule file: {path}")
-    return load_rule_files(paths, helpers)
+    if os.environ.get("REWRITER_NO_CACHE"):
+        return load_rule_files(paths, helpers)
+    key = (tuple((str(p), read_rule_file(p)) for p in paths), id(helpers), len(helpers or ()))
+    hit = _LOADED.get(key)
+    if hit is not None and hit[0] is helpers:
+        return hit[1]
+    rules = load_rule_files(paths, helpers)
+    if len(_LOADED) >= 16:
+        _LOADED.pop(next(iter(_LOADED)))
+    _LOADED[key] = (helpers, rules)
+    return rules
 
 
 class RuleFilePass(Pass):
     idempotent = True  # the driver runs the file's rules to their fixed point
+    leaves_sorted = True  # the driver sorts the graph it edits (and one it finds unsorted)
 
     def __init__(self, path: Path, rules, tracers=()):
         self.path = Path(path)
@@ -39,7 +58,7 @@ class RuleFilePass(Pass):
         self.events = []
 
     def run(self, graph: gs.Graph, ctx: PassContext) -> list[str]:
-        events = apply_rules(graph, self.rules, target=ctx.target, tracers=self.tracers)
+        events = apply_rules(graph, self.rules, target=ctx.target, tracers=self.tracers, assume_sorted=ctx.sorted)
         self.events.extend(events)
         return [f"{name} ({e.rule})" for e in events for name in (e.created or e.matched[-1:])]
 
