@@ -73,6 +73,15 @@ class Pattern:
         self.anchor_ops = self.node_ops[-1]
         self.anchor_op = nodes[-1].op  # the op, or the op variable's name
         self.producer_of = {o: (i, k) for i, n in enumerate(nodes) for k, o in enumerate(n.outputs) if o != "_"}
+        # (anchor input slot, ops its producer must have) for anchor inputs another pattern node
+        # produces: most candidates fail here, before the search builds any binding
+        anchor = nodes[-1]
+        self.producer_checks = [
+            (k, self.node_ops[self.producer_of[a.name][0]])
+            for k, a in enumerate(anchor.args)
+            if not (a.rest or a.optional) and a.name in self.producer_of
+        ]
+        self.anchor_swappable = len(anchor.args) >= 2 and not anchor.args[-1].rest
 
     def ops_text(self, i: int) -> str:
         ops = sorted(self.node_ops[i])
@@ -85,6 +94,8 @@ class Pattern:
             if fail is not None:
                 fail.add(0, f"op {self.ops_text(len(self.nodes) - 1)} expected, got {anchor.op}")
             return None
+        if fail is None and self.producer_checks and not self._producers_may_match(anchor):
+            return None  # (when tracing, the search runs and says why)
         for env, matched in self._search(0, anchor, dict(self.consts), {}, ev, fail):
             ok = True
             for clause in self.where:
@@ -102,6 +113,24 @@ class Pattern:
             if ok:
                 return env, [matched[i] for i in range(len(self.nodes))]
         return None
+
+    def _producers_may_match(self, anchor: gs.Node) -> bool:
+        """A necessary condition for a match: the anchor's inputs that pattern nodes produce have
+        producers of those nodes' ops (in either order of a commutative op's first two inputs, as
+        the search tries them)."""
+        inputs = anchor.inputs
+
+        def holds(swap: bool) -> bool:
+            for k, ops in self.producer_checks:
+                slot = (1 - k if k < 2 else k) if swap else k
+                if slot >= len(inputs):
+                    return False
+                producers = inputs[slot].inputs
+                if not producers or producers[0].op not in ops:
+                    return False
+            return True
+
+        return holds(False) or (anchor.op in COMMUTATIVE and self.anchor_swappable and holds(True))
 
     # -- search
     def _candidates(self, step: Step, env: dict) -> list[gs.Node]:
