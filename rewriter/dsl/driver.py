@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import onnx_graphsurgeon as gs
 
 from rewriter.ir.annotations import host_reason
+from rewriter.ir.edit import remove_dead_nodes
 from rewriter.ir.order import toposort
 
 from .errors import RuleError
@@ -38,6 +39,7 @@ def apply_rules(
     helpers=None,
     target=None,
     tracers=(),
+    assume_sorted: bool = False,
 ) -> list[RewriteEvent]:
     """Rewrite `graph` in place with `rules` (higher priority first, then file order) until no
     rule matches. Raises RuleError if more than `max_rewrites` rewrites happen, or if a rewrite
@@ -46,7 +48,8 @@ def apply_rules(
     `helpers` is the registry of native helpers the rules call; `target` the target whose facts
     `where:` clauses read (`target.ops.Conv.group_split`). `tracer` explains one rule (it must be
     in `rules`); `tracers` are shared with other rule sets: each observes its own rule when present
-    and hears of every node another rule consumes."""
+    and hears of every node another rule consumes. The graph is left in topological order; a
+    caller that knows it already is (`assume_sorted`) saves the initial sort."""
     tracer = tracer if tracer is not None else trace
     ordered = rules.by_priority()
     by_op: dict[str, list] = {}
@@ -69,14 +72,15 @@ def apply_rules(
     # only nodes of an anchor (or watched) op can ever match: a node keeps its op, so the others
     # are never visited, and a file with no candidate at all costs one scan of the ops
     wanted = by_op.keys() | watching.keys()
+    if not assume_sorted:
+        try:
+            toposort(graph)
+        except Exception:  # noqa: BLE001  (a cyclic/odd input graph: visit in stored order)
+            pass
     if not any(n.op in wanted for n in graph.nodes):
         return []
     if max_rewrites is None:
         max_rewrites = 10 * len(graph.nodes) + 1000
-    try:
-        toposort(graph)
-    except Exception:  # noqa: BLE001  (a cyclic/odd input graph: visit in stored order)
-        pass
     graph_outputs = {id(t) for t in graph.outputs}
     ev = Evaluator(rules.helpers if helpers is None else helpers, graph_outputs, target)
     names = NameAuthority(graph, lazy=True)  # seeded before the first edit: most candidates never match
@@ -167,6 +171,6 @@ def apply_rules(
     if dead:
         graph.nodes = [n for n in graph.nodes if id(n) not in dead]
     if events:
-        graph.cleanup()
+        remove_dead_nodes(graph)
         toposort(graph)
     return events

@@ -103,6 +103,11 @@ def outer_tensors(node: gs.Node) -> list[gs.Tensor]:
     return _outer_reads(_GsView.subgraphs(node), _GsView)
 
 
+def has_body(node: gs.Node) -> bool:
+    """Whether a gs node holds subgraphs (If/Loop/Scan bodies, or a custom op's graph attribute)."""
+    return bool(node.attrs) and bool(_GsView.subgraphs(node))
+
+
 def reads(node: gs.Node) -> list[gs.Tensor]:
     """Every tensor a gs node reads: its inputs, then its subgraphs' outer-scope reads."""
     own = list(node.inputs)

@@ -17,6 +17,8 @@ class PassContext:
 
     target: object = None
     options: dict = field(default_factory=dict)
+    #: graph.nodes is in topological order as the pass starts (set by the manager)
+    sorted: bool = False
 
 
 class Pass:
@@ -29,6 +31,9 @@ class Pass:
     #: a second run on a graph this pass itself left is a no-op (it runs to its own fixed point);
     #: the manager then skips it until another pass changes the graph
     idempotent = False
+    #: `run` always leaves graph.nodes in topological order (the manager then tells the next pass,
+    #: through ctx.sorted, that it need not sort again)
+    leaves_sorted = False
 
     def run(self, graph: gs.Graph, ctx: PassContext) -> list[str]:
         raise NotImplementedError
@@ -54,6 +59,7 @@ class PassManager:
         self.stats: list[PassStat] = []
         self._version = 0  # bumped whenever a pass changes the graph
         self._seen: dict[int, int] = {}  # id(pass) -> graph version its last run left
+        self._sorted_at: int | None = None  # graph version a leaves_sorted pass last left
 
     def run(self, graph: gs.Graph, ctx: PassContext | None = None) -> gs.Graph:
         ctx = ctx or PassContext()
@@ -76,6 +82,7 @@ class PassManager:
         if p.idempotent and self._seen.get(id(p)) == self._version:
             return []
         start = time.perf_counter()
+        ctx.sorted = self._sorted_at == self._version
         try:
             changed = p.run(graph, ctx) or []
         except PassError:
@@ -85,6 +92,8 @@ class PassManager:
         self.stats.append(PassStat(p.name, rnd, list(changed), time.perf_counter() - start))
         self._version += bool(changed)
         self._seen[id(p)] = self._version
+        if p.leaves_sorted:
+            self._sorted_at = self._version
         if self.debug:
             self._check(p, graph)
         return changed
