@@ -115,6 +115,7 @@ class MatchNode:
     attrs: list[AttrItem]
     pos: Pos
     op_pos: Pos
+    output_pos: list[Pos] = field(default_factory=list)
 
 
 @dataclass

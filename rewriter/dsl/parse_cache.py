@@ -1,32 +1,41 @@
-"""Disk cache of lark parse trees of rule files, as plain JSON data (never pickle: the cache lives in
-$XDG_CACHE_HOME, and unpickling a planted file there would run its code during a normal `rewrite`).
+"""Disk cache of parsed rule files: their syntax trees (rewriter/dsl/ast.py) as plain JSON data (never
+pickle: the cache lives in $XDG_CACHE_HOME, and unpickling a planted file there would run its code
+during a normal `rewrite`).
 
-Building the LALR parser and parsing the hailo8 rule set costs about 0.3-0.6 s of CPU; a cache hit
-skips both (the tree -> rule transform still runs, from the tree). An entry is named by the sha256 of
-the cache version, lark's version, the grammar and the text, and holds that key plus the sha256 of
-its tree; on reading, the key and digest must match and every token of the tree must be the very
-text at its position in the rule file. Anything else (corrupt, truncated, foreign) is reported as a
-warning and the file is parsed again. Entries are used only when they and their folder are private
-to the user (an account that can write them could as well edit the user's rule files). Any failure
-to read or write the cache falls back to parsing.
+Building the LALR parser, parsing the hailo8 rule set and turning lark's trees into syntax trees
+costs about 0.3-0.6 s of CPU; a hit skips all three and never imports lark. An entry is named by
+the sha256 of the cache version, the grammar, the sources of the code that makes syntax trees
+(parser.py, lalr.py, ast.py), lark's version and the text, and holds that key plus the sha256 of
+its trees; on reading, the key and digest must match, only syntax-tree classes are built, and every
+name and expression text a tree holds must be the rule file's very text at its recorded position.
+Anything else (corrupt, truncated, foreign) is reported as a warning and the file is parsed again.
+Entries are used only when they and their folder are private to the user (an account that can write
+them could as well edit the user's rule files). Any failure to read or write the cache falls back
+to parsing.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
+import importlib.util
 import json
 import logging
 import os
 import tempfile
 from pathlib import Path
 
-import lark
-from lark import Token, Tree
-from lark.tree import Meta
+from . import ast as A
 
-CACHE_VERSION = "3-json"  # DSL v2 syntax trees as JSON
-_META = ("line", "column", "end_line", "end_column", "start_pos", "end_pos")
+CACHE_VERSION = "4-ast"  # syntax trees (RuleDef and friends) as JSON
 log = logging.getLogger("rewriter.rules")
+_CLASSES = {
+    c.__name__: c
+    for c in (A.Pos, A.Name, A.Lit, A.ListE, A.Call, A.Attr, A.Spread, A.ListComp, A.Index, A.Slice, A.Unary, A.Bin)
+    + (A.MatchArg, A.AttrItem, A.MatchNode, A.RewriteNode, A.OpVar, A.HostPin, A.RuleDef, A.LetDef)
+}
+_FIELDS = {name: tuple(f.name for f in dataclasses.fields(c)) for name, c in _CLASSES.items()}
 
 
 def cache_dir() -> Path | None:
@@ -36,84 +45,110 @@ def cache_dir() -> Path | None:
     return Path(base) / "hailo-rewriter" / "rules"
 
 
+@functools.lru_cache(maxsize=1)
+def _code_digest() -> bytes:
+    """What else decides the trees a text parses to: this package's parser sources and the lark
+    release (its __init__.py, read without importing lark)."""
+    digest = hashlib.sha256()
+    here = Path(__file__).parent
+    for name in ("parser.py", "lalr.py", "ast.py", "parse_cache.py"):
+        digest.update((here / name).read_bytes())
+    spec = importlib.util.find_spec("lark")
+    if spec is not None and spec.origin:
+        digest.update(Path(spec.origin).read_bytes())
+    return digest.digest()
+
+
 def cache_key(grammar: str, text: str) -> str:
     digest = hashlib.sha256()
-    for part in (CACHE_VERSION, lark.__version__, grammar, text):
+    for part in (CACHE_VERSION, grammar, text):
         digest.update(part.encode("utf-8", "surrogatepass"))
         digest.update(b"\0")
+    digest.update(_code_digest())
     return digest.hexdigest()
 
 
-# ---- tree <-> JSON (iterative: a deep tree must not hit the recursion limit) ----------------------
-def tree_to_data(tree: Tree) -> list:
-    """["T", data, meta, children] for trees, ["K", type, value, pos...] for tokens, None kept."""
-
-    def node(x):
-        if isinstance(x, Tree):
-            meta = [getattr(x.meta, k, None) for k in _META] if not x.meta.empty else None
-            return ["T", str(x.data), meta, [None] * len(x.children)]
-        if isinstance(x, Token):
-            return ["K", x.type, str(x), x.start_pos, x.line, x.column, x.end_line, x.end_column, x.end_pos]
-        if x is None:
-            return None
-        raise TypeError(f"unexpected {type(x).__name__} in a parse tree")
-
-    root = node(tree)
-    stack = [(tree, root)]
-    while stack:
-        src, dst = stack.pop()
-        for i, child in enumerate(src.children):
-            dst[3][i] = node(child)
-            if isinstance(child, Tree):
-                stack.append((child, dst[3][i]))
-    return root
+# ---- syntax trees <-> JSON ------------------------------------------------------------------------
+def rules_to_data(x):
+    """Dataclasses as {"@": class, field: ...}, dicts as {"@dict": [[key, value], ...]}."""
+    if dataclasses.is_dataclass(x) and type(x).__name__ in _CLASSES:
+        return {"@": type(x).__name__, **{k: rules_to_data(getattr(x, k)) for k in _FIELDS[type(x).__name__]}}
+    if isinstance(x, list):
+        return [rules_to_data(v) for v in x]
+    if isinstance(x, dict):
+        return {"@dict": [[k, rules_to_data(v)] for k, v in x.items()]}
+    if x is None or isinstance(x, (str, bool, int, float)):
+        return x
+    raise TypeError(f"unexpected {type(x).__name__} in a syntax tree")
 
 
 class BadEntry(ValueError):
     """A cache entry that is not what this module writes."""
 
 
-def data_to_tree(data, text: str) -> Tree:
-    """Inverse of tree_to_data; every token must be `text` at its recorded position."""
+def _node(d: dict):
+    """json's object_hook: each JSON object, innermost first, becomes its syntax-tree object."""
+    name = d.get("@")
+    if name is None:
+        items = d.get("@dict")
+        if d.keys() != {"@dict"} or not isinstance(items, list):
+            raise BadEntry("not a syntax tree node")
+        if not all(isinstance(it, list) and len(it) == 2 and isinstance(it[0], str) for it in items):
+            raise BadEntry("bad mapping")
+        return dict(items)
+    fields = _FIELDS.get(name) if isinstance(name, str) else None
+    if fields is None or len(d) != len(fields) + 1 or not all(k in d for k in fields):
+        raise BadEntry("not a syntax tree node")
+    return _CLASSES[name](*[d[k] for k in fields])
 
-    def node(x):
-        if x is None:
-            return None
-        if not isinstance(x, list) or not x:
-            raise BadEntry("not a tree node")
-        if x[0] == "K" and len(x) == 9:
-            _, type_, value, start, line, col, end_line, end_col, end = x
-            if not (
-                isinstance(type_, str)
-                and isinstance(value, str)
-                and isinstance(start, int)
-                and isinstance(end, int)
-                and text[start:end] == value
-            ):
-                raise BadEntry("a token does not match the rule file's text")
-            return Token(type_, value, start, line, col, end_line, end_col, end)
-        if x[0] == "T" and len(x) == 4 and isinstance(x[1], str) and isinstance(x[3], list):
-            meta = Meta()
-            if x[2] is not None:
-                if not (isinstance(x[2], list) and len(x[2]) == len(_META)):
-                    raise BadEntry("bad position record")
-                for k, v in zip(_META, x[2]):
-                    setattr(meta, k, v)
-                meta.empty = False
-            return Tree(x[1], [None] * len(x[3]), meta)
-        raise BadEntry("not a tree node")
 
-    root = node(data)
-    if not isinstance(root, Tree):
-        raise BadEntry("the entry holds no tree")
-    stack = [(data, root)]
+def data_to_rules(payload: str) -> list:
+    """Inverse of rules_to_data (from its JSON text); only syntax-tree classes, with exactly their
+    fields, are built."""
+    return json.loads(payload, object_hook=_node)
+
+
+def check_against(rules: list, text: str) -> None:
+    """Every name and expression text in `rules` must be `text` at its recorded position."""
+    starts = [0]
+    for line in text.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+
+    def at(pos, word) -> None:
+        if not (
+            isinstance(pos, A.Pos)
+            and isinstance(pos.line, int)
+            and isinstance(pos.col, int)
+            and 1 <= pos.line < len(starts)
+            and pos.col >= 1
+            and isinstance(word, str)
+            and word
+            and text.startswith(word, starts[pos.line - 1] + pos.col - 1)
+        ):
+            raise BadEntry("a name does not match the rule file's text")
+
+    stack = list(rules)
     while stack:
-        src, dst = stack.pop()
-        for i, child in enumerate(src[3]):
-            dst.children[i] = node(child)
-            if isinstance(dst.children[i], Tree):
-                stack.append((child, dst.children[i]))
-    return root
+        x = stack.pop()
+        if isinstance(x, list):
+            stack.extend(x)
+        elif isinstance(x, dict):
+            stack.extend(x.values())
+        elif type(x).__name__ in _FIELDS:
+            if isinstance(x, A.Expr):
+                at(x.pos, x.text)
+            elif isinstance(x, (A.RuleDef, A.MatchArg, A.OpVar, A.LetDef)):
+                at(x.pos, x.name)
+            elif isinstance(x, A.AttrItem):
+                at(x.pos, x.key if x.key is not None else x.rest)
+            elif isinstance(x, (A.MatchNode, A.RewriteNode)):
+                if isinstance(x, A.MatchNode):
+                    at(x.op_pos, x.op)
+                if not isinstance(x.output_pos, list) or len(x.output_pos) != len(x.outputs):
+                    raise BadEntry("bad output positions")
+                for pos, name in zip(x.output_pos, x.outputs):
+                    at(pos, name)
+            stack.extend(getattr(x, k) for k in _FIELDS[type(x).__name__] if k not in ("pos", "op_pos", "output_pos"))
 
 
 # ---- the cache ------------------------------------------------------------------------------------
@@ -128,7 +163,7 @@ def _private(path: Path) -> bool:
     return st.st_uid == os.geteuid() and not st.st_mode & 0o022
 
 
-def _read(path: Path, key: str, text: str) -> Tree | None:
+def _read(path: Path, key: str, text: str, filename: str) -> list | None:
     try:
         if not path.exists():
             return None
@@ -144,19 +179,25 @@ def _read(path: Path, key: str, text: str) -> Tree | None:
         if (
             not isinstance(entry, dict)
             or entry.get("key") != key
-            or not isinstance(entry.get("tree"), str)
-            or entry.get("sha256") != _digest(entry["tree"])
+            or not isinstance(entry.get("rules"), str)
+            or entry.get("sha256") != _digest(entry["rules"])
         ):
             raise BadEntry("key or checksum mismatch")
-        return data_to_tree(json.loads(entry["tree"]), text)
+        rules = data_to_rules(entry["rules"])
+        if not (isinstance(rules, list) and all(isinstance(r, A.RuleDef) for r in rules)):
+            raise BadEntry("the entry holds no rules")
+        check_against(rules, text)
     except (ValueError, RecursionError, TypeError) as exc:
         log.warning("warning: rule cache entry %s is corrupt (%s); parsing the rule file again", path, exc)
         return None
+    for rule in rules:
+        rule.file = filename  # the key is the text's: the same text in another file is the same rules
+    return rules
 
 
-def _write(path: Path, key: str, tree: Tree) -> None:
-    payload = json.dumps(tree_to_data(tree), separators=(",", ":"))
-    entry = json.dumps({"key": key, "sha256": _digest(payload), "tree": payload})
+def _write(path: Path, key: str, rules: list) -> None:
+    payload = json.dumps(rules_to_data(rules), separators=(",", ":"))
+    entry = json.dumps({"key": key, "sha256": _digest(payload), "rules": payload})
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not _private(path.parent):
         return
@@ -170,19 +211,19 @@ def _write(path: Path, key: str, tree: Tree) -> None:
             os.unlink(tmp)
 
 
-def cached_tree(parse, grammar: str, text: str) -> Tree:
-    """`parse(text)` (a lark tree) through the cache. Only successful parses are cached."""
+def cached_rules(parse, grammar: str, text: str, filename: str) -> list:
+    """`parse(text)` (the file's RuleDefs) through the cache. Only successful parses are cached."""
     folder = cache_dir()
     if folder is None:
         return parse(text)
     key = cache_key(grammar, text)
     path = folder / f"{key}.json"
-    tree = _read(path, key, text)
-    if tree is not None:
-        return tree
-    tree = parse(text)
+    rules = _read(path, key, text, filename)
+    if rules is not None:
+        return rules
+    rules = parse(text)
     try:
-        _write(path, key, tree)
+        _write(path, key, rules)
     except (OSError, ValueError, TypeError, RecursionError):
         pass  # an optimization only
-    return tree
+    return rules

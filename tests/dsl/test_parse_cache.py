@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from passes.helpers import helpers_with
-from rewriter.dsl import RuleSyntaxError, load_rule_files, parse_cache, parse_rules, parser
+from rewriter.dsl import RuleSyntaxError, lalr, load_rule_files, parse_cache, parse_rules, parser
 
 HELPERS = helpers_with()
 RULES = sorted((Path(__file__).resolve().parents[2] / "rules" / "hailo8").glob("*.rw"))
@@ -63,7 +63,8 @@ def test_a_hit_gives_the_rules_a_fresh_parse_gives(cache, fresh, monkeypatch):
     def no_lark(*_):
         raise AssertionError("lark was called on a cache hit")
 
-    monkeypatch.setattr(parser, "_lark", no_lark)
+    monkeypatch.setattr(lalr, "_lark", no_lark)
+    monkeypatch.setattr(lalr, "parse_items", no_lark)
     assert signature(load_rule_files(RULES, HELPERS)) == fresh  # hit: no parser built, same rules
     for path in cache.iterdir():
         assert json.loads(path.read_text())["key"] == path.stem  # plain JSON data
@@ -85,24 +86,27 @@ def test_planted_pickles_never_run(cache, fresh, tmp_path, caplog):
 
 
 def forge(path: Path, edit) -> None:
-    """Edit an entry's tree and recompute its checksum, as someone writing to the cache could."""
+    """Edit an entry's syntax trees and recompute its checksum, as someone writing to the cache could."""
     entry = json.loads(path.read_text())
-    tree = json.loads(entry["tree"])
-    edit(tree)
-    entry["tree"] = json.dumps(tree)
-    entry["sha256"] = parse_cache._digest(entry["tree"])
+    rules = json.loads(entry["rules"])
+    edit(rules)
+    entry["rules"] = json.dumps(rules)
+    entry["sha256"] = parse_cache._digest(entry["rules"])
     path.write_text(json.dumps(entry))
 
 
-def rename_first_rule(tree):
-    stack = [tree]
-    while stack:
-        node = stack.pop()
-        if node and node[0] == "K" and node[1] == "NAME":
-            node[2] = "forged" + node[2][6:]
-            return
-        if node and node[0] == "T":
-            stack.extend(reversed(node[3]))
+def rename_first_rule(rules):
+    rules[0]["name"] = "forged" + rules[0]["name"][6:]
+
+
+def rename_a_value(rules):
+    """The first pattern's first output renamed: a rule that would rewrite another value."""
+    rules[0]["match"][0]["outputs"][0] = "forged"
+
+
+def swap_a_class(rules):
+    """A node of a class the syntax trees do not have."""
+    rules[0]["@"] = "Popen"
 
 
 @pytest.mark.parametrize(
@@ -110,15 +114,27 @@ def rename_first_rule(tree):
     [
         lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]),  # truncated
         lambda p: p.write_bytes(b"\xff\xfe" + p.read_bytes()),  # not UTF-8
-        lambda p: p.write_text(p.read_text().replace('\\"K\\"', '\\"Q\\"', 1)),  # checksum mismatch
+        lambda p: p.write_text(p.read_text().replace('\\"@\\"', '\\"Q\\"', 1)),  # checksum mismatch
         lambda p: p.write_text(json.dumps({**json.loads(p.read_text()), "key": "0" * 64})),  # foreign key
-        lambda p: forge(p, rename_first_rule),  # consistent forgery
+        lambda p: forge(p, rename_first_rule),  # consistent forgeries
+        lambda p: forge(p, rename_a_value),
+        lambda p: forge(p, swap_a_class),
         lambda p: p.chmod(0o666),  # others may write it
         lambda p: p.write_text(
-            json.dumps({"key": p.stem, "tree": "[" * 100000, "sha256": parse_cache._digest("[" * 100000)})
+            json.dumps({"key": p.stem, "rules": "[" * 100000, "sha256": parse_cache._digest("[" * 100000)})
         ),  # nested too deeply
     ],
-    ids=["truncated", "not-utf8", "checksum", "key", "forged-token", "world-writable", "deep"],
+    ids=[
+        "truncated",
+        "not-utf8",
+        "checksum",
+        "key",
+        "forged-name",
+        "forged-value",
+        "forged-class",
+        "world-writable",
+        "deep",
+    ],
 )
 def test_a_damaged_entry_is_parsed_again_with_a_warning(cache, fresh, caplog, damage):
     load_rule_files(RULES, HELPERS)
