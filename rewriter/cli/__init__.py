@@ -1,5 +1,5 @@
 """The `rewrite` command line (verbs in rewriter/cli/commands.py)."""
 
-from rewriter.cli.main import main
+from rewriter.cli.main import main, run
 
-__all__ = ["main"]
+__all__ = ["main", "run"]

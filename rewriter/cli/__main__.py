@@ -1,5 +1,3 @@
-import sys
+from rewriter.cli.main import run
 
-from rewriter.cli.main import main
-
-sys.exit(main())
+run()

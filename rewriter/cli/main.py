@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
+import threading
 import traceback
 from pathlib import Path
 
@@ -211,6 +214,31 @@ def main(argv: list[str] | None = None) -> int:
         if known is None:
             return _internal_error(args, exc)
         return _fail(args, known)
+
+
+def run() -> None:
+    """The `rewrite` command (and `python -m rewriter.cli`): main(), then exit without tearing the
+    interpreter down. Freeing the models, graphs and arrays a rewrite leaves behind object by
+    object took a sixth of a whole `rewrite` run; the operating system frees them at once. Only
+    when nothing can be lost: output flushed, logging shut down, no other Python thread alive, no
+    profiler or tracer (coverage, cProfile) waiting to write its report at exit, and
+    REWRITER_FULL_EXIT unset."""
+    code = main()
+    code = 0 if code is None else int(code)
+    if (
+        os.environ.get("REWRITER_FULL_EXIT")
+        or sys.getprofile() is not None
+        or sys.gettrace() is not None
+        or threading.active_count() > 1
+    ):
+        sys.exit(code)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):  # a reader that left, a stream already closed
+        pass
+    logging.shutdown()
+    os._exit(code)
 
 
 def _known_error(exc: Exception) -> Exception | None:
