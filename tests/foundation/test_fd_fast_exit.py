@@ -1,0 +1,47 @@
+"""`rewrite` ends with os._exit (no interpreter teardown): nothing it prints or writes may be lost,
+exit codes are those main() returns, and REWRITER_FULL_EXIT=1 (or a tracer) gives the same run
+with a normal exit."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from fd_util import conv_chain_model, save
+
+from runtime.plan import Plan
+
+
+def run_cli(*args, full_exit=False):
+    env = dict(os.environ)
+    env.pop("REWRITER_FULL_EXIT", None)
+    env.pop("PYTHONUNBUFFERED", None)  # buffered output, as a user's shell gives: what a missing flush loses
+    if full_exit:
+        env["REWRITER_FULL_EXIT"] = "1"
+    return subprocess.run([sys.executable, "-m", "rewriter.cli", *map(str, args)], capture_output=True, text=True, env=env)
+
+
+@pytest.mark.parametrize("full_exit", [False, True], ids=["fast-exit", "full-exit"])
+def test_everything_printed_and_written_survives_the_exit(tmp_path, full_exit):
+    model = save(conv_chain_model(n=40), tmp_path / "m.onnx")  # a long table and a long JSON
+    out = tmp_path / "out.plan"
+    proc = run_cli(model, "-o", out, "--json", full_exit=full_exit)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)  # the whole document, to its last brace
+    assert len(summary["placement"]) >= 40 and summary["steps"] and summary["counts"]["device_calls"] == 1
+    Plan.load(out).close()
+    table = run_cli(model, "-o", tmp_path / "again.plan", full_exit=full_exit)
+    assert table.returncode == 0 and table.stdout.rstrip().splitlines()[-1].startswith("Per inference:")
+    assert table.stderr.rstrip().endswith(f"plan written to {tmp_path / 'again.plan'}")
+
+
+@pytest.mark.parametrize("full_exit", [False, True], ids=["fast-exit", "full-exit"])
+def test_exit_codes_are_main_s(tmp_path, full_exit):
+    missing = run_cli(tmp_path / "missing.onnx", "-o", tmp_path / "o.plan", full_exit=full_exit)
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "no such model file" in missing.stderr
+    usage = run_cli("--no-such-flag", full_exit=full_exit)  # argparse's own exit
+    assert usage.returncode == 2 and "usage" in usage.stderr
+    assert not (tmp_path / "o.plan").exists()
