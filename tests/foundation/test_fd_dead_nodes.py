@@ -56,7 +56,10 @@ def test_graph_with_a_body_goes_to_gs():
     inner_out = gs.Variable("inner", np.float32, [2])
     dead_out = gs.Variable("dead_inner", np.float32, [2])
     body = gs.Graph(
-        nodes=[gs.Node("Relu", "b0", inputs=[x], outputs=[inner_out]), gs.Node("Relu", "b1", inputs=[x], outputs=[dead_out])],
+        nodes=[
+            gs.Node("Relu", "b0", inputs=[x], outputs=[inner_out]),
+            gs.Node("Relu", "b1", inputs=[x], outputs=[dead_out]),
+        ],
         outputs=[inner_out],
     )
     y = gs.Variable("y", np.float32, [2])

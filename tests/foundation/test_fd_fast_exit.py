@@ -21,7 +21,8 @@ def run_cli(*args, full_exit=False):
     env.pop("PYTHONUNBUFFERED", None)  # buffered output, as a user's shell gives: what a missing flush loses
     if full_exit:
         env["REWRITER_FULL_EXIT"] = "1"
-    return subprocess.run([sys.executable, "-m", "rewriter.cli", *map(str, args)], capture_output=True, text=True, env=env)
+    argv = [sys.executable, "-m", "rewriter.cli", *map(str, args)]
+    return subprocess.run(argv, capture_output=True, text=True, env=env)
 
 
 @pytest.mark.parametrize("full_exit", [False, True], ids=["fast-exit", "full-exit"])

@@ -49,7 +49,9 @@ class Spy(Pass):
         return []
 
 
-RULES = parse_rules("rule relu_stays:\n    match:\n        y = Relu(x)\n    where:\n        false\n    rewrite:\n        y = Relu(x)\n")
+RULES = parse_rules(
+    "rule relu_stays:\n    match:\n        y = Relu(x)\n    where:\n        false\n    rewrite:\n        y = Relu(x)\n"
+)
 
 
 def test_a_rule_pass_sorts_what_a_native_pass_scrambled():
