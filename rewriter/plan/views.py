@@ -3,16 +3,18 @@ are recorded as numpy views in plan.json (`view`: reshape, then transpose), so t
 them without onnxruntime and without a copy. The common case: the channels-last [1, T, C] sensor
 window becomes the [1, C, 1, T] input of a (1, k)-conv segment; with the hailo backend the view
 is turned back into the NHWC buffer HailoRT wants without copying either, so the raw window goes
-to the device as it is. Detected numerically (an arange through the segment), not by pattern."""
+to the device as it is. Detected numerically (an arange through the segment), not by pattern: in
+numpy (rewriter/plan/layout_eval.py, checked against onnxruntime by its tests), with onnxruntime
+only for what that does not evaluate."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
-import onnxruntime as ort
 
 from rewriter.ir.opfacts import LAYOUT_OPS
+from rewriter.plan.layout_eval import run_layout_model
 from rewriter.plan.steps import PlannedStep
 
 
@@ -45,8 +47,12 @@ def detect_view(step: PlannedStep) -> dict | None:
     if math.prod(in_shape) != math.prod(out_shape) or model.graph.input[0].type.tensor_type.elem_type != 1:
         return None
     x = np.arange(math.prod(in_shape), dtype=np.float32).reshape(in_shape)
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    (y,) = session.run(None, {model.graph.input[0].name: x})
+    y = run_layout_model(model, x)
+    if y is None:
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        (y,) = session.run(None, {model.graph.input[0].name: x})
     for view in _candidates(in_shape, out_shape):
         if np.array_equal(apply_view(x, view), y):
             return view
