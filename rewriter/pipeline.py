@@ -202,7 +202,7 @@ def _rewrite(model_path: Path, target: Target, options: RewriteOptions) -> Rewri
 
     start = time.perf_counter()
     try:
-        whole = infer_shapes(model_from_graph(graph, WORKING_OPSET))
+        whole = infer_shapes(model_from_graph(graph, WORKING_OPSET), consume=True)
         steps = steps_from_partition(whole, list(graph.nodes), part, WORKING_OPSET, target.segment_opset)
     except Exception as exc:  # a pass broke the graph: name the rule and node when one did
         from rewriter.transform.blame import blame

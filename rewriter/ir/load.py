@@ -136,10 +136,11 @@ def pin_input_shapes(model: onnx.ModelProto, shapes: dict[str, list[int]]) -> No
 _FLOATS = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE, onnx.TensorProto.BFLOAT16)
 
 
-def infer_shapes(model: onnx.ModelProto, strict: bool = False) -> onnx.ModelProto:
+def infer_shapes(model: onnx.ModelProto, strict: bool = False, consume: bool = False) -> onnx.ModelProto:
     """onnx shape inference without copying the weights into it and back: large float initializers
     are emptied meanwhile (inference reads their dims, never their values), 10x faster on a 20 MB
-    model."""
+    model. `consume`: the caller drops `model`, whose weights are then not put back (only the
+    returned model has them)."""
     weights = {}
     for t in model.graph.initializer:
         if t.data_type in _FLOATS and len(t.raw_data) > 4096:
@@ -147,16 +148,21 @@ def infer_shapes(model: onnx.ModelProto, strict: bool = False) -> onnx.ModelProt
             t.raw_data = b""
     try:
         out = shape_inference.infer_shapes(model, strict_mode=strict, data_prop=True)
-    except Exception as exc:
-        raise UserError(f"shape inference failed: {str(exc).splitlines()[0]}") from exc
-    finally:
-        for t in model.graph.initializer:
-            if t.name in weights:
-                t.raw_data = weights[t.name]
-    for t in out.graph.initializer:
+    except BaseException as exc:
+        _put_back(model, weights)  # the caller keeps its model after an error
+        if isinstance(exc, Exception):
+            raise UserError(f"shape inference failed: {str(exc).splitlines()[0]}") from exc
+        raise
+    if not consume:
+        _put_back(model, weights)
+    _put_back(out, weights)
+    return out
+
+
+def _put_back(model: onnx.ModelProto, weights: dict[str, bytes]) -> None:
+    for t in model.graph.initializer:
         if t.name in weights:
             t.raw_data = weights[t.name]
-    return out
 
 
 def foldable(graph: gs.Graph) -> bool:
@@ -312,16 +318,16 @@ def load_graph(
         _fix_legacy_prelu_slopes(model)
     model = convert_opset(model, opset)  # the converter wants IR<4 weights still listed as inputs
     _drop_initializer_inputs(model)
-    model = infer_shapes(model)
+    model = infer_shapes(model, consume=True)
     check_sizes(model)
     graph = graph_from_model(model)
     if inline_constants(graph) and not foldable(graph) and not _all_static(graph):
         # often all there is to fold (then the loop below is skipped); inferred again with the
         # constants' values, as the loop does
-        graph = graph_from_model(infer_shapes(model_from_graph(graph)))
+        graph = graph_from_model(infer_shapes(model_from_graph(graph), consume=True))
     while foldable(graph):  # folding can expose shapes that make more nodes foldable (Pad of a Pad's Shape)
         count = len(graph.nodes)
-        model = infer_shapes(model_from_graph(fold_constants(graph)))
+        model = infer_shapes(model_from_graph(fold_constants(graph)), consume=True)
         check_sizes(model)
         graph = graph_from_model(model)
         if len(graph.nodes) == count:
