@@ -48,12 +48,15 @@ class SegGraph:
                 if x:
                     self.consumers.setdefault(x, []).append(i)
         self.attrs = [attrs_of(n) for n in self.nodes]
+        # read for every node at every tile width the fit tries: from protobuf once
+        self._var_inputs = [tuple(x for x in n.input if x and x not in self.consts) for n in self.nodes]
+        self.memo: dict = {}  # facts derived from this (unchanging) graph, kept by the tiling modules
 
     def is_const(self, name: str) -> bool:
         return name in self.consts
 
     def var_inputs(self, i: int) -> list[str]:
-        return [x for x in self.nodes[i].input if x and not self.is_const(x)]
+        return list(self._var_inputs[i])
 
     def shape(self, name: str) -> list:
         return self.shapes.get(name) or self.consts.get(name, np.zeros(())).shape

@@ -60,8 +60,11 @@ def is_depthwise(g: SegGraph, i: int) -> bool:
 
 def rows(g: SegGraph, i: int) -> list[str]:
     """The rank-4 variable tensors node i reads or writes."""
-    names = g.var_inputs(i) + [o for o in g.nodes[i].output if o]
-    return [x for x in names if g.rank4(x)]
+    key = ("rows", i)
+    if key not in g.memo:
+        names = g.var_inputs(i) + [o for o in g.nodes[i].output if o]
+        g.memo[key] = tuple(x for x in names if g.rank4(x))
+    return list(g.memo[key])
 
 
 def exceeds(g: SegGraph, limits: TilingLimits) -> str | None:

@@ -38,6 +38,13 @@ class Window:
 
 def window(g: SegGraph, i: int, axis: int = -1) -> Window:
     """Geometry along W (axis -1) or H (axis -2) of a conv / pool node."""
+    key = ("window", i, axis)
+    if key not in g.memo:
+        g.memo[key] = _window(g, i, axis)
+    return g.memo[key]
+
+
+def _window(g: SegGraph, i: int, axis: int) -> Window:
     node, at = g.nodes[i], g.attrs[i]
     op = node.op_type
     kernel = at.get("kernel_shape") or g.consts[node.input[1]].shape[2:]
