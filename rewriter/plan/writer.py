@@ -33,13 +33,14 @@ def write_segment_files(folder: Path, steps: list[PlannedStep]) -> dict[str, dic
     return written
 
 
-def write_plan_json(folder: Path, doc: dict, known: dict | None = None) -> None:
+def write_plan_json(folder: Path, doc: dict, known: dict | None = None, validate: bool = True) -> None:
     """Hash the files the steps reference into doc["files"] (`known`: records of files just written
-    from memory), refresh `counts`, validate the document with the runtime's schema, then replace
-    plan.json atomically."""
+    from memory), refresh `counts`, validate the document with the runtime's schema (unless the
+    caller validates the folder right after: `validate=False`), then replace plan.json atomically."""
     folder = Path(folder)
     schema.refresh_files(doc, folder, known)
-    schema.parse_spec(doc, folder / "plan.json")
+    if validate:
+        schema.parse_spec(doc, folder / "plan.json")
     doc["counts"] = plan_counts(doc)
     write_json_atomic(folder / "plan.json", doc)
 
@@ -85,7 +86,7 @@ def write_plan(out_dir: Path, doc: dict, steps: list[PlannedStep], after=None) -
         (stage / "segments").mkdir()
         written = write_segment_files(stage, steps)
         try:
-            write_plan_json(stage, doc, written)
+            write_plan_json(stage, doc, written, validate=False)  # validate_plan_folder below
             if after is not None:
                 after(stage)
             validate_plan_folder(stage, steps)

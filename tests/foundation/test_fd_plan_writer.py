@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import onnx
 import pytest
 from fd_util import (
@@ -10,6 +12,7 @@ from fd_util import (
     conv_chain_model,
     cycle_trap_model,
     make_model,
+    quiet_cli,
     read_plan,
     save,
     sha256,
@@ -265,3 +268,32 @@ def test_model_inside_output_plan_folder_is_never_deleted(tmp_path, capsys):
     rc, _, err = cli(capsys, path, "-o", out, "-q")
     assert path.is_file() and sha256(path) == digest
     assert rc != 0 and err.startswith("rewrite: error:")
+
+
+# ---- plan.json as text ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {},
+        {"a": [], "b": {}, "c": None, "d": 'x\u00e9\n"', "e": 1.5e-7, "f": [1, [2, {"g": [3]}]]},
+        {"steps": [{"name": "s", "inputs": ["x"], "tiles": {"count": 3}}], "files": {"a.onnx": {"bytes": 1}}},
+    ],
+)
+def test_readable_json_reads_back_as_the_document(doc):
+    from rewriter.plan.atomic import readable_json
+
+    text = readable_json(doc)
+    assert json.loads(text) == doc
+    for line in text.splitlines()[1:-1]:  # every line below the top is a field or one whole item
+        assert line.startswith("  ")
+
+
+def test_plan_json_has_one_step_per_line(tmp_path):
+    out = tmp_path / "out.plan"
+    assert quiet_cli(str(save(conv_chain_model(), tmp_path / "m.onnx")), "-o", str(out)) == 0
+    lines = (out / "plan.json").read_text().splitlines()
+    doc = json.loads("\n".join(lines))
+    start = lines.index('  "steps": [') + 1
+    block = lines[start : start + len(doc["steps"])]
+    assert [json.loads(ln.strip().rstrip(",")) for ln in block] == doc["steps"]
+    assert lines[start + len(doc["steps"])].strip().startswith("]")
