@@ -115,14 +115,17 @@ def strict_limits_hold(out: Path) -> bool:
     return ok
 
 
-def run_plan(out: Path, model: Path, repeat: int) -> dict:
+def run_plan(out: Path, model: Path, repeat: int, threads: int | None = None) -> dict:
+    """Plan.load, then Plan.run against the original model on onnxruntime with the same session
+    options (`threads` intra-op threads for both; None: the runtime's default, one), alternated."""
     from runtime import Plan
+    from runtime.backends.ort_backend import session_options
     from runtime.parity import compare
 
     t0 = time.perf_counter()
-    plan = Plan.load(out, backend="onnxruntime")
+    plan = Plan.load(out, backend="onnxruntime", intra_op_num_threads=threads)
     load = time.perf_counter() - t0
-    sess = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(str(model), session_options(threads), providers=["CPUExecutionProvider"])
     name = plan.inputs[0].name
     x = np.random.default_rng(0).standard_normal(plan.inputs[0].shape).astype(np.float32)
     names = [o.name for o in sess.get_outputs()]
@@ -186,6 +189,12 @@ def main(argv=None) -> int:
     ap.add_argument("--pairs", type=int, default=5, help="rewrite / onnxslim process pairs (0: skip)")
     ap.add_argument("--models", default="example,torchaudio,exposed")
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="onnxruntime intra-op threads of the plan's sessions and of the original's (default: the runtime's, 1)",
+    )
     args = ap.parse_args(argv)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -199,7 +208,7 @@ def main(argv=None) -> int:
                 row = {
                     "rewrite_in_process_s": time.perf_counter() - t0,
                     **doc["counts"],
-                    **run_plan(out, model, args.repeat),
+                    **run_plan(out, model, args.repeat, args.threads),
                 }
                 if form == "strict":
                     row["strict_limits_hold"] = strict_limits_hold(out)
