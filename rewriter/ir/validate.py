@@ -99,10 +99,12 @@ def _check_ops(model: onnx.ModelProto) -> None:
     imported = {o.domain or "": o.version for o in model.opset_import}
     opset = imported.get("", imported.get("ai.onnx"))
     functions = {(f.domain, f.name) for f in model.functions}
+    known: set[tuple[str, str]] = set()  # (domain, op) already checked: a schema lookup per op, not per node
     for node in _all_nodes(model.graph):
         domain = node.domain or ""
-        if (node.domain, node.op_type) in functions:
+        if (node.domain, node.op_type) in functions or (domain, node.op_type) in known:
             continue
+        known.add((domain, node.op_type))
         if domain in DEFAULT_DOMAINS:
             try:
                 onnx.defs.get_schema(node.op_type, opset or onnx.defs.onnx_opset_version(), "")
