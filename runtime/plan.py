@@ -17,7 +17,7 @@ from .errors import PlanError
 from .profile import RunProfile, StepProfile
 from .schema import PlanSpec, StepSpec, TensorSpec, last_uses, load_spec
 from .stitch import make_stitch
-from .tiles import TiledOp, batch_inputs
+from .tiles import TiledOp, batch_inputs, check_tiled_binding
 from .validation import check_binding
 from .view import ViewOp
 
@@ -48,6 +48,13 @@ class Plan:
             else:
                 runner = (accel if step.device == "hailo" else host).open(step.model_path, step)
                 if step.tiles is not None:
+                    if hasattr(runner, "output_shapes"):  # what the writer's validation checks
+                        check_tiled_binding(
+                            step,
+                            list(zip(runner.input_names, runner.input_shapes)),
+                            list(zip(runner.output_names, runner.output_shapes)),
+                            spec.tensors,
+                        )
                     runner = TiledOp(step, runner, spec.tensors)
                 else:
                     check_binding(step, runner.input_names, runner.output_names)

@@ -148,10 +148,11 @@ class TiledOp:
         t2 = time.perf_counter()
         for y, (name, dst, tw) in zip(ys, self._scatter):
             y = np.asarray(y)
-            if y.dtype != dst.dtype:  # as Plan.run checks every other step's outputs
+            want = (self.batch * self.count, dst.shape[1], dst.shape[2], tw)
+            if y.dtype != dst.dtype or y.shape != want:  # as Plan.run checks every other step's outputs
                 raise PlanError(
-                    f"step '{self.step_name}' produced {name!r} as {y.dtype}, but plan.json declares "
-                    f"{dst.dtype} (segment file does not match the plan?)"
+                    f"step '{self.step_name}' produced {name!r} as {y.dtype} {list(y.shape)}, but plan.json "
+                    f"declares {dst.dtype} tiles of {list(want)} (segment file does not match the plan?)"
                 )
             _scatter(_split_frames(y, self.batch, self.count), dst, tw)
         self.last_stitch_seconds = t1 - t0 + time.perf_counter() - t2

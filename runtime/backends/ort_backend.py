@@ -60,6 +60,7 @@ class OrtSegment(Segment):
         self.input_names = [i.name for i in session.get_inputs()]
         self.output_names = [o.name for o in session.get_outputs()]
         self.input_shapes = [list(i.shape) for i in session.get_inputs()]
+        self.output_shapes = [list(o.shape) for o in session.get_outputs()]
 
     def run(self, inputs):
         feed = dict(zip(self.input_names, inputs))

@@ -188,3 +188,46 @@ def test_a_tiled_output_declared_with_another_dtype_is_a_plan_error(tmp_path):
     (out / "plan.json").write_text(json.dumps(doc))
     with Plan.load(out, backend="onnxruntime") as plan, pytest.raises(PlanError, match="declares int8"):
         plan.run({"x": np.zeros((1, 8, 1, 300), np.float32)})
+
+
+def test_a_tiled_output_declared_with_another_height_is_refused(tmp_path):
+    """Found by the fuzzer (seed 5): a declaration edited after writing (files re-hashed) made the
+    scatter raise numpy's ValueError at run time. Plan.load now checks a tiled step's model against
+    its tile binding as the writer's validation does, and the run checks every tile batch's shape
+    (for models whose shapes are dynamic)."""
+    out, doc = _tiled_doc(tmp_path)
+    step = next(s for s in doc["steps"] if "tiles" in s)
+    name = step["outputs"][0]
+    shape = doc["tensors"][name]["shape"]
+    doc["tensors"][name]["shape"] = shape[:2] + [shape[2] + 1] + shape[3:]
+    for t in doc["outputs"]:
+        if t["name"] == name:
+            t["shape"] = doc["tensors"][name]["shape"]
+    (out / "plan.json").write_text(json.dumps(doc))
+    with pytest.raises(PlanError, match="tile binding gives"):
+        Plan.load(out, backend="onnxruntime")
+
+
+def test_a_tile_batch_of_the_wrong_shape_is_a_plan_error():
+    """The run-time check alone (a backend whose segments do not say their shapes)."""
+    from runtime.tiles import TiledOp
+
+    op = TiledOp.__new__(TiledOp)
+    op.batch, op.count, op.step_name = 1, 2, "s"
+    op.last_stitch_seconds = 0.0
+    op._inputs, op._batches = [], []
+    dst = np.zeros((1, 4, 1, 10), np.float32)
+    op._scatter = [("y", dst, 5)]
+    op._results = [dst]
+
+    class Segment:
+        last_backend_seconds = 0.0
+
+        def run(self, batch):
+            return [np.zeros((2, 4, 2, 5), np.float32)]  # H 2, the binding says 1
+
+    op.segment = Segment()
+    with pytest.raises(PlanError, match=r"tiles of \[2, 4, 1, 5\]"):
+        op.run([])
+    Segment.run = lambda self, batch: [np.ones((2, 4, 1, 5), np.float32)]
+    assert op.run([])[0].sum() == 40  # the right shape scatters
