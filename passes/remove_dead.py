@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import onnx_graphsurgeon as gs
 
+from rewriter.ir.edit import remove_dead_nodes
 from rewriter.transform.pass_manager import Pass, PassContext
 
 
@@ -13,6 +14,6 @@ class RemoveDeadNodes(Pass):
 
     def run(self, graph: gs.Graph, ctx: PassContext) -> list[str]:
         before = {id(n): n.name for n in graph.nodes}
-        graph.cleanup(remove_unused_graph_inputs=False)
+        remove_dead_nodes(graph)
         kept = {id(n) for n in graph.nodes}
         return [name for key, name in before.items() if key not in kept]

@@ -22,6 +22,7 @@ from onnx_graphsurgeon.logger import G_LOGGER
 from rewriter.errors import UserError
 from rewriter.ir import annotations
 from rewriter.ir.control_flow import constant_if, if_hint, inline_constant_ifs
+from rewriter.ir.edit import remove_dead_nodes
 from rewriter.ir.freeze import freeze_inputs
 from rewriter.ir.opfacts import RANDOM_OPS
 from rewriter.ir.opset import convert_model, default_opset
@@ -243,7 +244,7 @@ def inline_constants(graph: gs.Graph) -> bool:
             continue
         changed = True
     if changed:
-        graph.cleanup(remove_unused_graph_inputs=False)
+        remove_dead_nodes(graph)
     return changed
 
 
@@ -269,7 +270,7 @@ def fold_constants(graph: gs.Graph) -> gs.Graph:
         should_exclude_node=lambda node: node.op in RANDOM_OPS,
     )
     inline_constant_ifs(graph)
-    return graph.cleanup(remove_unused_graph_inputs=False)
+    return remove_dead_nodes(graph)
 
 
 def check_static(graph: gs.Graph) -> None:
