@@ -22,22 +22,9 @@ def chain(n=6) -> gs.Graph:
     return gs.Graph(nodes=nodes, inputs=[x], outputs=[values[-1]])
 
 
-class Scramble(Pass):
-    """Reverses the node order once (and says so), as a careless native pass might."""
-
-    name = "scramble"
-    repeat = False
-
-    def __init__(self):
-        self.seen = []
-
-    def run(self, graph, ctx):
-        self.seen.append(ctx.sorted)
-        graph.nodes = graph.nodes[::-1]
-        return ["scrambled"]
-
-
 class Spy(Pass):
+    """Records what the manager told it (ctx.sorted) and changes nothing."""
+
     name = "spy"
     repeat = False
 
@@ -47,6 +34,17 @@ class Spy(Pass):
     def run(self, graph, ctx):
         self.seen.append(ctx.sorted)
         return []
+
+
+class Scramble(Spy):
+    """Reverses the node order once (and says so), as a careless native pass might."""
+
+    name = "scramble"
+
+    def run(self, graph, ctx):
+        super().run(graph, ctx)
+        graph.nodes = graph.nodes[::-1]
+        return ["scrambled"]
 
 
 RULES = parse_rules(
