@@ -293,7 +293,10 @@ class PlanMutator:
         }
         for rel in sorted(rels):
             path = folder / rel
-            real = path.resolve() if path.exists() else None
+            try:
+                real = path.resolve() if path.exists() else None
+            except OSError:  # a name too long for the file system: nothing to hash
+                real = None
             if (
                 real
                 and real.is_file()
