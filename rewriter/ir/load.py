@@ -24,6 +24,7 @@ from rewriter.ir import annotations
 from rewriter.ir.control_flow import constant_if, if_hint, inline_constant_ifs
 from rewriter.ir.edit import remove_dead_nodes
 from rewriter.ir.freeze import freeze_inputs
+from rewriter.ir.layout_eval import evaluate
 from rewriter.ir.opfacts import RANDOM_OPS
 from rewriter.ir.opset import convert_model, default_opset
 from rewriter.ir.padding import make_pads_explicit
@@ -177,38 +178,8 @@ def foldable(graph: gs.Graph) -> bool:
     )
 
 
-def _axes(node) -> list[int] | None:
-    """Unsqueeze / Squeeze axes, from the attribute (opset < 13) or the second input."""
-    if "axes" in node.attrs:
-        return list(node.attrs["axes"])
-    return [int(a) for a in node.inputs[1].values.reshape(-1)] if len(node.inputs) > 1 else None
-
-
-def _reshape(node):
-    x, shape = node.inputs[0].values, [int(d) for d in node.inputs[1].values.reshape(-1)]
-    if node.attrs.get("allowzero", 0):
-        return None
-    shape = [x.shape[k] if d == 0 else d for k, d in enumerate(shape)]
-    return x.reshape(shape)
-
-
-def _squeeze(node):
-    axes = _axes(node)
-    x = node.inputs[0].values
-    return np.squeeze(x) if axes is None else np.squeeze(x, axis=tuple(a % x.ndim for a in axes))
-
-
-def _unsqueeze(node):
-    axes = _axes(node)
-    return None if axes is None else np.expand_dims(node.inputs[0].values, tuple(axes))
-
-
-_LAYOUT = {  # layout ops of constants, evaluated in numpy by inline_constants (others: onnxruntime)
-    "Unsqueeze": _unsqueeze,
-    "Squeeze": _squeeze,
-    "Reshape": _reshape,
-    "Transpose": lambda n: np.transpose(n.inputs[0].values, n.attrs.get("perm")),
-}
+# layout ops of constants, evaluated in numpy by inline_constants (others: onnxruntime's folding)
+_FOLDED_LAYOUT = frozenset({"Unsqueeze", "Squeeze", "Reshape", "Transpose"})
 
 
 def inline_constants(graph: gs.Graph) -> bool:
@@ -226,8 +197,8 @@ def inline_constants(graph: gs.Graph) -> bool:
         if node.op == "Constant" and set(node.attrs) == {"value"} and isinstance(node.attrs["value"], gs.Constant):
             node.outputs.clear()
             out.to_constant(node.attrs["value"].values)
-        elif node.op in _LAYOUT and node.inputs and all(isinstance(t, gs.Constant) for t in node.inputs):
-            values = _LAYOUT[node.op](node)  # a rule's Unsqueeze of a weight, say
+        elif node.op in _FOLDED_LAYOUT and node.inputs and all(isinstance(t, gs.Constant) for t in node.inputs):
+            values = evaluate(node.op, [t.values for t in node.inputs], node.attrs)  # a rule's Unsqueeze of a weight
             if values is None:
                 continue
             node.outputs.clear()

@@ -4,7 +4,7 @@ them without onnxruntime and without a copy. The common case: the channels-last 
 window becomes the [1, C, 1, T] input of a (1, k)-conv segment; with the hailo backend the view
 is turned back into the NHWC buffer HailoRT wants without copying either, so the raw window goes
 to the device as it is. Detected numerically (an arange through the segment), not by pattern: in
-numpy (rewriter/plan/layout_eval.py, checked against onnxruntime by its tests), with onnxruntime
+numpy (rewriter/ir/layout_eval.py, checked against onnxruntime by its tests), with onnxruntime
 only for what that does not evaluate."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import math
 
 import numpy as np
 
+from rewriter.ir.layout_eval import run_layout_model
 from rewriter.ir.opfacts import LAYOUT_OPS
-from rewriter.plan.layout_eval import run_layout_model
 from rewriter.plan.steps import PlannedStep
 
 

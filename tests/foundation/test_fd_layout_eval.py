@@ -13,7 +13,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from rewriter.plan.layout_eval import run_layout_model
+from rewriter.ir.layout_eval import run_layout_model
 
 
 def _random_chain(rng, opset: int):
