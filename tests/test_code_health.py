@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def _tool(name: str) -> str:
     path = shutil.which(name) or str(Path(sys.executable).with_name(name))
     if not Path(path).exists():
-        pytest.fail(f"{name} is not installed: pip install -e '.[test]' (it is in the lint extra)")
+        pytest.fail(f"{name} is not installed: pip install '.[test]' (it is in the lint extra)")
     return path
 
 
