@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+from plan_steps import onnx_step
 from rt_helpers import conv_model, rand, write_plan
 
 from runtime import Plan, PlanError
@@ -18,16 +19,7 @@ def small_plan(folder):
         folder,
         [("x", [1, 3, 6, 6])],
         [("y", [1, 4, 6, 6])],
-        [
-            {
-                "name": "hailo_1",
-                "device": "hailo",
-                "kind": "onnx",
-                "model": "segments/hailo_1.onnx",
-                "inputs": ["x"],
-                "outputs": ["y"],
-            }
-        ],
+        [onnx_step("hailo_1", ["x"], ["y"])],
     )
 
 

@@ -6,6 +6,7 @@ import hailo_platform_standin as hp
 import numpy as np
 import pytest
 from onnx import helper
+from plan_steps import onnx_step
 from rt_helpers import conv_model, ort_run, rand, refresh, save_model, write_plan
 
 from runtime import Plan, PlanError
@@ -41,24 +42,9 @@ def build(tmp_path, with_hefs=True):
     if with_hefs:
         for m in "abc":
             hp.write_hef(seg / f"{m}.hef", seg / f"{m}.onnx", net=m)
-    hailo = lambda name, m, i, o: {
-        "name": name,
-        "device": "hailo",
-        "kind": "onnx",
-        "model": f"segments/{m}.onnx",
-        "hef": f"segments/{m}.hef",
-        "inputs": i,
-        "outputs": o,
-    }
+    hailo = lambda name, m, i, o: onnx_step(name, i, o, model=m, hef=f"segments/{m}.hef")  # noqa: E731
     steps = [
-        {
-            "name": "host_0",
-            "device": "host",
-            "kind": "onnx",
-            "model": "segments/host_0.onnx",
-            "inputs": ["x"],
-            "outputs": ["t0"],
-        },
+        onnx_step("host_0", ["x"], ["t0"], device="host"),
         hailo("hailo_a", "a", ["t0"], ["t1"]),
         {"name": "cut0", "kind": "slice", "inputs": ["t1"], "outputs": ["i0"], "axis": 3, "start": 0, "end": 4},
         {"name": "cut1", "kind": "slice", "inputs": ["t1"], "outputs": ["i1"], "axis": 3, "start": 4, "end": 8},

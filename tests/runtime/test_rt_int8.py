@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from plan_steps import onnx_step
 from rt_helpers import conv_model, rand, refresh, write_plan
 
 from runtime import Plan, PlanError
@@ -16,37 +17,15 @@ def build(tmp_path, calib=True):
     conv_model(seg / "host_0.onnx", 3, 8, 12, 12, seed=1)
     conv_model(seg / "hailo_1.onnx", 8, 16, 12, 12, seed=2)
     conv_model(seg / "hailo_2.onnx", 16, 4, 12, 12, seed=3, relu=False)
-    step = {
-        "name": "hailo_1",
-        "device": "hailo",
-        "kind": "onnx",
-        "model": "segments/hailo_1.onnx",
-        "inputs": ["t0"],
-        "outputs": ["t1"],
-        "hef": "segments/hailo_1.hef",
-    }
+    step = onnx_step("hailo_1", ["t0"], ["t1"], hef="segments/hailo_1.hef")
     out = write_plan(
         tmp_path,
         [("x", [1, 3, 12, 12])],
         [("y", [1, 4, 12, 12])],
         [
-            {
-                "name": "host_0",
-                "device": "host",
-                "kind": "onnx",
-                "model": "segments/host_0.onnx",
-                "inputs": ["x"],
-                "outputs": ["t0"],
-            },
+            onnx_step("host_0", ["x"], ["t0"], device="host"),
             dict(step, calib="calib/hailo_1.npy") if calib else step,
-            {
-                "name": "hailo_2",
-                "device": "hailo",
-                "kind": "onnx",
-                "model": "segments/hailo_2.onnx",
-                "inputs": ["t1"],
-                "outputs": ["y"],
-            },
+            onnx_step("hailo_2", ["t1"], ["y"]),
         ],
     )
     return out

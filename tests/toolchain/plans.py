@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+from plan_steps import onnx_step
 
 from rewriter.plan.document import finalize
 from rewriter.toolchain.plan_io import load_plan, write_plan
@@ -85,23 +86,8 @@ def standard_plan(out: Path, n_calib=1100) -> Path:
     write_plan_json(
         out,
         [
-            {
-                "name": "host_0",
-                "device": "host",
-                "kind": "onnx",
-                "model": "segments/host_0.onnx",
-                "inputs": ["x"],
-                "outputs": ["t0"],
-            },
-            {
-                "name": "hailo_1",
-                "device": "hailo",
-                "kind": "onnx",
-                "model": "segments/hailo_1.onnx",
-                "inputs": ["t0"],
-                "outputs": ["t1"],
-                "calib": "calib/hailo_1.npy",
-            },
+            onnx_step("host_0", ["x"], ["t0"], device="host"),
+            onnx_step("hailo_1", ["t0"], ["t1"], calib="calib/hailo_1.npy"),
             {
                 "name": "cut_a",
                 "device": "host",
@@ -186,17 +172,7 @@ def wide_plan(out: Path, width=64) -> Path:
     nhwc_calib(out / "calib/hailo_1.npy", 1100, 4, width)
     write_plan_json(
         out,
-        [
-            {
-                "name": "hailo_1",
-                "device": "hailo",
-                "kind": "onnx",
-                "model": "segments/hailo_1.onnx",
-                "inputs": ["x"],
-                "outputs": ["y"],
-                "calib": "calib/hailo_1.npy",
-            }
-        ],
+        [onnx_step("hailo_1", ["x"], ["y"], calib="calib/hailo_1.npy")],
         outputs=(("y", [1, 4, 1, width]),),
         width=width,
     )

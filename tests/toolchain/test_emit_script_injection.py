@@ -6,6 +6,7 @@ import json
 import subprocess
 
 import pytest
+from plan_steps import onnx_step
 
 from rewriter.cli import main
 from rewriter.toolchain import emit_script
@@ -73,17 +74,7 @@ def node_name_plan(out, names):
     nhwc_calib(out / "calib/hailo_1.npy", 64, 4, 16)
     write_plan_json(
         out,
-        [
-            {
-                "name": "hailo_1",
-                "device": "hailo",
-                "kind": "onnx",
-                "model": "segments/hailo_1.onnx",
-                "inputs": ["x"],
-                "outputs": ["y"],
-                "calib": "calib/hailo_1.npy",
-            }
-        ],
+        [onnx_step("hailo_1", ["x"], ["y"], calib="calib/hailo_1.npy")],
     )
     return out
 
