@@ -262,36 +262,23 @@ class PlanMutator:
     def _referenced(self, doc, folder) -> list[Path]:
         """Regular files inside `folder` the steps name (never anything a hostile path reaches: the
         fuzzer must not write outside its own folders)."""
-        steps = doc.get("steps") if isinstance(doc, dict) else None
-        rels = {
-            s[k]
-            for s in (steps if isinstance(steps, list) else [])
-            if isinstance(s, dict)
-            for k in ("model", "calib", "hef")
-            if isinstance(s.get(k), str)
-        }
         inside = []
-        for rel in sorted(rels):
+        for rel in _named_paths(doc):
             path = folder / rel
-            if (
-                path.is_file()
-                and not path.is_symlink()
-                and not path.parent.is_symlink()
-                and path.resolve().is_relative_to(folder.resolve())
-            ):
-                inside.append(path)
+            try:
+                if (
+                    path.is_file()
+                    and not path.is_symlink()
+                    and not path.parent.is_symlink()
+                    and path.resolve().is_relative_to(folder.resolve())
+                ):
+                    inside.append(path)
+            except OSError:  # a name too long for the file system: not a file to edit
+                continue
         return inside
 
     def _hashable(self, doc, folder):
-        steps = doc.get("steps")
-        rels = {
-            s[k]
-            for s in (steps if isinstance(steps, list) else [])
-            if isinstance(s, dict)
-            for k in ("model", "calib", "hef")
-            if isinstance(s.get(k), str)
-        }
-        for rel in sorted(rels):
+        for rel in _named_paths(doc):
             path = folder / rel
             try:
                 real = path.resolve() if path.exists() else None
@@ -348,3 +335,12 @@ FILE_OPS = ["symlink_out", "symlink_segments", "symlink_plan_json", "damage_file
 WEIGHTS = np.array([30, 10, 10, 8, 6, 8, 10, 3, 2, 8], float)
 WEIGHTS /= WEIGHTS.sum()
 MUTATIONS = {name: getattr(PlanMutator, name) for name in JSON_OPS + FILE_OPS}
+
+
+def _named_paths(doc) -> list[str]:
+    """The paths the steps of a (possibly mangled) plan document name, by the schema's own list."""
+    from runtime.schema import referenced_files
+
+    if not isinstance(doc, dict) or not isinstance(doc.get("steps"), list):
+        return []
+    return sorted(set(referenced_files(doc)))
