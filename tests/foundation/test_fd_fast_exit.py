@@ -46,3 +46,29 @@ def test_exit_codes_are_main_s(tmp_path, full_exit):
     usage = run_cli("--no-such-flag", full_exit=full_exit)  # argparse's own exit
     assert usage.returncode == 2 and "usage" in usage.stderr
     assert not (tmp_path / "o.plan").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, collecting",
+    [
+        (["m.onnx"], False),
+        (["inspect", "m.onnx"], False),
+        ([], False),
+        (["serve", "p"], True),
+        (["compile", "p"], True),
+    ],
+)
+def test_only_short_lived_conversions_run_without_the_cyclic_collector(argv, collecting):
+    """A conversion ends with os._exit, so its cycles are never worth collecting; a server or a
+    compile lives long and keeps the collector (main() replaced: only the entry's policy is run)."""
+    probe = (
+        "import gc, sys\n"
+        "import rewriter.cli\n"
+        "m = sys.modules['rewriter.cli.main']\n"
+        "m.main = lambda: print('collecting' if gc.isenabled() else 'paused') or 0\n"
+        f"sys.argv = ['rewrite'] + {argv!r}\n"
+        "m.run()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == ("collecting" if collecting else "paused")
