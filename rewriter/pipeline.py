@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from rewriter.plan.views import mark_views
 from rewriter.target import Target
 from rewriter.tiling import tile_steps
 from rewriter.transform.pass_manager import Pass, PassContext, PassManager
+from runtime.schema import file_entry
 
 
 @dataclass
@@ -65,14 +67,16 @@ class RewriteResult:
     frozen: dict[str, dict] = field(default_factory=dict)  # frozen inputs: dtype, shape, value
     causes: list[dict] = field(default_factory=list)  # host nodes by cause, with the round trips each costs
 
-    def document(self, target: Target, source: Path) -> dict:
+    def document(self, target: Target, source: Path, source_entry: dict | None = None) -> dict:
         extra = {"normalization": self.normalization} if self.normalization else {}
         if self.frozen:
             extra["frozen"] = [{"name": name, **spec} for name, spec in self.frozen.items()]
         extra["segments"] = self.segments
         extra["causes"] = self.causes
         extra["placement"] = self.placement_rows()
-        return plan_document(target.name, source, self.original, self.steps, extra, pinned=self.whole)
+        return plan_document(
+            target.name, source, self.original, self.steps, extra, pinned=self.whole, source_entry=source_entry
+        )
 
     def placement_rows(self) -> list[dict]:
         """Every node with its device, reason and segment step (for a tiled segment, the step it
@@ -257,8 +261,11 @@ def rewrite_to_plan(
     data inside the staged plan. Returns (result, plan document, warnings)."""
     from rewriter.plan.writer import write_plan
 
-    result = rewrite(model_path, target, options)
-    doc = result.document(target, model_path)
+    # the source's sha256 is taken beside the rewrite: file reads and hashlib release the GIL
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        source_entry = pool.submit(file_entry, Path(model_path))
+        result = rewrite(model_path, target, options)
+        doc = result.document(target, model_path, source_entry.result())
     warnings: list[str] = []
     after = None
     if calib is not None:

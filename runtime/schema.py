@@ -168,6 +168,26 @@ class PlanSpec:
     steps: list[StepSpec]
     doc: dict = field(repr=False, default_factory=dict)
     sha256: str = ""  # of plan.json's bytes
+    real_root: Path | None = field(repr=False, default=None)  # root with symlinks resolved
+    _real: dict = field(repr=False, default_factory=dict)  # path -> resolved path (each costs lstats)
+
+    def __post_init__(self):
+        if self.real_root is None:
+            self.real_root = self.root.resolve()
+        for step in self.steps:  # confined() resolved these already
+            for real in (step.model_path, step.calib_path, step.hef_path):
+                if real is not None:
+                    self._real[real] = real
+
+    def resolve(self, path) -> Path:
+        """`path` with symlinks resolved, remembered: the file's bytes are verified against
+        plan.json on every read, so a resolution needs no repeating."""
+        path = Path(path)
+        real = self._real.get(path)
+        if real is None:
+            real = path.resolve()
+            self._real[path] = self._real[real] = real
+        return real
 
     @property
     def hailo_steps(self) -> list[StepSpec]:
@@ -176,7 +196,7 @@ class PlanSpec:
     def read_file(self, path: Path) -> bytes:
         """The bytes of a file the plan lists, verified against its sha256 (read once: no window
         between the check and the use)."""
-        rel = Path(path).resolve().relative_to(self.root.resolve()).as_posix()
+        rel = self.resolve(path).relative_to(self.real_root).as_posix()
         entry = self.files.get(rel)
         if entry is None:
             raise PlanError(f"{self.path}: {rel} is not listed in 'files'")
@@ -250,6 +270,7 @@ def parse_spec(doc, path: Path) -> PlanSpec:
             f"{', '.join(map(str, READS))}){hint}"
         )
     root = path.parent
+    real_root = root.resolve()
     inputs = [_tensor(t, f"{where}: inputs[{i}]") for i, t in enumerate(_list(doc, "inputs", where))]
     outputs = [_tensor(t, f"{where}: outputs[{i}]") for i, t in enumerate(_list(doc, "outputs", where))]
     if not inputs:
@@ -261,7 +282,7 @@ def parse_spec(doc, path: Path) -> PlanSpec:
     raw_steps = _list(doc, "steps", where)
     if not raw_steps:
         raise PlanError(f"{where}: plan has no steps")
-    steps = [_step(s, i, root, files, where) for i, s in enumerate(raw_steps)]
+    steps = [_step(s, i, root, real_root, files, where) for i, s in enumerate(raw_steps)]
     declared = _check_dataflow(inputs, outputs, tensors, steps, where)
     for step in steps:
         if step.is_stitch:
@@ -275,6 +296,7 @@ def parse_spec(doc, path: Path) -> PlanSpec:
     target = doc.get("target")
     return PlanSpec(
         root=root,
+        real_root=real_root,
         path=path,
         target=target if isinstance(target, str) else None,
         inputs=inputs,
@@ -360,14 +382,15 @@ def check_relative_path(rel, where: str) -> str:
     return PurePosixPath(rel).as_posix()
 
 
-def confined(root: Path, rel: str, where: str) -> Path:
-    """root/rel, which must exist and (after resolving symlinks) lie inside root."""
+def confined(root: Path, rel: str, where: str, real_root: Path | None = None) -> Path:
+    """root/rel, which must exist and (after resolving symlinks) lie inside root (`real_root`:
+    root already resolved)."""
     path = root / rel
     try:
         real = path.resolve(strict=True)
     except (OSError, RuntimeError) as e:
         raise PlanError(f"{where}: {rel!r} not found in the plan folder") from e
-    if not real.is_relative_to(root.resolve()):
+    if not real.is_relative_to(real_root or root.resolve()):
         raise PlanError(f"{where}: {rel!r} resolves outside the plan folder (symlink?)")
     if not real.is_file():
         raise PlanError(f"{where}: {rel!r} is not a file")
@@ -395,7 +418,7 @@ def _files(doc, where) -> dict[str, FileEntry]:
     return out
 
 
-def _step(s, index, root: Path, files: dict, where) -> StepSpec:
+def _step(s, index, root: Path, real_root: Path, files: dict, where) -> StepSpec:
     if not isinstance(s, dict):
         raise PlanError(f"{where}: steps[{index}] must be an object")
     name = check_step_name(s.get("name"), f"{where}: steps[{index}]")
@@ -431,7 +454,7 @@ def _step(s, index, root: Path, files: dict, where) -> StepSpec:
                 continue  # not compiled, not recorded by `rewrite compile`, or not copied: never run unverified
             if rel not in files:
                 raise PlanError(f"{at}: {key} file {rel!r} is not listed in 'files'")
-            setattr(step, f"{key}_path", confined(root, rel, f"{at}: {key} file"))
+            setattr(step, f"{key}_path", confined(root, rel, f"{at}: {key} file", real_root))
         if "view" in s:
             _check_view(s["view"], at)
         if "tiles" in s:

@@ -4,6 +4,8 @@ signature of a model the caller does not already know, so a writer that knows th
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from .errors import PlanError
 from .schema import PlanSpec, StepSpec, load_spec
 from .tiles import check_tiled_binding
@@ -35,11 +37,9 @@ def validate(out, known: dict | None = None) -> PlanSpec:
     `known` {model path relative to the plan: (inputs, outputs) as [(name, shape)]}: signatures the
     caller already has (the writer, of the models it just wrote); every other model is read."""
     spec = load_spec(out)
-    signatures: dict = {}
-    for rel, sig in (known or {}).items():
-        path = spec.root / rel
-        spec.verify_file(path)  # the bytes on disk are those plan.json lists
-        signatures[path.resolve()] = sig
+    signatures = {spec.resolve(spec.root / rel): sig for rel, sig in (known or {}).items()}
+    with ThreadPoolExecutor(max_workers=2) as pool:  # reads and hashlib release the GIL
+        list(pool.map(spec.verify_file, signatures))  # the bytes on disk are those plan.json lists
     for step in spec.steps:
         if step.kind != "onnx":
             continue

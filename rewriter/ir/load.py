@@ -139,13 +139,25 @@ _FLOATS = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DO
 
 
 def infer_shapes(model: onnx.ModelProto, strict: bool = False, consume: bool = False) -> onnx.ModelProto:
-    """onnx shape inference without copying the weights into it and back: large float initializers
-    are emptied meanwhile (inference reads their dims, never their values), 10x faster on a 20 MB
-    model. `consume`: the caller drops `model`, whose weights are then not put back (only the
-    returned model has them)."""
+    """onnx shape inference without copying the weights into it and back: inference reads the dims
+    of large float initializers, never their values. `consume`: the caller drops `model`, which
+    is then given the inferred shapes and returned: inference runs on a copy of the graph whose
+    large float initializers are dims only, and its value_info/outputs are moved over (no copy
+    of the weights at all; 10x faster than inference of a 20 MB model, twice as fast again as
+    emptying and refilling the weights). Models with bodies (If/Loop/Scan: their inferred shapes
+    live in the bodies) and `consume=False` take the emptying route."""
+    if consume and not _has_bodies(model.graph):
+        try:
+            out = shape_inference.infer_shapes(_dims_only(model), strict_mode=strict, data_prop=True)
+        except Exception as exc:
+            raise UserError(f"shape inference failed: {str(exc).splitlines()[0]}") from exc
+        for field in ("input", "output", "value_info"):
+            del getattr(model.graph, field)[:]
+            getattr(model.graph, field).extend(getattr(out.graph, field))
+        return model
     weights = {}
     for t in model.graph.initializer:
-        if t.data_type in _FLOATS and len(t.raw_data) > 4096:
+        if _is_large_float(t):
             weights[t.name] = t.raw_data
             t.raw_data = b""
     try:
@@ -159,6 +171,43 @@ def infer_shapes(model: onnx.ModelProto, strict: bool = False, consume: bool = F
         _put_back(model, weights)
     _put_back(out, weights)
     return out
+
+
+def _is_large_float(t: onnx.TensorProto) -> bool:
+    """A float initializer of more than 1,024 values (its dims say so: no copy of its data)."""
+    if t.data_type not in _FLOATS or not t.HasField("raw_data"):
+        return False
+    n = 1
+    for d in t.dims:
+        n *= d
+    return n > 1024
+
+
+def _has_bodies(graph: onnx.GraphProto) -> bool:
+    kinds = (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+    return any(a.type in kinds for n in graph.node for a in n.attribute)
+
+
+def _dims_only(model: onnx.ModelProto) -> onnx.ModelProto:
+    """`model` with its large float initializers reduced to name, type and dims (all inference
+    reads of them); everything else copied."""
+    light = onnx.ModelProto()
+    for field in ("ir_version", "producer_name", "producer_version", "domain", "model_version"):
+        setattr(light, field, getattr(model, field))
+    light.opset_import.extend(model.opset_import)
+    light.functions.extend(model.functions)
+    graph, g = light.graph, model.graph
+    graph.name = g.name
+    for field in ("node", "input", "output", "value_info", "sparse_initializer"):
+        getattr(graph, field).extend(getattr(g, field))
+    for t in g.initializer:
+        if _is_large_float(t):
+            stub = graph.initializer.add()
+            stub.name, stub.data_type = t.name, t.data_type
+            stub.dims.extend(t.dims)
+        else:
+            graph.initializer.append(t)
+    return light
 
 
 def _put_back(model: onnx.ModelProto, weights: dict[str, bytes]) -> None:
@@ -274,11 +323,12 @@ def load_graph(
     opset: int = WORKING_OPSET,
     frozen: dict[str, list[str]] | None = None,
 ) -> tuple[gs.Graph, onnx.ModelProto]:
-    """Returns (normalized graph, original model as read). `frozen` inputs become constants."""
-    original = read_model(path)
-    check_structure(original)
-    model = onnx.ModelProto()
-    model.CopyFrom(original)
+    """Returns (normalized graph, original model as read: its large float initializers as dims
+    only, since what the plan takes from it is names, inputs and outputs; not copying 20 MB of
+    weights saves a tenth of a second's memory traffic). `frozen` inputs become constants."""
+    model = read_model(path)
+    check_structure(model)
+    original = _dims_only(model)
     if model.functions:  # model-local functions (some exporters write them): plain nodes for the rules
         model = onnx.inliner.inline_local_functions(model)
     unknown_dims_as_symbolic(model)

@@ -83,10 +83,12 @@ def plan_document(
     steps: list[PlannedStep],
     extra: dict | None = None,
     pinned: onnx.ModelProto | None = None,
+    source_entry: dict | None = None,
 ) -> dict:
     """`original` gives the I/O names and order; `pinned` (the normalized model, same names) the
-    static shapes, since the original may have dynamic dims. `files` is filled in when the plan is
-    written (rewriter/plan/writer.py)."""
+    static shapes, since the original may have dynamic dims. `source_entry`: the source file's
+    {"sha256", "bytes"} when the caller has hashed it already. `files` is filled in when the plan
+    is written (rewriter/plan/writer.py)."""
     inits = {t.name for t in original.graph.initializer}
     if pinned is not None:
         static = {v.name: v for v in list(pinned.graph.input) + list(pinned.graph.output)}
@@ -97,7 +99,7 @@ def plan_document(
         "format": schema.FORMAT,
         "version": schema.VERSION,
         "target": target_name,
-        "source": {"model": source.name, **schema.file_entry(source)},
+        "source": {"model": source.name, **(source_entry or schema.file_entry(source))},
         "inputs": inputs,
         "outputs": [value_spec(v) for v in original.graph.output],
     }

@@ -3,6 +3,7 @@ the runtime's own loader before it is swapped in (a plan `rewrite` writes always
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import onnx
@@ -20,17 +21,24 @@ class InvalidPlanWritten(RuntimeError):
 
 def write_segment_files(folder: Path, steps: list[PlannedStep]) -> dict[str, dict]:
     """Each distinct segment file once, serialized deterministically and checked by onnx's checker
-    (the very bytes written: a model is serialized once). Returns their `files` records."""
-    written: dict[str, dict] = {}
-    for step in steps:
-        rel = segment_file(step)
-        if step.model is not None and rel not in written:
-            data = step.model.SerializeToString(deterministic=True)
-            onnx.checker.check_model(data, full_check=True)
-            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
-            (folder / rel).write_bytes(data)
-            written[rel] = schema.bytes_entry(data)
-    return written
+    (the very bytes written: a model is serialized once). Returns their `files` records. A second
+    thread writes and hashes a file while the next one is serialized and checked (file writes and
+    hashlib release the GIL)."""
+    pending: dict[str, Future] = {}
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        for step in steps:
+            rel = segment_file(step)
+            if step.model is not None and rel not in pending:
+                data = step.model.SerializeToString(deterministic=True)
+                onnx.checker.check_model(data, full_check=True)
+                (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+                pending[rel] = pool.submit(_write_and_hash, folder / rel, data)
+        return {rel: f.result() for rel, f in pending.items()}
+
+
+def _write_and_hash(path: Path, data: bytes) -> dict:
+    path.write_bytes(data)
+    return schema.bytes_entry(data)
 
 
 def write_plan_json(folder: Path, doc: dict, known: dict | None = None, validate: bool = True) -> None:
