@@ -41,6 +41,11 @@ def attr_types(op: str) -> dict:
 
 def normalize(v):
     """Attribute value in rule terms: bytes -> str, tuples -> lists, tensors -> arrays."""
+    t = type(v)
+    if t is int or t is float or t is str:  # most attributes: as they are
+        return v
+    if t is list and all(type(x) is int for x in v):  # kernel_shape, pads, strides...
+        return list(v)
     if isinstance(v, bytes):
         return v.decode()
     if isinstance(v, (list, tuple)):

@@ -124,19 +124,39 @@ class Evaluator:
         return fn in self.builtins or fn in self.helpers
 
     def eval(self, e: A.Expr, env: dict[str, Any]):
-        if isinstance(e, A.Lit):
+        # dispatch on the exact node class, commonest first (no class derives from another);
+        # where-clauses are long `and` chains evaluated for every candidate node
+        t = type(e)
+        if t is A.Bin:
+            op = e.op
+            if op == "and":
+                return truth(self.eval(e.left, env)) and truth(self.eval(e.right, env))
+            if op == "or":
+                return truth(self.eval(e.left, env)) or truth(self.eval(e.right, env))
+            left, right = self.eval(e.left, env), self.eval(e.right, env)
+            if op in _CMP:
+                return compare(op, left, right)
+            if op == "in":
+                return contains(left, right)
+            return _arith(op, left, right, e)
+        if t is A.Lit:
             return e.value
-        if isinstance(e, A.Name):
-            if e.id not in env:
+        if t is A.Name:
+            try:
+                return env[e.id]
+            except KeyError:
                 if e.id == "target":
                     if self.target is None:
-                        raise EvalError("no target is loaded (target facts are unknown)")
+                        raise EvalError("no target is loaded (target facts are unknown)") from None
                     return self.target
-                raise EvalError(f"{e.id!r} is not bound")
-            return env[e.id]
-        if isinstance(e, A.ListE):
+                raise EvalError(f"{e.id!r} is not bound") from None
+        if t is A.Call:
+            return self._call(e, env)
+        if t is A.ListE:
             return [self.eval(x, env) for x in e.items]
-        if isinstance(e, A.Attr):
+        if t is A.Index:
+            return self._index(e, env)
+        if t is A.Attr:
             obj = self.eval(e.obj, env)
             if not isinstance(obj, Facts):
                 raise EvalError(f"{e.text}: only target facts have fields, not {_show(obj)}")
@@ -144,43 +164,16 @@ class Evaluator:
                 return obj.get(e.name)
             except FactError as ex:
                 raise EvalError(str(ex)) from None
-        if isinstance(e, A.ListComp):
+        if t is A.ListComp:
             seq = self.eval(e.seq, env)
             try:
                 items = list(seq)
             except TypeError:
                 raise EvalError(f"{e.seq.text}: not a list: {_show(seq)}") from None
             return [self.eval(e.item, {**env, e.var: item}) for item in items]
-        if isinstance(e, A.Spread):
+        if t is A.Spread:
             raise EvalError(f"{e.text}: '...' spreads only into the inputs of a rewrite op")
-        if isinstance(e, A.Call):
-            args = [self.eval(x, env) for x in e.args]
-            if e.func in self.builtins:
-                fn = self.builtins[e.func]
-            elif e.func in self.helpers:
-                fn, args = self.helpers[e.func], [_tensor_arg(a) for a in args]
-            else:
-                raise EvalError(f"unknown function {e.func!r}")
-            try:
-                return _py(fn(*args))
-            except EvalError:
-                raise
-            except Exception as ex:  # a helper or builtin rejected its arguments
-                raise EvalError(f"{e.text}: {type(ex).__name__}: {ex}") from ex
-        if isinstance(e, A.Index):
-            obj, i = self.eval(e.obj, env), self.eval(e.index, env)
-            if isinstance(obj, dict):  # a `...attrs` capture: missing keys read as None
-                return obj.get(i)
-            if isinstance(obj, Facts):  # target.ops[U]
-                try:
-                    return obj.get(str(i))
-                except FactError as ex:
-                    raise EvalError(str(ex)) from None
-            try:
-                return _py(obj[int(i)])
-            except (IndexError, TypeError, ValueError) as ex:
-                raise EvalError(f"{e.text}: {ex}") from ex
-        if isinstance(e, A.Slice):
+        if t is A.Slice:
             obj = self.eval(e.obj, env)
             lo = None if e.lo is None else int(self.eval(e.lo, env))
             hi = None if e.hi is None else int(self.eval(e.hi, env))
@@ -188,23 +181,40 @@ class Evaluator:
                 return _py(obj[lo:hi])
             except TypeError as ex:
                 raise EvalError(f"{e.text}: {ex}") from ex
-        if isinstance(e, A.Unary):
+        if t is A.Unary:
             x = self.eval(e.x, env)
             if e.op == "not":
                 return not truth(x)
             return _arith("-", 0, x, e)
-        if isinstance(e, A.Bin):
-            if e.op == "and":
-                return truth(self.eval(e.left, env)) and truth(self.eval(e.right, env))
-            if e.op == "or":
-                return truth(self.eval(e.left, env)) or truth(self.eval(e.right, env))
-            left, right = self.eval(e.left, env), self.eval(e.right, env)
-            if e.op == "in":
-                return contains(left, right)
-            if e.op in _CMP:
-                return compare(e.op, left, right)
-            return _arith(e.op, left, right, e)
         raise EvalError(f"cannot evaluate {e.text!r}")
+
+    def _call(self, e: A.Call, env: dict[str, Any]):
+        args = [self.eval(x, env) for x in e.args]
+        fn = self.builtins.get(e.func)
+        if fn is None:
+            if e.func not in self.helpers:
+                raise EvalError(f"unknown function {e.func!r}")
+            fn, args = self.helpers[e.func], [_tensor_arg(a) for a in args]
+        try:
+            return _py(fn(*args))
+        except EvalError:
+            raise
+        except Exception as ex:  # a helper or builtin rejected its arguments
+            raise EvalError(f"{e.text}: {type(ex).__name__}: {ex}") from ex
+
+    def _index(self, e: A.Index, env: dict[str, Any]):
+        obj, i = self.eval(e.obj, env), self.eval(e.index, env)
+        if isinstance(obj, dict):  # a `...attrs` capture: missing keys read as None
+            return obj.get(i)
+        if isinstance(obj, Facts):  # target.ops[U]
+            try:
+                return obj.get(str(i))
+            except FactError as ex:
+                raise EvalError(str(ex)) from None
+        try:
+            return _py(obj[int(i)])
+        except (IndexError, TypeError, ValueError) as ex:
+            raise EvalError(f"{e.text}: {ex}") from ex
 
 
 def _py(v):
@@ -225,6 +235,7 @@ def truth(v) -> bool:
 
 
 _CMP = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+_EXACT = frozenset({int, str, bool})  # compared as Python compares them
 _ARITH = {
     "+": operator.add,
     "-": operator.sub,
@@ -250,6 +261,9 @@ def _scalar_eq(a, b) -> bool:
 def compare(op: str, a, b) -> bool:
     """Lists compare elementwise (== needs equal length and all equal; < etc. hold for all);
     a list against a scalar compares every element; arrays compare with broadcasting."""
+    ta = type(a)
+    if ta is type(b) and ta in _EXACT:  # ints, strings, bools: no tolerance, no numpy
+        return _CMP[op](a, b)
     a, b = _py(a), _py(b)
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         x, y = np.asarray(a), np.asarray(b)

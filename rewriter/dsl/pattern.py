@@ -164,9 +164,11 @@ class Pattern:
 
     def _match_node(self, i: int, node: gs.Node, env: dict, ev, fail, depth: int) -> Iterator[dict]:
         pn = self.nodes[i]
+        if fail is None:
+            no = _quiet
+        else:
 
-        def no(d: float, why: str):
-            if fail is not None:
+            def no(d: float, why: str):
                 fail.add(depth + d, f"node '{node.name}' ({node.op}): {why}")
 
         if node.op not in self.node_ops[i]:
@@ -178,41 +180,45 @@ class Pattern:
                 no(0, f"op {pn.op} is {env[pn.op]} here, got {node.op}")
                 return
             env[pn.op] = node.op
+        outputs = node.outputs
         for k, name in enumerate(pn.outputs):
             if name == "_":
                 continue
-            if k >= len(node.outputs):
+            if k >= len(outputs):
                 no(0.1, f"has no output {k} for '{name}'")
                 return
-            t = node.outputs[k]
+            t = outputs[k]
             if name in env and env[name] is not t:
                 no(0.1, f"output {k} is not the bound value '{name}'")
                 return
             env[name] = t
         args = pn.args
+        inputs = node.inputs
         rest = args[-1] if args and args[-1].rest else None
         if rest is not None:  # `...parts`: every remaining input, as a list
             args = args[:-1]
-            env[rest.name] = [t for t in node.inputs[len(args) :] if not is_empty(t)]
-        else:
-            extra = [t for t in node.inputs[len(args) :] if not is_empty(t)]
-            if extra:
-                no(0.2, f"has {len(node.inputs)} inputs, pattern expects at most {len(args)}")
-                return
-        orders = [list(range(len(args)))]
+            env[rest.name] = [t for t in inputs[len(args) :] if not is_empty(t)]
+        elif len(inputs) > len(args) and any(not is_empty(t) for t in inputs[len(args) :]):
+            no(0.2, f"has {len(inputs)} inputs, pattern expects at most {len(args)}")
+            return
         if node.op in COMMUTATIVE and len(args) >= 2 and rest is None:
-            orders.append([1, 0] + list(range(2, len(args))))
+            orders = (range(len(args)), [1, 0, *range(2, len(args))])
+        else:  # one order: the binding may extend env itself
+            env2 = self._bind_inputs(pn, inputs, range(len(args)), env, no)
+            if env2 is not None and self._match_attrs(i, pn, node, env2, no):
+                yield env2
+            return
         for order in orders:
-            env2 = self._bind_inputs(pn, node, order, env, no)
+            env2 = self._bind_inputs(pn, inputs, order, dict(env), no)
             if env2 is not None and self._match_attrs(i, pn, node, env2, no):
                 yield env2
 
-    def _bind_inputs(self, pn: A.MatchNode, node: gs.Node, order: list[int], env: dict, no):
-        env = dict(env)
-        for j, arg in enumerate(pn.args[: len(order)]):
-            slot = order[j]
-            t = node.inputs[slot] if slot < len(node.inputs) else None
-            if is_empty(t):
+    @staticmethod
+    def _bind_inputs(pn: A.MatchNode, inputs, order, env: dict, no):
+        """Binds pn's arguments to `inputs` in `order`, extending `env` (the caller's copy)."""
+        for arg, slot in zip(pn.args, order):
+            t = inputs[slot] if slot < len(inputs) else None
+            if t is not None and is_empty(t):
                 t = None
             if arg.name == "_":
                 if t is None and not arg.optional:
@@ -226,7 +232,8 @@ class Pattern:
             elif arg.const and not is_const(t):
                 no(0.3, f"input {slot} '{arg.name}' is not a constant")
                 return None
-            if arg.name in env and env[arg.name] is not t:
+            bound = env.get(arg.name, env)  # env itself: unbound
+            if bound is not env and bound is not t:
                 no(0.4, f"input {slot} is {show(t)}, not the bound value '{arg.name}'")
                 return None
             env[arg.name] = t
@@ -254,6 +261,11 @@ class Pattern:
             if item.rest is not None:
                 env[item.rest] = {k: v for k, v in node.attrs.items() if k not in mentioned}
         return True
+
+
+def _quiet(depth: float, why: str) -> None:
+    """Failure reasons when nobody traces: dropped (the f-strings that call it are cheap next to
+    building a closure per candidate)."""
 
 
 def plan_pattern(nodes: list[A.MatchNode]) -> list[Step] | int:
