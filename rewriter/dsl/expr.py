@@ -236,6 +236,7 @@ def truth(v) -> bool:
 
 _CMP = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 _EXACT = frozenset({int, str, bool})  # compared as Python compares them
+_EXACT_OR_NONE = _EXACT | {type(None)}
 _ARITH = {
     "+": operator.add,
     "-": operator.sub,
@@ -261,9 +262,14 @@ def _scalar_eq(a, b) -> bool:
 def compare(op: str, a, b) -> bool:
     """Lists compare elementwise (== needs equal length and all equal; < etc. hold for all);
     a list against a scalar compares every element; arrays compare with broadcasting."""
-    ta = type(a)
-    if ta is type(b) and ta in _EXACT:  # ints, strings, bools: no tolerance, no numpy
+    ta, tb = type(a), type(b)
+    if ta is tb and ta in _EXACT:  # ints, strings, bools: no tolerance, no numpy
         return _CMP[op](a, b)
+    if op in ("==", "!=") and (a is None or b is None) and ta in _EXACT_OR_NONE and tb in _EXACT_OR_NONE:
+        return (a is b) == (op == "==")  # `on_host(v) == None`
+    if ta is np.ndarray and tb is list and a.dtype.kind in "iu" and a.shape == (len(b),) and op in ("==", "!="):
+        if all(type(x) is int for x in b):  # `value(axes) == [2]`: exact, as numpy's elementwise ==
+            return (a.tolist() == b) == (op == "==")
     a, b = _py(a), _py(b)
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         x, y = np.asarray(a), np.asarray(b)

@@ -38,7 +38,7 @@ def check_structure(model: onnx.ModelProto) -> None:
 
 
 def _check_graph(graph: onnx.GraphProto, outer: frozenset, where: str) -> None:
-    defined: dict[str, str] = {}
+    defined: dict[str, object] = {}  # name -> what defines it (a node's label is made on an error only)
     for v in graph.input:
         defined.setdefault(v.name, "a graph input")
     for t in list(graph.initializer) + [s.values for s in graph.sparse_initializer]:
@@ -48,11 +48,12 @@ def _check_graph(graph: onnx.GraphProto, outer: frozenset, where: str) -> None:
             if not out:
                 continue
             if out in defined:
+                first = defined[out] if isinstance(defined[out], str) else _label(defined[out])
                 raise UserError(
-                    f"{where}tensor {out!r} is defined twice: by {defined[out]} and by {_label(node)} "
+                    f"{where}tensor {out!r} is defined twice: by {first} and by {_label(node)} "
                     "(ONNX names each value once)"
                 )
-            defined[out] = _label(node)
+            defined[out] = node
     visible = outer | frozenset(defined)
     for node in graph.node:
         for name in node.input:
