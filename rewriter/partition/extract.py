@@ -5,6 +5,7 @@ from __future__ import annotations
 import onnx
 from onnx import helper
 
+from rewriter.ir.build import make_model
 from rewriter.ir.scope import node_inputs
 
 
@@ -45,18 +46,18 @@ class SegmentExtractor:
         used = dict.fromkeys(n for node in nodes for n in node_inputs(node))  # first-use order
         inits = [self.initializers[n] for n in used if n in self.initializers]
         internal = {o for node in nodes for o in node.output} - set(outputs)
-        graph = helper.make_graph(
+        opsets = self._opsets(opset)
+        return make_model(
             nodes,
             name,
             [self._value(n) for n in inputs],
             [self._value(n) for n in outputs],
-            initializer=inits,
-            value_info=[self.types[n] for n in sorted(internal) if n in self.types],
+            inits,
+            [self.types[n] for n in sorted(internal) if n in self.types],
+            opset_imports=opsets,
+            producer_name="hailo-rewriter",
+            ir_version=helper.find_min_ir_version_for(opsets),  # oldest IR that holds it: widest reach
         )
-        opsets = self._opsets(opset)
-        model = helper.make_model(graph, opset_imports=opsets, producer_name="hailo-rewriter")
-        model.ir_version = helper.find_min_ir_version_for(opsets)  # oldest IR that holds it: widest reach
-        return model
 
     def _value(self, name: str) -> onnx.ValueInfoProto:
         if name not in self.types:

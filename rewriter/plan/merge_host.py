@@ -4,8 +4,7 @@ usually sits right before the next partition host segment. One session instead o
 
 from __future__ import annotations
 
-from onnx import helper
-
+from rewriter.ir.build import make_model
 from rewriter.plan.steps import PlannedStep
 
 
@@ -28,18 +27,17 @@ def _join(a: PlannedStep, b: PlannedStep, needed: set[str]) -> PlannedStep:
     }
     inits = {t.name: t for m in (ma, mb) for t in m.graph.initializer}
     internal = (set(a.outputs) | set(b.outputs)) - set(outputs)
-    graph = helper.make_graph(
+    model = make_model(
         list(ma.graph.node) + list(mb.graph.node),
         a.name,
         [values[x] for x in inputs],
         [values[y] for y in outputs],
         list(inits.values()),
-        value_info=[
-            v for n, v in values.items() if n in internal or (n not in inputs and n not in outputs and n not in inits)
-        ],
+        [v for n, v in values.items() if n in internal or (n not in inputs and n not in outputs and n not in inits)],
+        opset_imports=list(ma.opset_import),
+        producer_name=ma.producer_name,
+        ir_version=max(ma.ir_version, mb.ir_version),
     )
-    model = helper.make_model(graph, opset_imports=list(ma.opset_import), producer_name=ma.producer_name)
-    model.ir_version = max(ma.ir_version, mb.ir_version)
     extra = {"nodes": a.extra.get("nodes", 0) + b.extra.get("nodes", 0)}
     if "macs" in a.extra or "macs" in b.extra:
         extra["macs"] = a.extra.get("macs", 0) + b.extra.get("macs", 0)

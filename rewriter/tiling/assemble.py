@@ -4,8 +4,9 @@ host stage."""
 from __future__ import annotations
 
 import onnx
-from onnx import helper, numpy_helper
+from onnx import numpy_helper
 
+from rewriter.ir.build import make_model
 from rewriter.plan.steps import PlannedStep
 from rewriter.tiling.fit import Fit
 from rewriter.tiling.graph import SegGraph
@@ -18,17 +19,17 @@ def host_model(g: SegGraph, st: Stage, name: str) -> onnx.ModelProto:
     used = {x for n in nodes for x in n.input if x}
     inits = [numpy_helper.from_array(g.consts[x], x) for x in sorted(used) if x in g.consts]
     internal = {o for n in nodes for o in n.output if o} - set(st.outputs)
-    graph = helper.make_graph(
+    return make_model(
         nodes,
         name,
         [g.types[x] for x in st.inputs],
         [g.types[y] for y in st.outputs],
         inits,
-        value_info=[g.types[x] for x in sorted(internal) if x in g.types],
+        [g.types[x] for x in sorted(internal) if x in g.types],
+        opset_imports=list(g.model.opset_import),
+        producer_name="hailo-rewriter",
+        ir_version=g.model.ir_version,
     )
-    model = helper.make_model(graph, opset_imports=list(g.model.opset_import), producer_name="hailo-rewriter")
-    model.ir_version = g.model.ir_version
-    return model
 
 
 def host_step(g: SegGraph, st: Stage, name: str) -> PlannedStep:

@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from rewriter.ir.initializers import add_initializer
+from rewriter.ir.build import add_initializer, make_model
 from rewriter.tiling.fit import Fit
 from rewriter.tiling.graph import SegGraph
 from rewriter.tiling.limits import ACTIVATIONS, CONVS, HEAVY, is_depthwise, keeps_zero, np_dtype, spatial
@@ -334,9 +334,15 @@ def build(g: SegGraph, st: Stage, fit: Fit, name: str) -> StageModel:
     for i in st.nodes:
         b.emit(i)
     outs, out_bindings = b.outputs()
-    graph = helper.make_graph(b.nodes, name, b.graph_inputs, outs)
+    model = make_model(
+        b.nodes,
+        name,
+        b.graph_inputs,
+        outs,
+        opset_imports=list(g.model.opset_import),
+        producer_name="hailo-rewriter",
+        ir_version=g.model.ir_version,
+    )
     for k, v in b.inits.items():
-        add_initializer(graph, k, v)
-    model = helper.make_model(graph, opset_imports=list(g.model.opset_import), producer_name="hailo-rewriter")
-    model.ir_version = g.model.ir_version
+        add_initializer(model.graph, k, v)
     return StageModel(model, b.bindings, out_bindings, b.layers, b.weights)

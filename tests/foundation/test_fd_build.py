@@ -1,5 +1,6 @@
-"""add_initializer writes the very TensorProto numpy_helper.from_array makes (same serialized
-bytes), for every dtype, layout and shape a tiled model's constants take, and others."""
+"""rewriter/ir/build.py builds in place what onnx.helper builds and then copies: add_initializer the
+very TensorProto numpy_helper.from_array makes (same serialized bytes) for every dtype, layout and
+shape a tiled model's constants take, and others; make_model helper's make_model of make_graph."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from rewriter.ir.initializers import add_initializer
+from rewriter.ir.build import add_initializer, make_model
 
 RNG = np.random.default_rng(0)
 VALUES = {
@@ -50,3 +51,28 @@ def test_what_from_array_refuses_is_refused_alike():
     with pytest.raises(ValueError) as got:
         add_initializer(onnx.GraphProto(), "t", value)
     assert str(got.value) == str(want.value)
+
+
+def test_make_model_is_helpers_make_model_of_make_graph():
+    """The same bytes as helper.make_model(helper.make_graph(...)) with ir_version set after, for
+    the shapes of model the pipeline builds (weights, value_info, several opsets, a producer)."""
+    from onnx import TensorProto, helper
+
+    nodes = [helper.make_node("Conv", ["x", "w"], ["y"], name="c"), helper.make_node("Relu", ["y"], ["z"])]
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 1, 9])]
+    outputs = [helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 8, 1, 9])]
+    inits = [numpy_helper.from_array(VALUES["float32 weight"], "w")]
+    value_info = [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 1, 9])]
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)]
+    for producer, ir in (("hailo-rewriter", 8), ("", 10), (None, None)):
+        want = helper.make_model(
+            helper.make_graph(nodes, "g", inputs, outputs, inits, value_info=value_info),
+            opset_imports=opsets,
+            **({} if producer is None else {"producer_name": producer}),
+        )
+        if ir is not None:
+            want.ir_version = ir
+        got = make_model(
+            nodes, "g", inputs, outputs, inits, value_info, opset_imports=opsets, producer_name=producer, ir_version=ir
+        )
+        assert got.SerializeToString(deterministic=True) == want.SerializeToString(deterministic=True)

@@ -1,0 +1,61 @@
+"""Models and initializers built where they end up: onnx.helper's make_model copies the finished
+graph into the model and a finished TensorProto is copied into a graph's list, so building
+elsewhere first copies every weight once more."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+# dtypes whose TensorProto is dims + data_type + raw_data, nothing else (numpy_helper.from_array)
+_RAW = frozenset(
+    np.dtype(t) for t in (np.float32, np.float16, np.float64, np.int64, np.int32, np.int16, np.int8, np.uint8, np.bool_)
+)
+
+
+def add_initializer(graph: onnx.GraphProto, name: str, value: np.ndarray) -> None:
+    """graph.initializer gains numpy_helper.from_array(value, name), the same message, built in the
+    graph's own list: appending a finished TensorProto copies it (weights would be copied twice)."""
+    value = np.asarray(value)
+    if value.dtype not in _RAW or sys.byteorder != "little":
+        graph.initializer.append(numpy_helper.from_array(value, name))
+        return
+    tensor = graph.initializer.add()
+    tensor.dims.extend(value.shape)
+    if name:
+        tensor.name = name
+    tensor.data_type = helper.np_dtype_to_tensor_dtype(value.dtype)
+    tensor.raw_data = value.tobytes()
+
+
+def make_model(
+    nodes,
+    name: str,
+    inputs,
+    outputs,
+    initializer=(),
+    value_info=(),
+    *,
+    opset_imports,
+    producer_name: str | None = None,
+    ir_version: int | None = None,
+) -> onnx.ModelProto:
+    """helper.make_model(helper.make_graph(nodes, name, inputs, outputs, initializer,
+    value_info=value_info), opset_imports=..., producer_name=...) with `ir_version` set after: the
+    same message, its graph filled inside the model."""
+    model = onnx.ModelProto()
+    model.ir_version = onnx.IR_VERSION if ir_version is None else ir_version
+    graph = model.graph
+    graph.node.extend(nodes)
+    graph.name = name
+    graph.input.extend(inputs)
+    graph.output.extend(outputs)
+    graph.initializer.extend(initializer)
+    graph.value_info.extend(value_info)
+    model.opset_import.extend(opset_imports)
+    if producer_name is not None:
+        model.producer_name = producer_name
+    return model
