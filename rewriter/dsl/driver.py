@@ -86,6 +86,8 @@ def apply_rules(
     names = NameAuthority(graph, lazy=True)  # seeded before the first edit: most candidates never match
     rewriters = {r.name: Rewriter(r, ev, names) for r in ordered}
 
+    # host reasons pinned so far (only ever grows here: pins come from edits, which say so)
+    reasons = {r for n in graph.nodes if (r := host_reason(n)) is not None}
     work = deque(n for n in graph.nodes if n.op in wanted)
     queued = {id(n) for n in work}
     dead: set[int] = set()
@@ -118,6 +120,8 @@ def apply_rules(
         for rule in by_op.get(node.op, ()):
             if (id(node), rule.name) in done:
                 continue
+            if not rule.pattern.required_reasons <= reasons:  # no node pinned with a reason it needs
+                continue
             got = rule.pattern.match(node, ev)
             if got is None:
                 continue
@@ -149,6 +153,7 @@ def apply_rules(
                     t.consumed(n, rule)
             if id(node) not in dead:
                 done.add((id(node), rule.name))
+            reasons.update(r for n in edit.pinned if (r := host_reason(n)) is not None)
             if not edit.changed:
                 continue  # e.g. `y = x` on a value nothing reads: try the next rule
             events.append(RewriteEvent(rule.name, [n.name for n in matched], [n.name for n in edit.created]))

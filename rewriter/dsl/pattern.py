@@ -15,6 +15,7 @@ import onnx_graphsurgeon as gs
 from . import ast as A
 from .attrs import get_attr
 from .expr import EvalError, Evaluator, compare, show, truth
+from .preconditions import required_host_reasons
 from .tensors import is_const, is_empty
 
 COMMUTATIVE = {"Add", "Mul", "Max", "Min", "Sum"}
@@ -66,6 +67,8 @@ class Pattern:
     ):
         self.nodes, self.where, self.plan = nodes, where, plan
         self.consts = dict(consts or {})  # file-level `let` constants: every match starts with them
+        # host reasons some node must be pinned with before any candidate can match (the driver's check)
+        self.required_reasons = required_host_reasons(where, self.consts)
         self.literals = literals  # (node index, attr key) -> evaluated literal constraint
         self.opvars = {k: frozenset(v.ops) for k, v in (opvars or {}).items()}
         # ops each pattern node may have: its op, or the set of its op variable
