@@ -26,7 +26,8 @@ class SegGraph:
             model = shape_inference.infer_shapes(model, strict_mode=False)
         self.model = model
         g = model.graph
-        self.consts = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+        self.protos = {t.name: t for t in g.initializer}
+        self.consts = {name: numpy_helper.to_array(t) for name, t in self.protos.items()}
         for n in g.node:  # Constant nodes are constants too (folding should have removed them)
             if n.op_type == "Constant" and "value" in attrs_of(n):
                 self.consts[n.output[0]] = numpy_helper.to_array(attrs_of(n)["value"])

@@ -65,6 +65,7 @@ class _Builder:
         self.g, self.st, self.geo, self.block = g, st, fit.geo, fit.block
         self.nodes: list[onnx.NodeProto] = []
         self.inits: dict[str, np.ndarray] = {}
+        self.sources: dict[str, str] = {}  # init -> the segment's initializer it equals, unsliced
         self.avail: dict[str, tuple[list[str], list[Block], tuple[int, int]]] = {}  # names, layout, interval
         self.cuts: dict = {}
         self.zero: set[str] = set()  # tensors exactly zero outside [0, W) in every tile
@@ -78,10 +79,13 @@ class _Builder:
         self.inside = set(st.nodes)
 
     # ---- small helpers ----------------------------------------------------------------------
-    def const(self, name: str, value) -> str:
-        """An initializer; names made here start with `tile__` so they never meet the model's own."""
+    def const(self, name: str, value, source: str | None = None) -> str:
+        """An initializer; names made here start with `tile__` so they never meet the model's own.
+        `source`: the segment's initializer `value` is, whole (its bytes are then copied as they are)."""
         if name not in self.inits:
             self.inits[name] = np.asarray(value)
+            if source is not None:
+                self.sources[name] = source
         return name
 
     def add(self, op: str, inputs: list[str], out: str, **attrs) -> str:
@@ -145,7 +149,7 @@ class _Builder:
         a = self.g.consts[x]
         if a.ndim >= 3 and a.shape[-3] == c_out and c_out > 1 and r != (0, c_out):
             return self.const(f"{x}__c{r[0]}_{r[1]}", _sl(a, a.ndim - 3, r))
-        return self.const(x, a)
+        return self.const(x, a, source=x)
 
     # ---- stage inputs and outputs -----------------------------------------------------------
     def bind_input(self, x: str) -> None:
@@ -252,9 +256,10 @@ class _Builder:
             out = []
             for n, r in zip(xs, lx):
                 tag = "" if len(lx) == 1 else f"__c{r[0]}_{r[1]}"
-                ins = [n, self.const(node.input[1] + tag, _sl(w, 0, r))]
+                whole = r == (0, w.shape[0])
+                ins = [n, self.const(node.input[1] + tag, _sl(w, 0, r), node.input[1] if whole else None)]
                 if b is not None:
-                    ins.append(self.const(node.input[2] + tag, _sl(b, 0, r)))
+                    ins.append(self.const(node.input[2] + tag, _sl(b, 0, r), node.input[2] if whole else None))
                 self.weights[i] += (r[1] - r[0]) * int(np.prod(w.shape[1:]))
                 out.append(self.add(op, ins, y + tag, **{**at, "group": r[1] - r[0]}))
             return out, lx, made
@@ -267,9 +272,14 @@ class _Builder:
             for k, (n, r) in enumerate(zip(xs, lx)):
                 part = f"{y}{tag}" + ("" if len(lx) == 1 else f"__i{r[0]}_{r[1]}")
                 wk = _sl(_sl(w, out_axis, o), in_axis, r)
-                ins = [n, self.const(f"{node.input[1]}__o{o[0]}_{o[1]}_i{r[0]}_{r[1]}", wk)]
+                whole = o == (0, w.shape[out_axis]) and r == (0, w.shape[in_axis])
+                ins = [
+                    n,
+                    self.const(f"{node.input[1]}__o{o[0]}_{o[1]}_i{r[0]}_{r[1]}", wk, node.input[1] if whole else None),
+                ]
                 if b is not None and k == 0:  # the bias once, on the first input block
-                    ins.append(self.const(f"{node.input[2]}__o{o[0]}_{o[1]}", _sl(b, 0, o)))
+                    bias = node.input[2] if o == (0, b.shape[0]) else None
+                    ins.append(self.const(f"{node.input[2]}__o{o[0]}_{o[1]}", _sl(b, 0, o), bias))
                 self.weights[i] += wk.size
                 parts.append(self.add(op, ins, part, **at))
             out.append(self._sum(parts, f"{y}{tag}"))
@@ -327,6 +337,20 @@ class _Builder:
         return out, ref, self.geo.iv[y]
 
 
+_RAW_FIELDS = {"dims", "data_type", "name", "raw_data"}
+
+
+def _raw_copy_is_from_array(t: onnx.TensorProto, value: np.ndarray) -> bool:
+    """A copy of `t`, renamed, is numpy_helper.from_array(value): `t` holds nothing but dims, type,
+    name and raw little-endian bytes (what from_array writes) and `value` is its whole array."""
+    return (
+        {f.name for f, _ in t.ListFields()} <= _RAW_FIELDS
+        and tuple(t.dims) == value.shape
+        and t.data_type == helper.np_dtype_to_tensor_dtype(value.dtype)
+        and value.dtype.isnative
+    )
+
+
 def build(g: SegGraph, st: Stage, fit: Fit, name: str) -> StageModel:
     b = _Builder(g, st, fit)
     for x in st.inputs:
@@ -344,5 +368,11 @@ def build(g: SegGraph, st: Stage, fit: Fit, name: str) -> StageModel:
         ir_version=g.model.ir_version,
     )
     for k, v in b.inits.items():
-        add_initializer(model.graph, k, v)
+        source = g.protos.get(b.sources.get(k, ""))
+        if source is not None and _raw_copy_is_from_array(source, v):
+            copied = model.graph.initializer.add()
+            copied.CopyFrom(source)  # one copy of the weights, not tobytes() and another
+            copied.name = k
+        else:
+            add_initializer(model.graph, k, v)
     return StageModel(model, b.bindings, out_bindings, b.layers, b.weights)
