@@ -143,9 +143,10 @@ def infer_shapes(model: onnx.ModelProto, strict: bool = False, consume: bool = F
     of large float initializers, never their values. `consume`: the caller drops `model`, which
     is then given the inferred shapes and returned: inference runs on a copy of the graph whose
     large float initializers are dims only, and its value_info/outputs are moved over (no copy
-    of the weights at all; 10x faster than inference of a 20 MB model, twice as fast again as
-    emptying and refilling the weights). Models with bodies (If/Loop/Scan: their inferred shapes
-    live in the bodies) and `consume=False` take the emptying route."""
+    of the weights at all: 14 ms for the 20 MB example ConvTasNet, against 91 ms for onnx's
+    inference of the whole model and 20 ms for emptying and refilling the weights). Models with
+    bodies (If/Loop/Scan: their inferred shapes live in the bodies) and `consume=False` take the
+    emptying route."""
     if consume and not _has_bodies(model.graph):
         try:
             out = shape_inference.infer_shapes(_dims_only(model), strict_mode=strict, data_prop=True)
@@ -324,8 +325,8 @@ def load_graph(
     frozen: dict[str, list[str]] | None = None,
 ) -> tuple[gs.Graph, onnx.ModelProto]:
     """Returns (normalized graph, original model as read: its large float initializers as dims
-    only, since what the plan takes from it is names, inputs and outputs; not copying 20 MB of
-    weights saves a tenth of a second's memory traffic). `frozen` inputs become constants."""
+    only, since what the plan takes from it is names, inputs and outputs: a copy of the weights
+    less). `frozen` inputs become constants."""
     model = read_model(path)
     check_structure(model)
     original = _dims_only(model)
