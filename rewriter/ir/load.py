@@ -9,6 +9,7 @@ rules (rules/common/passthrough.rw); dead nodes a pass (passes/remove_dead.py).
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from rewriter.ir.layout_eval import evaluate
 from rewriter.ir.opfacts import RANDOM_OPS
 from rewriter.ir.opset import convert_model, default_opset
 from rewriter.ir.padding import make_pads_explicit
+from rewriter.ir.scope import proto_has_body
 from rewriter.ir.validate import check_sizes, check_structure
 
 G_LOGGER.severity = G_LOGGER.ERROR  # its folding chatter is not for our users
@@ -147,7 +149,7 @@ def infer_shapes(model: onnx.ModelProto, strict: bool = False, consume: bool = F
     inference of the whole model and 20 ms for emptying and refilling the weights). Models with
     bodies (If/Loop/Scan: their inferred shapes live in the bodies) and `consume=False` take the
     emptying route."""
-    if consume and not _has_bodies(model.graph):
+    if consume and not any(proto_has_body(n) for n in model.graph.node):
         try:
             out = shape_inference.infer_shapes(_dims_only(model), strict_mode=strict, data_prop=True)
         except Exception as exc:
@@ -176,17 +178,7 @@ def infer_shapes(model: onnx.ModelProto, strict: bool = False, consume: bool = F
 
 def _is_large_float(t: onnx.TensorProto) -> bool:
     """A float initializer of more than 1,024 values (its dims say so: no copy of its data)."""
-    if t.data_type not in _FLOATS or not t.HasField("raw_data"):
-        return False
-    n = 1
-    for d in t.dims:
-        n *= d
-    return n > 1024
-
-
-def _has_bodies(graph: onnx.GraphProto) -> bool:
-    kinds = (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
-    return any(a.type in kinds for n in graph.node for a in n.attribute)
+    return t.data_type in _FLOATS and t.HasField("raw_data") and math.prod(t.dims) > 1024
 
 
 def _dims_only(model: onnx.ModelProto) -> onnx.ModelProto:

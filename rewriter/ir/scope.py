@@ -103,6 +103,11 @@ def outer_tensors(node: gs.Node) -> list[gs.Tensor]:
     return _outer_reads(_GsView.subgraphs(node), _GsView)
 
 
+def proto_has_body(node: onnx.NodeProto) -> bool:
+    """Whether an onnx node holds subgraphs (If/Loop/Scan bodies, or a custom op's graph attribute)."""
+    return bool(_ProtoView.subgraphs(node))
+
+
 def has_body(node: gs.Node) -> bool:
     """Whether a gs node holds subgraphs (If/Loop/Scan bodies, or a custom op's graph attribute)."""
     return bool(node.attrs) and bool(_GsView.subgraphs(node))
