@@ -16,10 +16,23 @@ _RAW = frozenset(
 )
 
 
-def add_initializer(graph: onnx.GraphProto, name: str, value: np.ndarray) -> None:
+# the fields of a TensorProto numpy_helper.from_array writes for those dtypes
+_RAW_FIELDS = frozenset({"dims", "data_type", "name", "raw_data"})
+
+
+def add_initializer(
+    graph: onnx.GraphProto, name: str, value: np.ndarray, whole: onnx.TensorProto | None = None
+) -> None:
     """graph.initializer gains numpy_helper.from_array(value, name), the same message, built in the
-    graph's own list: appending a finished TensorProto copies it (weights would be copied twice)."""
+    graph's own list: appending a finished TensorProto copies it (weights would be copied twice).
+    `whole`: a TensorProto `value` is the whole array of; when it holds nothing but what from_array
+    writes, it is copied as it is and renamed (one copy, not tobytes() and another)."""
     value = np.asarray(value)
+    if whole is not None and _raw_copy_is_from_array(whole, value):
+        copied = graph.initializer.add()
+        copied.CopyFrom(whole)
+        copied.name = name
+        return
     if value.dtype not in _RAW or sys.byteorder != "little":
         graph.initializer.append(numpy_helper.from_array(value, name))
         return
@@ -29,6 +42,17 @@ def add_initializer(graph: onnx.GraphProto, name: str, value: np.ndarray) -> Non
         tensor.name = name
     tensor.data_type = helper.np_dtype_to_tensor_dtype(value.dtype)
     tensor.raw_data = value.tobytes()
+
+
+def _raw_copy_is_from_array(t: onnx.TensorProto, value: np.ndarray) -> bool:
+    """A copy of `t`, renamed, is numpy_helper.from_array(value): `t` holds nothing but dims, type,
+    name and raw little-endian bytes (what from_array writes) and `value` is its whole array."""
+    return (
+        {f.name for f, _ in t.ListFields()} <= _RAW_FIELDS
+        and tuple(t.dims) == value.shape
+        and t.data_type == helper.np_dtype_to_tensor_dtype(value.dtype)
+        and value.dtype.isnative
+    )
 
 
 def make_model(

@@ -337,20 +337,6 @@ class _Builder:
         return out, ref, self.geo.iv[y]
 
 
-_RAW_FIELDS = {"dims", "data_type", "name", "raw_data"}
-
-
-def _raw_copy_is_from_array(t: onnx.TensorProto, value: np.ndarray) -> bool:
-    """A copy of `t`, renamed, is numpy_helper.from_array(value): `t` holds nothing but dims, type,
-    name and raw little-endian bytes (what from_array writes) and `value` is its whole array."""
-    return (
-        {f.name for f, _ in t.ListFields()} <= _RAW_FIELDS
-        and tuple(t.dims) == value.shape
-        and t.data_type == helper.np_dtype_to_tensor_dtype(value.dtype)
-        and value.dtype.isnative
-    )
-
-
 def build(g: SegGraph, st: Stage, fit: Fit, name: str) -> StageModel:
     b = _Builder(g, st, fit)
     for x in st.inputs:
@@ -368,11 +354,5 @@ def build(g: SegGraph, st: Stage, fit: Fit, name: str) -> StageModel:
         ir_version=g.model.ir_version,
     )
     for k, v in b.inits.items():
-        source = g.protos.get(b.sources.get(k, ""))
-        if source is not None and _raw_copy_is_from_array(source, v):
-            copied = model.graph.initializer.add()
-            copied.CopyFrom(source)  # one copy of the weights, not tobytes() and another
-            copied.name = k
-        else:
-            add_initializer(model.graph, k, v)
+        add_initializer(model.graph, k, v, g.protos.get(b.sources.get(k, "")))
     return StageModel(model, b.bindings, out_bindings, b.layers, b.weights)

@@ -225,7 +225,7 @@ def test_whole_weights_are_copied_as_the_bytes_from_array_would_write(monkeypatc
     """A tiled model copies the segment's initializers it uses whole (conv weights and biases of
     unsplit channels, per-channel constants) instead of re-encoding them: the same bytes. One with
     more than dims/type/name/raw data (a doc_string) is re-encoded, as before."""
-    from rewriter.tiling import tilemodel
+    from rewriter.ir import build
 
     model = Chain(16, 900).conv(24, k=3, pads=(1, 1)).act("PRelu").conv(8, k=1, pads=(0, 0)).model()
     marked = model.graph.initializer[0]
@@ -237,15 +237,15 @@ def test_whole_weights_are_copied_as_the_bytes_from_array_would_write(monkeypatc
         return [s.model.SerializeToString(deterministic=True) for s in steps if s.model is not None]
 
     asked = {}
-    original = tilemodel._raw_copy_is_from_array
+    original = build._raw_copy_is_from_array
 
     def recording(t, v):
         asked[t.name] = original(t, v)
         return asked[t.name]
 
-    monkeypatch.setattr(tilemodel, "_raw_copy_is_from_array", recording)
+    monkeypatch.setattr(build, "_raw_copy_is_from_array", recording)
     fast = tiled()
-    monkeypatch.setattr(tilemodel, "_raw_copy_is_from_array", lambda t, v: False)
+    monkeypatch.setattr(build, "_raw_copy_is_from_array", lambda t, v: False)
     assert fast == tiled()
     assert len(fast) == 1 and set(asked) == {t.name for t in model.graph.initializer}
     assert asked.pop(marked.name) is False  # re-encoded
