@@ -382,15 +382,15 @@ def check_relative_path(rel, where: str) -> str:
     return PurePosixPath(rel).as_posix()
 
 
-def confined(root: Path, rel: str, where: str, real_root: Path | None = None) -> Path:
+def confined(root: Path, rel: str, where: str, real_root: Path) -> Path:
     """root/rel, which must exist and (after resolving symlinks) lie inside root (`real_root`:
-    root already resolved)."""
+    root resolved, once per plan)."""
     path = root / rel
     try:
         real = path.resolve(strict=True)
     except (OSError, RuntimeError) as e:
         raise PlanError(f"{where}: {rel!r} not found in the plan folder") from e
-    if not real.is_relative_to(real_root or root.resolve()):
+    if not real.is_relative_to(real_root):
         raise PlanError(f"{where}: {rel!r} resolves outside the plan folder (symlink?)")
     if not real.is_file():
         raise PlanError(f"{where}: {rel!r} is not a file")
