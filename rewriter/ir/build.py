@@ -11,13 +11,31 @@ import onnx
 from onnx import helper, numpy_helper
 
 # dtypes whose TensorProto is dims + data_type + raw_data, nothing else (numpy_helper.from_array)
-_RAW = frozenset(
+RAW_DTYPES = frozenset(
     np.dtype(t) for t in (np.float32, np.float16, np.float64, np.int64, np.int32, np.int16, np.int8, np.uint8, np.bool_)
 )
 
 
 # the fields of a TensorProto numpy_helper.from_array writes for those dtypes
 _RAW_FIELDS = frozenset({"dims", "data_type", "name", "raw_data"})
+
+
+def _is_repeated(name: str) -> bool:
+    try:
+        onnx.TensorProto().HasField(name)  # raises for repeated fields (any protobuf version)
+    except ValueError:
+        return True
+    return False
+
+
+# every other field, split by how its presence is asked: ListFields would also hand back raw_data,
+# a copy of the weight's bytes, just to learn which fields are set
+_OTHER_SCALARS = tuple(
+    f.name for f in onnx.TensorProto.DESCRIPTOR.fields if f.name not in _RAW_FIELDS and not _is_repeated(f.name)
+)
+_OTHER_REPEATED = tuple(
+    f.name for f in onnx.TensorProto.DESCRIPTOR.fields if f.name not in _RAW_FIELDS and _is_repeated(f.name)
+)
 
 
 def add_initializer(
@@ -33,7 +51,7 @@ def add_initializer(
         copied.CopyFrom(whole)
         copied.name = name
         return
-    if value.dtype not in _RAW or sys.byteorder != "little":
+    if value.dtype not in RAW_DTYPES or sys.byteorder != "little":
         graph.initializer.append(numpy_helper.from_array(value, name))
         return
     tensor = graph.initializer.add()
@@ -48,10 +66,11 @@ def _raw_copy_is_from_array(t: onnx.TensorProto, value: np.ndarray) -> bool:
     """A copy of `t`, renamed, is numpy_helper.from_array(value): `t` holds nothing but dims, type,
     name and raw little-endian bytes (what from_array writes) and `value` is its whole array."""
     return (
-        {f.name for f, _ in t.ListFields()} <= _RAW_FIELDS
-        and tuple(t.dims) == value.shape
+        tuple(t.dims) == value.shape
         and t.data_type == helper.np_dtype_to_tensor_dtype(value.dtype)
         and value.dtype.isnative
+        and not any(t.HasField(f) for f in _OTHER_SCALARS)
+        and not any(len(getattr(t, f)) for f in _OTHER_REPEATED)
     )
 
 

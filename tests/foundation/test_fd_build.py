@@ -76,3 +76,48 @@ def test_make_model_is_helpers_make_model_of_make_graph():
             nodes, "g", inputs, outputs, inits, value_info, opset_imports=opsets, producer_name=producer, ir_version=ir
         )
         assert got.SerializeToString(deterministic=True) == want.SerializeToString(deterministic=True)
+
+
+def _with_field_set(t: onnx.TensorProto, field: str) -> onnx.TensorProto:
+    """A copy of `t` with one more field set (a value of the field's own kind)."""
+    t2 = onnx.TensorProto()
+    t2.CopyFrom(t)
+    value = getattr(t2, field)
+    if field in ("external_data", "metadata_props"):
+        entry = value.add()
+        entry.key, entry.value = "k", "v"
+    elif field == "segment":
+        t2.segment.begin = 0
+    elif isinstance(value, (str, bytes)):
+        setattr(t2, field, type(value)(b"x" if isinstance(value, bytes) else "x"))
+    elif isinstance(value, int):
+        setattr(t2, field, 1)
+    else:  # a repeated scalar field
+        value.append(b"x" if field == "string_data" else 1)
+    return t2
+
+
+def test_a_tensor_with_any_other_field_is_not_copied_whole():
+    """add_initializer copies a whole TensorProto only when it holds exactly what from_array writes:
+    every other field of TensorProto, set alone, sends it through the re-encoding route (the bytes
+    then equal from_array's), and the plain one is copied (the same bytes too)."""
+    from rewriter.ir import build
+
+    value = VALUES["float32 weight"]
+    plain = numpy_helper.from_array(value, "w")
+    assert build._raw_copy_is_from_array(plain, value)
+    others = [
+        f.name for f in onnx.TensorProto.DESCRIPTOR.fields if f.name not in {"dims", "data_type", "name", "raw_data"}
+    ]
+    assert len(others) >= 10  # segment, *_data, doc_string, external_data, data_location, metadata_props
+    for field in others:
+        marked = _with_field_set(plain, field)
+        assert marked.HasField(field) if field in build._OTHER_SCALARS else len(getattr(marked, field)) == 1
+        assert not build._raw_copy_is_from_array(marked, value), field
+        graph = onnx.GraphProto()
+        add_initializer(graph, "v", value, whole=marked)
+        want = numpy_helper.from_array(value, "v")
+        assert graph.initializer[0].SerializeToString(deterministic=True) == want.SerializeToString(deterministic=True)
+    graph = onnx.GraphProto()
+    add_initializer(graph, "v", value, whole=plain)
+    assert graph.initializer[0].SerializeToString() == numpy_helper.from_array(value, "v").SerializeToString()
