@@ -24,6 +24,7 @@ from rewriter.errors import UserError
 from rewriter.ir import annotations
 from rewriter.ir.control_flow import constant_if, if_hint, inline_constant_ifs
 from rewriter.ir.edit import remove_dead_nodes
+from rewriter.ir.export import export_model
 from rewriter.ir.freeze import freeze_inputs
 from rewriter.ir.layout_eval import evaluate
 from rewriter.ir.opfacts import RANDOM_OPS
@@ -302,7 +303,7 @@ def graph_from_model(model: onnx.ModelProto) -> gs.Graph:
 
 
 def model_from_graph(graph: gs.Graph, opset: int | None = None) -> onnx.ModelProto:
-    model = gs.export_onnx(graph, do_type_check=False)
+    model = export_model(graph)  # gs.export_onnx(graph, do_type_check=False), weights copied once
     annotations.stamp(model, graph.nodes)
     if opset is not None:
         del model.opset_import[:]
