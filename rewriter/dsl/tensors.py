@@ -20,7 +20,8 @@ def const_value(t) -> np.ndarray | None:
 
 
 def is_const(t) -> bool:
-    return t is not None and const_value(t) is not None
+    # a gs.Constant is one without loading its values (an initializer is read only when used)
+    return isinstance(t, gs.Constant) or (t is not None and const_value(t) is not None)
 
 
 def is_empty(t) -> bool:
@@ -42,5 +43,5 @@ def dtype_name(t) -> str | None:
 
 def shape_of(t) -> list | None:
     if isinstance(t, gs.Constant):
-        return list(t.values.shape)
+        return list(t.shape)  # from the TensorProto's dims while the values are not loaded
     return None if t.shape is None else list(t.shape)

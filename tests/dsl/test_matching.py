@@ -281,3 +281,52 @@ rule conv_no_bias:
     )
     _, events, _ = rewrite(m, rules(text))
     assert events == []  # dropping the bias would be wrong
+
+
+CONV_SHAPES = """
+rule rank3_conv_relu_to_clip:
+    match:
+        c = Conv(x, w: const, b: const?) {...attrs}
+        y = Relu(c)
+    where:
+        rank(x) == 3 and shape(w)[2] == 3 and rank(b) == 1
+    rewrite:
+        y = Clip(Conv(x, w, b) {...attrs}, 0.0)
+"""
+
+
+def test_matching_reads_a_weight_s_shape_without_loading_it(monkeypatch):
+    """`w: const`, shape(w) and rank(w) are answered from the initializer's dims: a rule that does not
+    fire never reads the weight's values (a model's weights are loaded only where a rewrite uses
+    them). When the rule fires, the values it rewrites with are loaded and exact."""
+    from onnx_graphsurgeon.ir.tensor import LazyValues
+
+    loaded = []
+    real = LazyValues.load
+    monkeypatch.setattr(LazyValues, "load", lambda self: loaded.append(self.tensor.name) or real(self))
+    rng = np.random.default_rng(0)
+    inits = {"w": rng.standard_normal((4, 2, 3, 3)).astype(np.float32), "b": rng.standard_normal(4).astype(np.float32)}
+    rank4 = model(
+        HEAD
+        + """
+    g (float[1,2,6,6] x) => (float[1,4,6,6] y) {
+      c = Conv<pads = [1, 1, 1, 1]>(x, w, b)
+      y = Relu(c)
+    }""",
+        inits,
+    )
+    out, events, _ = rewrite(rank4, rules(CONV_SHAPES))
+    assert events == [] and loaded == []  # failed on rank(x), with shape(w) and rank(b) read
+    inits["w"] = inits["w"][:, :, 0]
+    rank3 = model(
+        HEAD
+        + """
+    g (float[1,2,6] x) => (float[1,4,6] y) {
+      c = Conv<pads = [1, 1]>(x, w, b)
+      y = Relu(c)
+    }""",
+        inits,
+    )
+    out, events, _ = rewrite(rank3, rules(CONV_SHAPES))
+    assert len(events) == 1
+    assert_same(rank3, out)
