@@ -196,23 +196,37 @@ class PlanSpec:
     def read_file(self, path: Path) -> bytes:
         """The bytes of a file the plan lists, verified against its sha256 (read once: no window
         between the check and the use)."""
-        rel = self.resolve(path).relative_to(self.real_root).as_posix()
-        entry = self.files.get(rel)
-        if entry is None:
-            raise PlanError(f"{self.path}: {rel} is not listed in 'files'")
+        rel, entry = self._listed(path)
         try:
             data = Path(path).read_bytes()
         except OSError as e:
             raise PlanError(f"{self.path}: cannot read {rel} ({e.strerror or e})") from e
-        if len(data) != entry.size or hashlib.sha256(data).hexdigest() != entry.sha256:
+        self._same(rel, entry, len(data), hashlib.sha256(data).hexdigest())
+        return data
+
+    def verify_file(self, path: Path, read_back: dict | None = None) -> None:
+        """`path` holds the bytes plan.json lists for it. `read_back`: the file's {"sha256",
+        "bytes"} record taken from bytes that were read back from this very file after it was
+        written (the writer's own check, done beside its other work): compared, not read again."""
+        if read_back is None:
+            self.read_file(path)
+            return
+        rel, entry = self._listed(path)
+        self._same(rel, entry, read_back["bytes"], read_back["sha256"])
+
+    def _listed(self, path: Path) -> tuple[str, FileEntry]:
+        rel = self.resolve(path).relative_to(self.real_root).as_posix()
+        entry = self.files.get(rel)
+        if entry is None:
+            raise PlanError(f"{self.path}: {rel} is not listed in 'files'")
+        return rel, entry
+
+    def _same(self, rel: str, entry: FileEntry, size: int, sha256: str) -> None:
+        if size != entry.size or sha256 != entry.sha256:
             raise PlanError(
                 f"{self.path}: {rel} does not match its sha256 in plan.json "
                 "(modified or corrupted since the plan was written)"
             )
-        return data
-
-    def verify_file(self, path: Path) -> None:
-        self.read_file(path)
 
 
 # ---- reading --------------------------------------------------------------------------------------
@@ -771,8 +785,8 @@ def bytes_entry(data: bytes) -> dict:
 def refresh_files(doc: dict, root: Path, known: dict | None = None) -> dict:
     """Set doc["files"] to the hashes of the files its steps reference (under root); returns doc.
     `known` ({path: record}) holds records of files the caller has just written from memory, so
-    they are not read back to be hashed (the validation that follows a write reads and checks
-    every file anyway)."""
+    they are not read back to be hashed (the writer reads each one back, and the validation that
+    follows checks every file against these records)."""
     known = known or {}
     doc["files"] = {
         rel: known[rel] if rel in known else file_entry(Path(root) / rel)

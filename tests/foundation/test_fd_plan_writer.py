@@ -297,3 +297,54 @@ def test_plan_json_has_one_step_per_line(tmp_path):
     block = lines[start : start + len(doc["steps"])]
     assert [json.loads(ln.strip().rstrip(",")) for ln in block] == doc["steps"]
     assert lines[start + len(doc["steps"])].strip().startswith("]")
+
+
+def test_a_segment_that_reads_back_other_bytes_leaves_nothing(tmp_path, capsys, monkeypatch):
+    """The writer reads every segment back after writing it (the check the validation would
+    otherwise repeat): a file that does not hold what was written fails the run as our bug, and
+    nothing is left behind."""
+    from pathlib import Path
+
+    path = save(cycle_trap_model(), tmp_path / "m.onnx")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    real = Path.write_bytes
+
+    def lossy(self, data):
+        return real(self, data[:-1] if self.suffix == ".onnx" else data)  # a short write, unreported
+
+    monkeypatch.setattr(Path, "write_bytes", lossy)
+    from rewriter.cli import main
+
+    assert main([str(path), "-o", str(tmp_path / "out.plan"), "-q"]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("rewrite: internal error") and "reads back other bytes" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_validation_compares_read_back_records_and_reads_every_other_file(conv_plan, monkeypatch):
+    """validate(read_back=...) takes the writer's records of files it read back instead of reading
+    them again; a record that is not plan.json's is refused like a modified file, and files
+    without a record are read and hashed as Plan.load does."""
+    from rewriter.plan.writer import signature
+    from runtime import schema
+    from runtime.errors import PlanError
+    from runtime.validation import validate
+
+    _, out, _ = conv_plan
+    doc = json.loads((out / "plan.json").read_text())
+    records = {rel: {"sha256": e["sha256"], "bytes": e["bytes"]} for rel, e in doc["files"].items()}
+    known = {rel: signature(onnx.load(str(out / rel))) for rel in records}
+    read = []
+    real = schema.PlanSpec.read_file
+    monkeypatch.setattr(schema.PlanSpec, "read_file", lambda self, p: read.append(p.name) or real(self, p))
+    validate(out, known, records)
+    assert read == []
+    validate(out, known, {})
+    assert sorted(read) == sorted(rel.split("/")[-1] for rel in records)
+    first = sorted(records)[0]
+    stale = dict(records, **{first: {"sha256": "0" * 64, "bytes": records[first]["bytes"]}})
+    with pytest.raises(PlanError, match=f"{first} does not match its sha256"):
+        validate(out, known, stale)
+    short = dict(records, **{first: {"sha256": records[first]["sha256"], "bytes": 1}})
+    with pytest.raises(PlanError, match="does not match its sha256"):
+        validate(out, known, short)
