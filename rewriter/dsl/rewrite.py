@@ -17,6 +17,7 @@ import onnx
 import onnx_graphsurgeon as gs
 
 from rewriter.ir.annotations import host_reason, origin_of, pin_to_host, set_origin, tag
+from rewriter.ir.edit import detach
 
 from . import ast as A
 from .attrs import coerce
@@ -418,9 +419,8 @@ class Rewriter:
                 if any(o.outputs or id(o) in graph_outputs for o in n.outputs):
                     continue
                 producers = [t.inputs[0] for t in n.inputs if t.inputs]
-                n.inputs.clear()
-                n.outputs.clear()
-                alive.remove(n)
+                detach(n)
+                alive = [m for m in alive if m is not n]  # by identity: list.remove uses Node.__eq__
                 edit.removed.append(n)
                 edit.touched.extend(producers)
                 changed = True

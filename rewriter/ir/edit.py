@@ -18,9 +18,19 @@ def replace_uses(old: gs.Tensor, new: gs.Tensor, skip: gs.Node | None = None) ->
 
 
 def detach(node: gs.Node) -> None:
-    """Disconnect a node so graph.cleanup() drops it."""
-    node.inputs.clear()
-    node.outputs.clear()
+    """Disconnect a node so graph.cleanup() drops it: node.inputs.clear() and node.outputs.clear(),
+    with the node found in each tensor's list by identity. gs's synchronized lists find it with
+    list.remove, i.e. by Node.__eq__, which compares every node ahead of it structurally (a shared
+    constant such as Squeeze's axes has hundreds of consumers), and would take a structurally equal
+    twin for it."""
+    for mine, theirs in ((node.inputs, "outputs"), (node.outputs, "inputs")):
+        for tensor in mine:
+            side = getattr(tensor, theirs)
+            for i, other in enumerate(side):
+                if other is node:
+                    list.__delitem__(side, i)  # the tensor's side only: `mine` is emptied below
+                    break
+        list.clear(mine)
 
 
 def remove_dead_nodes(graph: gs.Graph) -> gs.Graph:

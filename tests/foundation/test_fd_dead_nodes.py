@@ -75,3 +75,42 @@ def test_graph_with_a_body_goes_to_gs():
     remove_dead_nodes(graph)
     assert [n.name for n in graph.nodes] == ["if"]
     assert [n.name for n in body.nodes] == ["b0"]  # gs cleans bodies too
+
+
+def _links(graph: gs.Graph) -> list:
+    """Every producer/consumer list of the graph's tensors and nodes, by identity."""
+    tensors = {id(t): t for n in graph.nodes for t in list(n.inputs) + list(n.outputs)}
+    by_id = {id(n): n.name for n in graph.nodes}
+    return sorted(
+        (t.name, [by_id.get(id(n)) for n in t.inputs], [by_id.get(id(n)) for n in t.outputs]) for t in tensors.values()
+    ) + [(n.name, [t.name for t in n.inputs], [t.name for t in n.outputs]) for n in graph.nodes]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_detach_leaves_the_links_gs_clear_leaves(seed):
+    """detach(node) finds the node in its tensors' lists by identity; the links left are those of
+    node.inputs.clear(); node.outputs.clear() (values read twice included)."""
+    from rewriter.ir.edit import detach
+
+    for k in range(len(random_graph(seed).nodes)):
+        ours, theirs = random_graph(seed), random_graph(seed)
+        detach(ours.nodes[k])
+        theirs.nodes[k].inputs.clear()
+        theirs.nodes[k].outputs.clear()
+        assert _links(ours) == _links(theirs)
+
+
+def test_detach_removes_the_node_itself_not_an_equal_twin():
+    """Two structurally equal nodes reading one value (gs's Node.__eq__ compares name, op, attrs and
+    tensors): gs's list.remove may unlink the twin; detach unlinks the node it is given."""
+    from rewriter.ir.edit import detach
+
+    x = gs.Variable("x", np.float32, [2])
+    twin_out = gs.Variable("y", np.float32, [2])
+    first = gs.Node("Relu", "r", inputs=[x], outputs=[twin_out])
+    second = gs.Node("Relu", "r", inputs=[x])
+    second.outputs.append(twin_out)  # the same name, op, inputs and outputs: equal under Node.__eq__
+    assert first == second and x.outputs[0] is first
+    detach(second)
+    assert len(x.outputs) == 1 and x.outputs[0] is first and twin_out.inputs[0] is first
+    assert list(second.inputs) == [] and list(second.outputs) == []
