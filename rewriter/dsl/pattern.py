@@ -99,7 +99,7 @@ class Pattern:
             return None
         if fail is None and self.producer_checks and not self._producers_may_match(anchor):
             return None  # (when tracing, the search runs and says why)
-        for env, matched in self._search(0, anchor, dict(self.consts), {}, ev, fail):
+        for env, matched in self._bindings(anchor, ev, fail):
             ok = True
             for clause in self.where:
                 try:
@@ -116,6 +116,16 @@ class Pattern:
             if ok:
                 return env, [matched[i] for i in range(len(self.nodes))]
         return None
+
+    def _bindings(self, anchor: gs.Node, ev: Evaluator, fail) -> Iterator[tuple[dict, dict]]:
+        """_search from the anchor; a one-node pattern (most rules) binds the anchor alone, without
+        the search's generator per pattern node."""
+        if len(self.plan) > 1:
+            yield from self._search(0, anchor, dict(self.consts), {}, ev, fail)
+            return
+        index = self.plan[0].index
+        for env in self._match_node(index, anchor, self.consts, ev, fail, 0):
+            yield env, {index: anchor}
 
     def _producers_may_match(self, anchor: gs.Node) -> bool:
         """A necessary condition for a match: the anchor's inputs that pattern nodes produce have

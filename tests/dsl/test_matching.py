@@ -330,3 +330,104 @@ def test_matching_reads_a_weight_s_shape_without_loading_it(monkeypatch):
     out, events, _ = rewrite(rank3, rules(CONV_SHAPES))
     assert len(events) == 1
     assert_same(rank3, out)
+
+
+def _searched(pattern, anchor, ev):
+    """Pattern.match by the general backtracking search from the anchor (what every pattern used
+    before one-node patterns got their shortcut)."""
+    from rewriter.dsl.expr import EvalError, truth
+
+    for env, matched in pattern._search(0, anchor, dict(pattern.consts), {}, ev, None):
+        try:
+            holds = all(truth(ev.eval(clause, env)) for clause in pattern.where)
+        except EvalError:
+            holds = False
+        if holds:
+            return env, [matched[i] for i in range(len(pattern.nodes))]
+    return None
+
+
+def test_one_node_patterns_bind_as_the_general_search_does(tmp_path):
+    """Every one-node pattern of the hailo8 rules, at every node of random graphs (convs of every
+    kind, BN, pools, activations, layout ops, Round, If) and of the field fixture: the same
+    binding (the same objects) or the same refusal as the backtracking search."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    import onnx
+    import onnx_graphsurgeon as gs
+
+    from passes.helpers import HELPERS
+    from rewriter.dsl import load_rule_files
+    from rewriter.dsl.expr import Evaluator
+    from rewriter.target import load_target
+
+    root = Path(__file__).resolve().parents[2]
+    target = load_target("hailo8")
+    ruleset = load_rule_files(sorted((root / "rules" / "hailo8").glob("*.rw")), HELPERS)
+    one_node = [r for r in ruleset.by_priority() if len(r.pattern.nodes) == 1]
+    assert len(one_node) >= 20
+    spec = importlib.util.spec_from_file_location("fuzz_graphs", root / "tests" / "fuzz" / "fuzz_graphs.py")
+    fuzz = sys.modules.setdefault("fuzz_graphs", importlib.util.module_from_spec(spec))
+    if not hasattr(fuzz, "GraphFuzzer"):
+        spec.loader.exec_module(fuzz)
+    models = [fuzz.GraphFuzzer(21).generate(i).model for i in range(40)]
+    fixture = root.parent / "shared" / "fixtures" / "tcn_encoder" / "model.onnx"
+    if fixture.exists():
+        models.append(onnx.load(str(fixture)))
+    outcomes = {"matched": 0, "refused": 0}
+    for proto in models:
+        graph = gs.import_onnx(proto)
+        ev = Evaluator(HELPERS, {id(t) for t in graph.outputs}, target)
+        for rule in one_node:
+            for node in graph.nodes:
+                if node.op not in rule.pattern.anchor_ops:
+                    continue
+                got, want = rule.pattern.match(node, ev), _searched(rule.pattern, node, ev)
+                assert (got is None) == (want is None), (rule.name, node.name)
+                if got is None:
+                    outcomes["refused"] += 1
+                    continue
+                outcomes["matched"] += 1
+                assert [id(n) for n in got[1]] == [id(n) for n in want[1]]
+                assert got[0].keys() == want[0].keys()
+                for key, value in got[0].items():
+                    other = want[0][key]
+                    assert value is other or (not isinstance(value, gs.Tensor) and value == other), (rule.name, key)
+    assert outcomes["matched"] >= 20 and outcomes["refused"] >= 100, outcomes
+
+
+SWAPPED = """
+rule scale_by_vector:
+    match:
+        y = Mul(x, c: const)
+    where:
+        rank(c) == 1
+    rewrite:
+        y = Mul(c, x)
+"""
+
+
+def test_a_one_node_commutative_pattern_tries_the_swapped_order_when_the_first_fails_where():
+    """Mul(v, m) with both constant: binding x=v, c=m binds but fails `rank(c) == 1`; the swapped
+    binding x=m, c=v holds, and is the one returned."""
+    import onnx_graphsurgeon as gs
+
+    from passes.helpers import HELPERS
+    from rewriter.dsl.expr import Evaluator
+
+    m = model(
+        HEAD
+        + """
+    g (float[2,3,4] x) => (float[2,3,4] y) {
+      p = Mul(v, m)
+      y = Add(x, p)
+    }""",
+        {"v": np.arange(4, dtype=np.float32), "m": np.ones((2, 3, 4), np.float32)},
+    )
+    graph = gs.import_onnx(m)
+    rule = rules(SWAPPED).by_priority()[0]
+    mul = next(n for n in graph.nodes if n.op == "Mul")
+    env, matched = rule.pattern.match(mul, Evaluator(HELPERS))
+    assert matched == [mul] and env["c"].name == "v" and env["x"].name == "m"
