@@ -204,15 +204,19 @@ class PlanSpec:
         self._same(rel, entry, len(data), hashlib.sha256(data).hexdigest())
         return data
 
-    def verify_file(self, path: Path, read_back: dict | None = None) -> None:
-        """`path` holds the bytes plan.json lists for it. `read_back`: the file's {"sha256",
-        "bytes"} record taken from bytes that were read back from this very file after it was
-        written (the writer's own check, done beside its other work): compared, not read again."""
-        if read_back is None:
+    def verify_file(self, path: Path, written: dict | None = None) -> None:
+        """`path` holds the bytes plan.json lists for it. `written`: the file's {"sha256", "bytes"}
+        record hashed from the bytes its writer has just written into it: compared with plan.json's,
+        and the file's size on disk with both, instead of reading and hashing the file again."""
+        if written is None:
             self.read_file(path)
             return
         rel, entry = self._listed(path)
-        self._same(rel, entry, read_back["bytes"], read_back["sha256"])
+        try:
+            size = Path(path).stat().st_size
+        except OSError as e:
+            raise PlanError(f"{self.path}: cannot read {rel} ({e.strerror or e})") from e
+        self._same(rel, entry, written["bytes"] if size == written["bytes"] else -1, written["sha256"])
 
     def _listed(self, path: Path) -> tuple[str, FileEntry]:
         rel = self.resolve(path).relative_to(self.real_root).as_posix()
@@ -785,8 +789,8 @@ def bytes_entry(data: bytes) -> dict:
 def refresh_files(doc: dict, root: Path, known: dict | None = None) -> dict:
     """Set doc["files"] to the hashes of the files its steps reference (under root); returns doc.
     `known` ({path: record}) holds records of files the caller has just written from memory, so
-    they are not read back to be hashed (the writer reads each one back, and the validation that
-    follows checks every file against these records)."""
+    they are not read back to be hashed (the validation that follows compares them with these
+    records and the files' sizes; Plan.load reads and hashes every file)."""
     known = known or {}
     doc["files"] = {
         rel: known[rel] if rel in known else file_entry(Path(root) / rel)

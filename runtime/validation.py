@@ -31,17 +31,17 @@ def check_binding(
             )
 
 
-def validate(out, known: dict | None = None, read_back: dict | None = None) -> PlanSpec:
+def validate(out, known: dict | None = None, written: dict | None = None) -> PlanSpec:
     """Everything `Plan.load` checks before running, without keeping sessions: the schema (paths
     confined, files hashed, dataflow, stitch shapes) and every onnx step's binding to its model.
     `known` {model path relative to the plan: (inputs, outputs) as [(name, shape)]}: signatures the
     caller already has (the writer, of the models it just wrote); every other model is read.
-    `read_back` {path relative to the plan: {"sha256", "bytes"}}: records of files the caller read
-    back after writing them (PlanSpec.verify_file); the others are read and hashed here."""
+    `written` {path relative to the plan: {"sha256", "bytes"}}: records of files the caller has just
+    written, hashed from the bytes it wrote (PlanSpec.verify_file); the others are read and hashed."""
     spec = load_spec(out)
-    read_back = read_back or {}
+    written = written or {}
     signatures = {spec.resolve(spec.root / rel): sig for rel, sig in (known or {}).items()}
-    records = [read_back.get(rel) for rel in (known or {})]
+    records = [written.get(rel) for rel in (known or {})]
     with ThreadPoolExecutor(max_workers=2) as pool:  # reads and hashlib release the GIL
         list(pool.map(spec.verify_file, signatures, records))  # the bytes on disk are those plan.json lists
     for step in spec.steps:

@@ -299,9 +299,9 @@ def test_plan_json_has_one_step_per_line(tmp_path):
     assert lines[start + len(doc["steps"])].strip().startswith("]")
 
 
-def test_a_segment_that_reads_back_other_bytes_leaves_nothing(tmp_path, capsys, monkeypatch):
-    """The writer reads every segment back after writing it (the check the validation would
-    otherwise repeat): a file that does not hold what was written fails the run as our bug, and
+def test_a_short_segment_write_fails_the_run_and_leaves_nothing(tmp_path, capsys, monkeypatch):
+    """The validation takes the writer's hashes of the bytes it wrote instead of hashing the files
+    again: a file that does not hold as many bytes as were written fails the run as our bug, and
     nothing is left behind."""
     from pathlib import Path
 
@@ -317,14 +317,15 @@ def test_a_segment_that_reads_back_other_bytes_leaves_nothing(tmp_path, capsys, 
 
     assert main([str(path), "-o", str(tmp_path / "out.plan"), "-q"]) == 3
     err = capsys.readouterr().err
-    assert err.startswith("rewrite: internal error") and "reads back other bytes" in err
+    assert err.startswith("rewrite: internal error") and "were written" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
-def test_validation_compares_read_back_records_and_reads_every_other_file(conv_plan, monkeypatch):
-    """validate(read_back=...) takes the writer's records of files it read back instead of reading
-    them again; a record that is not plan.json's is refused like a modified file, and files
-    without a record are read and hashed as Plan.load does."""
+def test_validation_compares_written_records_and_reads_every_other_file(conv_plan, monkeypatch, tmp_path):
+    """validate(written=...) takes the writer's records of the bytes it wrote instead of reading the
+    files again; a record that is not plan.json's, or a file whose size on disk is not the
+    record's, is refused like a modified file; files without a record are read and hashed as
+    Plan.load does."""
     from rewriter.plan.writer import signature
     from runtime import schema
     from runtime.errors import PlanError
@@ -348,3 +349,10 @@ def test_validation_compares_read_back_records_and_reads_every_other_file(conv_p
     short = dict(records, **{first: {"sha256": records[first]["sha256"], "bytes": 1}})
     with pytest.raises(PlanError, match="does not match its sha256"):
         validate(out, known, short)
+    import shutil
+
+    copy = shutil.copytree(out, tmp_path / "copy.plan")
+    with open(copy / first, "ab") as fh:  # the file on disk grew after its record was taken
+        fh.write(b"\0")
+    with pytest.raises(PlanError, match=f"{first} does not match its sha256"):
+        validate(copy, known, records)
