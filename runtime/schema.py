@@ -32,9 +32,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import re
+import stat
 from dataclasses import dataclass, field, replace
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from .errors import PlanError
 
@@ -300,7 +302,8 @@ def parse_spec(doc, path: Path) -> PlanSpec:
     raw_steps = _list(doc, "steps", where)
     if not raw_steps:
         raise PlanError(f"{where}: plan has no steps")
-    steps = [_step(s, i, root, real_root, files, where) for i, s in enumerate(raw_steps)]
+    dirs: dict[str, Path] = {}  # folder (relative) -> resolved, for confined(): most files share one
+    steps = [_step(s, i, root, real_root, files, where, dirs) for i, s in enumerate(raw_steps)]
     declared = _check_dataflow(inputs, outputs, tensors, steps, where)
     for step in steps:
         if step.is_stitch:
@@ -397,20 +400,33 @@ def check_relative_path(rel, where: str) -> str:
             f"{where}: path {rel!r:.80} must be relative to the plan folder, made of "
             "letters, digits, '_', '-', '.' (no '..', no absolute path)"
         )
-    return PurePosixPath(rel).as_posix()
+    return rel  # (the pattern admits no empty, '.' or '..' part: already its own normal form)
 
 
-def confined(root: Path, rel: str, where: str, real_root: Path) -> Path:
+def confined(root: Path, rel: str, where: str, real_root: Path, dirs: dict | None = None) -> Path:
     """root/rel, which must exist and (after resolving symlinks) lie inside root (`real_root`:
-    root resolved, once per plan)."""
+    root resolved, once per plan). `dirs` {folder relative to root: resolved}: folders resolved for
+    earlier files of the same plan; a file that is not itself a symlink then resolves to its
+    resolved folder / its name, with one lstat instead of one per path component."""
     path = root / rel
+    folder, _, name = rel.rpartition("/")
     try:
-        real = path.resolve(strict=True)
+        real = None
+        if dirs is not None:
+            if folder not in dirs:
+                dirs[folder] = (root / folder).resolve(strict=True)
+            st = os.lstat(dirs[folder] / name)
+            if not stat.S_ISLNK(st.st_mode):
+                real = dirs[folder] / name
+                is_file = stat.S_ISREG(st.st_mode)
+        if real is None:
+            real = path.resolve(strict=True)
+            is_file = real.is_file()
     except (OSError, RuntimeError) as e:
         raise PlanError(f"{where}: {rel!r} not found in the plan folder") from e
     if not real.is_relative_to(real_root):
         raise PlanError(f"{where}: {rel!r} resolves outside the plan folder (symlink?)")
-    if not real.is_file():
+    if not is_file:
         raise PlanError(f"{where}: {rel!r} is not a file")
     return real
 
@@ -436,7 +452,7 @@ def _files(doc, where) -> dict[str, FileEntry]:
     return out
 
 
-def _step(s, index, root: Path, real_root: Path, files: dict, where) -> StepSpec:
+def _step(s, index, root: Path, real_root: Path, files: dict, where, dirs: dict | None = None) -> StepSpec:
     if not isinstance(s, dict):
         raise PlanError(f"{where}: steps[{index}] must be an object")
     name = check_step_name(s.get("name"), f"{where}: steps[{index}]")
@@ -472,7 +488,7 @@ def _step(s, index, root: Path, real_root: Path, files: dict, where) -> StepSpec
                 continue  # not compiled, not recorded by `rewrite compile`, or not copied: never run unverified
             if rel not in files:
                 raise PlanError(f"{at}: {key} file {rel!r} is not listed in 'files'")
-            setattr(step, f"{key}_path", confined(root, rel, f"{at}: {key} file", real_root))
+            setattr(step, f"{key}_path", confined(root, rel, f"{at}: {key} file", real_root, dirs))
         if "view" in s:
             _check_view(s["view"], at)
         if "tiles" in s:

@@ -40,7 +40,7 @@ def test_plan_mutations_never_read_outside_and_never_crash(tmp_path):
 def test_the_watch_sees_reads_outside_when_confinement_is_off(tmp_path, monkeypatch):
     from runtime import schema
 
-    def unconfined(root, rel, where, real_root):
+    def unconfined(root, rel, where, real_root, dirs=None):
         path = root / rel
         if not path.is_file():
             raise schema.PlanError(f"{where}: {rel!r} not found")

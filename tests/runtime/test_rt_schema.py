@@ -193,3 +193,48 @@ def test_failed_compile_status_keeps_auto_on_onnxruntime(tmp_path):
     finally:
         del sys.modules["hailo_platform"]
     assert name == "onnxruntime" and "compile failed for step(s) s0" in reason
+
+
+def test_confined_with_resolved_folders_answers_as_resolving_each_path(tmp_path):
+    """schema.confined resolves each folder once per plan (`dirs`) and lstats only the file: the
+    same answer, or the same refusal, as resolving every path in full, for plain files, files that
+    are symlinks (inside and outside), a folder that is a symlink (inside and outside), a folder
+    where a file should be, and missing files, in any order."""
+    from runtime import schema
+
+    root = tmp_path / "p"
+    (root / "segments").mkdir(parents=True)
+    (tmp_path / "out").mkdir()
+    for name in ("a.onnx", "b.onnx"):
+        (root / "segments" / name).write_bytes(b"x")
+    (tmp_path / "out" / "c.onnx").write_bytes(b"y")
+    os.symlink(root / "segments" / "a.onnx", root / "segments" / "inside.onnx")
+    os.symlink(tmp_path / "out" / "c.onnx", root / "segments" / "outside.onnx")
+    os.symlink(root / "segments", root / "alias")
+    os.symlink(tmp_path / "out", root / "away")
+    (root / "segments" / "dir.onnx").mkdir()
+    rels = [
+        "segments/a.onnx",
+        "segments/inside.onnx",
+        "segments/outside.onnx",
+        "segments/dir.onnx",
+        "segments/missing.onnx",
+        "alias/b.onnx",
+        "alias/outside.onnx",
+        "away/c.onnx",
+        "b.onnx",
+    ]
+    real_root = root.resolve()
+
+    def answer(rel, dirs):
+        try:
+            return schema.confined(root, rel, "w", real_root, dirs)
+        except PlanError as exc:
+            return str(exc)
+
+    want = {rel: answer(rel, None) for rel in rels}
+    assert want["segments/inside.onnx"] == real_root / "segments" / "a.onnx"
+    assert "outside" in want["segments/outside.onnx"] and "not a file" in want["segments/dir.onnx"]
+    for order in (rels, rels[::-1]):
+        dirs = {}
+        assert {rel: answer(rel, dirs) for rel in order} == want
