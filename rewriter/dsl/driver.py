@@ -86,8 +86,10 @@ def apply_rules(
     names = NameAuthority(graph, lazy=True)  # seeded before the first edit: most candidates never match
     rewriters = {r.name: Rewriter(r, ev, names) for r in ordered}
 
-    # host reasons pinned so far (only ever grows here: pins come from edits, which say so)
-    reasons = {r for n in graph.nodes if (r := host_reason(n)) is not None}
+    # host reasons pinned so far (only ever grows here: pins come from edits, which say so); read
+    # from every node only when some rule of the set needs a pin to be searched at all
+    needed = any(r.pattern.required_reasons for r in ordered)
+    reasons = {r for n in graph.nodes if (r := host_reason(n)) is not None} if needed else set()
     work = deque(n for n in graph.nodes if n.op in wanted)
     queued = {id(n) for n in work}
     dead: set[int] = set()
