@@ -351,12 +351,11 @@ def test_one_node_patterns_bind_as_the_general_search_does(tmp_path):
     """Every one-node pattern of the hailo8 rules, at every node of random graphs (convs of every
     kind, BN, pools, activations, layout ops, Round, If) and of the field fixture: the same
     binding (the same objects) or the same refusal as the backtracking search."""
-    import importlib.util
-    import sys
     from pathlib import Path
 
     import onnx
     import onnx_graphsurgeon as gs
+    from fuzz_graphs import GraphFuzzer
 
     from passes.helpers import HELPERS
     from rewriter.dsl import load_rule_files
@@ -368,11 +367,7 @@ def test_one_node_patterns_bind_as_the_general_search_does(tmp_path):
     ruleset = load_rule_files(sorted((root / "rules" / "hailo8").glob("*.rw")), HELPERS)
     one_node = [r for r in ruleset.by_priority() if len(r.pattern.nodes) == 1]
     assert len(one_node) >= 20
-    spec = importlib.util.spec_from_file_location("fuzz_graphs", root / "tests" / "fuzz" / "fuzz_graphs.py")
-    fuzz = sys.modules.setdefault("fuzz_graphs", importlib.util.module_from_spec(spec))
-    if not hasattr(fuzz, "GraphFuzzer"):
-        spec.loader.exec_module(fuzz)
-    models = [fuzz.GraphFuzzer(21).generate(i).model for i in range(40)]
+    models = [GraphFuzzer(21).generate(i).model for i in range(40)]
     fixture = root.parent / "shared" / "fixtures" / "tcn_encoder" / "model.onnx"
     if fixture.exists():
         models.append(onnx.load(str(fixture)))

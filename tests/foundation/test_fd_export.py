@@ -6,8 +6,6 @@ passes rewrote (the field fixture, random DAGs of the fuzzer)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import ml_dtypes
@@ -15,6 +13,7 @@ import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
 import pytest
+from fuzz_graphs import GraphFuzzer
 from onnx import TensorProto, helper, numpy_helper
 
 from rewriter.ir.export import export_model
@@ -175,14 +174,6 @@ def test_model_fields(ir_version):
     _same_as_gs(build)
 
 
-def _fuzzer():
-    spec = importlib.util.spec_from_file_location("fuzz_graphs", Path(__file__).parents[1] / "fuzz" / "fuzz_graphs.py")
-    module = sys.modules.setdefault("fuzz_graphs", importlib.util.module_from_spec(spec))
-    if not hasattr(module, "GraphFuzzer"):
-        spec.loader.exec_module(module)
-    return module.GraphFuzzer(11)
-
-
 def test_graphs_the_passes_rewrote(tmp_path):
     """The fixture and random DAGs (convs of every kind, BN, skips, layout ops, Round, If) after the
     hailo8 rule passes: rewritten weights, new constants, renamed tensors."""
@@ -191,7 +182,7 @@ def test_graphs_the_passes_rewrote(tmp_path):
 
     target = load_target("hailo8")
     paths = [FIXTURE] if FIXTURE.exists() else []
-    fuzzer = _fuzzer()
+    fuzzer = GraphFuzzer(11)
     for index in range(8):
         paths.append(tmp_path / f"g{index}.onnx")
         onnx.save(fuzzer.generate(index).model, paths[-1])
