@@ -11,7 +11,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 # dtypes whose TensorProto is dims + data_type + raw_data, nothing else (numpy_helper.from_array)
-RAW_DTYPES = frozenset(
+_RAW_DTYPES = frozenset(
     np.dtype(t) for t in (np.float32, np.float16, np.float64, np.int64, np.int32, np.int16, np.int8, np.uint8, np.bool_)
 )
 
@@ -51,7 +51,7 @@ def add_initializer(
         copied.CopyFrom(whole)
         copied.name = name
         return
-    if value.dtype not in RAW_DTYPES or sys.byteorder != "little":
+    if not encodes_raw(value):
         graph.initializer.append(numpy_helper.from_array(value, name))
         return
     tensor = graph.initializer.add()
@@ -60,6 +60,12 @@ def add_initializer(
         tensor.name = name
     tensor.data_type = helper.np_dtype_to_tensor_dtype(value.dtype)
     tensor.raw_data = value.tobytes()
+
+
+def encodes_raw(value: np.ndarray) -> bool:
+    """add_initializer builds `value`'s TensorProto itself (dims, type, name, raw bytes) rather than
+    handing it to numpy_helper.from_array."""
+    return value.dtype in _RAW_DTYPES and sys.byteorder == "little"
 
 
 def _raw_copy_is_from_array(t: onnx.TensorProto, value: np.ndarray) -> bool:

@@ -11,8 +11,6 @@ onnx-graphsurgeon's own pieces, in its order: tests/foundation/test_fd_export.py
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
@@ -24,7 +22,7 @@ from onnx_graphsurgeon.exporters.onnx_exporter import (
 )
 from onnx_graphsurgeon.ir.tensor import SparseValues
 
-from rewriter.ir.build import RAW_DTYPES, add_initializer
+from rewriter.ir.build import add_initializer, encodes_raw
 
 
 def export_model(graph: gs.Graph) -> onnx.ModelProto:
@@ -74,7 +72,7 @@ def _encoded_in_place(t: gs.Constant, values) -> bool:
     """gs would write this constant as make_tensor(name, type, dims, values.tobytes(), raw=True):
     for these dtypes that is the message add_initializer builds (a named tensor, exported as its
     own dtype, no data_location)."""
-    if not isinstance(values, np.ndarray) or values.dtype not in RAW_DTYPES or not t.name or sys.byteorder != "little":
+    if not isinstance(values, np.ndarray) or not encodes_raw(values) or not t.name:
         return False
     export = getattr(t, "export_dtype", values.dtype)
     return t.data_location is None and not isinstance(export, int) and np.dtype(export) == values.dtype
