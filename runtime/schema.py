@@ -218,7 +218,8 @@ class PlanSpec:
             size = Path(path).stat().st_size
         except OSError as e:
             raise PlanError(f"{self.path}: cannot read {rel} ({e.strerror or e})") from e
-        self._same(rel, entry, written["bytes"] if size == written["bytes"] else -1, written["sha256"])
+        self._same(rel, entry, written["bytes"], written["sha256"])  # the record is plan.json's
+        self._same(rel, entry, size, written["sha256"])  # and the file on disk has its size
 
     def _listed(self, path: Path) -> tuple[str, FileEntry]:
         rel = self.resolve(path).relative_to(self.real_root).as_posix()

@@ -39,11 +39,12 @@ def validate(out, known: dict | None = None, written: dict | None = None) -> Pla
     `written` {path relative to the plan: {"sha256", "bytes"}}: records of files the caller has just
     written, hashed from the bytes it wrote (PlanSpec.verify_file); the others are read and hashed."""
     spec = load_spec(out)
-    written = written or {}
-    signatures = {spec.resolve(spec.root / rel): sig for rel, sig in (known or {}).items()}
-    records = [written.get(rel) for rel in (known or {})]
+    known, written = known or {}, written or {}
+    paths = [spec.resolve(spec.root / rel) for rel in known]
     with ThreadPoolExecutor(max_workers=2) as pool:  # reads and hashlib release the GIL
-        list(pool.map(spec.verify_file, signatures, records))  # the bytes on disk are those plan.json lists
+        # the bytes on disk are those plan.json lists
+        list(pool.map(spec.verify_file, paths, [written.get(rel) for rel in known]))
+    signatures = dict(zip(paths, known.values()))
     for step in spec.steps:
         if step.kind != "onnx":
             continue
