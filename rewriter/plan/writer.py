@@ -38,8 +38,9 @@ def write_segment_files(folder: Path, steps: list[PlannedStep]) -> dict[str, dic
 
 def _write_and_hash(path: Path, data: bytes) -> dict:
     path.write_bytes(data)
-    if path.stat().st_size != len(data):  # a short write nothing reported
-        raise InvalidPlanWritten(f"{path.name} holds {path.stat().st_size} bytes, {len(data)} were written")
+    size = path.stat().st_size
+    if size != len(data):  # a short write nothing reported
+        raise InvalidPlanWritten(f"{path.name} holds {size} bytes, {len(data)} were written")
     return schema.bytes_entry(data)
 
 
