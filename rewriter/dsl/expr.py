@@ -115,6 +115,7 @@ class Evaluator:
             "consumers": _consumers,
             "producer": lambda v: _need_tensor("producer", v).inputs[0].op if v.inputs else None,
         }
+        self._compiled: dict[int, tuple] = {}  # id(expression) -> (expression, its function)
 
     def uses(self, v) -> int:
         _need_tensor("uses", v)
@@ -124,8 +125,9 @@ class Evaluator:
         return fn in self.builtins or fn in self.helpers
 
     def eval(self, e: A.Expr, env: dict[str, Any]):
-        # dispatch on the exact node class, commonest first (no class derives from another);
-        # where-clauses are long `and` chains evaluated for every candidate node
+        """The interpreter (subclasses refine it node by node). `function(e)` is the same answer
+        compiled once (rewriter.dsl.closures); both share the methods below for each node kind."""
+        # dispatch on the exact node class, commonest first (no class derives from another)
         t = type(e)
         if t is A.Bin:
             op = e.op
@@ -145,31 +147,17 @@ class Evaluator:
             try:
                 return env[e.id]
             except KeyError:
-                if e.id == "target":
-                    if self.target is None:
-                        raise EvalError("no target is loaded (target facts are unknown)") from None
-                    return self.target
-                raise EvalError(f"{e.id!r} is not bound") from None
+                return self.unbound(e.id)
         if t is A.Call:
-            return self._call(e, env)
+            return self.call(e, [self.eval(x, env) for x in e.args])
         if t is A.ListE:
             return [self.eval(x, env) for x in e.items]
         if t is A.Index:
-            return self._index(e, env)
+            return self.index_value(e, self.eval(e.obj, env), self.eval(e.index, env))
         if t is A.Attr:
-            obj = self.eval(e.obj, env)
-            if not isinstance(obj, Facts):
-                raise EvalError(f"{e.text}: only target facts have fields, not {_show(obj)}")
-            try:
-                return obj.get(e.name)
-            except FactError as ex:
-                raise EvalError(str(ex)) from None
+            return self.attr_value(e, self.eval(e.obj, env))
         if t is A.ListComp:
-            seq = self.eval(e.seq, env)
-            try:
-                items = list(seq)
-            except TypeError:
-                raise EvalError(f"{e.seq.text}: not a list: {_show(seq)}") from None
+            items = self.iterate(e, self.eval(e.seq, env))
             return [self.eval(e.item, {**env, e.var: item}) for item in items]
         if t is A.Spread:
             raise EvalError(f"{e.text}: '...' spreads only into the inputs of a rewrite op")
@@ -177,10 +165,7 @@ class Evaluator:
             obj = self.eval(e.obj, env)
             lo = None if e.lo is None else int(self.eval(e.lo, env))
             hi = None if e.hi is None else int(self.eval(e.hi, env))
-            try:
-                return _py(obj[lo:hi])
-            except TypeError as ex:
-                raise EvalError(f"{e.text}: {ex}") from ex
+            return self.slice_value(e, obj, lo, hi)
         if t is A.Unary:
             x = self.eval(e.x, env)
             if e.op == "not":
@@ -188,8 +173,30 @@ class Evaluator:
             return _arith("-", 0, x, e)
         raise EvalError(f"cannot evaluate {e.text!r}")
 
-    def _call(self, e: A.Call, env: dict[str, Any]):
-        args = [self.eval(x, env) for x in e.args]
+    def function(self, e: A.Expr) -> Callable[[dict[str, Any]], Any]:
+        """eval(e, ·) as a function of the captures, compiled once per expression (a subclass that
+        refines eval gets eval itself)."""
+        got = self._compiled.get(id(e))
+        if got is None:
+            if type(self).eval is Evaluator.eval:
+                from .closures import compile_expr
+
+                fn = compile_expr(e, self)
+            else:
+                fn = lambda env, e=e: self.eval(e, env)  # noqa: E731
+            got = self._compiled[id(e)] = (e, fn)  # e kept alive: its id stays its own
+        return got[1]
+
+    # -- one method per node kind that needs more than its children's values
+    def unbound(self, name: str):
+        """A name the captures do not bind: `target`, or an error."""
+        if name == "target":
+            if self.target is None:
+                raise EvalError("no target is loaded (target facts are unknown)")
+            return self.target
+        raise EvalError(f"{name!r} is not bound")
+
+    def call(self, e: A.Call, args: list):
         fn = self.builtins.get(e.func)
         if fn is None:
             if e.func not in self.helpers:
@@ -202,8 +209,17 @@ class Evaluator:
         except Exception as ex:  # a helper or builtin rejected its arguments
             raise EvalError(f"{e.text}: {type(ex).__name__}: {ex}") from ex
 
-    def _index(self, e: A.Index, env: dict[str, Any]):
-        obj, i = self.eval(e.obj, env), self.eval(e.index, env)
+    @staticmethod
+    def attr_value(e: A.Attr, obj):
+        if not isinstance(obj, Facts):
+            raise EvalError(f"{e.text}: only target facts have fields, not {_show(obj)}")
+        try:
+            return obj.get(e.name)
+        except FactError as ex:
+            raise EvalError(str(ex)) from None
+
+    @staticmethod
+    def index_value(e: A.Index, obj, i):
         if isinstance(obj, dict):  # a `...attrs` capture: missing keys read as None
             return obj.get(i)
         if isinstance(obj, Facts):  # target.ops[U]
@@ -214,6 +230,20 @@ class Evaluator:
         try:
             return _py(obj[int(i)])
         except (IndexError, TypeError, ValueError) as ex:
+            raise EvalError(f"{e.text}: {ex}") from ex
+
+    @staticmethod
+    def iterate(e: A.ListComp, seq) -> list:
+        try:
+            return list(seq)
+        except TypeError:
+            raise EvalError(f"{e.seq.text}: not a list: {_show(seq)}") from None
+
+    @staticmethod
+    def slice_value(e: A.Slice, obj, lo, hi):
+        try:
+            return _py(obj[lo:hi])
+        except TypeError as ex:
             raise EvalError(f"{e.text}: {ex}") from ex
 
 

@@ -103,7 +103,7 @@ class Pattern:
             ok = True
             for clause in self.where:
                 try:
-                    holds = truth(ev.eval(clause, env))
+                    holds = truth(ev.function(clause)(env))
                     reason = None
                 except EvalError as e:
                     holds, reason = False, f"where '{clause.text}' could not be evaluated: {e}"

@@ -137,7 +137,7 @@ class Rewriter:
 
     def _eval(self, e: A.Expr, env: dict):
         try:
-            return self.ev.eval(e, env)
+            return self.ev.function(e)(env)
         except EvalError as ex:
             raise self._err(e, str(ex)) from None
 
