@@ -16,6 +16,7 @@ import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
 
+from rewriter.ir import objects
 from rewriter.ir.annotations import host_reason, origin_of, pin_to_host, set_origin, tag
 from rewriter.ir.edit import detach
 
@@ -222,7 +223,7 @@ class Rewriter:
             if ref[0] == "rep":
                 return env[ref[1]]
             if ref[1] not in fresh:
-                fresh[ref[1]] = gs.Variable(self.names.fresh(f"{rule}_{hint}"))
+                fresh[ref[1]] = objects.variable(self.names.fresh(f"{rule}_{hint}"))
             return fresh[ref[1]]
 
         for p in plan.nodes:
@@ -250,11 +251,11 @@ class Rewriter:
             while refs and refs[-1][0] == "none":
                 refs.pop()  # trailing skipped optionals are simply absent
             ins = [
-                gs.Variable.empty() if r[0] == "none" else resolve_in(self._literal_dtype(r, p, resolve_in))
+                objects.variable("") if r[0] == "none" else resolve_in(self._literal_dtype(r, p, resolve_in))
                 for r in refs
             ]
             attrs = {k: v for k, v in p.attrs.items() if v is not None}
-            node = gs.Node(p.op, self.names.fresh(f"{rule}_{p.op}"), attrs, ins, p.out_vars)
+            node = objects.node(p.op, self.names.fresh(f"{rule}_{p.op}"), attrs, ins, p.out_vars)
             tag(node, rule)
             set_origin(node, by_op.get(p.op) or origins)
             graph.nodes.append(node)
@@ -268,7 +269,7 @@ class Rewriter:
 
     def _detach_producer(self, v: gs.Variable, replaced: dict) -> None:
         """The old producer of replaced value v writes a placeholder instead."""
-        ph = gs.Variable(self.names.fresh(f"{v.name}__old"), v.dtype, v.shape)
+        ph = objects.variable(self.names.fresh(f"{v.name}__old"), v.dtype, v.shape)
         for prod in list(v.inputs):
             for k, o in enumerate(prod.outputs):
                 if o is v:
@@ -362,7 +363,7 @@ class Rewriter:
                     return
                 if id(y) not in replaced:
                     self._detach_producer(y, replaced)
-                node = gs.Node("Identity", self.names.fresh(f"{self.rule.name}_Identity"), {}, [src], [y])
+                node = objects.node("Identity", self.names.fresh(f"{self.rule.name}_Identity"), {}, [src], [y])
                 tag(node, self.rule.name)
                 set_origin(node, origin_of(anchor))
                 graph.nodes.append(node)

@@ -1,0 +1,64 @@
+"""rewriter.ir.objects makes the very objects gs's constructors make."""
+
+from collections import OrderedDict
+
+import numpy as np
+import onnx_graphsurgeon as gs
+import pytest
+from onnx_graphsurgeon.util.misc import SynchronizedList
+
+from rewriter.ir import objects
+
+
+def _shape_of(obj) -> list:
+    """(attribute, kind, value or linked ids) in order: what distinguishes two gs objects."""
+    out = []
+    for key, value in vars(obj).items():
+        if isinstance(value, SynchronizedList):
+            out.append((key, type(value), value.field_name, value.parent_obj is obj, [id(x) for x in value]))
+        else:
+            out.append((key, type(value), value))
+    return out
+
+
+@pytest.mark.parametrize(
+    "args", [("t",), ("t", np.float32, [1, 4, "T"]), ("", None, None), ("t", np.dtype("int64"), [])]
+)
+def test_a_variable_is_gs_variable(args):
+    mine, theirs = objects.variable(*args), gs.Variable(*args)
+    assert type(mine) is gs.Variable
+    assert _shape_of(mine) == _shape_of(theirs)
+    assert mine.is_empty() == theirs.is_empty()
+
+
+def test_a_node_is_gs_node_and_links_its_tensors_as_gs_does():
+    made = {}
+    for how, make_var, make_node in (("gs", gs.Variable, gs.Node), ("ours", objects.variable, objects.node)):
+        # tensors of its own for each: gs unlinks by equality, and the two nodes are equal
+        x, w = gs.Variable("x", np.float32, [1, 2]), gs.Constant("w", np.ones(2, np.float32))
+        y, z = make_var("y"), make_var("z")
+        attrs = OrderedDict(axis=1)
+        # x read twice: two links to the node, as a value used twice must have
+        made[how] = (make_node("Concat", "n", attrs, [x, w, x], [y, z], "ai.onnx"), y, z, x, w)
+    (mine, my_y, my_z, x, w), (theirs, their_y, _, their_x, _) = made["ours"], made["gs"]
+    assert type(mine) is gs.Node
+    assert [k for k, *_ in _shape_of(mine)] == [k for k, *_ in _shape_of(theirs)]
+    assert (mine.op, mine.name, mine.attrs, mine.domain) == (theirs.op, theirs.name, theirs.attrs, theirs.domain)
+    assert list(mine.inputs) == [x, w, x] and [t.name for t in mine.outputs] == ["y", "z"]
+    assert sum(n is mine for n in x.outputs) == 2 and sum(n is theirs for n in their_x.outputs) == 2
+    assert sum(n is mine for n in w.outputs) == 1
+    assert list(my_y.inputs) == [mine] and list(their_y.inputs) == [theirs]
+    assert list(my_z.inputs) == [mine]
+    # gs's own edits keep both sides in step afterwards
+    mine.inputs[1] = x
+    assert not any(n is mine for n in w.outputs) and sum(n is mine for n in x.outputs) == 3
+    mine.outputs.clear()
+    assert not my_y.inputs and not my_z.inputs
+
+
+def test_a_node_without_tensors_and_its_default_domain():
+    mine, theirs = objects.node("Constant", "c", {}, [], []), gs.Node("Constant", "c", {}, [], [])
+    assert _shape_of(mine)[:3] == _shape_of(theirs)[:3]
+    assert mine.domain is None and not mine.inputs and not mine.outputs
+    mine.outputs.append(objects.variable("v"))
+    assert mine.outputs[0].inputs[0] is mine
