@@ -96,7 +96,22 @@ BROKEN = {
         lambda: if_model(branch_input="nowhere", check=False),
         ["in the body", "reads tensor 'nowhere'"],
     ),
+    "cycle_through_a_body": (  # the If's branches read v, which conv2 computes from the If's output
+        lambda: if_model(branch_input="v", check=False),
+        ["cycle", "'if' (If)", "'conv2' (Conv)"],
+    ),
+    "op_in_a_body_newer_than_opset": (
+        lambda: _with_body_op(if_model(check=False), "Gelu"),
+        ["'Gelu'", "does not exist in opset 17"],
+    ),
 }
+
+
+def _with_body_op(model: onnx.ModelProto, op: str) -> onnx.ModelProto:
+    """The model with the first node of its If's then-branch made an `op`."""
+    branch = next(a for n in model.graph.node if n.op_type == "If" for a in n.attribute if a.name == "then_branch")
+    branch.g.node[0].op_type = op
+    return model
 
 
 @pytest.mark.parametrize("case", sorted(BROKEN))
