@@ -236,7 +236,7 @@ class Rewriter:
             if kind == "t":
                 return replaced.get(id(ref[1]), ref[1])
             if kind == "const":
-                return gs.Constant(self.names.fresh(f"{rule}_const"), ref[1])
+                return objects.constant(self.names.fresh(f"{rule}_const"), ref[1])
             if kind == "rep":
                 return env[ref[1]]
             return fresh[ref[1]]

@@ -11,6 +11,7 @@ same order, the same synchronized lists, linked into their tensors' lists exactl
 
 from __future__ import annotations
 
+import numpy as np
 import onnx_graphsurgeon as gs
 from onnx_graphsurgeon.util.misc import SynchronizedList
 
@@ -43,6 +44,21 @@ def variable(name: str, dtype=None, shape=None) -> gs.Variable:
     return v
 
 
+def constant(name: str, values: np.ndarray) -> gs.Constant:
+    """gs.Constant(name, values) of a numpy array."""
+    if not isinstance(values, np.ndarray):
+        raise TypeError(f"constant {name!r}: values must be a numpy array, not {type(values).__name__}")
+    c = _new(gs.Constant)
+    d = c.__dict__
+    d["name"] = name
+    d["inputs"] = _synced(c, "outputs", ())
+    d["outputs"] = _synced(c, "inputs", ())
+    d["_values"] = values
+    d["data_location"] = None
+    d["_export_dtype"] = None
+    return c
+
+
 def node(op: str, name: str, attrs: dict, inputs: list, outputs: list, domain: str | None = None) -> gs.Node:
     """gs.Node(op, name, attrs, inputs, outputs, domain), with `attrs` held as given."""
     n = _new(gs.Node)
@@ -56,4 +72,4 @@ def node(op: str, name: str, attrs: dict, inputs: list, outputs: list, domain: s
     return n
 
 
-__all__ = ["node", "variable"]
+__all__ = ["constant", "node", "variable"]

@@ -62,3 +62,19 @@ def test_a_node_without_tensors_and_its_default_domain():
     assert mine.domain is None and not mine.inputs and not mine.outputs
     mine.outputs.append(objects.variable("v"))
     assert mine.outputs[0].inputs[0] is mine
+
+
+@pytest.mark.parametrize("values", [np.arange(6, dtype=np.float32).reshape(2, 3), np.array(2, np.int64), np.zeros(0)])
+def test_a_constant_is_gs_constant(values):
+    mine, theirs = objects.constant("c", values), gs.Constant("c", values)
+    assert type(mine) is gs.Constant
+    assert _shape_of(mine) == _shape_of(theirs)
+    assert mine.values is values and mine.shape == theirs.shape and mine.dtype == theirs.dtype
+    assert mine.export_dtype == theirs.export_dtype
+    consumer = objects.node("Identity", "i", {}, [mine], [objects.variable("o")])
+    assert mine.outputs[0] is consumer and not mine.inputs
+
+
+def test_a_constant_of_anything_but_an_array_is_refused():
+    with pytest.raises(TypeError, match="numpy array"):
+        objects.constant("c", [1, 2])
