@@ -112,19 +112,25 @@ def apply_rules(
             for c in t.outputs:
                 push(c)
 
+    # per anchor op: (rule, its name, its pattern's match, the host reasons it needs), in priority order
+    candidates = {
+        op: [(r, r.name, r.pattern.match, r.pattern.required_reasons) for r in rs] for op, rs in by_op.items()
+    }
     while work:
         node = work.popleft()
-        queued.discard(id(node))
-        if id(node) in dead:
+        nid = id(node)
+        queued.discard(nid)
+        if nid in dead:
             continue
-        for t, traced in watching.get(node.op, ()):  # candidates only
-            t.observe(traced, node, ev)
-        for rule in by_op.get(node.op, ()):
-            if (id(node), rule.name) in done:
+        if watching:
+            for t, traced in watching.get(node.op, ()):  # candidates only
+                t.observe(traced, node, ev)
+        for rule, name, match, required in candidates.get(node.op, ()):
+            if done and (nid, name) in done:
                 continue
-            if not rule.pattern.required_reasons <= reasons:  # no node pinned with a reason it needs
+            if required and not required <= reasons:  # no node pinned with a reason it needs
                 continue
-            got = rule.pattern.match(node, ev)
+            got = match(node, ev)
             if got is None:
                 continue
             env, matched = got
