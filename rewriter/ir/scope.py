@@ -49,11 +49,13 @@ class _GsView:
     @staticmethod
     def subgraphs(node: gs.Node) -> list:
         out = []
-        for value in node.attrs.values():
+        for value in node.attrs.values():  # every node of every sort, every graph order: no generators
             if isinstance(value, gs.Graph):
                 out.append(value)
             elif isinstance(value, (list, tuple)):
-                out.extend(v for v in value if isinstance(v, gs.Graph))
+                for v in value:
+                    if isinstance(v, gs.Graph):
+                        out.append(v)
         return out
 
     @staticmethod
