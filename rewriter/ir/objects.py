@@ -31,13 +31,19 @@ def _synced(owner, field: str, items) -> SynchronizedList:
     return synced
 
 
+def _tensor(cls, name: str) -> tuple:
+    """A `cls` tensor named `name`, with no producer or consumer yet, and its attribute dict."""
+    t = _new(cls)
+    d = t.__dict__
+    d["name"] = name
+    d["inputs"] = _synced(t, "outputs", ())
+    d["outputs"] = _synced(t, "inputs", ())
+    return t, d
+
+
 def variable(name: str, dtype=None, shape=None) -> gs.Variable:
     """gs.Variable(name, dtype, shape)."""
-    v = _new(gs.Variable)
-    d = v.__dict__
-    d["name"] = name
-    d["inputs"] = _synced(v, "outputs", ())
-    d["outputs"] = _synced(v, "inputs", ())
+    v, d = _tensor(gs.Variable, name)
     d["dtype"] = dtype
     d["shape"] = shape
     d["type"] = "tensor_type"
@@ -48,11 +54,7 @@ def constant(name: str, values: np.ndarray) -> gs.Constant:
     """gs.Constant(name, values) of a numpy array."""
     if not isinstance(values, np.ndarray):
         raise TypeError(f"constant {name!r}: values must be a numpy array, not {type(values).__name__}")
-    c = _new(gs.Constant)
-    d = c.__dict__
-    d["name"] = name
-    d["inputs"] = _synced(c, "outputs", ())
-    d["outputs"] = _synced(c, "inputs", ())
+    c, d = _tensor(gs.Constant, name)
     d["_values"] = values
     d["data_location"] = None
     d["_export_dtype"] = None
