@@ -68,3 +68,19 @@ def weights(seed: int = 0, **shapes) -> dict:
 
 def rules(text: str):
     return parse_rules(text, "test.rw", HELPERS)
+
+
+def matching_graphs(seed: int, count: int) -> list[tuple[gs.Graph, set[int]]]:
+    """(graph, ids of its outputs) of `count` random graphs (convs of every kind, BN, pools,
+    activations, layout ops, Round, If) and of the field fixture when ../shared holds it: what the
+    matcher's equivalence tests run every rule over."""
+    from fuzz_graphs import GraphFuzzer
+
+    models = [GraphFuzzer(seed).generate(i).model for i in range(count)]
+    fixture = (
+        Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "tcn_encoder" / "tcn_encoder_for_edgeinfer.onnx"
+    )
+    if fixture.exists():
+        models.append(onnx.load(str(fixture)))
+    graphs = [gs.import_onnx(m) for m in models]
+    return [(g, {id(t) for t in g.outputs}) for g in graphs]

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from dsl_util import assert_same, model, ops, rewrite, rules, weights
+from dsl_util import assert_same, matching_graphs, model, ops, rewrite, rules, weights
 
 HEAD = '<ir_version: 8, opset_import: ["" : 17]>'
 
@@ -353,9 +353,7 @@ def test_one_node_patterns_bind_as_the_general_search_does(tmp_path):
     binding (the same objects) or the same refusal as the backtracking search."""
     from pathlib import Path
 
-    import onnx
     import onnx_graphsurgeon as gs
-    from fuzz_graphs import GraphFuzzer
 
     from passes.helpers import HELPERS
     from rewriter.dsl import load_rule_files
@@ -367,14 +365,9 @@ def test_one_node_patterns_bind_as_the_general_search_does(tmp_path):
     ruleset = load_rule_files(sorted((root / "rules" / "hailo8").glob("*.rw")), HELPERS)
     one_node = [r for r in ruleset.by_priority() if len(r.pattern.nodes) == 1]
     assert len(one_node) >= 20
-    models = [GraphFuzzer(21).generate(i).model for i in range(40)]
-    fixture = root.parent / "shared" / "fixtures" / "tcn_encoder" / "model.onnx"
-    if fixture.exists():
-        models.append(onnx.load(str(fixture)))
     outcomes = {"matched": 0, "refused": 0}
-    for proto in models:
-        graph = gs.import_onnx(proto)
-        ev = Evaluator(HELPERS, {id(t) for t in graph.outputs}, target)
+    for graph, outputs in matching_graphs(21, 40):
+        ev = Evaluator(HELPERS, outputs, target)
         for rule in one_node:
             for node in graph.nodes:
                 if node.op not in rule.pattern.anchor_ops:
