@@ -174,7 +174,7 @@ class Evaluator:
         raise EvalError(f"cannot evaluate {e.text!r}")
 
     def function(self, e: A.Expr) -> Callable[[dict[str, Any]], Any]:
-        """eval(e, ·) as a function of the captures, compiled once per expression (a subclass that
+        """eval(e, captures) as a function of the captures, compiled once per expression (a subclass that
         refines eval gets eval itself)."""
         got = self._compiled.get(id(e))
         if got is None:
