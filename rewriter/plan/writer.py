@@ -22,9 +22,11 @@ class InvalidPlanWritten(RuntimeError):
 def write_segment_files(folder: Path, steps: list[PlannedStep]) -> dict[str, dict]:
     """Each distinct segment file once, serialized deterministically and checked by onnx's checker
     (the very bytes written: a model is serialized once). Returns their `files` records, hashed from
-    the bytes written (the file's size on disk checked). A second thread writes and hashes a file
-    while the next one is serialized and checked (file writes and hashlib release the GIL)."""
-    pending: dict[str, Future] = {}
+    the bytes written (the file's size on disk checked). A second thread writes a file while the next
+    one is serialized, checked and hashed here (file writes and hashlib release the GIL; with the
+    hashing on the writing thread too, that thread was the slower one and the writer waited for it:
+    the ConvTasNet example's 101 files 68-88 -> 50-58 ms)."""
+    pending: dict[str, tuple[Future, dict]] = {}
     with ThreadPoolExecutor(max_workers=1) as pool:
         for step in steps:
             rel = segment_file(step)
@@ -32,16 +34,17 @@ def write_segment_files(folder: Path, steps: list[PlannedStep]) -> dict[str, dic
                 data = step.model.SerializeToString(deterministic=True)
                 onnx.checker.check_model(data, full_check=True)
                 (folder / rel).parent.mkdir(parents=True, exist_ok=True)
-                pending[rel] = pool.submit(_write_and_hash, folder / rel, data)
-        return {rel: f.result() for rel, f in pending.items()}
+                pending[rel] = (pool.submit(_write, folder / rel, data), schema.bytes_entry(data))
+        for written, _ in pending.values():
+            written.result()
+    return {rel: record for rel, (_, record) in pending.items()}
 
 
-def _write_and_hash(path: Path, data: bytes) -> dict:
+def _write(path: Path, data: bytes) -> None:
     path.write_bytes(data)
     size = path.stat().st_size
     if size != len(data):  # a short write nothing reported
         raise InvalidPlanWritten(f"{path.name} holds {size} bytes, {len(data)} were written")
-    return schema.bytes_entry(data)
 
 
 def write_plan_json(folder: Path, doc: dict, known: dict | None = None, validate: bool = True) -> None:
