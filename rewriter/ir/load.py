@@ -26,6 +26,7 @@ from rewriter.ir.control_flow import constant_if, if_hint, inline_constant_ifs
 from rewriter.ir.edit import remove_dead_nodes
 from rewriter.ir.export import export_model
 from rewriter.ir.freeze import freeze_inputs
+from rewriter.ir.importer import import_model
 from rewriter.ir.layout_eval import evaluate
 from rewriter.ir.opfacts import RANDOM_OPS
 from rewriter.ir.opset import convert_model, default_opset
@@ -299,7 +300,7 @@ def check_static(graph: gs.Graph) -> None:
 
 
 def graph_from_model(model: onnx.ModelProto) -> gs.Graph:
-    return gs.import_onnx(model)
+    return import_model(model)  # gs.import_onnx(model), made faster
 
 
 def model_from_graph(graph: gs.Graph, opset: int | None = None) -> onnx.ModelProto:

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 import onnx_graphsurgeon as gs
-from onnx_graphsurgeon.util.misc import SynchronizedList
+from onnx_graphsurgeon.ir.tensor import LazyValues
+from onnx_graphsurgeon.util.misc import SynchronizedList, volume
 
 _new = object.__new__
 
@@ -61,6 +62,22 @@ def constant(name: str, values: np.ndarray) -> gs.Constant:
     return c
 
 
+def lazy_constant(tensor, dtype: np.dtype, data_location: int | None = None) -> gs.Constant:
+    """gs.Constant(tensor.name, LazyValues(tensor), data_location) of an onnx TensorProto whose
+    data type is numpy's `dtype`: the values are read only when asked for, as gs's importer does."""
+    lazy = _new(LazyValues)
+    d = lazy.__dict__
+    d["tensor"] = tensor
+    d["shape"] = tensor.dims
+    d["dtype"] = dtype
+    d["nbytes"] = volume(tensor.dims) * dtype.itemsize
+    c, d = _tensor(gs.Constant, tensor.name)
+    d["_values"] = lazy
+    d["data_location"] = data_location
+    d["_export_dtype"] = None
+    return c
+
+
 def node(op: str, name: str, attrs: dict, inputs: list, outputs: list, domain: str | None = None) -> gs.Node:
     """gs.Node(op, name, attrs, inputs, outputs, domain), with `attrs` held as given."""
     n = _new(gs.Node)
@@ -74,4 +91,4 @@ def node(op: str, name: str, attrs: dict, inputs: list, outputs: list, domain: s
     return n
 
 
-__all__ = ["constant", "node", "variable"]
+__all__ = ["constant", "lazy_constant", "node", "variable"]
