@@ -6,19 +6,16 @@ passes rewrote (the field fixture, random DAGs of the fuzzer)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import ml_dtypes
 import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
 import pytest
+from fd_util import TCN_MODEL
 from fuzz_graphs import GraphFuzzer
 from onnx import TensorProto, helper, numpy_helper
 
 from rewriter.ir.export import export_model
-
-FIXTURE = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "tcn_encoder" / "model.onnx"
 
 
 def _same_as_gs(make_graph) -> bytes:
@@ -181,7 +178,7 @@ def test_graphs_the_passes_rewrote(tmp_path):
     from rewriter.target import load_target
 
     target = load_target("hailo8")
-    paths = [FIXTURE] if FIXTURE.exists() else []
+    paths = [TCN_MODEL] if TCN_MODEL.is_file() else []
     fuzzer = GraphFuzzer(11)
     for index in range(8):
         paths.append(tmp_path / f"g{index}.onnx")
