@@ -37,6 +37,8 @@ from runtime.schema import file_entry
 
 @dataclass
 class RewriteOptions:
+    """What the user asked of a rewrite (the CLI's options)."""
+
     input_shapes: dict[str, list[int]] = field(default_factory=dict)
     rule_files: list[Path] = field(default_factory=list)  # user rules, after the target's
     start_nodes: list[str] = field(default_factory=list)
@@ -52,6 +54,8 @@ class RewriteOptions:
 
 @dataclass
 class RewriteResult:
+    """Everything a rewrite produced, before the plan is written."""
+
     graph: gs.Graph
     original: onnx.ModelProto
     partition: Partition

@@ -15,6 +15,8 @@ GROUP_SPLITS = ("auto", "block_diagonal", "per_group")
 
 @dataclass(frozen=True)
 class OpConstraint:
+    """What a target accepts of one op: ranks, constant inputs, attributes, groups."""
+
     ranks: tuple[int, ...]
     const_inputs: tuple[int, ...] = ()
     attrs: dict = field(default_factory=dict)
@@ -58,6 +60,8 @@ class TilingLimits:
 
 @dataclass(frozen=True)
 class Target:
+    """A target description (rules/<name>/target.toml): ops, limits, rule files, tiling."""
+
     name: str
     arch: str
     path: Path

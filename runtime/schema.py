@@ -74,6 +74,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 @dataclass(frozen=True)
 class TensorSpec:
+    """A plan tensor: name, static shape and dtype name."""
+
     name: str
     shape: tuple
     dtype: str
@@ -84,6 +86,8 @@ class TensorSpec:
 
 @dataclass(frozen=True)
 class FileEntry:
+    """A file the plan references: path inside the plan folder, sha256, size in bytes."""
+
     path: str
     sha256: str
     size: int
@@ -125,6 +129,8 @@ class Block:
 
 @dataclass(frozen=True)
 class Tiles:
+    """How a batched tiled step runs: its tile count, input windows or masks, output blocks."""
+
     count: int
     inputs: tuple  # Window | Mask, one per model graph input
     outputs: tuple  # Block, one per model graph output
@@ -138,6 +144,8 @@ class Tiles:
 
 @dataclass
 class StepSpec:
+    """One validated plan step, its model path resolved inside the plan folder."""
+
     name: str
     kind: str
     device: str
@@ -160,6 +168,8 @@ class StepSpec:
 
 @dataclass
 class PlanSpec:
+    """A validated plan.json: its steps, tensors, files and folder."""
+
     root: Path
     path: Path
     target: str | None

@@ -8,33 +8,45 @@ from typing import Any
 
 @dataclass
 class Pos:
+    """A place in a rule file: line and column, from 1."""
+
     line: int
     col: int
 
 
 @dataclass
 class Expr:
+    """An expression of a where-clause, rewrite argument or attribute value."""
+
     pos: Pos
     text: str  # source text, for traces and messages
 
 
 @dataclass
 class Name(Expr):
+    """A name: a binding of the pattern, a let, an op variable or `target`."""
+
     id: str
 
 
 @dataclass
 class Lit(Expr):
+    """A literal: number, string, true/false or none."""
+
     value: Any  # int, float, str, bool or None
 
 
 @dataclass
 class ListE(Expr):
+    """`[a, b, ...]`."""
+
     items: list[Expr]
 
 
 @dataclass
 class Call(Expr):
+    """`f(args)`: a helper or built-in; in a rewrite, also an op with `{attrs}`."""
+
     func: str
     args: list[Expr]
     attrs: list | None = None  # `Op(x) {k: v}` in a rewrite: list[AttrItem]
@@ -66,12 +78,16 @@ class ListComp(Expr):
 
 @dataclass
 class Index(Expr):
+    """`obj[index]`."""
+
     obj: Expr
     index: Expr
 
 
 @dataclass
 class Slice(Expr):
+    """`obj[lo:hi]`, either bound left out."""
+
     obj: Expr
     lo: Expr | None
     hi: Expr | None
@@ -79,12 +95,16 @@ class Slice(Expr):
 
 @dataclass
 class Unary(Expr):
+    """`-x` or `not x`."""
+
     op: str  # "-" or "not"
     x: Expr
 
 
 @dataclass
 class Bin(Expr):
+    """`left op right`: arithmetic, comparison, `and`/`or`, `in`."""
+
     op: str  # + - * / // % == != < <= > >= and or
     left: Expr
     right: Expr
@@ -92,6 +112,8 @@ class Bin(Expr):
 
 @dataclass
 class MatchArg:
+    """An input of a pattern node: `x`, `w: const`, `b?`, `...rest`."""
+
     name: str  # "_" is a wildcard
     const: bool
     optional: bool
@@ -101,6 +123,8 @@ class MatchArg:
 
 @dataclass
 class AttrItem:
+    """`key: value` in braces, or `...name` (capture the rest / spread them)."""
+
     key: str | None  # None for a `...name` spread/rest capture
     value: Expr | None
     rest: str | None
@@ -109,6 +133,8 @@ class AttrItem:
 
 @dataclass
 class MatchNode:
+    """`outs = Op(args) {attrs}` in a match block."""
+
     outputs: list[str]
     op: str
     args: list[MatchArg]
@@ -153,6 +179,8 @@ class HostPin:
 
 @dataclass
 class RuleDef:
+    """A rule as written: pattern, where-clauses, rewrite, host pins and its file's lets."""
+
     name: str
     priority: int
     match: list[MatchNode]
@@ -168,6 +196,8 @@ class RuleDef:
 
 @dataclass
 class LetDef:
+    """`let NAME = expr` at file level."""
+
     name: str
     value: Expr
     pos: Pos
@@ -175,6 +205,8 @@ class LetDef:
 
 @dataclass
 class OpSetDef:
+    """`ops NAME = {Op, ...}` at file level."""
+
     name: str
     ops: list[str]
     pos: Pos

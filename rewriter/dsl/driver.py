@@ -25,6 +25,8 @@ from .rules import RuleSet
 
 @dataclass
 class RewriteEvent:
+    """One rewrite the driver made: the rule, the nodes it matched and created."""
+
     rule: str
     matched: list[str]
     created: list[str]

@@ -25,6 +25,8 @@ _MARK = "__rule_helper__"
 
 @dataclass(frozen=True)
 class HelperSpec:
+    """A native helper rules may call, with its arity and parameter kinds."""
+
     name: str
     fn: Callable
     min_args: int

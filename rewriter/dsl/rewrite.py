@@ -30,6 +30,8 @@ from .names import NameAuthority
 
 @dataclass
 class _Planned:
+    """A node a rewrite will create, its inputs and outputs as references."""
+
     op: str
     inputs: list  # refs: ("t", tensor) ("none",) ("const", array, literal) ("new", key)
     attrs: dict  #       ("rep", name)
@@ -40,6 +42,8 @@ class _Planned:
 
 @dataclass
 class _Plan:
+    """What a rewrite will do: nodes to create, values to alias, host pins."""
+
     nodes: list[_Planned] = field(default_factory=list)
     aliases: list[tuple[str, tuple]] = field(default_factory=list)  # (replaced name, ref)
     pins: list[tuple[list, str]] = field(default_factory=list)  # ([refs] or [], reason)
@@ -47,6 +51,8 @@ class _Plan:
 
 @dataclass
 class Edit:
+    """What a committed rewrite changed in the graph."""
+
     created: list[gs.Node] = field(default_factory=list)
     removed: list[gs.Node] = field(default_factory=list)
     touched: list[gs.Node] = field(default_factory=list)  # kept-alive producers whose uses changed

@@ -18,6 +18,8 @@ from .pattern import Pattern, pattern_bindings, plan_pattern
 
 @dataclass
 class Rule:
+    """A compiled rule: its pattern, conditions and rewrite, and where it was written."""
+
     name: str
     file: str
     line: int

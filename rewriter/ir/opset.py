@@ -472,6 +472,8 @@ def _constant_value(node: onnx.NodeProto) -> np.ndarray | None:
 
 @dataclass
 class _Types:
+    """Element types and dims of a model's tensors, by name."""
+
     elem: dict[str, int]  # tensor name -> TensorProto element type
     shapes: dict[str, list]  # tensor name -> dims (int, or str for symbolic/unknown)
 

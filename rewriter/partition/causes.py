@@ -28,6 +28,8 @@ RANK_CHANGES = ("op Squeeze ", "op Unsqueeze ")  # around ops left at rank 3: li
 
 @dataclass
 class Cause:
+    """One reason nodes went to the host, the nodes it sent and what it cost."""
+
     cause: str
     nodes: list[str] = field(default_factory=list)
     round_trips: int = 0  # splitting host segments holding it (negative: saved by the cost rule)

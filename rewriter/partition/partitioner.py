@@ -27,6 +27,8 @@ from rewriter.target import Target
 
 @dataclass
 class Segment:
+    """Consecutive nodes placed on one device."""
+
     device: str
     nodes: list[gs.Node] = field(default_factory=list)
 
@@ -37,6 +39,8 @@ class Segment:
 
 @dataclass
 class Partition:
+    """The graph cut into segments, with every node's placement."""
+
     segments: list[Segment]
     placements: dict[int, Placement]  # id(node) -> final placement with reason
 

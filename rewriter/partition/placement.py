@@ -19,6 +19,8 @@ HAILO, HOST = "hailo", "host"
 
 @dataclass(frozen=True)
 class Placement:
+    """Where a node runs and, for the host, why."""
+
     device: str
     reason: str = ""
 

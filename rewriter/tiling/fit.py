@@ -23,6 +23,8 @@ from rewriter.tiling.temporal import Geometry, align, geometry, intervals
 
 @dataclass
 class Fit:
+    """The channel block and time tiling a stage gets."""
+
     block: int | None  # channels per block (None: every tensor whole)
     geo: Geometry
 

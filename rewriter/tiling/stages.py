@@ -18,6 +18,8 @@ from rewriter.tiling.limits import HEAVY, kind
 
 @dataclass
 class Stage:
+    """Nodes of a segment tiled together (a device stage) or run whole on the host."""
+
     kind: str  # "tile" (device) or "host"
     nodes: list[int] = field(default_factory=list)  # topological order
     inputs: list[str] = field(default_factory=list)  # variable inputs from outside, first use order

@@ -15,6 +15,8 @@ from rewriter.tiling.stages import Stage
 
 @dataclass
 class Geometry:
+    """A stage's time tiles: tile width and count, and every tensor's interval in tile 0."""
+
     width: int  # W of the stage outputs
     tw: int  # output columns per tile
     count: int  # tiles

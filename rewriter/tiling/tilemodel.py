@@ -39,6 +39,8 @@ def ranges(c: int, n: int | None) -> list[Block]:
 
 @dataclass
 class StageModel:
+    """The one model that serves every tile of a stage, and its tile bindings."""
+
     model: onnx.ModelProto
     inputs: list[dict]  # `tiles.inputs` bindings, graph input order
     outputs: list[dict]  # `tiles.outputs` bindings, graph output order

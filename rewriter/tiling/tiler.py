@@ -17,6 +17,8 @@ from rewriter.tiling.tilemodel import StageModel, build
 
 @dataclass
 class TilingReport:
+    """What tiling did to one Hailo step (or why it left it whole)."""
+
     step: str
     tiled: bool
     reason: str | None = None

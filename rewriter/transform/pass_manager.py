@@ -41,6 +41,8 @@ class Pass:
 
 @dataclass
 class PassStat:
+    """What one run of a pass did: its name, the fixpoint round, the nodes it changed, its time."""
+
     name: str
     round: int
     changed: list[str]
