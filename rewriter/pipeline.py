@@ -210,8 +210,11 @@ def _rewrite(model_path: Path, target: Target, options: RewriteOptions) -> Rewri
 
     start = time.perf_counter()
     try:
-        whole = infer_shapes(model_from_graph(graph, WORKING_OPSET), consume=True)
-        steps = steps_from_partition(whole, list(graph.nodes), part, WORKING_OPSET, target.segment_opset)
+        # the large weights go straight from the graph into the segments: the whole model holds
+        # their dims only (all inference reads of them), not a copy of 20 MB to be copied out again
+        deferred: dict = {}
+        whole = infer_shapes(model_from_graph(graph, WORKING_OPSET, deferred), consume=True)
+        steps = steps_from_partition(whole, list(graph.nodes), part, WORKING_OPSET, target.segment_opset, deferred)
     except Exception as exc:  # a pass broke the graph: name the rule and node when one did
         from rewriter.transform.blame import blame
 

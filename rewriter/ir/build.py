@@ -4,6 +4,7 @@ elsewhere first copies every weight once more."""
 
 from __future__ import annotations
 
+import math
 import sys
 
 import numpy as np
@@ -14,6 +15,24 @@ from onnx import helper, numpy_helper
 _RAW_DTYPES = frozenset(
     np.dtype(t) for t in (np.float32, np.float16, np.float64, np.int64, np.int32, np.int16, np.int8, np.uint8, np.bool_)
 )
+
+
+# weights shape inference reads the dims of only (never the values): large floats
+_T = onnx.TensorProto
+_LARGE_FLOAT_TYPES = (_T.FLOAT, _T.FLOAT16, _T.DOUBLE, _T.BFLOAT16)
+
+
+def is_large_float(data_type: int, dims, has_raw_data: bool) -> bool:
+    """A float weight of more than 1,024 values held as raw bytes: the weights inference, the
+    dims-only copies and the deferred export leave as name, type and dims."""
+    return data_type in _LARGE_FLOAT_TYPES and has_raw_data and math.prod(dims) > 1024
+
+
+def add_stub(graph: onnx.GraphProto, name: str, data_type: int, dims) -> None:
+    """A weight as name, type and dims only (what inference reads of a large float)."""
+    stub = graph.initializer.add()
+    stub.name, stub.data_type = name, data_type
+    stub.dims.extend(dims)
 
 
 # the fields of a TensorProto numpy_helper.from_array writes for those dtypes

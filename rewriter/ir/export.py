@@ -14,18 +14,22 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
+from onnx import helper
 from onnx_graphsurgeon.exporters.onnx_exporter import (
     OnnxExporter,
     check_duplicate_node_names,
     dtype_to_onnx,
     update_import_domains,
 )
-from onnx_graphsurgeon.ir.tensor import SparseValues
+from onnx_graphsurgeon.ir.tensor import LazyValues, SparseValues
 
-from rewriter.ir.build import add_initializer, encodes_raw
+from rewriter.ir.build import add_initializer, add_stub, encodes_raw, is_large_float
 
 
-def export_model(graph: gs.Graph) -> onnx.ModelProto:
+def export_model(graph: gs.Graph, deferred: dict[str, gs.Constant] | None = None) -> onnx.ModelProto:
+    """`deferred`: large float weights (build.is_large_float) are exported as name, type and dims
+    only and listed there by name; write_initializer writes each one where it is wanted (into the
+    segment models, rather than into the whole model and then copied out of it)."""
     check_duplicate_node_names(graph.nodes)
     model = onnx.ModelProto()
     model.ir_version = onnx.IR_VERSION  # as onnx.helper.make_model; the graph's own, if any, below
@@ -43,10 +47,11 @@ def export_model(graph: gs.Graph) -> onnx.ModelProto:
         values = getattr(t, "_values", None)  # an array once loaded or made by a rewrite
         if isinstance(values, SparseValues):
             sparse.append(OnnxExporter.export_sparse_tensor_proto(t))
-        elif _encoded_in_place(t, values):
-            add_initializer(out, t.name, values)
-        else:  # loaded lazily (its TensorProto, copied once here) or an unusual encoding
-            out.initializer.append(OnnxExporter.export_tensor_proto(t))
+        elif deferred is not None and (large := _large_float(t, values)) is not None:
+            add_stub(out, t.name, *large)
+            deferred[t.name] = t
+        else:
+            write_initializer(out, t)
     out.sparse_initializer.extend(sparse)
     for t in graph.inputs + graph.outputs:
         tensors.pop(t.name, None)
@@ -66,6 +71,28 @@ def export_model(graph: gs.Graph) -> onnx.ModelProto:
     if graph.ir_version is not None:
         model.ir_version = graph.ir_version
     return model
+
+
+def write_initializer(out: onnx.GraphProto, t: gs.Constant) -> None:
+    """`out.initializer` gains the TensorProto gs's exporter makes of constant `t`."""
+    values = getattr(t, "_values", None)  # an array once loaded or made by a rewrite
+    if _encoded_in_place(t, values):
+        add_initializer(out, t.name, values)
+    else:  # loaded lazily (its TensorProto, copied once here) or an unusual encoding
+        out.initializer.append(OnnxExporter.export_tensor_proto(t))
+
+
+def _large_float(t: gs.Constant, values) -> tuple[int, tuple] | None:
+    """(data type, dims) of `t` when write_initializer would write a large float weight as raw
+    bytes: those are the ones a dims-only stub stands for, as inference's own copies hold them."""
+    if _encoded_in_place(t, values):
+        code, dims = helper.np_dtype_to_tensor_dtype(values.dtype), values.shape
+        return (code, dims) if is_large_float(code, dims, True) else None
+    if isinstance(values, LazyValues) and t.name:
+        proto = values.tensor
+        if is_large_float(proto.data_type, proto.dims, proto.HasField("raw_data")):
+            return proto.data_type, tuple(proto.dims)
+    return None
 
 
 def _encoded_in_place(t: gs.Constant, values) -> bool:

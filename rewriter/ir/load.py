@@ -9,7 +9,6 @@ rules (rules/common/passthrough.rw); dead nodes a pass (passes/remove_dead.py).
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from onnx_graphsurgeon.logger import G_LOGGER
 
 from rewriter.errors import UserError
 from rewriter.ir import annotations
+from rewriter.ir.build import add_stub, is_large_float
 from rewriter.ir.control_flow import constant_if, if_hint, inline_constant_ifs
 from rewriter.ir.edit import remove_dead_nodes
 from rewriter.ir.export import export_model
@@ -139,9 +139,6 @@ def pin_input_shapes(model: onnx.ModelProto, shapes: dict[str, list[int]]) -> No
             )
 
 
-_FLOATS = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE, onnx.TensorProto.BFLOAT16)
-
-
 def infer_shapes(model: onnx.ModelProto, strict: bool = False, consume: bool = False) -> onnx.ModelProto:
     """onnx shape inference without copying the weights into it and back: inference reads the dims
     of large float initializers, never their values. `consume`: the caller drops `model`, which
@@ -180,7 +177,7 @@ def infer_shapes(model: onnx.ModelProto, strict: bool = False, consume: bool = F
 
 def _is_large_float(t: onnx.TensorProto) -> bool:
     """A float initializer of more than 1,024 values (its dims say so: no copy of its data)."""
-    return t.data_type in _FLOATS and t.HasField("raw_data") and math.prod(t.dims) > 1024
+    return is_large_float(t.data_type, t.dims, t.HasField("raw_data"))
 
 
 def _dims_only(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -197,9 +194,7 @@ def _dims_only(model: onnx.ModelProto) -> onnx.ModelProto:
         getattr(graph, field).extend(getattr(g, field))
     for t in g.initializer:
         if _is_large_float(t):
-            stub = graph.initializer.add()
-            stub.name, stub.data_type = t.name, t.data_type
-            stub.dims.extend(t.dims)
+            add_stub(graph, t.name, t.data_type, t.dims)
         else:
             graph.initializer.append(t)
     return light
@@ -303,8 +298,12 @@ def graph_from_model(model: onnx.ModelProto) -> gs.Graph:
     return import_model(model)  # gs.import_onnx(model), made faster
 
 
-def model_from_graph(graph: gs.Graph, opset: int | None = None) -> onnx.ModelProto:
-    model = export_model(graph)  # gs.export_onnx(graph, do_type_check=False), weights copied once
+def model_from_graph(
+    graph: gs.Graph, opset: int | None = None, deferred: dict[str, gs.Constant] | None = None
+) -> onnx.ModelProto:
+    """gs.export_onnx(graph, do_type_check=False), weights copied once (`deferred`: large float
+    weights as dims only, listed there; see export_model)."""
+    model = export_model(graph, deferred)
     annotations.stamp(model, graph.nodes)
     if opset is not None:
         del model.opset_import[:]

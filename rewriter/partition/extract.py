@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import onnx
+import onnx_graphsurgeon as gs
 from onnx import helper
 
 from rewriter.ir.build import make_model
+from rewriter.ir.export import write_initializer
 from rewriter.ir.scope import node_inputs
 
 
 class SegmentExtractor:
     """Indexes the model once; `extract` is then linear in the segment's size."""
 
-    def __init__(self, model: onnx.ModelProto):
+    def __init__(self, model: onnx.ModelProto, deferred: dict[str, gs.Constant] | None = None):
+        """`deferred`: weights `model` holds as dims only (export_model's), written into each
+        segment that reads them from their constants."""
         self.model = model
+        self.deferred = deferred or {}
         graph = model.graph
         self.initializers = {t.name: t for t in graph.initializer}
         self.types = {v.name: v for v in list(graph.value_info) + list(graph.input) + list(graph.output)}
@@ -44,20 +49,26 @@ class SegmentExtractor:
         nodes = [self.model.graph.node[i] for i in members]
         inputs, outputs = self.boundary(members)
         used = dict.fromkeys(n for node in nodes for n in node_inputs(node))  # first-use order
-        inits = [self.initializers[n] for n in used if n in self.initializers]
         internal = {o for node in nodes for o in node.output} - set(outputs)
         opsets = self._opsets(opset)
-        return make_model(
+        model = make_model(
             nodes,
             name,
             [self._value(n) for n in inputs],
             [self._value(n) for n in outputs],
-            inits,
+            (),
             [self.types[n] for n in sorted(internal) if n in self.types],
             opset_imports=opsets,
             producer_name="hailo-rewriter",
             ir_version=helper.find_min_ir_version_for(opsets),  # oldest IR that holds it: widest reach
         )
+        graph = model.graph
+        for n in used:
+            if n in self.deferred:
+                write_initializer(graph, self.deferred[n])
+            elif n in self.initializers:
+                graph.initializer.append(self.initializers[n])
+        return model
 
     def _value(self, name: str) -> onnx.ValueInfoProto:
         if name not in self.types:

@@ -27,11 +27,16 @@ class PlannedStep:
 
 
 def steps_from_partition(
-    model: onnx.ModelProto, nodes: list, part: Partition, working_opset: int, segment_opset: int
+    model: onnx.ModelProto,
+    nodes: list,
+    part: Partition,
+    working_opset: int,
+    segment_opset: int,
+    deferred: dict | None = None,
 ) -> list[PlannedStep]:
     """One step per segment; `model` is the exported, shape-inferred whole graph whose nodes are
-    `nodes` (the gs nodes, in export order)."""
-    extractor = SegmentExtractor(model)
+    `nodes` (the gs nodes, in export order), its `deferred` weights dims only (export_model's)."""
+    extractor = SegmentExtractor(model, deferred)
     index = {id(n): i for i, n in enumerate(nodes)}
     steps = []
     for seg, name in zip(part.segments, part.names()):
