@@ -226,7 +226,7 @@ def _rewrite(model_path: Path, target: Target, options: RewriteOptions) -> Rewri
 
     start = time.perf_counter()
     segments = [segment_record(s) for s in steps]
-    steps, tiling = tile_steps(steps, target.tiling)
+    steps, tiling = tile_steps(steps, target.tiling, consume=True)
     steps = merge_host_steps(steps, [o.name for o in original.graph.output])
     mark_views(steps)
     reports = {r.step: r for r in tiling}  # hailo segments only

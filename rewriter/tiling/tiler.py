@@ -120,9 +120,13 @@ def tile_segment(
     return new, report
 
 
-def tile_steps(steps: list[PlannedStep], limits: TilingLimits) -> tuple[list[PlannedStep], list[TilingReport]]:
+def tile_steps(
+    steps: list[PlannedStep], limits: TilingLimits, consume: bool = False
+) -> tuple[list[PlannedStep], list[TilingReport]]:
     """Every hailo step that exceeds `limits` is replaced by device stages and host steps whose
-    outputs equal the step's outputs (float32 rounding only); other steps are returned unchanged."""
+    outputs equal the step's outputs (float32 rounding only); other steps are returned unchanged.
+    `consume`: the caller drops `steps`, and a replaced step lets its model go as soon as it is
+    tiled, so the tile models reuse the memory of its weights rather than take fresh memory."""
     out: list[PlannedStep] = []
     reports: list[TilingReport] = []
     for step in steps:
@@ -136,6 +140,8 @@ def tile_steps(steps: list[PlannedStep], limits: TilingLimits) -> tuple[list[Pla
             reports.append(TilingReport(step.name, False, None, [step.name]))
             continue
         new, report = tile_segment(step, limits, g, why)
+        if consume:
+            step.model = g = None
         out += new
         reports.append(report)
     return out, reports

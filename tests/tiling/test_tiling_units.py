@@ -57,6 +57,27 @@ def test_row_budget_and_strict_limits_trigger_tiling():
     assert reports[0].tiled and "channels" in reports[0].reason and reports[0].stages[0]["block"] == 64
 
 
+def test_consume_lets_tiled_models_go_and_tiles_the_same():
+    """consume=True (the pipeline's): a replaced step drops its model once tiled (its memory then
+    serves the tile models); steps kept as they are keep theirs; the steps made are the same."""
+    wide = Chain(8, 200).conv(128, k=3, pads=(1, 1)).act().conv(128, k=1, pads=(0, 0)).model()
+    narrow = Chain(8, 40).conv(16, k=3, pads=(1, 1)).model()
+
+    def steps():
+        kept = PlannedStep("hailo_1", "hailo", ["x"], ["y"], narrow)
+        return [_step(wide), kept]
+
+    plain, _ = tile_steps(steps(), STRICT)
+    given = steps()
+    consumed, reports = tile_steps(given, STRICT, consume=True)
+    assert reports[0].tiled and not reports[1].tiled
+    assert given[0].model is None and given[1].model is narrow
+    assert [(s.name, s.inputs, s.outputs, s.extra) for s in consumed] == [
+        (s.name, s.inputs, s.outputs, s.extra) for s in plain
+    ]
+    assert [s.model.SerializeToString() for s in consumed] == [s.model.SerializeToString() for s in plain]
+
+
 def test_receptive_intervals_accumulate_across_layers():
     model = Chain(4, 100).conv(4, k=3, d=2, pads=(2, 2)).conv(4, k=5, d=1, s=2, pads=(2, 2)).model()
     g = SegGraph(model)
