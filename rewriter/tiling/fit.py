@@ -40,36 +40,87 @@ def _lengths(g: SegGraph, st: Stage, tw: int) -> dict[str, int]:
     return lengths
 
 
-def _fits(g: SegGraph, st: Stage, limits: TilingLimits, block: int | None, tw: int) -> bool:
+def _caps(g: SegGraph, st: Stage, limits: TilingLimits, block: int | None) -> dict[str, int]:
+    """Each tensor a layer of the stage reads or writes -> the longest interval it may be computed
+    on: the width cap, and channels (of its block) x length <= the row budget."""
     cap = limits.width or limits.resources.max_width
     budget = None if limits.width else limits.resources.layer_row_values
-    lengths = _lengths(g, st, tw)
+    caps: dict[str, int] = {}
     for i in st.nodes:
         for x in rows(g, i):
-            n = lengths[x]
             c = g.channels(x) if block is None else min(block, g.channels(x))
-            if (cap is not None and n > cap) or (budget is not None and c * n > budget):
-                return False
-    return True
+            longest = [v for v in (cap, budget // c if budget is not None and c > 0 else None) if v is not None]
+            if longest:
+                caps[x] = min(longest)
+    return caps
+
+
+def _within(lengths: dict[str, int], caps: dict[str, int]) -> bool:
+    return all(lengths[x] <= n for x, n in caps.items())
+
+
+def _guess(at_a: dict[str, int], at_w: dict[str, int], caps: dict[str, int], a: int, width: int) -> int:
+    """Tile width (in units of `a`) where the first tensor would reach its cap, were its length
+    linear between the tile widths `a` and `width` (it is, but for edges and strides)."""
+    units = width // a
+    for x, n in caps.items():
+        grow = at_w[x] - at_a[x]
+        if at_w[x] > n and grow > 0:
+            units = min(units, int((a + (n - at_a[x]) * (width - a) / grow) // a))
+    return max(units, 1)
+
+
+def _last_fitting(fits, lo: int, hi: int, guess: int) -> int:
+    """The largest k in [lo, hi] with fits(k), given fits(lo): tile lengths grow with the tile width,
+    so fits holds up to some k and fails after it. A gallop from `guess` brackets that k, a bisection
+    of the bracket finds it: the answer plain bisection gives, in a few probes when the guess is near."""
+    probe = min(max(guess, lo), hi)
+    if fits(probe):
+        lo, step = probe, 1
+        while lo < hi:
+            probe = min(lo + step, hi)
+            if not fits(probe):
+                hi = probe - 1
+                break
+            lo, step = probe, step * 2
+    else:
+        failed, step = probe, 1
+        while True:
+            probe = max(failed - step, lo)
+            if probe == lo or fits(probe):
+                lo, hi = probe, failed - 1
+                break
+            failed, step = probe, step * 2
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid - 1)
+    return lo
 
 
 def _widest(g: SegGraph, st: Stage, limits: TilingLimits, block: int | None) -> Geometry | None:
     width = g.width(st.outputs[0])
     a = align(g, st)
-    if _fits(g, st, limits, block, width) and geometry(g, st, width) is not None:
-        return geometry(g, st, width)  # one tile: no time tiling at all
-    lo, hi = 1, -(-width // a)  # in units of `a`
-    if not _fits(g, st, limits, block, a):
+    caps = _caps(g, st, limits, block)
+    at_w = _lengths(g, st, width)
+    if _within(at_w, caps):
+        geo = geometry(g, st, width)
+        if geo is not None:
+            return geo  # one tile: no time tiling at all
+    at_a = _lengths(g, st, a)
+    if not _within(at_a, caps):
         return None
-    while lo < hi:  # the widest that fits (tensor lengths grow with the tile width)
-        mid = (lo + hi + 1) // 2
-        lo, hi = (mid, hi) if _fits(g, st, limits, block, mid * a) else (lo, mid - 1)
+
+    def fits(units: int) -> bool:
+        return _within(_lengths(g, st, units * a), caps)
+
+    # the widest that fits, in units of `a`
+    lo = _last_fitting(fits, 1, -(-width // a), _guess(at_a, at_w, caps, a, width))
     for k in range(lo, 0, -1):  # one model must serve every tile
         count = _ceil(width, k * a)
         balanced = _ceil(_ceil(width, count), a)  # same count, least overhang
         for units in dict.fromkeys((balanced, k)):
             geo = geometry(g, st, units * a)
-            if geo is not None and _fits(g, st, limits, block, units * a):
+            if geo is not None and fits(units):
                 return geo
     return None
 
