@@ -24,6 +24,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from rewriter.ir.opfacts import is_onnx_op
+
 from . import ast as A
 from .attrs import OPSET, attr_types
 from .constraints import SAME_SHAPE, Plan, solve
@@ -77,7 +79,7 @@ def _divisors(n: int) -> list[int]:
 
 
 def _max_inputs(op: str) -> int:
-    s = onnx.defs.get_schema(op, OPSET) if onnx.defs.has(op) else None
+    s = onnx.defs.get_schema(op, OPSET) if is_onnx_op(op) else None
     return s.max_input if s is not None else 1 << 30
 
 
@@ -147,9 +149,7 @@ def producer_hints(rule) -> list[str]:
     for clause in rule.defn.where:
         subs = list(A.walk(clause))
         if any(isinstance(e, A.Call) and e.func == "producer" for e in subs):
-            ops += [
-                e.value for e in subs if isinstance(e, A.Lit) and isinstance(e.value, str) and onnx.defs.has(e.value)
-            ]
+            ops += [e.value for e in subs if isinstance(e, A.Lit) and isinstance(e.value, str) and is_onnx_op(e.value)]
     return list(dict.fromkeys(ops))
 
 

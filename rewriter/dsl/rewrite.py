@@ -13,12 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import onnx
 import onnx_graphsurgeon as gs
 
 from rewriter.ir import objects
 from rewriter.ir.annotations import host_reason, origin_of, pin_to_host, set_origin, tag
 from rewriter.ir.edit import detach
+from rewriter.ir.opfacts import is_onnx_op
 
 from . import ast as A
 from .attrs import coerce
@@ -78,7 +78,7 @@ def _const_array(v, literal: bool = False) -> np.ndarray:
 
 
 def is_op(name: str, ev: Evaluator, opvars=()) -> bool:
-    return name in opvars or (not ev.known(name) and onnx.defs.has(name))
+    return name in opvars or (not ev.known(name) and is_onnx_op(name))
 
 
 def _float_dtype(t):

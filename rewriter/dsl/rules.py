@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import onnx
+from rewriter.ir.opfacts import is_onnx_op
 
 from . import ast as A
 from .errors import RuleSyntaxError, located
@@ -137,11 +137,11 @@ class _Checker:
     def op(self, name: str, pos: A.Pos, opvars: dict | None = None):
         if opvars and name in opvars:
             return
-        if not onnx.defs.has(name):
+        if not is_onnx_op(name):
             raise self.err(pos, f"unknown ONNX op '{name}'")
 
     def is_op(self, name: str, opvars: dict) -> bool:
-        return name in opvars or (name not in self.helpers and name not in BUILTINS and onnx.defs.has(name))
+        return name in opvars or (name not in self.helpers and name not in BUILTINS and is_onnx_op(name))
 
     # -- expressions
     def expr(self, e: A.Expr, bound: dict, opvars: dict, in_rewrite: bool = False, spread_ok: bool = False):
@@ -247,12 +247,12 @@ class _Checker:
     def compile(self, d: A.RuleDef, helpers) -> Rule:
         opvars = d.opvars
         for v in opvars.values():
-            if onnx.defs.has(v.name):
+            if is_onnx_op(v.name):
                 raise self.err(v.pos, f"op variable '{v.name}' has the name of an ONNX op")
             if not v.ops:
                 raise self.err(v.pos, f"op variable '{v.name}' has no ops")
             for op in v.ops:
-                if not onnx.defs.has(op):
+                if not is_onnx_op(op):
                     raise self.err(v.pos, f"unknown ONNX op '{op}' in the set of '{v.name}'")
         used_vars = {n.op for n in d.match if n.op in opvars}
         for v in opvars.values():
