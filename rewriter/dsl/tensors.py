@@ -6,6 +6,8 @@ import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
 
+from rewriter.ir.dtypes import dtype_name as numpy_dtype_name
+
 
 def const_value(t) -> np.ndarray | None:
     """The array of a gs.Constant, or of a Variable made by a `Constant` node; else None."""
@@ -35,10 +37,7 @@ def dtype_name(t) -> str | None:
         return None
     if isinstance(dt, int):  # onnx TensorProto enum (e.g. bfloat16)
         return onnx.TensorProto.DataType.Name(dt).lower()
-    try:
-        return np.dtype(dt).name
-    except TypeError:
-        return str(dt)
+    return numpy_dtype_name(dt)
 
 
 def shape_of(t) -> list | None:

@@ -10,6 +10,7 @@ import onnx_graphsurgeon as gs
 from rewriter.errors import UserError
 from rewriter.ir.annotations import host_reason
 from rewriter.ir.composites import COMPOSITES
+from rewriter.ir.dtypes import dtype_name
 from rewriter.ir.opfacts import CONV_OPS, RANDOM_OPS, node_conv_kind
 from rewriter.ir.scope import reads
 from rewriter.target import Target
@@ -27,12 +28,7 @@ class Placement:
 
 def _dtype_name(tensor) -> str | None:
     dtype = getattr(tensor, "dtype", None)
-    if dtype is None:
-        return None
-    try:
-        return np.dtype(dtype).name
-    except TypeError:
-        return str(dtype)
+    return None if dtype is None else dtype_name(dtype)
 
 
 def _is_static(shape) -> bool:

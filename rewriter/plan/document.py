@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import onnx
 
+from rewriter.ir.dtypes import dtype_name
 from rewriter.plan.counts import plan_counts
 from rewriter.plan.steps import PlannedStep, step_entry
 from runtime import schema
@@ -18,7 +18,7 @@ def value_spec(value: onnx.ValueInfoProto) -> dict:
     return {
         "name": value.name,
         "shape": [d.dim_value for d in ttype.shape.dim],
-        "dtype": np.dtype(onnx.helper.tensor_dtype_to_np_dtype(ttype.elem_type)).name,
+        "dtype": dtype_name(onnx.helper.tensor_dtype_to_np_dtype(ttype.elem_type)),
     }
 
 
