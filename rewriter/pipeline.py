@@ -64,7 +64,8 @@ class RewriteResult:
     timings: dict[str, float]
     trace: list[str] = field(default_factory=list)  # lines of the (first) traced rule
     normalization: dict | None = None
-    whole: onnx.ModelProto | None = None  # normalized model with static shapes, same I/O names
+    # normalized model with static shapes, same I/O names; its large float weights are dims only
+    whole: onnx.ModelProto | None = None
     tiling: list = field(default_factory=list)  # TilingReport per tiled segment
     segments: list[dict] = field(default_factory=list)  # per partition segment, before tiling
     traces: dict[str, list[str]] = field(default_factory=dict)  # traced rule -> lines
