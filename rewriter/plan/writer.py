@@ -27,14 +27,18 @@ def write_segment_files(folder: Path, steps: list[PlannedStep]) -> dict[str, dic
     hashing on the writing thread too, that thread was the slower one and the writer waited for it:
     the ConvTasNet example's 101 files 68-88 -> 50-58 ms)."""
     pending: dict[str, tuple[Future, dict]] = {}
+    made: set[Path] = set()  # folders made (one mkdir per folder, not per file)
     with ThreadPoolExecutor(max_workers=1) as pool:
         for step in steps:
             rel = segment_file(step)
             if step.model is not None and rel not in pending:
                 data = step.model.SerializeToString(deterministic=True)
                 onnx.checker.check_model(data, full_check=True)
-                (folder / rel).parent.mkdir(parents=True, exist_ok=True)
-                pending[rel] = (pool.submit(_write, folder / rel, data), schema.bytes_entry(data))
+                path = folder / rel
+                if path.parent not in made:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    made.add(path.parent)
+                pending[rel] = (pool.submit(_write, path, data), schema.bytes_entry(data))
         for written, _ in pending.values():
             written.result()
     return {rel: record for rel, (_, record) in pending.items()}
