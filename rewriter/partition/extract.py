@@ -23,32 +23,32 @@ class SegmentExtractor:
         self.initializers = {t.name: t for t in graph.initializer}
         self.types = {v.name: v for v in list(graph.value_info) + list(graph.input) + list(graph.output)}
         self.graph_outputs = [o.name for o in graph.output]
+        # each node's reads (bodies' outer reads too) and writes, taken from protobuf once
+        self.reads = [node_inputs(node) for node in graph.node]
+        self.writes = [[o for o in node.output if o] for node in graph.node]
         self.consumers: dict[str, set[int]] = {}
-        for i, node in enumerate(graph.node):
-            for name in node_inputs(node):
+        for i, names in enumerate(self.reads):
+            for name in names:
                 self.consumers.setdefault(name, set()).add(i)
 
     def boundary(self, members: list[int]) -> tuple[list[str], list[str]]:
         """(inputs, outputs) tensor names of the segment made of node indices `members`."""
-        nodes = self.model.graph.node
         inside = set(members)
         produced: set[str] = set()
         inputs: list[str] = []
         for i in members:
-            for name in node_inputs(nodes[i]):
+            for name in self.reads[i]:
                 if name not in produced and name not in self.initializers and name not in inputs:
                     inputs.append(name)
-            produced.update(o for o in nodes[i].output if o)
+            produced.update(self.writes[i])
         wanted = set(self.graph_outputs)
-        outputs = [
-            o for i in members for o in nodes[i].output if o and (o in wanted or self.consumers.get(o, set()) - inside)
-        ]
+        outputs = [o for i in members for o in self.writes[i] if o in wanted or self.consumers.get(o, set()) - inside]
         return inputs, outputs
 
     def extract(self, members: list[int], name: str, opset: int) -> onnx.ModelProto:
         nodes = [self.model.graph.node[i] for i in members]
         inputs, outputs = self.boundary(members)
-        used = dict.fromkeys(n for node in nodes for n in node_inputs(node))  # first-use order
+        used = dict.fromkeys(n for i in members for n in self.reads[i])  # first-use order
         internal = {o for node in nodes for o in node.output} - set(outputs)
         opsets = self._opsets(opset)
         model = make_model(
