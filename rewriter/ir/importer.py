@@ -2,9 +2,9 @@
 
 onnx-graphsurgeon's importer builds every tensor and node through its constructors (an overridden
 __setattr__ per attribute, synchronized lists filled element by element) and re-derives each
-tensor's numpy dtype from onnx's type tables: 52 ms for the ConvTasNet example's 788 nodes and
-1,185 tensors, and `rewrite` imports a model at least once. Here the same objects come out in the
-same order, linked the same way, in a third of the time (tests/foundation/test_fd_import.py
+tensor's numpy dtype from onnx's type tables: 50-75 ms for the ConvTasNet example's 788 nodes and
+1,185 tensors on this container, and `rewrite` imports a model at least once. Here the same objects
+come out in the same order, linked the same way, in 20-35 ms (tests/foundation/test_fd_import.py
 compares the two graphs object by object).
 
 What this reads is what the graphs reaching it hold. A model with anything else (local functions,
