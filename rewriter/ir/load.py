@@ -9,6 +9,7 @@ rules (rules/common/passthrough.rw); dead nodes a pass (passes/remove_dead.py).
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -225,8 +226,10 @@ def inline_constants(graph: gs.Graph) -> bool:
     """Constant nodes become the constants they hold and Identities of constants are bypassed:
     what folding makes of them, without copying the graph through onnxruntime (the exporters put
     hundreds of them in a model; when nothing else is foldable, folding is skipped altogether).
-    Layout ops of constants (a rule's Unsqueeze of a weight) are evaluated in numpy. True if it
-    changed anything."""
+    Layout ops of constants (a rule's Unsqueeze of a weight) are evaluated in numpy, and so are
+    Shape (its start and end too) and Size of a value whose shape is static (torchaudio's group
+    norm reshapes back to Shape(x)): onnx-graphsurgeon's folding would copy the graph for them and
+    the model would go through another export, inference and import. True if it changed anything."""
     outputs = {t.name for t in graph.outputs}
     changed = False
     for node in graph.nodes:
@@ -243,6 +246,15 @@ def inline_constants(graph: gs.Graph) -> bool:
             node.outputs.clear()
             node.inputs.clear()
             out.to_constant(values)
+        elif node.op in ("Shape", "Size") and len(node.inputs) == 1 and _static(node.inputs[0].shape):
+            dims = [int(d) for d in node.inputs[0].shape]
+            if node.op == "Size":
+                values = np.array(math.prod(dims), dtype=np.int64)
+            else:  # start and end as Python slices them: negative from the back, clamped to the rank
+                end = node.attrs.get("end")
+                values = np.array(dims[int(node.attrs.get("start", 0)) : None if end is None else int(end)], np.int64)
+            node.outputs.clear()
+            out.to_constant(values)
         elif node.op == "Identity" and len(node.inputs) == 1 and isinstance(node.inputs[0], gs.Constant):
             for consumer in list(out.outputs):
                 for k, t in enumerate(consumer.inputs):
@@ -258,12 +270,12 @@ def inline_constants(graph: gs.Graph) -> bool:
     return changed
 
 
+def _static(shape) -> bool:
+    return shape is not None and all(isinstance(d, (int, np.integer)) and d >= 0 for d in shape)
+
+
 def _all_static(graph: gs.Graph) -> bool:
-    return all(
-        t.shape is not None and all(isinstance(d, (int, np.integer)) and d >= 0 for d in t.shape)
-        for t in graph.tensors().values()
-        if isinstance(t, gs.Variable)
-    )
+    return all(_static(t.shape) for t in graph.tensors().values() if isinstance(t, gs.Variable))
 
 
 def fold_constants(graph: gs.Graph) -> gs.Graph:
@@ -272,8 +284,11 @@ def fold_constants(graph: gs.Graph) -> gs.Graph:
     changes on every run), nor anything computed from them. Subgraphs are folded once inlined."""
     if not foldable(graph):  # gs copies the whole graph to fold: skip when there is nothing
         return graph
+    # gs folds a Shape to its input's whole shape, blind to opset 15's start and end: while such a
+    # Shape is left (inline_constants folds those of static inputs), gs folds no Shape at all
+    sliced = any(n.op == "Shape" and (n.attrs.get("start", 0) != 0 or "end" in n.attrs) for n in graph.nodes)
     graph.fold_constants(
-        fold_shapes=True,
+        fold_shapes=not sliced,
         error_ok=True,
         flatten_subgraphs=False,
         recurse_subgraphs=False,
