@@ -246,7 +246,7 @@ def inline_constants(graph: gs.Graph) -> bool:
             node.outputs.clear()
             node.inputs.clear()
             out.to_constant(values)
-        elif node.op in ("Shape", "Size") and len(node.inputs) == 1 and _static(node.inputs[0].shape):
+        elif node.op in ("Shape", "Size") and len(node.inputs) == 1 and static_shape(node.inputs[0].shape):
             dims = [int(d) for d in node.inputs[0].shape]
             if node.op == "Size":
                 values = np.array(math.prod(dims), dtype=np.int64)
@@ -270,12 +270,13 @@ def inline_constants(graph: gs.Graph) -> bool:
     return changed
 
 
-def _static(shape) -> bool:
+def static_shape(shape) -> bool:
+    """Every dim known: an integer, not negative (an unknown shape, None, is not static)."""
     return shape is not None and all(isinstance(d, (int, np.integer)) and d >= 0 for d in shape)
 
 
 def _all_static(graph: gs.Graph) -> bool:
-    return all(_static(t.shape) for t in graph.tensors().values() if isinstance(t, gs.Variable))
+    return all(static_shape(t.shape) for t in graph.tensors().values() if isinstance(t, gs.Variable))
 
 
 def fold_constants(graph: gs.Graph) -> gs.Graph:
@@ -301,7 +302,7 @@ def fold_constants(graph: gs.Graph) -> gs.Graph:
 def check_static(graph: gs.Graph) -> None:
     for tensor in graph.tensors().values():
         if isinstance(tensor, gs.Variable) and tensor.shape is not None:
-            if any(not isinstance(d, (int, np.integer)) or d < 0 for d in tensor.shape):
+            if not static_shape(tensor.shape):
                 producer = tensor.inputs[0].name if tensor.inputs else "a graph input"
                 raise UserError(
                     f"tensor {tensor.name!r} (from {producer}) has a dynamic shape "

@@ -49,7 +49,7 @@ class SegmentExtractor:
         nodes = [self.model.graph.node[i] for i in members]
         inputs, outputs = self.boundary(members)
         used = dict.fromkeys(n for i in members for n in self.reads[i])  # first-use order
-        internal = {o for node in nodes for o in node.output} - set(outputs)
+        internal = {o for i in members for o in self.writes[i]} - set(outputs)
         opsets = self._opsets(opset)
         model = make_model(
             nodes,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import onnx_graphsurgeon as gs
 
 from rewriter.errors import UserError
 from rewriter.ir.annotations import host_reason
 from rewriter.ir.composites import COMPOSITES
 from rewriter.ir.dtypes import dtype_name
+from rewriter.ir.load import static_shape
 from rewriter.ir.opfacts import CONV_OPS, RANDOM_OPS, node_conv_kind
 from rewriter.ir.scope import reads
 from rewriter.target import Target
@@ -29,10 +29,6 @@ class Placement:
 def _dtype_name(tensor) -> str | None:
     dtype = getattr(tensor, "dtype", None)
     return None if dtype is None else dtype_name(dtype)
-
-
-def _is_static(shape) -> bool:
-    return shape is not None and all(isinstance(d, (int, np.integer)) and d >= 0 for d in shape)
 
 
 def _attr(node: gs.Node, name: str):
@@ -58,7 +54,7 @@ def why_not(node: gs.Node, target: Target) -> str | None:
         if i in rule.const_inputs:
             return f"input {i} ({tensor.name}) must be a constant"
     for tensor in [t for t in reads(node) if isinstance(t, gs.Variable) and t.name] + list(node.outputs):
-        if not _is_static(tensor.shape):
+        if not static_shape(tensor.shape):
             return f"dynamic or unknown shape {tensor.shape} on {tensor.name}"
         dtype = _dtype_name(tensor)
         if dtype is not None and dtype not in target.dtypes:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from rewriter.target import TilingLimits
 from rewriter.tiling.graph import SegGraph
-from rewriter.tiling.limits import rows
+from rewriter.tiling.limits import row_limits, rows
 from rewriter.tiling.receptive import produced
 from rewriter.tiling.stages import Stage
 from rewriter.tiling.temporal import Geometry, align, geometry, intervals
@@ -43,8 +43,7 @@ def _lengths(g: SegGraph, st: Stage, tw: int) -> dict[str, int]:
 def _caps(g: SegGraph, st: Stage, limits: TilingLimits, block: int | None) -> dict[str, int]:
     """Each tensor a layer of the stage reads or writes -> the longest interval it may be computed
     on: the width cap, and channels (of its block) x length <= the row budget."""
-    cap = limits.width or limits.resources.max_width
-    budget = None if limits.width else limits.resources.layer_row_values
+    cap, budget = row_limits(limits)
     caps: dict[str, int] = {}
     for i in st.nodes:
         for x in rows(g, i):

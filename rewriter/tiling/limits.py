@@ -67,10 +67,15 @@ def rows(g: SegGraph, i: int) -> list[str]:
     return list(g.memo[key])
 
 
+def row_limits(limits: TilingLimits) -> tuple[int | None, int | None]:
+    """(width cap, channels x width budget) every tensor a Hailo layer reads or writes is held to:
+    the strict `--tile-width` replaces the resource model's row budget (None: no such limit)."""
+    return limits.width or limits.resources.max_width, None if limits.width else limits.resources.layer_row_values
+
+
 def exceeds(g: SegGraph, limits: TilingLimits) -> str | None:
     """Why the segment must be tiled, or None when it fits as one network."""
-    res = limits.resources
-    width_cap = limits.width or res.max_width
+    width_cap, budget = row_limits(limits)
     for i, node in enumerate(g.nodes):
         if limits.channels is not None and node.op_type in CONVS:
             cin, cout = conv_channels(g, i)
@@ -80,11 +85,8 @@ def exceeds(g: SegGraph, limits: TilingLimits) -> str | None:
             c, w = g.channels(x), g.width(x)
             if width_cap is not None and w > width_cap:
                 return f"tensor {x} is {w} wide (> {width_cap})"
-            if limits.width is None and c * w > res.layer_row_values:
-                return (
-                    f"{node.op_type} {node.name}: tensor {x} has {c} channels x {w} wide "
-                    f"(> {res.layer_row_values} per row)"
-                )
+            if budget is not None and c * w > budget:
+                return f"{node.op_type} {node.name}: tensor {x} has {c} channels x {w} wide (> {budget} per row)"
     return None
 
 
