@@ -23,6 +23,7 @@ from rewriter.ir.freeze import frozen_values
 from rewriter.ir.load import WORKING_OPSET, infer_shapes, load_graph, model_from_graph
 from rewriter.ir.order import toposort
 from rewriter.ir.outputs import check_computes_something, check_has_inputs, constant_outputs_as_nodes
+from rewriter.ir.prefetch import source_entry as prefetched_entry
 from rewriter.partition.causes import host_causes
 from rewriter.partition.partitioner import Partition, forced_host_nodes, partition
 from rewriter.plan.document import plan_document
@@ -269,9 +270,10 @@ def rewrite_to_plan(
     data inside the staged plan. Returns (result, plan document, warnings)."""
     from rewriter.plan.writer import write_plan
 
-    # the source's sha256 is taken beside the rewrite: file reads and hashlib release the GIL
+    # the source's sha256: the CLI's prefetch took it, or it is taken beside the rewrite (file reads
+    # and hashlib release the GIL)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        source_entry = pool.submit(file_entry, Path(model_path))
+        source_entry = pool.submit(lambda: prefetched_entry(model_path) or file_entry(Path(model_path)))
         result = rewrite(model_path, target, options)
         doc = result.document(target, model_path, source_entry.result())
     warnings: list[str] = []

@@ -200,6 +200,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         verb, parser = "convert", convert_parser()
         args = parser.parse_args(argv)
+    if verb in ("convert", "inspect"):  # the model is read beside the imports below
+        from rewriter.ir.prefetch import prefetch
+
+        prefetch(args.model)
     try:
         from rewriter.cli import commands
 

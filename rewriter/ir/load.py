@@ -32,6 +32,7 @@ from rewriter.ir.layout_eval import evaluate
 from rewriter.ir.opfacts import RANDOM_OPS
 from rewriter.ir.opset import convert_model, default_opset
 from rewriter.ir.padding import make_pads_explicit
+from rewriter.ir.prefetch import take_bytes
 from rewriter.ir.scope import proto_has_body
 from rewriter.ir.validate import check_sizes, check_structure
 
@@ -45,7 +46,13 @@ def read_model(path: str | os.PathLike) -> onnx.ModelProto:
     if not path.is_file():
         raise UserError(f"no such model file: {path}")
     try:
-        model = onnx.load(str(path), load_external_data=False)
+        data = take_bytes(path)  # read while the interpreter imported onnx (the CLI's prefetch)
+        if data is None:
+            model = onnx.load(str(path), load_external_data=False)
+        else:  # the format onnx.load infers from the file's extension
+            fmt = onnx.serialization.registry.get_format_from_file_extension(path.suffix)
+            model = onnx.load_model_from_string(data, format=fmt or "protobuf")
+            del data
     except Exception as exc:  # protobuf raises DecodeError and friends
         raise UserError(f"{path} is not an ONNX model ({type(exc).__name__})") from exc
     if not model.graph.node and not model.graph.output:
