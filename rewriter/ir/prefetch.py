@@ -26,39 +26,55 @@ def _identity(st: os.stat_result) -> tuple:
 
 
 class _Read:
-    """One file read and hashed on a daemon thread (it must never keep a failing CLI alive)."""
+    """One file read, then hashed, on a daemon thread (it must never keep a failing CLI alive).
+    The bytes are handed out as soon as they are read: a big model is parsed while it is hashed."""
 
     def __init__(self, path: str):
         self.path = path
         self.data: bytes | None = None
         self.entry: dict | None = None
         self.identity: tuple | None = None
-        self._done = threading.Event()
+        self._read, self._hashed = threading.Event(), threading.Event()
         threading.Thread(target=self._run, name="prefetch", daemon=True).start()
 
     def _run(self) -> None:
+        data = None
         try:
             with open(self.path, "rb") as fh:
                 identity = _identity(os.fstat(fh.fileno()))
                 data = fh.read()
-            if len(data) != identity[2]:
-                return  # written to while read: read it again later
-            self.entry = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-            self.data, self.identity = data, identity
+            if len(data) == identity[2]:  # else written to while read: read it again later
+                self.data, self.identity = data, identity
         except (OSError, MemoryError, ValueError):
             pass  # the caller reads the file itself and reports what is wrong
         finally:
-            self._done.set()
+            self._read.set()
+        try:
+            if self.identity is not None:
+                self.entry = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+        finally:
+            self._hashed.set()
 
-    def current(self) -> bool:
-        """Read completely, and the file at the path is still the one read."""
-        self._done.wait()
+    def _current(self, done: threading.Event) -> bool:
+        """`done` has happened, the read was complete, and the file at the path is still the one read."""
+        done.wait()
         if self.identity is None:
             return False
         try:
             return _identity(os.stat(self.path)) == self.identity
         except OSError:
             return False
+
+    def take(self) -> bytes | None:
+        if not self._current(self._read):
+            return None
+        data, self.data = self.data, None
+        return data
+
+    def record(self) -> dict | None:
+        if not self._current(self._hashed) or self.entry is None:
+            return None
+        return dict(self.entry)
 
 
 def _key(path: str | os.PathLike) -> str:
@@ -83,19 +99,14 @@ def take_bytes(path: str | os.PathLike) -> bytes | None:
     None when nothing was prefetched or the file changed since."""
     with _lock:
         read = _pending.get(_key(path))
-    if read is None or not read.current():
-        return None
-    data, read.data = read.data, None
-    return data
+    return None if read is None else read.take()
 
 
 def source_entry(path: str | os.PathLike) -> dict | None:
     """{"sha256", "bytes"} of the prefetched file (runtime.schema.file_entry's record), or None."""
     with _lock:
         read = _pending.get(_key(path))
-    if read is None or not read.current():
-        return None
-    return dict(read.entry)
+    return None if read is None else read.record()
 
 
 def forget() -> None:
