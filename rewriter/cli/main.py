@@ -204,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         from rewriter.ir.prefetch import prefetch
 
         prefetch(args.model)
+        import_numpy_with_one_blas_thread()
     try:
         from rewriter.cli import commands
 
@@ -219,6 +220,24 @@ def main(argv: list[str] | None = None) -> int:
         if known is None:
             return _internal_error(args, exc)
         return _fail(args, known)
+
+
+BLAS_THREADS = "OPENBLAS_NUM_THREADS"
+
+
+def import_numpy_with_one_blas_thread() -> None:
+    """numpy's OpenBLAS starts a worker thread per extra core when numpy is imported, and each spins
+    for about 0.1 s of CPU before it sleeps: on a 2-core board, the core the prefetch and the plan
+    writer run on. A conversion calls no BLAS routine worth a second thread, so it imports numpy
+    with one (unless the user set OPENBLAS_NUM_THREADS); the variable is not left set for anything
+    the process starts later."""
+    if "numpy" in sys.modules or BLAS_THREADS in os.environ:
+        return
+    os.environ[BLAS_THREADS] = "1"
+    try:
+        import numpy  # noqa: F401
+    finally:
+        del os.environ[BLAS_THREADS]
 
 
 def run() -> None:
