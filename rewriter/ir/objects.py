@@ -11,7 +11,10 @@ same order, the same synchronized lists, linked into their tensors' lists exactl
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
+import onnx
 import onnx_graphsurgeon as gs
 from onnx_graphsurgeon.ir.tensor import LazyValues
 from onnx_graphsurgeon.util.misc import SynchronizedList, volume
@@ -62,10 +65,31 @@ def constant(name: str, values: np.ndarray) -> gs.Constant:
     return c
 
 
+class RawValues(LazyValues):
+    """gs's LazyValues, loaded without gs's copy of onnx's array: a tensor's raw_data (the common
+    case) is read as a read-only view of the bytes protobuf hands out (one copy of the weight
+    instead of two). Read-only on purpose: a weight's values are shared by every node that reads
+    it, so a helper must make new arrays rather than edit them in place. Anything else (typed
+    fields, external data, big-endian hosts, a size that does not match) loads as gs loads it."""
+
+    def load(self):
+        t = self.tensor
+        if t.HasField("raw_data") and t.data_location != onnx.TensorProto.EXTERNAL and _LITTLE:
+            try:
+                return np.frombuffer(t.raw_data, dtype=self.dtype).reshape(tuple(t.dims))
+            except ValueError:
+                pass  # a malformed tensor: gs's loader says what is wrong with it
+        return super().load()
+
+
+_LITTLE = sys.byteorder == "little"
+
+
 def lazy_constant(tensor, dtype: np.dtype, data_location: int | None = None) -> gs.Constant:
     """gs.Constant(tensor.name, LazyValues(tensor), data_location) of an onnx TensorProto whose
-    data type is numpy's `dtype`: the values are read only when asked for, as gs's importer does."""
-    lazy = _new(LazyValues)
+    data type is numpy's `dtype`: the values are read only when asked for, as gs's importer does
+    (RawValues: one copy fewer)."""
+    lazy = _new(RawValues)
     d = lazy.__dict__
     d["tensor"] = tensor
     d["shape"] = tensor.dims

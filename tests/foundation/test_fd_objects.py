@@ -78,3 +78,70 @@ def test_a_constant_is_gs_constant(values):
 def test_a_constant_of_anything_but_an_array_is_refused():
     with pytest.raises(TypeError, match="numpy array"):
         objects.constant("c", [1, 2])
+
+
+# -- lazy constants: RawValues loads what gs's LazyValues loads, with one copy fewer
+RAW_CASES = [
+    (np.float32, [4, 3, 5]),
+    (np.float16, [2, 7]),
+    (np.float64, [3]),
+    (np.int64, [2, 2]),
+    (np.int8, [9]),
+    (np.uint8, [1, 4]),
+    (np.bool_, [6]),
+    (np.float32, []),  # a scalar
+    (np.float32, [0, 3]),  # empty
+]
+
+
+def _tensor_proto(dtype, dims, raw: bool):
+    from onnx import numpy_helper
+
+    rng = np.random.default_rng(len(dims))
+    values = (rng.standard_normal(dims) * 50).astype(dtype)
+    proto = numpy_helper.from_array(values, name="w")
+    if not raw:  # the typed field (float_data, int64_data, ...) instead of raw_data
+        from onnx import helper
+
+        proto = helper.make_tensor("w", proto.data_type, dims, values.flatten().tolist(), raw=False)
+    return proto, values
+
+
+@pytest.mark.parametrize("raw", [True, False], ids=["raw_data", "typed_field"])
+@pytest.mark.parametrize(("dtype", "dims"), RAW_CASES, ids=[f"{np.dtype(d).name}{s}" for d, s in RAW_CASES])
+def test_lazy_constant_loads_what_gs_loads(dtype, dims, raw):
+    from onnx_graphsurgeon.ir.tensor import LazyValues
+
+    proto, values = _tensor_proto(dtype, dims, raw)
+    const = objects.lazy_constant(proto, np.dtype(dtype))
+    assert isinstance(const._values, LazyValues) and const.shape == list(dims)  # gs reads it as its own
+    got, want = const.values, LazyValues(proto).load()
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(got, values)
+
+
+def test_raw_values_are_one_read_only_copy():
+    """A raw_data weight is a view of the bytes protobuf hands out; writing into it (which would
+    change the weight for every node that reads it) raises instead."""
+    proto, _ = _tensor_proto(np.float32, [8, 4], raw=True)
+    values = objects.lazy_constant(proto, np.dtype(np.float32)).values
+    base = values
+    while isinstance(base, np.ndarray):
+        base = base.base
+    assert not values.flags.writeable and isinstance(base, bytes)
+    with pytest.raises(ValueError, match="read-only"):
+        values[0, 0] = 1.0
+    assert objects.lazy_constant(proto, np.dtype(np.float32)).values is not values  # each load its own
+
+
+def test_a_malformed_raw_tensor_fails_as_gs_fails():
+    from onnx_graphsurgeon.ir.tensor import LazyValues
+
+    proto, _ = _tensor_proto(np.float32, [8, 4], raw=True)
+    proto.raw_data = proto.raw_data[:-4]  # one value short
+    with pytest.raises(ValueError) as ours:
+        _ = objects.lazy_constant(proto, np.dtype(np.float32)).values
+    with pytest.raises(ValueError) as theirs:
+        LazyValues(proto).load()
+    assert str(ours.value) == str(theirs.value)
