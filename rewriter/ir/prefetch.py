@@ -34,6 +34,7 @@ class _Read:
         self.data: bytes | None = None
         self.entry: dict | None = None
         self.identity: tuple | None = None
+        self.taken = False  # the bytes were converted: the record is theirs, whatever the file is now
         self._read, self._hashed = threading.Event(), threading.Event()
         threading.Thread(target=self._run, name="prefetch", daemon=True).start()
 
@@ -66,15 +67,17 @@ class _Read:
             return False
 
     def take(self) -> bytes | None:
-        if not self._current(self._read):
+        if self.taken or not self._current(self._read):
             return None
-        data, self.data = self.data, None
+        data, self.data, self.taken = self.data, None, True
         return data
 
     def record(self) -> dict | None:
-        if not self._current(self._hashed) or self.entry is None:
+        if self.taken:
+            self._hashed.wait()
+        elif not self._current(self._hashed):
             return None
-        return dict(self.entry)
+        return None if self.entry is None else dict(self.entry)
 
 
 def _key(path: str | os.PathLike) -> str:
@@ -109,7 +112,10 @@ def source_entry(path: str | os.PathLike) -> dict | None:
     return None if read is None else read.record()
 
 
-def forget() -> None:
-    """Drop every prefetched file (tests; a library caller that rewrote the file in place)."""
+def forget(path: str | os.PathLike | None = None) -> None:
+    """Drop what was prefetched of `path` (the CLI, when its command is done), or of every file."""
     with _lock:
-        _pending.clear()
+        if path is None:
+            _pending.clear()
+        else:
+            _pending.pop(_key(path), None)

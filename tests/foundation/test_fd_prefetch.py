@@ -87,3 +87,22 @@ def test_cli_errors_are_unchanged(tmp_path, capsys):
     assert quiet_cli(bad, "-o", tmp_path / "out.plan") == 2
     assert quiet_cli(tmp_path / "missing.onnx", "-o", tmp_path / "out2.plan") == 2
     assert not (tmp_path / "out.plan").exists() and not (tmp_path / "out2.plan").exists()
+
+
+def test_the_record_is_of_the_bytes_converted(tmp_path):
+    """Once the bytes are taken (and converted), the plan's source record is theirs even if the
+    file changes before the plan is written."""
+    path = save(conv_chain_model(), tmp_path / "m.onnx")
+    before = file_entry(path)
+    prefetch.prefetch(path)
+    assert prefetch.take_bytes(path) is not None
+    save(conv_chain_model(channels=4), path)
+    os.utime(path, ns=(1, 1))
+    assert prefetch.source_entry(path) == before != file_entry(path)
+
+
+def test_the_cli_lets_go_of_what_it_prefetched(tmp_path):
+    path = save(conv_chain_model(), tmp_path / "m.onnx")
+    assert quiet_cli(path, "-o", tmp_path / "out.plan") == 0
+    assert quiet_cli(tmp_path / "m.onnx", "--target", "no-such-target", "-o", tmp_path / "x.plan") == 2
+    assert prefetch.source_entry(path) is None and prefetch.take_bytes(path) is None
