@@ -342,6 +342,10 @@ def test_validation_compares_written_records_and_reads_every_other_file(conv_pla
     assert read == []
     validate(out, known, {})
     assert sorted(read) == sorted(rel.split("/")[-1] for rel in records)
+    read.clear()
+    some = dict(list(records.items())[1:])  # records for all files but one: only that one is read
+    validate(out, known, some)
+    assert read == [rel.split("/")[-1] for rel in records if rel not in some]
     first = sorted(records)[0]
     stale = dict(records, **{first: {"sha256": "0" * 64, "bytes": records[first]["bytes"]}})
     with pytest.raises(PlanError, match=f"{first} does not match its sha256"):
