@@ -6,16 +6,17 @@ source record then `take` the bytes and the digest instead of reading the file (
 File reads and hashlib release the GIL, so the imports do not wait for them. Both are only used if
 the file is still the one that was read (same device, inode, size and modification time), and any
 failure of the thread just means the file is read as before, where a user's mistake (no such file,
-no permission) gets its usual message. Imports only the standard library: the CLI imports this
-before anything heavy.
+no permission) gets its usual message. Imports only the standard library and the plan schema (no
+numpy): the CLI imports this before anything heavy.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from pathlib import Path
+
+from runtime.schema import bytes_entry
 
 _pending: dict[str, _Read] = {}
 _lock = threading.Lock()
@@ -52,7 +53,7 @@ class _Read:
             self._read.set()
         try:
             if self.identity is not None:
-                self.entry = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+                self.entry = bytes_entry(data)
         finally:
             self._hashed.set()
 
@@ -97,18 +98,21 @@ def prefetch(path: str | os.PathLike) -> None:
             _pending[key] = _Read(key)
 
 
+def _pending_read(path: str | os.PathLike) -> _Read | None:
+    with _lock:
+        return _pending.get(_key(path))
+
+
 def take_bytes(path: str | os.PathLike) -> bytes | None:
     """The file's prefetched bytes (handed out once: the caller owns the memory from now on), or
     None when nothing was prefetched or the file changed since."""
-    with _lock:
-        read = _pending.get(_key(path))
+    read = _pending_read(path)
     return None if read is None else read.take()
 
 
 def source_entry(path: str | os.PathLike) -> dict | None:
     """{"sha256", "bytes"} of the prefetched file (runtime.schema.file_entry's record), or None."""
-    with _lock:
-        read = _pending.get(_key(path))
+    read = _pending_read(path)
     return None if read is None else read.record()
 
 
