@@ -90,6 +90,14 @@ def gemm_weight_as_conv(w, trans_b: int):
     return np.ascontiguousarray(w).reshape(w.shape[0], w.shape[1], 1, 1)
 
 
+@native_helper("linear_weight_as_conv", kinds=("const", "attr"), symbolic=True)
+def linear_weight_as_conv(w, rank: int):
+    """MatMul's constant B [C, K] (x @ B over the last axis of a rank-`rank` tensor) as the weight
+    [K, C, 1, ...] of the 1x1 conv that computes the same over axis 1 of the channels-first tensor."""
+    w = np.asarray(w)
+    return np.ascontiguousarray(w.T).reshape(w.shape[1], w.shape[0], *([1] * (int(rank) - 2)))
+
+
 @native_helper("gemm_bias", kinds=("any", "const", "attr"), symbolic=True)
 def gemm_bias(c, w, trans_b: int):
     """Gemm's C as a per-output bias [N] (C may be missing, a scalar, [N] or [1, N])."""
