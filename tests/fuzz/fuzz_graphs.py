@@ -5,7 +5,8 @@ dilations and padding, ConvTranspose, BatchNormalization, max/average/global poo
 Add/Sub/Mul/Concat skip structures (a value used twice, a tensor with itself), constants broadcast
 per channel, Div, Pad, Slice, Resize, Softmax, ReduceMean, Reshape/Transpose/Squeeze/Unsqueeze
 between 1-D and 2-D, FSQ-style Round, If nodes whose branches read main-graph tensors, Gemm heads,
-middle tensors as extra graph outputs. Every node's output shape comes from onnx's strict shape
+ConvNeXt-style channels-last blocks (Transpose, LayerNorm, MatMul, GELU, layer scale, Transpose
+back), middle tensors as extra graph outputs. Every node's output shape comes from onnx's strict shape
 inference; a model is kept only if onnxruntime runs it.
 """
 
@@ -452,6 +453,55 @@ def gemm_head(b: _Builder, rng):
     return out
 
 
+def channels_last(b: _Builder, rng):
+    """A ConvNeXt / Vocos block on a channels-last view: Transpose to [N, T, C] / [N, H, W, C],
+    optionally LayerNorm over C, Linear (MatMul, optional bias), optionally GELU in one of the forms
+    exporters write, optionally a second Linear back to C and a layer scale, Transpose back,
+    optionally the residual."""
+    x = _pick(b, rng)
+    if x is None:
+        return None
+    shape = b.shapes[x]
+    rank, c = len(shape), shape[1]
+    to_last = [0] + list(range(2, rank)) + [1]
+    to_first = [0, rank - 1] + list(range(1, rank - 1))
+    t = b.try_node("Transpose", [x], {"perm": to_last})
+    if t and rng.random() < 0.6:
+        scale, bias = b.const(rng.uniform(0.5, 1.5, c).astype(np.float32)), b.const(np.zeros(c, np.float32))
+        t = b.try_node("LayerNormalization", [t[0], scale, bias], {"axis": -1, "epsilon": 1e-5})
+    hidden = int(rng.choice([c, 2 * c, 3 * c, 4]))
+    y = t and b.try_node("MatMul", [t[0], b.weights([c, hidden], 1.0 / math.sqrt(c))])
+    if y and rng.random() < 0.7:
+        y = b.try_node("Add", [y[0], b.const(rng.standard_normal(hidden).astype(np.float32) * 0.1)])
+    if y and rng.random() < 0.6:
+        y = _gelu(b, rng, y[0])
+    if y and rng.random() < 0.6:
+        y = b.try_node("MatMul", [y[0], b.weights([hidden, c], 1.0 / math.sqrt(hidden))])
+        if y and rng.random() < 0.5:
+            y = b.try_node("Mul", [y[0], b.const(rng.uniform(0.5, 1.5, c).astype(np.float32))])
+    back = y and b.try_node("Transpose", [y[0]], {"perm": to_first})
+    if back and b.shapes[back[0]] == shape and rng.random() < 0.5:
+        back = b.try_node("Add", [x, back[0]])
+    return _push(b, back)
+
+
+def _gelu(b: _Builder, rng, x: str):
+    """x * 0.5 * (1 + erf(x / sqrt 2)), scaled by Div or by Mul, halved at the end or first."""
+    if rng.random() < 0.5:
+        d = b.try_node("Div", [x, b.const(np.float32(math.sqrt(2)))])
+    else:
+        d = b.try_node("Mul", [x, b.const(np.float32(1 / math.sqrt(2)))])
+    e = d and b.try_node("Erf", [d[0]])
+    f = e and b.try_node("Add", [e[0], b.const(np.float32(1.0))])
+    if not f:
+        return None
+    if rng.random() < 0.5:
+        g = b.try_node("Mul", [x, f[0]])
+        return g and b.try_node("Mul", [g[0], b.const(np.float32(0.5))])
+    h = b.try_node("Mul", [x, b.const(np.float32(0.5))])
+    return h and b.try_node("Mul", [h[0], f[0]])
+
+
 def head_act(b: _Builder, rng):
     x = b.heads[-1]
     out = b.try_node(str(rng.choice(["Relu", "Sigmoid", "Softmax"])), [x])
@@ -475,6 +525,7 @@ BUILDERS = {
     "misc": misc,
     "gemm_head": gemm_head,
     "head_act": head_act,
+    "channels_last": channels_last,
 }
 OP_WEIGHTS = {
     "conv": 8,
@@ -490,4 +541,5 @@ OP_WEIGHTS = {
     "if": 0.7,
     "misc": 1.5,
     "gemm_head": 0.5,
+    "channels_last": 1,
 }
