@@ -232,6 +232,42 @@ def test_global_norms_become_one_layer_norm_on_the_host(tmp_path, target, form):
     assert res.ops("hailo")["Mul"] >= 1 and res.ops("hailo")["Add"] >= 1  # the affine stays on Hailo
 
 
+@pytest.mark.parametrize("case", ["affine", "no_affine", "per_time_scale", "other_axis"])
+def test_last_axis_norm_written_out(tmp_path, target, case):
+    """LayerNorm(C) on [N, T, C] as exporters write it below opset 17 becomes one
+    LayerNormalization(axis=-1) that takes the per-channel scale and shift (the opset-17 form);
+    a scale that is not one value per channel (one per time step) stays a Mul and so does the shift
+    after it; a mean over another axis stays as is."""
+    c, t = 6, 11
+    axes = [1] if case == "other_axis" else [-1]
+    nodes = [
+        helper.make_node("Transpose", ["x"], ["xt"], perm=[0, 2, 1]),
+        helper.make_node("ReduceMean", ["xt"], ["m"], axes=axes, keepdims=1),
+        helper.make_node("Sub", ["xt", "m"], ["d"]),
+        helper.make_node("Pow", ["d", "two"], ["q"]),
+        helper.make_node("ReduceMean", ["q"], ["v"], axes=axes, keepdims=1),
+        helper.make_node("Add", ["v", "eps"], ["ve"]),
+        helper.make_node("Sqrt", ["ve"], ["s"]),
+        helper.make_node("Div", ["d", "s"], ["n" if case != "no_affine" else "y"]),
+    ]
+    rng = np.random.default_rng(2)
+    inits = [const("two", np.float32(2.0)), const("eps", np.float32(1e-5))]
+    if case != "no_affine":
+        gamma = rng.uniform(0.5, 1.5, [t, 1] if case == "per_time_scale" else [c]).astype(np.float32)
+        beta = rng.standard_normal(c).astype(np.float32)
+        nodes += [helper.make_node("Mul", ["n", "gamma"], ["ng"]), helper.make_node("Add", ["ng", "beta"], ["y"])]
+        inits += [const("gamma", gamma), const("beta", beta)]
+    model = make_model(nodes, [vi("x", [1, c, t])], [vi("y", None)], inits)
+    res = rewrite_and_run(model, tmp_path, target=target)
+    ops = res.ops()
+    if case == "other_axis":
+        assert "LayerNormalization" not in ops and ops["ReduceMean"] == 2
+        return
+    assert ops["LayerNormalization"] == 1 and "ReduceMean" not in ops and "Sqrt" not in ops
+    left = {"affine": 0, "no_affine": 0, "per_time_scale": 2}[case]  # the affine's Mul and Add not taken in
+    assert ops.get("Mul", 0) + ops.get("Add", 0) == left
+
+
 def test_concat_of_eight_converted_chunks(tmp_path, target):
     """ECAPA-TDNN's Res2Net block: Split in 8, a conv chain over the chunks, Concat of all 8."""
     first, w0 = _conv1d("h", "x", 4, 16, 1)
