@@ -466,9 +466,12 @@ def channels_last(b: _Builder, rng):
     to_last = [0] + list(range(2, rank)) + [1]
     to_first = [0, rank - 1] + list(range(1, rank - 1))
     t = b.try_node("Transpose", [x], {"perm": to_last})
-    if t and rng.random() < 0.6:
+    norm = rng.random()
+    if t and norm < 0.4:
         scale, bias = b.const(rng.uniform(0.5, 1.5, c).astype(np.float32)), b.const(np.zeros(c, np.float32))
         t = b.try_node("LayerNormalization", [t[0], scale, bias], {"axis": -1, "epsilon": 1e-5})
+    elif t and norm < 0.6:
+        t = _layer_norm_written_out(b, rng, t[0], c)
     hidden = int(rng.choice([c, 2 * c, 3 * c, 4]))
     y = t and b.try_node("MatMul", [t[0], b.weights([c, hidden], 1.0 / math.sqrt(c))])
     if y and rng.random() < 0.7:
@@ -483,6 +486,19 @@ def channels_last(b: _Builder, rng):
     if back and b.shapes[back[0]] == shape and rng.random() < 0.5:
         back = b.try_node("Add", [x, back[0]])
     return _push(b, back)
+
+
+def _layer_norm_written_out(b: _Builder, rng, x: str, c: int):
+    """LayerNorm over the last axis as exporters write it below opset 17, with its affine part."""
+    m = b.try_node("ReduceMean", [x], {"axes": [-1], "keepdims": 1})
+    d = m and b.try_node("Sub", [x, m[0]])
+    q = d and b.try_node("Pow", [d[0], b.const(np.float32(2.0))])
+    v = q and b.try_node("ReduceMean", [q[0]], {"axes": [-1], "keepdims": 1})
+    ve = v and b.try_node("Add", [v[0], b.const(np.float32(1e-5))])
+    s = ve and b.try_node("Sqrt", [ve[0]])
+    n = s and b.try_node("Div", [d[0], s[0]])
+    g = n and b.try_node("Mul", [n[0], b.const(rng.uniform(0.5, 1.5, c).astype(np.float32))])
+    return g and b.try_node("Add", [g[0], b.const(rng.standard_normal(c).astype(np.float32) * 0.1)])
 
 
 def _gelu(b: _Builder, rng, x: str):

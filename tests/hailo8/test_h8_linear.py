@@ -79,6 +79,32 @@ def test_vocos_blocks_keep_linear_layers_on_hailo(dynamo, opset, tmp_path, targe
     _assert_linear_layers_on_hailo(res, blocks=2)
 
 
+class VocosBackbone(torch.nn.Module):
+    """Vocos' backbone: embedding conv, a LayerNorm over the channels (Transpose, LayerNorm,
+    Transpose back), the blocks: the first block's residual reads the Transpose of a LayerNorm."""
+
+    def __init__(self, c=8, blocks=2):
+        super().__init__()
+        self.embed, self.norm = torch.nn.Conv1d(4, c, 7, padding=3), torch.nn.LayerNorm(c, eps=1e-6)
+        self.blocks = torch.nn.Sequential(*[VocosBlock(c) for _ in range(blocks)])
+
+    def forward(self, x):
+        return self.blocks(self.norm(self.embed(x).transpose(1, 2)).transpose(1, 2))
+
+
+def test_vocos_backbone_keeps_residuals_on_hailo(tmp_path, target):
+    """The residual Add of a Transposed LayerNorm output and the block's Transposed output is not
+    joined behind one Transpose (it would run channels-last, on the host): it stays beside the
+    convs. One Hailo segment per LayerNorm plus the embedding."""
+    torch.manual_seed(0)
+    path = torch_export(VocosBackbone(), torch.randn(1, 4, 29), tmp_path / "backbone.onnx")
+    res = rewrite_and_run(path, tmp_path, target=target)
+    assert_hailo_clean(res)
+    host = res.ops("host")
+    assert set(host) <= {"Transpose", "LayerNormalization", "Squeeze", "Unsqueeze"}, host
+    assert len(res.steps_on("hailo")) == host["LayerNormalization"] + 1 == 4
+
+
 def test_convnext_block_keeps_linear_layers_on_hailo(tmp_path, target):
     torch.manual_seed(0)
     path = torch_export(ConvNeXtBlock(), torch.randn(1, 8, 5, 7), tmp_path / "cnblock.onnx")
