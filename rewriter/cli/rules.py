@@ -35,7 +35,7 @@ def rules_table(listed, width: int = LIST_WIDTH) -> str:
     room = max(30, width - 4 - max((len(r[0]) for r in rows), default=4) - max((len(r[1]) for r in rows), default=4))
     wrapped = []
     for name, where, summary in rows:
-        parts = textwrap.wrap(summary, room) or [""]
+        parts = textwrap.wrap(summary, room, break_on_hyphens=False) or [""]  # "channels-first" stays one word
         wrapped += [[name, where, parts[0]], *[["", "", more] for more in parts[1:]]]
     return table(["rule", "file", "summary"], wrapped)
 
