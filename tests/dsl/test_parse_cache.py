@@ -95,18 +95,39 @@ def forge(path: Path, edit) -> None:
     path.write_text(json.dumps(entry))
 
 
+def _field(node: list, name: str) -> int:
+    """Index of field `name` in a node's positional array ([class, fields...])."""
+    return 1 + parse_cache._FIELDS[node[0]].index(name)
+
+
 def rename_first_rule(rules):
-    rules[0]["name"] = "forged" + rules[0]["name"][6:]
+    rule = rules[1]  # rules[0] is the list's tag
+    k = _field(rule, "name")
+    rule[k] = "forged" + rule[k][6:]
 
 
 def rename_a_value(rules):
     """The first pattern's first output renamed: a rule that would rewrite another value."""
-    rules[0]["match"][0]["outputs"][0] = "forged"
+    rule = rules[1]
+    first = rule[_field(rule, "match")][1]
+    first[_field(first, "outputs")][1] = "forged"
 
 
 def swap_a_class(rules):
     """A node of a class the syntax trees do not have."""
-    rules[0]["@"] = "Popen"
+    rules[1][0] = "Popen"
+
+
+def swap_a_nested_class(rules):
+    """The same deep inside a rule: its first pattern node."""
+    rule = rules[1]
+    rule[_field(rule, "match")][1][0] = "Popen"
+
+
+def add_a_field(rules):
+    """A node with one value more than its class has fields."""
+    rule = rules[1]
+    rule[_field(rule, "match")][1].append("extra")
 
 
 @pytest.mark.parametrize(
@@ -114,11 +135,13 @@ def swap_a_class(rules):
     [
         lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]),  # truncated
         lambda p: p.write_bytes(b"\xff\xfe" + p.read_bytes()),  # not UTF-8
-        lambda p: p.write_text(p.read_text().replace('\\"@\\"', '\\"Q\\"', 1)),  # checksum mismatch
+        lambda p: p.write_text(p.read_text().replace('\\"RuleDef\\"', '\\"Q\\"', 1)),  # checksum mismatch
         lambda p: p.write_text(json.dumps({**json.loads(p.read_text()), "key": "0" * 64})),  # foreign key
         lambda p: forge(p, rename_first_rule),  # consistent forgeries
         lambda p: forge(p, rename_a_value),
         lambda p: forge(p, swap_a_class),
+        lambda p: forge(p, swap_a_nested_class),
+        lambda p: forge(p, add_a_field),
         lambda p: p.chmod(0o666),  # others may write it
         lambda p: p.write_text(
             json.dumps({"key": p.stem, "rules": "[" * 100000, "sha256": parse_cache._digest("[" * 100000)})
@@ -132,6 +155,8 @@ def swap_a_class(rules):
         "forged-name",
         "forged-value",
         "forged-class",
+        "forged-nested-class",
+        "forged-field",
         "world-writable",
         "deep",
     ],
