@@ -82,20 +82,19 @@ def compose_perm(first, second):
     return [int(first[i]) for i in second]
 
 
-@native_helper("gemm_weight_as_conv", kinds=("const", "attr"), symbolic=True)
-def gemm_weight_as_conv(w, trans_b: int):
-    """Gemm B ([K, N], or [N, K] with transB) -> 1x1 conv weights [N, K, 1, 1]."""
-    w = np.asarray(w)
-    w = w if int(trans_b) else w.T
-    return np.ascontiguousarray(w).reshape(w.shape[0], w.shape[1], 1, 1)
-
-
 @native_helper("linear_weight_as_conv", kinds=("const", "attr"), symbolic=True)
 def linear_weight_as_conv(w, rank: int):
     """MatMul's constant B [C, K] (x @ B over the last axis of a rank-`rank` tensor) as the weight
     [K, C, 1, ...] of the 1x1 conv that computes the same over axis 1 of the channels-first tensor."""
     w = np.asarray(w)
     return np.ascontiguousarray(w.T).reshape(w.shape[1], w.shape[0], *([1] * (int(rank) - 2)))
+
+
+@native_helper("gemm_weight_as_conv", kinds=("const", "attr"), symbolic=True)
+def gemm_weight_as_conv(w, trans_b: int):
+    """Gemm B ([K, N], or [N, K] with transB) -> 1x1 conv weights [N, K, 1, 1]."""
+    w = np.asarray(w)
+    return linear_weight_as_conv(w.T if int(trans_b) else w, 4)
 
 
 @native_helper("gemm_bias", kinds=("any", "const", "attr"), symbolic=True)

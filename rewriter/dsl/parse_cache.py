@@ -133,9 +133,11 @@ def data_to_rules(payload: str, text: str) -> list:
         elif name in ("MatchNode", "RewriteNode"):
             if name == "MatchNode":
                 at(node.op_pos, node.op)
-            if type(node.output_pos) is not list or type(node.outputs) is not list:
-                raise BadEntry("bad output positions")
-            if len(node.output_pos) != len(node.outputs):
+            if (
+                type(node.output_pos) is not list
+                or type(node.outputs) is not list
+                or len(node.output_pos) != len(node.outputs)
+            ):
                 raise BadEntry("bad output positions")
             for pos, word in zip(node.output_pos, node.outputs):
                 at(pos, word)
