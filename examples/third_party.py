@@ -212,6 +212,24 @@ _torch_entry(
     notes="AveragePool-19, ReduceMean-18",
 )
 _torch_entry(
+    "tv_densenet121_ts",
+    _tv("densenet121"),
+    IMAGE,
+    ("torchvision",),
+    "torchscript",
+    tier="full",
+    notes="every layer concatenates all earlier feature maps",
+)
+_torch_entry(
+    "tv_convnext_tiny_dynamo",
+    _tv("convnext_tiny"),
+    IMAGE,
+    ("torchvision",),
+    "dynamo",
+    tier="full",
+    notes="channels-last Linear layers, LayerNorm (host), layer scale",
+)
+_torch_entry(
     "timm_efficientnet_b0_ts",
     _timm("efficientnet_b0"),
     IMAGE,
@@ -276,6 +294,14 @@ _torch_entry(
     "dynamo",
     tier="full",
     notes="GroupNorm(1, C) as GroupNormalization-21 / its decomposition",
+)
+_torch_entry(
+    "ta_wav2letter_dynamo",
+    lambda: import_torchaudio().models.Wav2Letter(num_classes=40, input_type="waveform", num_features=1),
+    [(1, 1, 8000)],
+    ("torchaudio",),
+    "dynamo",
+    notes="strided Conv1d stack on the waveform, LogSoftmax over classes (host)",
 )
 _torch_entry(
     "ta_wav2vec2_fe_small_dynamo",

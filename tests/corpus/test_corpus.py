@@ -37,6 +37,7 @@ MAX_HAILO_SEGMENTS = {
     "tv_mobilenet_v3_small_ts": 1,
     "timm_resnet10t_dynamo": 1,
     "ta_wav2vec2_fe_small_dynamo": 2,
+    "ta_wav2letter_dynamo": 1,
     "ta_convtasnet_small_ts": 6,
     "handbuilt_conv_tasnet_small_ts": 6,
     "silero/silero_vad": 2,
