@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 
@@ -192,6 +192,7 @@ class RuleDef:
     opvars: dict = field(default_factory=dict)  # name -> OpVar
     host: list = field(default_factory=list)  # HostPin statements
     lets: dict = field(default_factory=dict)  # file-level `let NAME = expr`: name -> LetDef
+    defs: dict = field(default_factory=dict)  # file-level `def NAME(params) = expr`: name -> FuncDef
 
 
 @dataclass
@@ -201,6 +202,17 @@ class LetDef:
     name: str
     value: Expr
     pos: Pos
+
+
+@dataclass
+class FuncDef:
+    """`def NAME(p, q) = expr` at file level: a named expression over its parameters."""
+
+    name: str
+    params: list[str]
+    body: Expr
+    pos: Pos
+    param_pos: list[Pos]
 
 
 @dataclass
@@ -236,3 +248,29 @@ def walk(e: Expr):
         kids = [e.left, e.right]
     for k in kids:
         yield from walk(k)
+
+
+def map_children(e: Expr, f) -> Expr:
+    """A copy of e whose direct sub-expressions are f(sub) (e itself when it has none)."""
+    if isinstance(e, ListE):
+        return replace(e, items=[f(k) for k in e.items])
+    if isinstance(e, Call):
+        attrs = (
+            None if e.attrs is None else [replace(a, value=f(a.value)) if a.value is not None else a for a in e.attrs]
+        )
+        return replace(e, args=[f(k) for k in e.args], attrs=attrs)
+    if isinstance(e, Attr):
+        return replace(e, obj=f(e.obj))
+    if isinstance(e, Spread):
+        return replace(e, x=f(e.x))
+    if isinstance(e, ListComp):
+        return replace(e, item=f(e.item), seq=f(e.seq))
+    if isinstance(e, Index):
+        return replace(e, obj=f(e.obj), index=f(e.index))
+    if isinstance(e, Slice):
+        return replace(e, obj=f(e.obj), lo=None if e.lo is None else f(e.lo), hi=None if e.hi is None else f(e.hi))
+    if isinstance(e, Unary):
+        return replace(e, x=f(e.x))
+    if isinstance(e, Bin):
+        return replace(e, left=f(e.left), right=f(e.right))
+    return e

@@ -184,6 +184,11 @@ class _ToAst(Transformer):
     def let_def(self, meta, c):
         return A.LetDef(str(c[0]), c[1], _pos(c[0]))
 
+    def def_def(self, meta, c):
+        name, *params, body = c
+        params = [t for t in params if t is not None]
+        return A.FuncDef(str(name), [str(t) for t in params], body, _pos(name), [_pos(t) for t in params])
+
     def opset_def(self, meta, c):
         name, ops = c
         return A.OpSetDef(str(name), [_item(x) for x in ops], _pos(name))

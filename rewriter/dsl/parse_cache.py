@@ -28,12 +28,12 @@ from pathlib import Path
 
 from . import ast as A
 
-CACHE_VERSION = "5-positional"  # syntax trees (RuleDef and friends) as positional JSON arrays
+CACHE_VERSION = "6-defs"  # syntax trees (RuleDef and friends) as positional JSON arrays; file-level defs
 log = logging.getLogger("rewriter.rules")
 _CLASSES = {
     c.__name__: c
     for c in (A.Pos, A.Name, A.Lit, A.ListE, A.Call, A.Attr, A.Spread, A.ListComp, A.Index, A.Slice, A.Unary, A.Bin)
-    + (A.MatchArg, A.AttrItem, A.MatchNode, A.RewriteNode, A.OpVar, A.HostPin, A.RuleDef, A.LetDef)
+    + (A.MatchArg, A.AttrItem, A.MatchNode, A.RewriteNode, A.OpVar, A.HostPin, A.RuleDef, A.LetDef, A.FuncDef)
 }
 _FIELDS = {name: tuple(f.name for f in dataclasses.fields(c)) for name, c in _CLASSES.items()}
 
@@ -99,7 +99,7 @@ class BadEntry(ValueError):
 
 _SIZES = {name: len(fields) + 1 for name, fields in _FIELDS.items()}
 _EXPRS = frozenset(name for name, c in _CLASSES.items() if issubclass(c, A.Expr))
-_NAMED = frozenset({"RuleDef", "MatchArg", "OpVar", "LetDef"})
+_NAMED = frozenset({"RuleDef", "MatchArg", "OpVar", "LetDef", "FuncDef"})
 
 
 def data_to_rules(payload: str, text: str) -> list:
@@ -123,24 +123,30 @@ def data_to_rules(payload: str, text: str) -> list:
         ):
             raise BadEntry("a name does not match the rule file's text")
 
+    def each_at(positions, words) -> None:
+        """Names listed in source order (a def's parameters, a node's outputs): each at its place."""
+        if type(positions) is not list or type(words) is not list or len(positions) != len(words):
+            raise BadEntry("bad name positions")
+        last = (0, 0)
+        for pos, word in zip(positions, words):
+            at(pos, word)
+            if (pos.line, pos.col) <= last:  # reordered: the same names, another meaning
+                raise BadEntry("names out of source order")
+            last = (pos.line, pos.col)
+
     def check(name: str, node) -> None:
         if name in _EXPRS:
             at(node.pos, node.text)
         elif name in _NAMED:
             at(node.pos, node.name)
+            if name == "FuncDef":
+                each_at(node.param_pos, node.params)
         elif name == "AttrItem":
             at(node.pos, node.key if node.key is not None else node.rest)
         elif name in ("MatchNode", "RewriteNode"):
             if name == "MatchNode":
                 at(node.op_pos, node.op)
-            if (
-                type(node.output_pos) is not list
-                or type(node.outputs) is not list
-                or len(node.output_pos) != len(node.outputs)
-            ):
-                raise BadEntry("bad output positions")
-            for pos, word in zip(node.output_pos, node.outputs):
-                at(pos, word)
+            each_at(node.output_pos, node.outputs)
 
     def build(x):
         if type(x) is not list:

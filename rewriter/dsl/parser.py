@@ -38,7 +38,8 @@ def read_rule_file(path: Path) -> str:
 
 def parse_text(text: str, filename: str = "<string>") -> list[A.RuleDef]:
     """Parse rule text into RuleDefs (through the disk cache); raise RuleSyntaxError on bad syntax.
-    File-level `ops NAME = {...}` sets are resolved into the rules' op variables."""
+    File-level `ops NAME = {...}` sets are resolved into the rules' op variables; every rule holds
+    the file's `let`s and `def`s."""
     src = text if text.endswith("\n") else text + "\n"
     paused = gc.isenabled()
     gc.disable()  # the trees hold no cycles to collect; full collections made big files superlinear
@@ -77,17 +78,19 @@ def _resolve_opsets(items: list, src: str, filename: str) -> list[A.RuleDef]:
                 out.append(x)
         return list(dict.fromkeys(out))
 
+    defs: dict[str, A.FuncDef] = {}
     for it in items:
-        if isinstance(it, A.LetDef):
-            if it.name in lets:
+        if isinstance(it, (A.LetDef, A.FuncDef)):
+            first = lets.get(it.name) or defs.get(it.name)
+            if first is not None:
                 raise located(
-                    f"'{it.name}' defined twice (first at line {lets[it.name].pos.line})",
+                    f"'{it.name}' defined twice (first at line {first.pos.line})",
                     filename,
                     src,
                     it.pos.line,
                     it.pos.col,
                 )
-            lets[it.name] = it
+            (lets if isinstance(it, A.LetDef) else defs)[it.name] = it
         if isinstance(it, A.OpSetDef):
             if it.name in sets:
                 raise located(f"op set '{it.name}' defined twice", filename, src, it.pos.line, it.pos.col)
@@ -95,6 +98,7 @@ def _resolve_opsets(items: list, src: str, filename: str) -> list[A.RuleDef]:
     rules = [it for it in items if isinstance(it, A.RuleDef)]
     for r in rules:
         r.lets = dict(lets)
+        r.defs = dict(defs)
         for v in r.opvars.values():
             if v.set_name is not None:
                 if v.set_name not in sets:

@@ -9,6 +9,7 @@ from pathlib import Path
 from rewriter.ir.opfacts import is_onnx_op
 
 from . import ast as A
+from .defs import check_defs, expand_rule
 from .errors import RuleSyntaxError, located
 from .expr import BUILTINS, RESERVED, EvalError, Evaluator
 from .helpers import HelperRegistry
@@ -246,6 +247,9 @@ class _Checker:
     # -- a rule
     def compile(self, d: A.RuleDef, helpers) -> Rule:
         opvars = d.opvars
+        if d.defs:  # calls of the file's defs become their bodies before anything reads the rule
+            taken = set(pattern_bindings(d.match)) | set(opvars) | set(d.lets)
+            expand_rule(d, taken, lambda name: name in d.defs, self.err)
         for v in opvars.values():
             if is_onnx_op(v.name):
                 raise self.err(v.pos, f"op variable '{v.name}' has the name of an ONNX op")
@@ -382,6 +386,8 @@ def parse_rules(text: str, filename: str = "<string>", helpers=None) -> RuleSet:
     helpers = HelperRegistry() if helpers is None else helpers
     defs = parse_text(text, filename)
     checker = _Checker(filename, text if text.endswith("\n") else text + "\n", helpers)
+    if defs and defs[0].defs:  # every rule holds the file's defs: checked once
+        check_defs(defs[0].defs, defs[0].lets, RESERVED, BUILTINS, helpers, checker.err)
     seen: dict[str, A.RuleDef] = {}
     out = []
     for d in defs:

@@ -130,6 +130,26 @@ def add_a_field(rules):
     rule[_field(rule, "match")][1].append("extra")
 
 
+def _first_def(rules):
+    rule = rules[1]
+    defs = rule[_field(rule, "defs")]  # ["@d", [name, FuncDef]...]
+    return defs[1][1]
+
+
+def rename_a_def_parameter(rules):
+    first = _first_def(rules)
+    first[_field(first, "params")][1] = "forged"
+
+
+def swap_def_parameters(rules):
+    """The parameters (a, x) listed as (x, a), each with its own position: every name is the file's
+    text at its place, yet every call would bind its arguments the other way round."""
+    first = _first_def(rules)
+    params, places = first[_field(first, "params")], first[_field(first, "param_pos")]
+    params[1], params[2] = params[2], params[1]
+    places[1], places[2] = places[2], places[1]
+
+
 @pytest.mark.parametrize(
     "damage",
     [
@@ -142,6 +162,8 @@ def add_a_field(rules):
         lambda p: forge(p, swap_a_class),
         lambda p: forge(p, swap_a_nested_class),
         lambda p: forge(p, add_a_field),
+        lambda p: forge(p, rename_a_def_parameter),
+        lambda p: forge(p, swap_def_parameters),
         lambda p: p.chmod(0o666),  # others may write it
         lambda p: p.write_text(
             json.dumps({"key": p.stem, "rules": "[" * 100000, "sha256": parse_cache._digest("[" * 100000)})
@@ -157,6 +179,8 @@ def add_a_field(rules):
         "forged-class",
         "forged-nested-class",
         "forged-field",
+        "forged-def-parameter",
+        "reordered-def-parameters",
         "world-writable",
         "deep",
     ],

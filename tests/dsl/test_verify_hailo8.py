@@ -29,7 +29,7 @@ def hailo8_text(rule_name: str) -> str:
             end = body.find("\nrule ")
             end2 = body.find("\n# ")
             cut = min(x for x in (end, end2, len(body)) if x >= 0)
-            defs = [ln for ln in text.splitlines() if ln.startswith(("ops ", "let "))]
+            defs = [ln for ln in text.splitlines() if ln.startswith(("ops ", "let ", "def "))]
             return "\n".join(defs) + "\n" + head + body[:cut] + "\n"
     raise KeyError(rule_name)
 
