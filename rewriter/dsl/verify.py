@@ -22,6 +22,7 @@ import onnxruntime as ort
 
 from .driver import apply_rules
 from .errors import RuleError
+from .float64 import reference64
 from .instances import REGIMES, InstanceBuilder, Reject
 from .rules import RuleSet
 from .trace import trace_rule
@@ -163,6 +164,7 @@ def verify_rule(
     rules = RuleSet([rule])
     reasons: collections.Counter = collections.Counter()
     done, max_abs, max_rel, max_scaled = 0, 0.0, 0.0, 0.0
+    arbitrated = 0  # instances whose float32 outputs differed within what float64 shows is rounding
     attempts = max_attempts or samples * 60
     t0 = time.perf_counter()
 
@@ -210,7 +212,8 @@ def verify_rule(
                 reasons[f"onnxruntime cannot run the rewrite: {_first_line(e)}"] += 1
                 continue
             return fail(f"rewritten model is invalid: {_first_line(e)}", _counterexample(model, feeds, ops, ref))
-        for o, a, b in zip(model.graph.output, ref, got):
+        exact = None  # the instance in float64, computed when a float32 comparison fails
+        for k, (o, a, b) in enumerate(zip(model.graph.output, ref, got)):
             if a.shape != b.shape or a.dtype != b.dtype:
                 return fail(
                     f"output {o.name} changed from {list(a.shape)} {a.dtype} to {list(b.shape)} {b.dtype}",
@@ -223,15 +226,25 @@ def verify_rule(
             r_tol, a_tol = _tolerance(a.dtype, rtol, atol)
             a64, b64 = a.astype(np.float64), b.astype(np.float64)
             same = (np.isnan(a64) & np.isnan(b64)) | (a64 == b64)  # also equal infs
-            err = np.where(same, 0.0, np.abs(a64 - b64))
+            with np.errstate(invalid="ignore"):  # inf - inf where only one side is inf: NaN, not same
+                err = np.where(same, 0.0, np.abs(a64 - b64))
             finite = np.abs(a64[np.isfinite(a64)])
             scale = max(1.0, float(finite.max()) if finite.size else 1.0)
-            if a.size:
+            rel = err / (np.abs(a64) + 1e-12)
+            if not np.all(np.isnan(err)):  # (nanmax warns on an all-NaN array: outputs NaN on both sides)
                 max_abs = max(max_abs, float(np.nanmax(err)))
-                max_rel = max(max_rel, float(np.nanmax(err / (np.abs(a64) + 1e-12))))
                 max_scaled = max(max_scaled, float(np.nanmax(err)) / scale)
+            if not np.all(np.isnan(rel)):
+                max_rel = max(max_rel, float(np.nanmax(rel)))
             bad = ~((err <= a_tol * scale + r_tol * np.abs(a64)) | same)
             if np.any(bad):
+                if exact is None:
+                    exact = reference64(model, feeds) or []
+                if exact:  # the original's own rounding, or the rule? the float64 instance says
+                    bad &= ~_rewrite_as_close(b64, exact[k].astype(np.float64), r_tol, a_tol, scale)
+                    if not np.any(bad):
+                        arbitrated += 1
+                        continue
                 worst = _worst(feeds, a64, b64, np.where(bad, err, 0.0), o.name)
                 return fail(
                     f"outputs differ on instance {done + 1} ({REGIMES[done % len(REGIMES)]} "
@@ -245,15 +258,20 @@ def verify_rule(
         top = reasons.most_common(1)[0][0] if reasons else "no attempts"
         msg = f"not verified (could not build an instance: {top})"
         return VerifyResult(rule.name, allow_unbuilt, 0, 0.0, 0.0, msg)
-    return VerifyResult(
-        rule.name,
-        True,
-        done,
-        max_abs,
-        max_rel,
-        "" if done >= samples else f"only {done} of {samples} instances built",
-        max_scaled_err=max_scaled,
-    )
+    notes = [] if done >= samples else [f"only {done} of {samples} instances built"]
+    if arbitrated:
+        notes.append(
+            f"{arbitrated} instance(s) judged against float64: onnxruntime's float32 original was "
+            "off by more than the tolerance, the rewrite within it of the float64 result"
+        )
+    return VerifyResult(rule.name, True, done, max_abs, max_rel, "; ".join(notes), max_scaled_err=max_scaled)
+
+
+def _rewrite_as_close(b: np.ndarray, exact: np.ndarray, rtol: float, atol: float, scale: float):
+    """Elements where the rewrite's float32 result `b` is within tolerance of the float64 result:
+    there the original's float32 result is the one off (a rewrite exact in real numbers that loses
+    precision in float32 stays out of tolerance, and fails)."""
+    return np.abs(b - exact) <= atol * scale + rtol * np.abs(exact)
 
 
 def verify_rules(rules, samples: int = 5, seed: int = 0, allow_unbuilt: bool = False, **kw) -> list[VerifyResult]:
