@@ -216,6 +216,15 @@ class FuncDef:
 
 
 @dataclass
+class FileScope:
+    """What every rule of a file reads besides itself: its `let`s and `def`s (stored once in the
+    parse cache, not once per rule)."""
+
+    lets: dict
+    defs: dict
+
+
+@dataclass
 class OpSetDef:
     """`ops NAME = {Op, ...}` at file level."""
 

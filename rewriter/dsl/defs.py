@@ -67,7 +67,9 @@ def _check_arity(call: A.Call, d: A.FuncDef, err) -> None:
 
 def expand(e: A.Expr, defs: dict[str, A.FuncDef], taken: set, err) -> A.Expr:
     """e with every call of a def replaced by its body; `taken`: the names the rule binds (a body's
-    comprehension variable is renamed rather than hide one of them)."""
+    comprehension variable is renamed rather than hide one of them). e itself when it calls none."""
+    if not any(isinstance(n, A.Call) and n.func in defs for n in A.walk(e)):
+        return e
     if isinstance(e, A.Call) and e.func in defs:
         d = defs[e.func]
         _check_arity(e, d, err)

@@ -28,12 +28,13 @@ from pathlib import Path
 
 from . import ast as A
 
-CACHE_VERSION = "6-defs"  # syntax trees (RuleDef and friends) as positional JSON arrays; file-level defs
+CACHE_VERSION = "6-defs"  # [FileScope, RuleDef...] as positional JSON arrays; file-level lets and defs once
 log = logging.getLogger("rewriter.rules")
 _CLASSES = {
     c.__name__: c
     for c in (A.Pos, A.Name, A.Lit, A.ListE, A.Call, A.Attr, A.Spread, A.ListComp, A.Index, A.Slice, A.Unary, A.Bin)
     + (A.MatchArg, A.AttrItem, A.MatchNode, A.RewriteNode, A.OpVar, A.HostPin, A.RuleDef, A.LetDef, A.FuncDef)
+    + (A.FileScope,)
 }
 _FIELDS = {name: tuple(f.name for f in dataclasses.fields(c)) for name, c in _CLASSES.items()}
 
@@ -208,12 +209,17 @@ def _read(path: Path, key: str, text: str, filename: str) -> list | None:
         ):
             raise BadEntry("key or checksum mismatch")
         rules = data_to_rules(entry["rules"], text)
-        if not (isinstance(rules, list) and all(isinstance(r, A.RuleDef) for r in rules)):
+        if not (
+            isinstance(rules, list)
+            and rules
+            and isinstance(rules[0], A.FileScope)
+            and all(isinstance(r, A.RuleDef) for r in rules[1:])
+        ):
             raise BadEntry("the entry holds no rules")
     except (ValueError, RecursionError, TypeError) as exc:
         log.warning("warning: rule cache entry %s is corrupt (%s); parsing the rule file again", path, exc)
         return None
-    for rule in rules:
+    for rule in rules[1:]:
         rule.file = filename  # the key is the text's: the same text in another file is the same rules
     return rules
 
@@ -235,7 +241,8 @@ def _write(path: Path, key: str, rules: list) -> None:
 
 
 def cached_rules(parse, grammar: str, text: str, filename: str) -> list:
-    """`parse(text)` (the file's RuleDefs) through the cache. Only successful parses are cached."""
+    """`parse(text)` (the file's FileScope, then its RuleDefs) through the cache. Only successful
+    parses are cached."""
     folder = cache_dir()
     if folder is None:
         return parse(text)

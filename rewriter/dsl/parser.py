@@ -44,19 +44,23 @@ def parse_text(text: str, filename: str = "<string>") -> list[A.RuleDef]:
     paused = gc.isenabled()
     gc.disable()  # the trees hold no cycles to collect; full collections made big files superlinear
     try:
-        return cached_rules(lambda s: _parse(s, filename), _grammar(), src, filename)
+        scope, *rules = cached_rules(lambda s: _parse(s, filename), _grammar(), src, filename)
     finally:
         if paused:
             gc.enable()
+    for r in rules:  # every rule reads the file's lets and defs (shared: nothing edits them)
+        r.lets, r.defs = scope.lets, scope.defs
+    return rules
 
 
-def _parse(src: str, filename: str) -> list[A.RuleDef]:
+def _parse(src: str, filename: str) -> list:
     from .lalr import parse_items
 
     return _resolve_opsets(parse_items(src, filename), src, filename)
 
 
-def _resolve_opsets(items: list, src: str, filename: str) -> list[A.RuleDef]:
+def _resolve_opsets(items: list, src: str, filename: str) -> list:
+    """[FileScope(lets, defs), RuleDef...] with the op sets resolved into the rules' op variables."""
     sets: dict[str, list] = {}
     lets: dict[str, A.LetDef] = {}
 
@@ -97,8 +101,6 @@ def _resolve_opsets(items: list, src: str, filename: str) -> list[A.RuleDef]:
             sets[it.name] = expand(it.ops)
     rules = [it for it in items if isinstance(it, A.RuleDef)]
     for r in rules:
-        r.lets = dict(lets)
-        r.defs = dict(defs)
         for v in r.opvars.values():
             if v.set_name is not None:
                 if v.set_name not in sets:
@@ -112,4 +114,4 @@ def _resolve_opsets(items: list, src: str, filename: str) -> list[A.RuleDef]:
                 v.ops = list(sets[v.set_name])
             else:
                 v.ops = expand(v.ops)
-    return rules
+    return [A.FileScope(lets, defs), *rules]
