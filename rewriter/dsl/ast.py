@@ -233,53 +233,51 @@ class OpSetDef:
     pos: Pos
 
 
+# the fields of each expression class that hold sub-expressions (a list, an Expr or None); a
+# Call's attribute values (`Op(x) {k: v}` in a rewrite) are sub-expressions too
+_KIDS = {
+    ListE: ("items",),
+    Call: ("args",),
+    Attr: ("obj",),
+    Spread: ("x",),
+    ListComp: ("item", "seq"),
+    Index: ("obj", "index"),
+    Slice: ("obj", "lo", "hi"),
+    Unary: ("x",),
+    Bin: ("left", "right"),
+}
+
+
+def children(e: Expr) -> list[Expr]:
+    """The direct sub-expressions of e."""
+    out: list = []
+    for name in _KIDS.get(type(e), ()):
+        v = getattr(e, name)
+        if isinstance(v, list):
+            out.extend(v)
+        elif v is not None:
+            out.append(v)
+    if type(e) is Call and e.attrs:
+        out.extend(a.value for a in e.attrs if a.value is not None)
+    return out
+
+
 def walk(e: Expr):
     """Yield e and all its sub-expressions."""
     yield e
-    kids: list = []
-    if isinstance(e, ListE):
-        kids = e.items
-    elif isinstance(e, Call):
-        kids = list(e.args) + [a.value for a in (e.attrs or []) if a.value is not None]
-    elif isinstance(e, Attr):
-        kids = [e.obj]
-    elif isinstance(e, Spread):
-        kids = [e.x]
-    elif isinstance(e, ListComp):
-        kids = [e.item, e.seq]
-    elif isinstance(e, Index):
-        kids = [e.obj, e.index]
-    elif isinstance(e, Slice):
-        kids = [k for k in (e.obj, e.lo, e.hi) if k is not None]
-    elif isinstance(e, Unary):
-        kids = [e.x]
-    elif isinstance(e, Bin):
-        kids = [e.left, e.right]
-    for k in kids:
+    for k in children(e):
         yield from walk(k)
 
 
 def map_children(e: Expr, f) -> Expr:
     """A copy of e whose direct sub-expressions are f(sub) (e itself when it has none)."""
-    if isinstance(e, ListE):
-        return replace(e, items=[f(k) for k in e.items])
-    if isinstance(e, Call):
-        attrs = (
-            None if e.attrs is None else [replace(a, value=f(a.value)) if a.value is not None else a for a in e.attrs]
-        )
-        return replace(e, args=[f(k) for k in e.args], attrs=attrs)
-    if isinstance(e, Attr):
-        return replace(e, obj=f(e.obj))
-    if isinstance(e, Spread):
-        return replace(e, x=f(e.x))
-    if isinstance(e, ListComp):
-        return replace(e, item=f(e.item), seq=f(e.seq))
-    if isinstance(e, Index):
-        return replace(e, obj=f(e.obj), index=f(e.index))
-    if isinstance(e, Slice):
-        return replace(e, obj=f(e.obj), lo=None if e.lo is None else f(e.lo), hi=None if e.hi is None else f(e.hi))
-    if isinstance(e, Unary):
-        return replace(e, x=f(e.x))
-    if isinstance(e, Bin):
-        return replace(e, left=f(e.left), right=f(e.right))
-    return e
+    fields = _KIDS.get(type(e))
+    if not fields:
+        return e
+    changes = {}
+    for name in fields:
+        v = getattr(e, name)
+        changes[name] = [f(k) for k in v] if isinstance(v, list) else None if v is None else f(v)
+    if type(e) is Call and e.attrs is not None:
+        changes["attrs"] = [replace(a, value=f(a.value)) if a.value is not None else a for a in e.attrs]
+    return replace(e, **changes)

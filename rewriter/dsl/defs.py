@@ -57,7 +57,8 @@ def _check_body(d: A.FuncDef, e: A.Expr, scope: set, defs: dict, order: dict, er
         if order[e.func] > order[d.name]:
             raise err(e.pos, f"def '{d.name}' calls '{e.func}', defined below it (a def calls only the defs above it)")
         _check_arity(e, defs[e.func], err)
-    A.map_children(e, lambda k: _check_body(d, k, scope, defs, order, err) or k)
+    for k in A.children(e):
+        _check_body(d, k, scope, defs, order, err)
 
 
 def _check_arity(call: A.Call, d: A.FuncDef, err) -> None:
@@ -111,13 +112,13 @@ def _retext(text: str, env: dict) -> str:
     return pattern.sub(lambda m: m.group(1) or env[m.group(2)].text, text)
 
 
-def expand_rule(d: A.RuleDef, taken: set, is_def_op, err) -> None:
+def expand_rule(d: A.RuleDef, taken: set, err) -> None:
     """Expand the def calls of every expression of rule `d` in place. A rewrite line `y = f(x)`
-    whose f is a def is a value (as with helpers). `is_def_op(name)` says whether a name is a def."""
+    whose f is a def is a value (as with helpers)."""
     defs = d.defs
     d.where = [expand(w, defs, taken, err) for w in d.where]
     for st in d.rewrite:
-        if st.op is not None and is_def_op(st.op):
+        if st.op is not None and st.op in defs:
             st.value = A.Call(st.op_pos, st.op, st.op, st.args, st.attrs or None)
             st.op, st.args, st.attrs = None, [], []
         if st.value is not None:

@@ -178,7 +178,7 @@ class _Checker:
             for a in e.args:
                 self.expr(a, bound, opvars, in_rewrite)
             return
-        for sub in _children(e):
+        for sub in A.children(e):
             self.expr(sub, bound, opvars, in_rewrite)
 
     def call(self, e: A.Call, bound: dict):
@@ -249,7 +249,7 @@ class _Checker:
         opvars = d.opvars
         if d.defs:  # calls of the file's defs become their bodies before anything reads the rule
             taken = set(pattern_bindings(d.match)) | set(opvars) | set(d.lets)
-            expand_rule(d, taken, lambda name: name in d.defs, self.err)
+            expand_rule(d, taken, self.err)
         for v in opvars.values():
             if is_onnx_op(v.name):
                 raise self.err(v.pos, f"op variable '{v.name}' has the name of an ONNX op")
@@ -362,22 +362,6 @@ _KIND_TEXT = {
     "value": "graph value",
     "const": "constant",
 }
-
-
-def _children(e: A.Expr) -> list:
-    if isinstance(e, A.ListE):
-        return e.items
-    if isinstance(e, A.Index):
-        return [e.obj, e.index]
-    if isinstance(e, A.Slice):
-        return [k for k in (e.obj, e.lo, e.hi) if k is not None]
-    if isinstance(e, A.Unary):
-        return [e.x]
-    if isinstance(e, A.Bin):
-        return [e.left, e.right]
-    if isinstance(e, A.Attr):
-        return [e.obj]
-    return []
 
 
 def parse_rules(text: str, filename: str = "<string>", helpers=None) -> RuleSet:
