@@ -216,6 +216,15 @@ class FuncDef:
 
 
 @dataclass
+class PatternDef:
+    """`pattern NAME:` at file level: match lines (and op variables) a rule splices in with `...NAME`."""
+
+    name: str
+    match: list  # MatchNode and OpVar, in written order
+    pos: Pos
+
+
+@dataclass
 class FileScope:
     """What every rule of a file reads besides itself: its `let`s and `def`s (stored once in the
     parse cache, not once per rule)."""

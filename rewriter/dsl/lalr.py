@@ -196,6 +196,13 @@ class _ToAst(Transformer):
     def match_sec(self, meta, c):
         return ("match", c)
 
+    def mspread(self, meta, c):
+        return ("...", str(c[0]), _pos(c[0]))
+
+    def pattern_def(self, meta, c):
+        name, *lines = c
+        return A.PatternDef(str(name), lines, _pos(name))
+
     def where_sec(self, meta, c):
         return ("where", c)
 
@@ -211,7 +218,7 @@ class _ToAst(Transformer):
         for p in parts:
             if p is not None:
                 sec[p[0]] = p[1]
-        match = [m for m in sec["match"] if isinstance(m, A.MatchNode)]
+        match = [m for m in sec["match"] if isinstance(m, (A.MatchNode, tuple))]  # tuples: `...NAME` splices
         opvars = {v.name: v for v in sec["match"] if isinstance(v, A.OpVar)}
         rewrite = [r for r in sec["rewrite"] if isinstance(r, A.RewriteNode)]
         host = [h for h in sec["rewrite"] if isinstance(h, A.HostPin)]

@@ -3,6 +3,7 @@ file the cache does not hold is parsed by lark (rewriter/dsl/lalr.py)."""
 
 from __future__ import annotations
 
+import copy
 import functools
 import gc
 from pathlib import Path
@@ -83,7 +84,15 @@ def _resolve_opsets(items: list, src: str, filename: str) -> list:
         return list(dict.fromkeys(out))
 
     defs: dict[str, A.FuncDef] = {}
+    patterns: dict[str, A.PatternDef] = {}
     for it in items:
+        if isinstance(it, A.PatternDef):
+            if it.name in patterns:
+                first = patterns[it.name].pos.line
+                raise located(
+                    f"pattern '{it.name}' defined twice (first at line {first})", filename, src, it.pos.line, it.pos.col
+                )
+            patterns[it.name] = it
         if isinstance(it, (A.LetDef, A.FuncDef)):
             first = lets.get(it.name) or defs.get(it.name)
             if first is not None:
@@ -101,6 +110,7 @@ def _resolve_opsets(items: list, src: str, filename: str) -> list:
             sets[it.name] = expand(it.ops)
     rules = [it for it in items if isinstance(it, A.RuleDef)]
     for r in rules:
+        _splice_patterns(r, patterns, src, filename)
         for v in r.opvars.values():
             if v.set_name is not None:
                 if v.set_name not in sets:
@@ -115,3 +125,34 @@ def _resolve_opsets(items: list, src: str, filename: str) -> list:
             else:
                 v.ops = expand(v.ops)
     return [A.FileScope(lets, defs), *rules]
+
+
+def _splice_patterns(rule: A.RuleDef, patterns: dict, src: str, filename: str) -> None:
+    """`...NAME` lines of the rule's `match:` become the lines of `pattern NAME:` (copies: each
+    rule compiles its own), its op variables the rule's."""
+    if not any(isinstance(m, tuple) for m in rule.match):
+        return
+    match: list[A.MatchNode] = []
+    for m in rule.match:
+        if not isinstance(m, tuple):
+            match.append(m)
+            continue
+        _, name, pos = m
+        if name not in patterns:
+            raise located(
+                f"unknown pattern '{name}' (define it with `pattern {name}:`)", filename, src, pos.line, pos.col
+            )
+        for line in copy.deepcopy(patterns[name].match):
+            if isinstance(line, A.OpVar):
+                if line.name in rule.opvars:
+                    raise located(
+                        f"op variable '{line.name}' of pattern '{name}' is declared by the rule too",
+                        filename,
+                        src,
+                        pos.line,
+                        pos.col,
+                    )
+                rule.opvars[line.name] = line
+            else:
+                match.append(line)
+    rule.match = match
