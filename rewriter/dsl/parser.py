@@ -57,11 +57,12 @@ def parse_text(text: str, filename: str = "<string>") -> list[A.RuleDef]:
 def _parse(src: str, filename: str) -> list:
     from .lalr import parse_items
 
-    return _resolve_opsets(parse_items(src, filename), src, filename)
+    return _resolve_file(parse_items(src, filename), src, filename)
 
 
-def _resolve_opsets(items: list, src: str, filename: str) -> list:
-    """[FileScope(lets, defs), RuleDef...] with the op sets resolved into the rules' op variables."""
+def _resolve_file(items: list, src: str, filename: str) -> list:
+    """[FileScope(lets, defs), RuleDef...] of a file's items: op sets resolved into the rules' op
+    variables, `...NAME` pattern lines spliced in, names defined twice refused."""
     sets: dict[str, list] = {}
     lets: dict[str, A.LetDef] = {}
 
