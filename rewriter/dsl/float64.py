@@ -2,9 +2,9 @@
 result differs from the original's.
 
 The verifier compares the rewrite against onnxruntime's float32 result of the original, which is
-itself rounded, and for a few kernels far from exact: InstanceNormalization over one element
-computes (x - mean) as x * s - mean * s and gives 6.40625 where the exact value is 6.4057837 (the
-rewrite to LayerNormalization gives the exact value, and was reported as a wrong rule). The same
+itself rounded, and for a few kernels far from exact: its InstanceNormalization over one element
+(x = 1470.578) gives 6.40625 where the exact value is the bias, 6.4057837 (one element normalizes
+to 0); the rewrite to LayerNormalization gives the exact value, and was reported as a wrong rule. The same
 instance widened to float64 and run by onnx's reference evaluator gives the exact value to within
 float64 rounding; where the rewrite's float32 output is within the verifier's tolerance of it,
 the difference is the original's rounding, not the rule's error.
