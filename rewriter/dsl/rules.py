@@ -9,7 +9,7 @@ from pathlib import Path
 from rewriter.ir.opfacts import is_onnx_op
 
 from . import ast as A
-from .defs import check_defs, expand_rule
+from .defs import check_defs, expand, expand_rule
 from .errors import RuleSyntaxError, located
 from .expr import BUILTINS, RESERVED, EvalError, Evaluator
 from .helpers import HelperRegistry
@@ -281,9 +281,10 @@ class _Checker:
         binds = pattern_bindings(d.match)
         lets: dict = {}
         for name, let in d.lets.items():
-            self.expr(let.value, {k: "attr" for k in lets}, {})
+            value = expand(let.value, d.defs, set(), self.err) if d.defs else let.value  # a let may call defs
+            self.expr(value, {k: "attr" for k in lets}, {})
             try:
-                lets[name] = Evaluator(helpers).eval(let.value, lets)
+                lets[name] = Evaluator(helpers).eval(value, lets)
             except EvalError as e:
                 raise self.err(let.value.pos, f"bad value for '{name}': {e}") from None
         for name in list(binds) + list(opvars):

@@ -104,6 +104,9 @@ rule relu_after_squeeze:
         ("def first_is_axis(k, v) = value(k) == [2] and rank(v) == 4", "not first_is_axis(a, x)", False),
         # a let read by the body
         ("let H = [2]\ndef squeezes(a) = value(a) == H", "squeezes(a)", True),
+        # a let computed by a def (of constants: a let holds a constant)
+        ("def pair(k) = [k, k]\nlet H = pair(2)[1:]\ndef squeezes(a) = value(a) == H", "squeezes(a)", True),
+        ("def pair(k) = [k, k]\nlet H = pair(3)[1:]\ndef squeezes(a) = value(a) == H", "squeezes(a)", False),
     ],
 )
 def test_def_arguments_and_nesting(defs, where, fires):
