@@ -278,8 +278,13 @@ def walk(e: Expr):
         yield from walk(k)
 
 
+def map_attr_values(items: list, f) -> list:
+    """`{k: v}` items (AttrItem) with each value v as f(v); `...rest` items as they are."""
+    return [replace(a, value=f(a.value)) if a.value is not None else a for a in items]
+
+
 def map_children(e: Expr, f) -> Expr:
-    """A copy of e whose direct sub-expressions are f(sub) (e itself when it has none)."""
+    """e with its direct sub-expressions replaced by f(sub): a copy when f changed one, else e."""
     fields = _KIDS.get(type(e))
     if not fields:
         return e
@@ -288,5 +293,16 @@ def map_children(e: Expr, f) -> Expr:
         v = getattr(e, name)
         changes[name] = [f(k) for k in v] if isinstance(v, list) else None if v is None else f(v)
     if type(e) is Call and e.attrs is not None:
-        changes["attrs"] = [replace(a, value=f(a.value)) if a.value is not None else a for a in e.attrs]
+        changes["attrs"] = map_attr_values(e.attrs, f)
+    if all(_same(changes[k], getattr(e, k)) for k in changes):
+        return e
     return replace(e, **changes)
+
+
+def _same(new, old) -> bool:
+    """The same objects, item by item for lists (AttrItems: the same value object)."""
+    if isinstance(new, list):
+        return len(new) == len(old) and all(_same(a, b) for a, b in zip(new, old))
+    if isinstance(new, AttrItem):
+        return new.value is old.value
+    return new is old

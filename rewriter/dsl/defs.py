@@ -69,8 +69,6 @@ def _check_arity(call: A.Call, d: A.FuncDef, err) -> None:
 def expand(e: A.Expr, defs: dict[str, A.FuncDef], taken: set, err) -> A.Expr:
     """e with every call of a def replaced by its body; `taken`: the names the rule binds (a body's
     comprehension variable is renamed rather than hide one of them). e itself when it calls none."""
-    if not any(isinstance(n, A.Call) and n.func in defs for n in A.walk(e)):
-        return e
     if isinstance(e, A.Call) and e.func in defs:
         d = defs[e.func]
         _check_arity(e, d, err)
@@ -113,21 +111,19 @@ def _retext(text: str, env: dict) -> str:
 
 
 def expand_rule(d: A.RuleDef, taken: set, err) -> None:
-    """Expand the def calls of every expression of rule `d` in place. A rewrite line `y = f(x)`
-    whose f is a def is a value (as with helpers)."""
-    defs = d.defs
-    d.where = [expand(w, defs, taken, err) for w in d.where]
+    """Expand the def calls of every expression of rule `d` in place (a rewrite line `y = f(x)`
+    of a def f is a value line by now, as for helpers)."""
+
+    def each(e: A.Expr) -> A.Expr:
+        return expand(e, d.defs, taken, err)
+
+    d.where = [each(w) for w in d.where]
     for st in d.rewrite:
-        if st.op is not None and st.op in defs:
-            st.value = A.Call(st.op_pos, st.op, st.op, st.args, st.attrs or None)
-            st.op, st.args, st.attrs = None, [], []
         if st.value is not None:
-            st.value = expand(st.value, defs, taken, err)
-        st.args = [expand(a, defs, taken, err) for a in st.args]
-        st.attrs = [replace(a, value=expand(a.value, defs, taken, err)) if a.value is not None else a for a in st.attrs]
+            st.value = each(st.value)
+        st.args = [each(a) for a in st.args]
+        st.attrs = A.map_attr_values(st.attrs, each)
     for h in d.host:
-        h.reason = expand(h.reason, defs, taken, err)
+        h.reason = each(h.reason)
     for node in d.match:
-        node.attrs = [
-            replace(a, value=expand(a.value, defs, taken, err)) if a.value is not None else a for a in node.attrs
-        ]
+        node.attrs = A.map_attr_values(node.attrs, each)

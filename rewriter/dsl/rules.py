@@ -131,6 +131,7 @@ class _Checker:
 
     def __init__(self, file: str, text: str, helpers):
         self.file, self.text, self.helpers = file, text, helpers
+        self._lets: tuple | None = None  # (the file's lets, their values)
 
     def err(self, pos: A.Pos, msg: str) -> RuleSyntaxError:
         return located(msg, self.file, self.text, pos.line, pos.col)
@@ -244,9 +245,31 @@ class _Checker:
                 keys.add(it.key)
                 self.expr(it.value, bound, opvars)
 
+    def lets(self, d: A.RuleDef, helpers) -> dict:
+        """The values of the file's `let`s (every rule of a file holds the same ones: evaluated once)."""
+        if self._lets is None or self._lets[0] is not d.lets:
+            lets: dict = {}
+            for name, let in d.lets.items():
+                value = expand(let.value, d.defs, set(), self.err) if d.defs else let.value  # a let may call defs
+                self.expr(value, {k: "attr" for k in lets}, {})
+                try:
+                    lets[name] = Evaluator(helpers).eval(value, lets)
+                except EvalError as e:
+                    raise self.err(let.value.pos, f"bad value for '{name}': {e}") from None
+            self._lets = (d.lets, lets)
+        return self._lets[1]
+
     # -- a rule
     def compile(self, d: A.RuleDef, helpers) -> Rule:
         opvars = d.opvars
+        for st in d.rewrite:  # `y = f(...)` of a helper, builtin or def computes a value, not a node
+            if (
+                st.op is not None
+                and st.op not in opvars
+                and (st.op in self.helpers or st.op in BUILTINS or st.op in d.defs)
+            ):
+                st.value = A.Call(st.op_pos, st.op, st.op, st.args, st.attrs or None)
+                st.op, st.args, st.attrs = None, [], []
         if d.defs:  # calls of the file's defs become their bodies before anything reads the rule
             taken = set(pattern_bindings(d.match)) | set(opvars) | set(d.lets)
             expand_rule(d, taken, self.err)
@@ -279,14 +302,7 @@ class _Checker:
                         raise self.err(it.pos, f"attribute '{it.key}' given twice")
                     keys.add(it.key)
         binds = pattern_bindings(d.match)
-        lets: dict = {}
-        for name, let in d.lets.items():
-            value = expand(let.value, d.defs, set(), self.err) if d.defs else let.value  # a let may call defs
-            self.expr(value, {k: "attr" for k in lets}, {})
-            try:
-                lets[name] = Evaluator(helpers).eval(value, lets)
-            except EvalError as e:
-                raise self.err(let.value.pos, f"bad value for '{name}': {e}") from None
+        lets = self.lets(d, helpers)
         for name in list(binds) + list(opvars):
             if name in RESERVED:
                 raise self.err(d.pos, f"'{name}' is reserved (the target's facts)")
@@ -316,11 +332,7 @@ class _Checker:
         assigned: set[str] = set()
         for st in d.rewrite:
             if st.op is not None and not self.is_op(st.op, opvars):
-                if st.op in self.helpers or st.op in BUILTINS:  # `y = helper(...)`: a value
-                    st.value = A.Call(st.op_pos, st.op, st.op, st.args, st.attrs or None)
-                    st.op, st.args, st.attrs = None, [], []
-                else:
-                    self.op(st.op, st.op_pos, opvars)
+                self.op(st.op, st.op_pos, opvars)
             scope = {**bound, **{a: "value" for a in assigned}}
             if st.op is None:
                 if len(st.outputs) != 1:
