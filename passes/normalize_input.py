@@ -50,19 +50,20 @@ def add_normalization(graph: gs.Graph, mean: np.ndarray, std: np.ndarray) -> dic
     axis = channel_axis(shape, mean.size)
     bshape = [1] * len(shape)
     bshape[axis] = mean.size
+    dtype = raw.dtype if raw.dtype is not None else np.float32  # the statistics in the input's own type
     normalized = gs.Variable(f"{raw.name}__normalized", raw.dtype, shape)
     centred = gs.Variable(f"{raw.name}__centred", raw.dtype, shape)
     replace_uses(raw, normalized)
     sub = gs.Node(
         "Sub",
         f"{raw.name}/normalize_sub",
-        inputs=[raw, gs.Constant(f"{raw.name}__mean", mean.reshape(bshape))],
+        inputs=[raw, gs.Constant(f"{raw.name}__mean", mean.reshape(bshape).astype(dtype))],
         outputs=[centred],
     )
     div = gs.Node(
         "Div",
         f"{raw.name}/normalize_div",
-        inputs=[centred, gs.Constant(f"{raw.name}__std", std.reshape(bshape))],
+        inputs=[centred, gs.Constant(f"{raw.name}__std", std.reshape(bshape).astype(dtype))],
         outputs=[normalized],
     )
     for node in (sub, div):

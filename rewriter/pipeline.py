@@ -24,6 +24,7 @@ from rewriter.ir.load import WORKING_OPSET, infer_shapes, load_graph, model_from
 from rewriter.ir.order import toposort
 from rewriter.ir.outputs import check_computes_something, check_has_inputs, constant_outputs_as_nodes
 from rewriter.ir.prefetch import source_entry as prefetched_entry
+from rewriter.ir.widen import TargetWidening
 from rewriter.partition.causes import host_causes
 from rewriter.partition.partitioner import Partition, forced_host_nodes, partition
 from rewriter.plan.document import plan_document
@@ -51,6 +52,7 @@ class RewriteOptions:
     rules_first: bool = False  # user rule files run before the target's
     normalize: Path | None = None
     frozen: dict[str, list[str]] = field(default_factory=dict)  # --freeze: inputs held at a value
+    keep_narrow_floats: bool = False  # --keep-float16: no widening of float16/bfloat16 to float32
 
 
 @dataclass
@@ -72,11 +74,14 @@ class RewriteResult:
     traces: dict[str, list[str]] = field(default_factory=dict)  # traced rule -> lines
     frozen: dict[str, dict] = field(default_factory=dict)  # frozen inputs: dtype, shape, value
     causes: list[dict] = field(default_factory=list)  # host nodes by cause, with the round trips each costs
+    widening: dict | None = None  # float16/bfloat16 widened to float32 for the target, or why not
 
     def document(self, target: Target, source: Path, source_entry: dict | None = None) -> dict:
         extra = {"normalization": self.normalization} if self.normalization else {}
         if self.frozen:
             extra["frozen"] = [{"name": name, **spec} for name, spec in self.frozen.items()]
+        if self.widening:
+            extra["widening"] = self.widening
         extra["segments"] = self.segments
         extra["causes"] = self.causes
         extra["placement"] = self.placement_rows()
@@ -186,7 +191,8 @@ def rewrite(model_path: Path, target: Target, options: RewriteOptions) -> Rewrit
 def _rewrite(model_path: Path, target: Target, options: RewriteOptions) -> RewriteResult:
     timings = {}
     start = time.perf_counter()
-    graph, original = load_graph(model_path, options.input_shapes, frozen=options.frozen)
+    widening = None if options.keep_narrow_floats else TargetWidening(target.dtypes)
+    graph, original = load_graph(model_path, options.input_shapes, frozen=options.frozen, widen=widening)
     check_has_inputs(graph)
     frozen = frozen_values(original, options.frozen) if options.frozen else {}
     normalization = None
@@ -259,6 +265,7 @@ def _rewrite(model_path: Path, target: Target, options: RewriteOptions) -> Rewri
         traces,
         frozen,
         causes,
+        widening.record if widening else None,
     )
 
 

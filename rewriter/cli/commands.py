@@ -75,6 +75,7 @@ def _options(args):
         helper_files=list(args.helpers),
         rules_first=args.rules_first,
         frozen=parse_freeze(args.freeze),
+        keep_narrow_floats=args.keep_float16,
     )
 
 
@@ -118,6 +119,7 @@ def _report(args, result, doc) -> None:
                     "steps": doc["steps"],
                     "placement": doc["placement"],
                     "causes": doc.get("causes", []),
+                    "widening": doc.get("widening"),
                 },
                 indent=2,
             )

@@ -8,7 +8,10 @@ Per output, with `scale = max|reference|`:
   optimization levels (all vs none) on the same inputs. Nothing can be judged more precisely than
   the reference reproduces itself: a sigmoid map that peaks at 7e-4 computed from logits of
   magnitude 10 differs from itself by 2e-4 of its own scale (PP-OCRv4 det), which a relative gate
-  alone would call a failure.
+  alone would call a failure. A float16 original is further off its own exact arithmetic: for
+  float16 outputs the noise also counts how far it is from itself computed in float32
+  (rewriter/ir/widen.py), and the floor adds one float16 ulp at the output's scale, the finest
+  difference two float16 results can show.
 * **relative** (float backends): otherwise it passes when cosine >= the cosine gate and
   max abs error <= `--max-rel-error` x scale.
 * **cosine** (quantized backends): otherwise it passes when cosine >= the cosine gate.
@@ -27,12 +30,14 @@ class Gate:
     max_rel_error: float | None  # None: quantized backend, cosine only
     atol: float = 0.0  # user floor (--atol)
 
-    def floor(self, noise: float) -> float:
-        return max(self.atol, NOISE_MARGIN * noise)
+    def floor(self, noise: float, quantum: float = 0.0) -> float:
+        """`quantum`: the output type's resolution (one float16 ulp at the output's scale), below
+        which two results of that type cannot differ but by rounding."""
+        return max(self.atol, NOISE_MARGIN * noise + quantum)
 
-    def judge(self, row: dict, noise: float) -> tuple[bool, str]:
+    def judge(self, row: dict, noise: float, quantum: float = 0.0) -> tuple[bool, str]:
         """(passed, the criterion that decided) for one output's worst-case row (cosine, max_abs, max_rel)."""
-        floor = self.floor(noise)
+        floor = self.floor(noise, quantum)
         if row["max_abs"] <= floor:
             return True, "floor"
         if row["cosine"] < self.min_cosine:

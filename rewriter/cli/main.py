@@ -53,6 +53,12 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--rules-first", action="store_true", help="apply the --rules files before the target's rule files")
     p.add_argument(
+        "--keep-float16",
+        action="store_true",
+        help="keep float16/bfloat16 values in their type (by default a model computes in float32 where the "
+        "target's segments hold float32 only; its inputs and outputs keep their type either way)",
+    )
+    p.add_argument(
         "--disable-rule", action="append", default=[], metavar="RULE", help="do not apply this rule (repeatable)"
     )
     p.add_argument(

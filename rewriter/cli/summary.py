@@ -73,6 +73,9 @@ def placement_summary(doc: dict, host_limit: int = 40) -> str:
             )
         out.append(table(["segment", "device stages", "host steps", "tiles x width[/channel block]", "max halo"], rows))
     out.append(format_counts(doc.get("counts") or plan_counts(doc)))
+    widening = doc.get("widening")
+    if widening:
+        out.append(widening_line(widening))
     host = [r for r in doc.get("placement", []) if r["device"] == "host"]
     causes = doc.get("causes")
     if host and causes is not None:
@@ -104,6 +107,17 @@ def placement_summary(doc: dict, host_limit: int = 40) -> str:
                 + "; ".join(f"{n} x {why}" for why, n in counts.most_common(5))
             )
     return "\n".join(out)
+
+
+def widening_line(record: dict) -> str:
+    """What became of the model's float16/bfloat16 values (rewriter/ir/widen.py)."""
+    if "widened" in record:
+        types = "/".join(record["widened"])
+        return (
+            f"Computed in {record['to']}: the model's {types} values (exactly widened; its inputs and outputs "
+            f"stay {types}, converted at the edges); --keep-float16 keeps them"
+        )
+    return f"Kept in {'/'.join(record['kept'])} (not widened: {record['reason']})"
 
 
 def pass_summary(manager) -> str:

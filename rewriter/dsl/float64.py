@@ -14,68 +14,20 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
 
-_FLOAT, _DOUBLE = onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE
-_NARROW = {onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16}
-
-
-class _NotWidened(Exception):
-    """The instance holds something this module does not widen: no float64 arbiter for it."""
+from rewriter.ir import widen
+from rewriter.ir.widen import NARROW_FLOATS, float_types_in
 
 
 def widened(model: onnx.ModelProto) -> onnx.ModelProto | None:
-    """`model` with every float32 value in float64 (inputs, outputs, value infos, initializers,
-    Constant and ConstantOfShape values, Cast targets), or None when it holds float16, subgraphs or
-    ops whose float type an attribute fixes otherwise."""
-    out = onnx.ModelProto()
-    out.CopyFrom(model)
-    g = out.graph
-    try:
-        for value in list(g.input) + list(g.output) + list(g.value_info):
-            _widen_type(value.type)
-        for i, t in enumerate(g.initializer):
-            g.initializer[i].CopyFrom(_widen_tensor(t))
-        for node in g.node:
-            _widen_node(node)
-    except _NotWidened:
+    """`model` with every float32 value in float64 (rewriter/ir/widen.py), or None when it holds
+    float16 (then float64 is not its exact arithmetic either) or what cannot be widened."""
+    if float_types_in(model, NARROW_FLOATS, nodes=True):
         return None
-    return out
-
-
-def _widen_type(tp: onnx.TypeProto) -> None:
-    if not tp.HasField("tensor_type"):
-        raise _NotWidened
-    if tp.tensor_type.elem_type in _NARROW:
-        raise _NotWidened
-    if tp.tensor_type.elem_type == _FLOAT:
-        tp.tensor_type.elem_type = _DOUBLE
-
-
-def _widen_tensor(t: onnx.TensorProto) -> onnx.TensorProto:
-    if t.data_type in _NARROW:
-        raise _NotWidened
-    if t.data_type != _FLOAT:
-        return t
-    return numpy_helper.from_array(numpy_helper.to_array(t).astype(np.float64), t.name)
-
-
-def _widen_node(node: onnx.NodeProto) -> None:
-    for attr in node.attribute:
-        if attr.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS):
-            raise _NotWidened
-        if attr.type == onnx.AttributeProto.TENSOR:
-            attr.t.CopyFrom(_widen_tensor(attr.t))
-    if node.op_type == "Cast":
-        for attr in node.attribute:
-            if attr.name == "to" and attr.i in _NARROW:
-                raise _NotWidened
-            if attr.name == "to" and attr.i == _FLOAT:
-                attr.i = _DOUBLE
-    elif node.op_type == "Constant" and any(a.name in ("value_float", "value_floats") for a in node.attribute):
-        raise _NotWidened  # float32 by definition (rare in instances)
-    elif any(a.name == "dtype" for a in node.attribute):  # RandomNormal, EyeLike...: their own type
-        raise _NotWidened
+    try:
+        return widen.widened(model, frozenset({onnx.TensorProto.FLOAT}), onnx.TensorProto.DOUBLE, keep_interface=False)
+    except widen.NotWidened:
+        return None
 
 
 def reference64(model: onnx.ModelProto, feeds: dict) -> list[np.ndarray] | None:

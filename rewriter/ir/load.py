@@ -339,10 +339,12 @@ def load_graph(
     input_shapes: dict[str, list[int]] | None = None,
     opset: int = WORKING_OPSET,
     frozen: dict[str, list[str]] | None = None,
+    widen=None,
 ) -> tuple[gs.Graph, onnx.ModelProto]:
     """Returns (normalized graph, original model as read: its large float initializers as dims
     only, since what the plan takes from it is names, inputs and outputs: a copy of the weights
-    less). `frozen` inputs become constants."""
+    less). `frozen` inputs become constants. `widen` (rewriter.ir.widen.TargetWidening) may
+    change the model's float types once its shapes are inferred, before anything is folded."""
     model = read_model(path)
     check_structure(model)
     original = _dims_only(model)
@@ -358,6 +360,8 @@ def load_graph(
     model = convert_opset(model, opset)  # the converter wants IR<4 weights still listed as inputs
     _drop_initializer_inputs(model)
     model = infer_shapes(model, consume=True)
+    if widen is not None:
+        model = widen(model)
     check_sizes(model)
     graph = graph_from_model(model)
     if inline_constants(graph) and not foldable(graph) and not _all_static(graph):

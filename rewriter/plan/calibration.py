@@ -39,7 +39,8 @@ def read_calibration_file(path: Path) -> dict:
 
 
 def fit_calibration(arrays: dict, inputs: list[dict], label: str = "--calib") -> dict[str, np.ndarray]:
-    """(N, *input shape) float32 per plan input from read_calibration_file's arrays."""
+    """(N, *input shape) per plan input from read_calibration_file's arrays, in the input's type
+    (float32 unless the plan says otherwise: a float16 model takes float16 windows)."""
     if None in arrays:
         if len(inputs) != 1:
             raise UserError(f"{label}: the model has {len(inputs)} inputs; give an .npz keyed by input name")
@@ -56,7 +57,7 @@ def fit_calibration(arrays: dict, inputs: list[dict], label: str = "--calib") ->
                 f"{label}: {spec['name']} has shape {list(arr.shape)}, expected (N, "
                 f"{', '.join(map(str, per_sample))}) windows in the model's input layout"
             )
-        fitted[spec["name"]] = arr.reshape((arr.shape[0], *spec["shape"])).astype(np.float32)
+        fitted[spec["name"]] = arr.reshape((arr.shape[0], *spec["shape"])).astype(spec.get("dtype", "float32"))
     counts = {a.shape[0] for a in fitted.values()}
     if len(counts) != 1:
         raise UserError(f"{label}: inputs have different sample counts {sorted(counts)}")

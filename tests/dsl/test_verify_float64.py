@@ -84,12 +84,32 @@ def test_widened_instance_computes_in_float64():
     "body",
     [
         "g (float16[3] x) => (float16[3] y) { y = Relu(x) }",
-        "g (float[3] x) => (float[3] y) { y = RandomNormalLike<dtype = 1>(x) }",
-        """g (float[3] x, bool b) => (float[3] y) {
-      y = If(b) <then_branch = t () => (float[3] o) { o = Relu(x) }, else_branch = e () => (float[3] o) { o = Neg(x) }>
-    }""",
+        "g (float[3] x) => (float[3] y) { h = Cast<to = 10>(x)\n y = Cast<to = 1>(h) }",
+        "g (float[3] x) => (float[3] y) { y = Relu(x) }",
     ],
-    ids=["float16", "dtype-attribute", "subgraph"],
+    ids=["float16", "float16-cast", "custom-domain"],
 )
-def test_instances_left_to_the_float32_verdict(body):
-    assert widened(_model(body)) is None
+def test_instances_left_to_the_float32_verdict(body, request):
+    m = _model(body)
+    if request.node.callspec.id == "custom-domain":  # a kernel of unknown float types
+        m.opset_import.append(onnx.helper.make_opsetid("my.dom", 1))
+        m.graph.node[0].domain = "my.dom"
+    assert widened(m) is None
+
+
+def test_bodies_and_dtype_attributes_are_widened():
+    """An If's branches compute in float64 too, and so do ops whose `dtype` names float32."""
+    m = _model(
+        """
+    g (float[3] x, bool b) => (float[3] y, float[3] e) {
+      y = If(b) <then_branch = t () => (float[3] o) { o = Div(x, c) }, else_branch = f () => (float[3] o) { o = Neg(x) }>
+      e = EyeLike<dtype = 1>(x3)
+    }""",
+        {"c": np.array([3.0, 7.0, 11.0], np.float32), "x3": np.zeros((3, 3), np.float32)},
+    )
+    m.graph.output[1].type.tensor_type.shape.Clear()
+    wide = widened(m)
+    x = np.array([1.0, 2.0, 3.0], np.float32)
+    y, e = ReferenceEvaluator(wide).run(None, {"x": x.astype(np.float64), "b": np.array(True)})
+    assert y.dtype == np.float64 and e.dtype == np.float64
+    np.testing.assert_allclose(y, x.astype(np.float64) / np.array([3.0, 7.0, 11.0]), rtol=1e-15)
