@@ -2,8 +2,6 @@
 Transpose with several consumers: ConvNeXt and Vocos blocks keep their Linear layers, GELU and
 layer scale in the Hailo segment, exactly; only the LayerNorm and its Transposes go to the host."""
 
-import warnings
-
 import numpy as np
 import pytest
 import torch
@@ -44,13 +42,7 @@ class ConvNeXtBlock(torch.nn.Module):
 
 
 def _export(module, example, path, dynamo, opset=17):
-    if not dynamo:
-        return torch_export(module, example, path, opset=opset)
-    module.eval()
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(module, (example,), str(path), dynamo=True, input_names=["x"], output_names=["y"])
-    return path
+    return torch_export(module, (example,), path, opset=opset, dynamo=dynamo)
 
 
 def _assert_linear_layers_on_hailo(res, blocks):

@@ -67,20 +67,22 @@ def bn_inits(prefix, c, seed=0):
     ]
 
 
-def torch_export(module, example, path, input_names=("x",), output_names=("y",), opset=17, **kw):
+def torch_export(module, example, path, input_names=("x",), output_names=("y",), opset=17, dynamo=False, **kw):
+    """TorchScript export at `opset`, or (dynamo=True) torch's default exporter at its own opset."""
     import warnings
 
     import torch
 
     module.eval()
+    if not dynamo:
+        kw["opset_version"] = opset
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
             module,
             example,
             str(path),
-            dynamo=False,
-            opset_version=opset,
+            dynamo=dynamo,
             input_names=list(input_names),
             output_names=list(output_names),
             **kw,
