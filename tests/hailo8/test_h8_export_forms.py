@@ -174,6 +174,34 @@ def test_gelu_stays_on_hailo(tmp_path, target, form):
     assert res.ops("hailo")["Erf"] == 1
 
 
+def test_tanh_gelu_with_a_cube_stays_on_hailo(tmp_path, target):
+    """GELU(approximate="tanh") as dynamo writes it, x ** 3 a Pow: the cube is x * x * x (canonical.rw)
+    and the whole activation, which reads `a` three times, stays between the convs on Hailo."""
+    n1, w1 = _conv1d("a", "x", 4, 8, 3)
+    n2, w2 = _conv1d("y", "g", 8, 8, 3)
+    gelu = [
+        helper.make_node("Pow", ["a", "three"], ["cube"]),
+        helper.make_node("Mul", ["cube", "k"], ["kc"]),
+        helper.make_node("Add", ["a", "kc"], ["inner"]),
+        helper.make_node("Mul", ["inner", "s"], ["scaled"]),
+        helper.make_node("Tanh", ["scaled"], ["t"]),
+        helper.make_node("Add", ["t", "one"], ["t1"]),
+        helper.make_node("Mul", ["a", "half"], ["ah"]),
+        helper.make_node("Mul", ["ah", "t1"], ["g"]),
+    ]
+    consts = [
+        const("three", np.float32(3.0)),
+        const("k", np.float32(0.044715)),
+        const("s", np.float32(np.sqrt(2 / np.pi))),
+        const("one", np.float32(1.0)),
+        const("half", np.float32(0.5)),
+    ]
+    model = make_model([n1, *gelu, n2], [vi("x", [1, 4, 31])], [vi("y", None)], [w1, w2, *consts])
+    res = rewrite_and_run(model, tmp_path, target=target)
+    _only_hailo(res)
+    assert res.ops()["Pow"] == 0 and res.ops("hailo")["Tanh"] == 1
+
+
 def test_erf_alone_stays_on_the_host(tmp_path, target):
     n1, w1 = _conv1d("a", "x", 4, 8, 3)
     n2, w2 = _conv1d("y", "e", 8, 8, 3)
