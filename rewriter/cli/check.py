@@ -6,11 +6,13 @@ import json
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 
 from rewriter.cli.gate import Gate
 from rewriter.cli.summary import table
 from rewriter.errors import UserError
+from rewriter.ir.opfacts import RANDOM_OPS
 from runtime.parity import normalized, random_inputs
 
 FLOAT_MIN_COSINE = 0.99999
@@ -35,24 +37,38 @@ def reference_session(model_path: Path, optimized: bool = True) -> ort.Inference
         raise UserError(f"onnxruntime cannot load {model_path}: {str(exc).splitlines()[0]}") from exc
 
 
-def narrow_float_reference(model_path: Path) -> ort.InferenceSession | None:
+def narrow_float_reference(model: onnx.ModelProto, model_path: Path) -> ort.InferenceSession | None:
     """The original computed in float32 behind its own inputs and outputs (rewriter/ir/widen.py),
     when it computes anything in float16/bfloat16: how far it is from its own exact arithmetic is
     part of its noise (a rewrite for a float32 target computes those parts in float32). None when
-    it has no narrow floats, or cannot be widened or run so."""
-    import onnx
-
+    it has no narrow floats, or cannot be widened or run so. `model`: read without external data."""
     from rewriter.ir.widen import NARROW_FLOATS, float_types_in, widened
 
-    model = onnx.load(str(model_path))
     narrow = float_types_in(model, NARROW_FLOATS, nodes=True)
     if not narrow:
         return None
     try:
-        wide = widened(model, frozenset(narrow), onnx.TensorProto.FLOAT, keep_interface=True)
+        full = onnx.load(str(model_path))  # with its external data: the weights are widened
+        wide = widened(full, frozenset(narrow), onnx.TensorProto.FLOAT, keep_interface=True)
         return ort.InferenceSession(wide.SerializeToString(), providers=["CPUExecutionProvider"])
     except Exception:  # noqa: BLE001 - NotWidened, onnxruntime's refusal: the original's noise alone
         return None
+
+
+def random_ops(model: onnx.ModelProto) -> list[str]:
+    """The random ops of a model (in its bodies too): every run of it draws anew."""
+    found = []
+    for g in _graphs(model.graph):
+        found += [n.op_type for n in g.node if n.op_type in RANDOM_OPS]
+    return sorted(set(found))
+
+
+def _graphs(g: onnx.GraphProto):
+    yield g
+    for node in g.node:
+        for attr in node.attribute:
+            for body in [attr.g] if attr.type == onnx.AttributeProto.GRAPH else attr.graphs:
+                yield from _graphs(body)
 
 
 def _ulp(value: np.ndarray, scale: float) -> float:
@@ -97,7 +113,9 @@ def check_plan(args) -> int:
     normalization, frozen = doc.get("normalization"), doc.get("frozen")
     check_same_interface(plan, session, args.against, {f["name"] for f in frozen or []})
     unoptimized = reference_session(args.against, optimized=False)  # the reference's own noise
-    widened = narrow_float_reference(args.against)  # and a float16 original's own rounding
+    model = onnx.load(str(args.against), load_external_data=False)
+    widened = narrow_float_reference(model, args.against)  # and a float16 original's own rounding
+    randoms = random_ops(model)  # and the draws of a random original: it differs from itself run to run
     quantized = args.backend != "onnxruntime"
     min_cosine = (
         args.min_cosine if args.min_cosine is not None else (QUANTIZED_MIN_COSINE if quantized else FLOAT_MIN_COSINE)
@@ -131,6 +149,8 @@ def check_plan(args) -> int:
         rows = compare(plain, want)
         if widened is not None:
             rows += compare(dict(zip(names, widened.run(names, reference_feeds))), want)
+        if randoms:
+            rows += compare(dict(zip(names, session.run(names, reference_feeds))), want)
             for n in (n for n in names if want[n].dtype == np.float16 and want[n].size):
                 scale = float(np.max(np.abs(want[n].astype(np.float32))))
                 quantum[n] = max(quantum.get(n, 0.0), _ulp(want[n], scale))
@@ -181,6 +201,12 @@ def check_plan(args) -> int:
                 "; the original computes in float16: its noise includes its own rounding (against itself "
                 "computed in float32), and float16 outputs one float16 ulp at their scale"
                 if widened is not None
+                else ""
+            )
+            + (
+                f"; the original draws random numbers ({', '.join(randoms)}): its difference from itself "
+                "on a second run is part of its noise"
+                if randoms
                 else ""
             )
         )

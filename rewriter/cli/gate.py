@@ -11,7 +11,8 @@ Per output, with `scale = max|reference|`:
   alone would call a failure. A float16 original is further off its own exact arithmetic: for
   float16 outputs the noise also counts how far it is from itself computed in float32
   (rewriter/ir/widen.py), and the floor adds one float16 ulp at the output's scale, the finest
-  difference two float16 results can show.
+  difference two float16 results can show. An original with random ops differs from itself on
+  a second run: that difference is noise too.
 * **relative** (float backends): otherwise it passes when cosine >= the cosine gate and
   max abs error <= `--max-rel-error` x scale.
 * **cosine** (quantized backends): otherwise it passes when cosine >= the cosine gate.

@@ -292,6 +292,9 @@ def fold_constants(graph: gs.Graph) -> gs.Graph:
     changes on every run), nor anything computed from them. Subgraphs are folded once inlined."""
     if not foldable(graph):  # gs copies the whole graph to fold: skip when there is nothing
         return graph
+    import onnxruntime as ort  # gs folds through it: its graph optimizer's warnings are not for our users
+
+    ort.set_default_logger_severity(3)
     # gs folds a Shape to its input's whole shape, blind to opset 15's start and end: while such a
     # Shape is left (inline_constants folds those of static inputs), gs folds no Shape at all
     sliced = any(n.op == "Shape" and (n.attrs.get("start", 0) != 0 or "end" in n.attrs) for n in graph.nodes)

@@ -124,7 +124,8 @@ class Int8EmulationBackend(Backend):
         if not samples:
             raise PlanError(
                 f"step '{step.name}': emulate-int8 needs calibration data: the step has no 'calib' "
-                f"file; pass calibration={{plan_input: array (N, ...)}} to Plan.load"
+                "file (write the plan with `rewrite MODEL --calib WINDOWS.npy`, or pass "
+                "calibration={plan_input: array (N, ...)} to Plan.load)"
             )
         return samples
 

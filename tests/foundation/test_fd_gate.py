@@ -61,3 +61,33 @@ def test_check_says_which_criterion_decided(tmp_path, capsys):
     assert report["outputs"][0]["decided_by"] == "floor" and report["outputs"][0]["floor"] == 1.0
     rc, _, err = cli(capsys, "check", out, "--against", other, "--atol", "-1")
     assert rc == 2 and "--atol must not be negative" in err
+
+
+def _noisy(scale=1.0, noise=0.01):
+    """Conv, then y = c + noise * RandomNormalLike(c) (SNAC's noise blocks): every run draws anew."""
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("RandomNormalLike", ["c"], ["n"]),
+        helper.make_node("Mul", ["n", "k"], ["m"]),
+        helper.make_node("Add", ["c", "m"], ["y"]),
+    ]
+    w = weight("w", (8, 3, 3, 3))
+    w = onnx.numpy_helper.from_array(onnx.numpy_helper.to_array(w) * np.float32(scale), "w")
+    k = onnx.numpy_helper.from_array(np.array(noise, np.float32), "k")
+    return make_model(nodes, [vi("x", [1, 3, 16, 16])], [vi("y", [1, 8, 16, 16])], [w, k])
+
+
+def test_a_random_originals_draws_are_its_noise(tmp_path, capsys):
+    """The original differs from itself on every run: that difference is noise (a floor of 0, as
+    before, failed every such plan), and a plan off by more than it still fails."""
+    path = save(_noisy(), tmp_path / "m.onnx")
+    out = tmp_path / "m.plan"
+    assert cli(capsys, path, "-o", out, "-q")[0] == 0
+    rc, stdout, _ = cli(capsys, "check", out, "--against", path, "--json")
+    (row,) = json.loads(stdout)["outputs"]
+    assert rc == 0 and row["decided_by"] == "floor" and row["reference_noise"] > 0.01, row
+    rc, stdout, _ = cli(capsys, "check", out, "--against", path)
+    assert "draws random numbers (RandomNormalLike)" in stdout
+    other = save(_noisy(scale=1.5), tmp_path / "other.onnx")  # far beyond 0.01 of noise
+    rc, stdout, _ = cli(capsys, "check", out, "--against", other)
+    assert rc == 1 and "FAIL" in stdout
