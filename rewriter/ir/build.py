@@ -28,6 +28,31 @@ def is_large_float(data_type: int, dims, has_raw_data: bool) -> bool:
     return data_type in _LARGE_FLOAT_TYPES and has_raw_data and math.prod(dims) > 1024
 
 
+def is_large_float_proto(t: onnx.TensorProto) -> bool:
+    """A float initializer of more than 1,024 values (its dims say so: no copy of its data)."""
+    return is_large_float(t.data_type, t.dims, t.HasField("raw_data"))
+
+
+def dims_only(model: onnx.ModelProto) -> onnx.ModelProto:
+    """`model` with its large float initializers reduced to name, type and dims (all inference
+    reads of them); everything else copied."""
+    light = onnx.ModelProto()
+    for field in ("ir_version", "producer_name", "producer_version", "domain", "model_version"):
+        setattr(light, field, getattr(model, field))
+    light.opset_import.extend(model.opset_import)
+    light.functions.extend(model.functions)
+    graph, g = light.graph, model.graph
+    graph.name = g.name
+    for field in ("node", "input", "output", "value_info", "sparse_initializer"):
+        getattr(graph, field).extend(getattr(g, field))
+    for t in g.initializer:
+        if is_large_float_proto(t):
+            add_stub(graph, t.name, t.data_type, t.dims)
+        else:
+            graph.initializer.append(t)
+    return light
+
+
 def add_stub(graph: onnx.GraphProto, name: str, data_type: int, dims) -> None:
     """A weight as name, type and dims only (what inference reads of a large float)."""
     stub = graph.initializer.add()
@@ -55,6 +80,12 @@ _OTHER_SCALARS = tuple(
 _OTHER_REPEATED = tuple(
     f.name for f in onnx.TensorProto.DESCRIPTOR.fields if f.name not in _RAW_FIELDS and _is_repeated(f.name)
 )
+
+
+def copy_tensor(graph: onnx.GraphProto, tensor: onnx.TensorProto) -> None:
+    """graph.initializer gains a copy of `tensor`. Built in place (add, CopyFrom): upb's append of a
+    finished message took 3x as long for a 100 MB weight (0.25 s against 0.08 s)."""
+    graph.initializer.add().CopyFrom(tensor)
 
 
 def add_initializer(

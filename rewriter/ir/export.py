@@ -23,7 +23,7 @@ from onnx_graphsurgeon.exporters.onnx_exporter import (
 )
 from onnx_graphsurgeon.ir.tensor import LazyValues, SparseValues
 
-from rewriter.ir.build import add_initializer, add_stub, encodes_raw, is_large_float
+from rewriter.ir.build import add_initializer, add_stub, copy_tensor, encodes_raw, is_large_float
 
 
 def export_model(graph: gs.Graph, deferred: dict[str, gs.Constant] | None = None) -> onnx.ModelProto:
@@ -79,7 +79,7 @@ def write_initializer(out: onnx.GraphProto, t: gs.Constant) -> None:
     if _encoded_in_place(t, values):
         add_initializer(out, t.name, values)
     else:  # loaded lazily (its TensorProto, copied once here) or an unusual encoding
-        out.initializer.append(OnnxExporter.export_tensor_proto(t))
+        copy_tensor(out, OnnxExporter.export_tensor_proto(t))
 
 
 def _large_float(t: gs.Constant, values) -> tuple[int, tuple] | None:

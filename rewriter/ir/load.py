@@ -22,7 +22,7 @@ from onnx_graphsurgeon.logger import G_LOGGER
 
 from rewriter.errors import UserError
 from rewriter.ir import annotations
-from rewriter.ir.build import add_stub, is_large_float
+from rewriter.ir.build import dims_only, is_large_float_proto
 from rewriter.ir.control_flow import constant_if, if_hint, inline_constant_ifs
 from rewriter.ir.edit import remove_dead_nodes
 from rewriter.ir.export import export_model
@@ -158,7 +158,7 @@ def infer_shapes(model: onnx.ModelProto, strict: bool = False, consume: bool = F
     emptying route."""
     if consume and not any(proto_has_body(n) for n in model.graph.node):
         try:
-            out = shape_inference.infer_shapes(_dims_only(model), strict_mode=strict, data_prop=True)
+            out = shape_inference.infer_shapes(dims_only(model), strict_mode=strict, data_prop=True)
         except Exception as exc:
             raise UserError(f"shape inference failed: {str(exc).splitlines()[0]}") from exc
         for field in ("input", "output", "value_info"):
@@ -167,7 +167,7 @@ def infer_shapes(model: onnx.ModelProto, strict: bool = False, consume: bool = F
         return model
     weights = {}
     for t in model.graph.initializer:
-        if _is_large_float(t):
+        if is_large_float_proto(t):
             weights[t.name] = t.raw_data
             t.raw_data = b""
     try:
@@ -181,31 +181,6 @@ def infer_shapes(model: onnx.ModelProto, strict: bool = False, consume: bool = F
         _put_back(model, weights)
     _put_back(out, weights)
     return out
-
-
-def _is_large_float(t: onnx.TensorProto) -> bool:
-    """A float initializer of more than 1,024 values (its dims say so: no copy of its data)."""
-    return is_large_float(t.data_type, t.dims, t.HasField("raw_data"))
-
-
-def _dims_only(model: onnx.ModelProto) -> onnx.ModelProto:
-    """`model` with its large float initializers reduced to name, type and dims (all inference
-    reads of them); everything else copied."""
-    light = onnx.ModelProto()
-    for field in ("ir_version", "producer_name", "producer_version", "domain", "model_version"):
-        setattr(light, field, getattr(model, field))
-    light.opset_import.extend(model.opset_import)
-    light.functions.extend(model.functions)
-    graph, g = light.graph, model.graph
-    graph.name = g.name
-    for field in ("node", "input", "output", "value_info", "sparse_initializer"):
-        getattr(graph, field).extend(getattr(g, field))
-    for t in g.initializer:
-        if _is_large_float(t):
-            add_stub(graph, t.name, t.data_type, t.dims)
-        else:
-            graph.initializer.append(t)
-    return light
 
 
 def _put_back(model: onnx.ModelProto, weights: dict[str, bytes]) -> None:
@@ -350,7 +325,7 @@ def load_graph(
     change the model's float types once its shapes are inferred, before anything is folded."""
     model = read_model(path)
     check_structure(model)
-    original = _dims_only(model)
+    original = dims_only(model)
     if model.functions:  # model-local functions (some exporters write them): plain nodes for the rules
         model = onnx.inliner.inline_local_functions(model)
     unknown_dims_as_symbolic(model)

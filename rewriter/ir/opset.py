@@ -24,6 +24,8 @@ import onnx
 from onnx import TensorProto, defs, helper, numpy_helper, shape_inference, version_converter
 
 from rewriter.errors import UserError
+from rewriter.ir.build import dims_only
+from rewriter.ir.constants import ConstantArrays
 
 
 class OpsetError(UserError):
@@ -108,9 +110,9 @@ class _Down:
     # graph walk
     def _graph(self, graph: onnx.GraphProto, parent: _Scope | None) -> None:
         scope = _Scope(graph, parent)
-        for init in graph.initializer:
-            if not init.data_location == TensorProto.EXTERNAL:
-                scope.constants[init.name] = numpy_helper.to_array(init)
+        scope.constants = ConstantArrays(
+            {init.name: init for init in graph.initializer if init.data_location != TensorProto.EXTERNAL}
+        )
         out: list[onnx.NodeProto] = []
         for node in graph.node:
             for attr in node.attribute:
@@ -513,7 +515,7 @@ def _value_types(model: onnx.ModelProto) -> _Types:
     """Element types and shapes of every tensor, subgraphs included, as shape inference sees them
     at the model's own opset."""
     try:
-        inferred = shape_inference.infer_shapes(model)
+        inferred = shape_inference.infer_shapes(dims_only(model))  # types and dims: no copy of the weights
     except Exception:  # noqa: BLE001 - types are a help here; conversion works without them
         inferred = model
     elem: dict[str, int] = {}

@@ -6,7 +6,7 @@ import onnx
 import onnx_graphsurgeon as gs
 from onnx import helper
 
-from rewriter.ir.build import make_model
+from rewriter.ir.build import copy_tensor, make_model
 from rewriter.ir.export import write_initializer
 from rewriter.ir.scope import node_inputs
 
@@ -67,7 +67,7 @@ class SegmentExtractor:
             if n in self.deferred:
                 write_initializer(graph, self.deferred[n])
             elif n in self.initializers:
-                graph.initializer.append(self.initializers[n])
+                copy_tensor(graph, self.initializers[n])
         return model
 
     def _value(self, name: str) -> onnx.ValueInfoProto:

@@ -6,6 +6,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper, shape_inference
 
+from rewriter.ir.constants import ConstantArrays
+
 
 def attrs_of(node: onnx.NodeProto) -> dict:
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
@@ -27,7 +29,7 @@ class SegGraph:
         self.model = model
         g = model.graph
         self.protos = {t.name: t for t in g.initializer}
-        self.consts = {name: numpy_helper.to_array(t) for name, t in self.protos.items()}
+        self.consts = ConstantArrays(self.protos)
         for n in g.node:  # Constant nodes are constants too (folding should have removed them)
             if n.op_type == "Constant" and "value" in attrs_of(n):
                 self.consts[n.output[0]] = numpy_helper.to_array(attrs_of(n)["value"])
