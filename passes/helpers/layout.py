@@ -70,6 +70,16 @@ def pads_3_to_4(pads):
     return np.asarray([p[0], p[1], 0, p[2], p[3], p[4], 0, p[5]], np.int64)
 
 
+@native_helper("resize_3_to_4", kinds=("any",), symbolic=True)
+def resize_3_to_4(values):
+    """Resize's scales [n, c, t] (or sizes) -> [n, c, 1, t]: the H axis of the [N, C, 1, T] form
+    keeps its size. None (the input not given) stays None."""
+    if values is None:
+        return None
+    v = np.asarray(values)
+    return np.concatenate([v[:2], np.ones(1, v.dtype), v[2:]])
+
+
 @native_helper("is_identity_perm", kinds=("attr",), symbolic=True)
 def is_identity_perm(perm) -> bool:
     """The permutation leaves every axis in place."""

@@ -690,6 +690,25 @@ class InstanceBuilder:
                 return None, {}
 
             return self._explicit({"mode": mode}, op, pn), padgen
+        if op == "Resize":  # along the last axis (time, W): scales or sizes, whichever the rule keeps
+            mode = pick(op, pn, "mode", ["nearest", "linear"])
+            ctm = pick(
+                op,
+                pn,
+                "coordinate_transformation_mode",
+                ["half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel"],
+            )
+            factor = self.choice([2.0, 3.0, 0.5])
+            given = {
+                1: np.zeros(0, np.float32),  # roi: read by tf_crop_and_resize only
+                2: np.array([1.0] * (r - 1) + [factor], np.float32),
+                3: np.array(list(xs[:-1]) + [max(1, int(xs[-1] * factor))], np.int64),
+            }
+
+            def resized(j):
+                return ([int(given[j].size)], {"data": given[j]}) if j in given else (None, {})
+
+            return self._explicit({"mode": mode, "coordinate_transformation_mode": ctm}, op, pn), resized
         if op == "Clip":
             lo, hi = self.choice([-1.0, 0.0]), self.choice([1.0, 6.0])
             return {}, lambda j: ([], {"data": np.array(lo if j == 1 else hi, np.float32)})

@@ -231,3 +231,32 @@ def test_global_mean_over_c_and_t_is_as_accurate_as_the_original(tmp_path):
     assert list(helper.get_attribute_value(next(a for a in mean_node.attribute if a.name == "axes"))) == [1, 2, 3]
     got, ref = res.outputs["y"], res.ref["y"]
     assert np.max(np.abs(got - ref)) <= 1e-6 * np.max(np.abs(ref))
+
+
+@pytest.mark.parametrize(
+    "form, mode, ctm",
+    [
+        ("scales", "nearest", "asymmetric"),  # F.interpolate(scale_factor=2) as TorchScript writes it
+        ("scales", "linear", "half_pixel"),
+        ("sizes", "nearest", "half_pixel"),
+        ("sizes", "linear", "align_corners"),
+    ],
+)
+def test_resize_along_time_between_conv1ds(form, mode, ctm, tmp_path, target):
+    """A 1-D Upsample between Conv1ds runs at rank 4 on Hailo (resize_*_after_squeeze), odd length,
+    its output also read by a residual branch."""
+    n1, i1 = _conv("c1", "x", "c", 4, 6)
+    n2, i2 = _conv("c2", "u", "y", 6, 5)
+    n3, i3 = _conv("c3", "u", "z", 6, 5, k=1, pads=(0, 0))
+    scales = const("sc", np.array([1.0, 1.0, 2.0], np.float32)) if form == "scales" else None
+    sizes = ints("sz", [1, 6, 34]) if form == "sizes" else None
+    resize_inputs = ["c", "", "sc"] if form == "scales" else ["c", "", "", "sz"]
+    resize = helper.make_node("Resize", resize_inputs, ["u"], mode=mode, coordinate_transformation_mode=ctm)
+    add = helper.make_node("Add", ["y", "z"], ["s"])
+    inits = i1 + i2 + i3 + [t for t in (scales, sizes) if t is not None]
+    model = _model([n1, resize, n2, n3, add], inits, t=17, outputs=("s",))
+    res = rewrite_and_run(model, tmp_path, target=target)
+    assert_hailo_clean(res)
+    assert len(res.steps_on("hailo")) == 1 and res.ops("hailo")["Resize"] == 1
+    assert set(res.ops("host")) <= EDGE_OPS
+    assert res.outputs["s"].shape == (1, 5, 34)
