@@ -3,6 +3,7 @@ device call each) and host steps."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from rewriter.plan.steps import PlannedStep
@@ -32,13 +33,36 @@ Planned = tuple[Stage, StageModel | None, Fit | None]
 
 
 def _mixed_width_cut(g: SegGraph, st: Stage) -> int | None:
-    """Where to cut a stage whose outputs have different widths (one tile geometry needs one)."""
-    outs = sorted(st.outputs, key=lambda y: g.producer[y])
+    """Where to cut a stage whose outputs have different widths (one tile geometry needs one):
+    after the longest prefix whose own outputs share one width. Cutting before the producer of the
+    first output of another width instead left a stage per width change (a lone MaxPool, a lone
+    Relu: one HEF and one device call each) in a UNet-like segment."""
+    if len({g.width(y) for y in st.outputs}) <= 1:
+        return None
+    n = len(st.nodes)
+    pos = {i: k for k, i in enumerate(st.nodes)}
+    after = set(st.outputs)  # read after the stage
+    born: list[list[int]] = [[] for _ in range(n)]  # widths of what node k writes for later nodes
+    dies: list[list[int]] = [[] for _ in range(n + 1)]  # ... and the position of their last reader
+    for k, i in enumerate(st.nodes):
+        for o in g.nodes[i].output:
+            readers = [pos[c] for c in g.consumers.get(o, []) if c in pos]
+            last = n if o in after else max(readers, default=k)
+            if o and last > k:
+                born[k].append(g.width(o))
+                dies[last].append(g.width(o))
+    live: Counter = Counter()
+    best = None
+    for cut in range(1, n):  # the prefix is nodes[:cut]; its outputs: written before cut, read from cut on
+        live.update(born[cut - 1])
+        live.subtract(dies[cut - 1])
+        if len(+live) == 1:
+            best = cut
+    if best is not None:
+        return best
+    outs = sorted(st.outputs, key=lambda y: g.producer[y])  # no such prefix: at the first other width
     first = g.width(outs[0])
-    for y in outs[1:]:
-        if g.width(y) != first:
-            return st.nodes.index(g.producer[y])
-    return None
+    return next(st.nodes.index(g.producer[y]) for y in outs[1:] if g.width(y) != first)
 
 
 def _budget_cut(sm: StageModel, st: Stage, res: Resources) -> int | None:

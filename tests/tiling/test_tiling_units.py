@@ -271,3 +271,32 @@ def test_whole_weights_are_copied_as_the_bytes_from_array_would_write(monkeypatc
     assert len(fast) == 1 and set(asked) == {t.name for t in model.graph.initializer}
     assert asked.pop(marked.name) is False  # re-encoded
     assert all(asked.values())  # the others copied whole
+
+
+def test_a_piece_with_outputs_at_two_widths_is_cut_into_runs_not_single_nodes(tmp_path):
+    """UNet-like: a (W) -> strided conv -> b (W/2) -> ConvTranspose -> u (W), Concat(a, u) -> conv,
+    and a global mean of b on the host gating the result. The level-0 piece writes b (W/2, for
+    the host) and the conv (W): one tile geometry per stage needs one output width. It becomes
+    three stages, [conv, relu] [conv/2, relu] [convT, relu, concat, conv], not a stage per node
+    as the first cut (before the producer of the first other-width output) left it."""
+    chain = Chain(4, 300, seed=11).conv(8, k=3, pads=(1, 1)).act().mark("a")
+    chain.conv(16, k=4, s=2, pads=(1, 1)).act().mark("b")
+    chain.convT(8, k=2, s=2).act()
+    a, b, u = chain.saved["a"][0], chain.saved["b"][0], chain.cur
+    chain.nodes += [
+        helper.make_node("Concat", [a, u], ["cat"], name="cat", axis=1),
+        helper.make_node("ReduceMean", [b], ["gate"], name="gate", axes=[1, 2, 3], keepdims=1),
+    ]
+    chain.cur, chain.c = "cat", 16
+    chain.conv(8, k=3, pads=(1, 1))
+    chain.nodes.append(helper.make_node("Mul", [chain.cur, "gate"], ["gated"], name="gated"))
+    chain.cur = "gated"
+    model = chain.model()
+    limits = TilingLimits(width=64)
+    out = tmp_path / "plan"
+    steps, reports = write_tiled_plan(model, limits, out)
+    kinds = [(st["kind"], st["nodes"]) for st in reports[0].stages]
+    assert kinds[:3] == [("device", 2), ("device", 2), ("device", 4)], kinds
+    assert kinds[3:] and all(k == "host" for k, _ in kinds[3:]), kinds  # the mean, and the gating Mul
+    assert_plan_matches(model, out)
+    check_tile_limits(out, limits)
