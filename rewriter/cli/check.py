@@ -151,9 +151,9 @@ def check_plan(args) -> int:
             rows += compare(dict(zip(names, widened.run(names, reference_feeds))), want)
         if randoms:
             rows += compare(dict(zip(names, session.run(names, reference_feeds))), want)
-            for n in (n for n in names if want[n].dtype == np.float16 and want[n].size):
-                scale = float(np.max(np.abs(want[n].astype(np.float32))))
-                quantum[n] = max(quantum.get(n, 0.0), _ulp(want[n], scale))
+        for n in (n for n in names if want[n].dtype == np.float16 and want[n].size):
+            scale = float(np.max(np.abs(want[n].astype(np.float32))))
+            quantum[n] = max(quantum.get(n, 0.0), _ulp(want[n], scale))
         for row in rows:
             noise[row.output] = max(noise.get(row.output, 0.0), row.max_abs)
         _accumulate(worst, compare({n: got[n] for n in names}, want))
@@ -199,10 +199,11 @@ def check_plan(args) -> int:
             f"backend {plan.backend_name}; {gate.describe()}"
             + (
                 "; the original computes in float16: its noise includes its own rounding (against itself "
-                "computed in float32), and float16 outputs one float16 ulp at their scale"
+                "computed in float32)"
                 if widened is not None
                 else ""
             )
+            + ("; a float16 output's floor adds one float16 ulp at its scale" if quantum else "")
             + (
                 f"; the original draws random numbers ({', '.join(randoms)}): its difference from itself "
                 "on a second run is part of its noise"

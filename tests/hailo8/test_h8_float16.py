@@ -174,3 +174,26 @@ def test_calibration_and_normalization_take_float16_inputs(tmp_path, target):
     z = ((x.astype(np.float32) - np.float32(0.1)) / np.float32(2.0)).astype(np.float16)
     want = ort_run(onnx.load(str(path)), {"x": z})["y"]
     np.testing.assert_allclose(got.astype(np.float32), want.astype(np.float32), rtol=0, atol=4e-3)
+
+
+def test_a_float16_outputs_floor_is_at_least_one_ulp(tmp_path, capsys):
+    """Where the float16 original is exact (x * 2), its noise is 0; the floor is still one float16
+    ulp at the output's scale, the finest difference two float16 results can show (torchaudio's
+    ConvTasNet in float16: the plan 1 ulp off a noise-free original failed before)."""
+    m = make_model(
+        [helper.make_node("Mul", ["x", "two"], ["y"])],
+        [vi("x", [1, 4, 1, 8], TensorProto.FLOAT16)],
+        [vi("y", None, TensorProto.FLOAT16)],
+        [numpy_helper.from_array(np.array(2.0, np.float16), "two")],
+    )
+    path = tmp_path / "twice.onnx"
+    onnx.save(m, str(path))
+    out = tmp_path / "twice.plan"
+    with redirect_stdout(io.StringIO()):
+        assert main([str(path), "-o", str(out), "-q"]) == 0
+    code, report = check(capsys, out, path)
+    (row,) = report["outputs"]
+    want = ort_run(m, {"x": np.random.default_rng(0).standard_normal([1, 4, 1, 8]).astype(np.float16)})["y"]
+    assert code == 0 and row["reference_noise"] == 0
+    scale_ulp = float(np.spacing(np.float16(2.0)))  # |y| reaches 2..4 for standard-normal x
+    assert scale_ulp <= row["floor"] <= 4 * scale_ulp, (row, float(np.abs(want).max()))
