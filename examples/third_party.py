@@ -126,14 +126,16 @@ def _export(model, args: tuple, path: Path, exporter: str) -> Path:
     return path
 
 
-def _torch_entry(name, make, inputs, packages, exporter, tier="test", notes=""):
-    def build(out: Path, make=make, inputs=inputs, exporter=exporter) -> Path:
+def _torch_entry(name, make, inputs, packages, exporter, tier="test", notes="", half=False):
+    def build(out: Path, make=make, inputs=inputs, exporter=exporter, half=half) -> Path:
         import torch
 
         torch.manual_seed(0)
         model = make()
         generator = torch.Generator().manual_seed(1)
         args = tuple(torch.randn(*shape, generator=generator) for shape in inputs)
+        if half:  # a half-precision export (model.half()): float16 weights, inputs and outputs
+            model, args = model.half(), tuple(a.half() for a in args)
         return _export(model, args, out / f"{name}.onnx", exporter)
 
     _register(Entry(name, build, ("torch", "onnxscript", *packages), exporter, tier=tier, notes=notes))
@@ -285,6 +287,15 @@ _torch_entry(
     ("torchaudio",),
     "torchscript",
     notes="GroupNorm(1, C) as Reshape > InstanceNormalization > Reshape",
+)
+_torch_entry(
+    "ta_convtasnet_small_fp16_ts",
+    _conv_tasnet(**SMALL_CTN),
+    [(1, 1, 2000)],
+    ("torchaudio",),
+    "torchscript",
+    notes="model.half(): computed in float32 behind its float16 input and outputs",
+    half=True,
 )
 _torch_entry(
     "ta_convtasnet_small_dynamo",
