@@ -11,23 +11,33 @@ import onnx
 from onnx import numpy_helper
 
 
+class _Unread:
+    __slots__ = ("proto",)
+
+    def __init__(self, proto: onnx.TensorProto):
+        self.proto = proto
+
+
 class ConstantArrays(dict):
     """name -> numpy array: the initializers given (converted when first read) and whatever is
-    stored in it (Constant nodes' values). Iteration and len() see the converted entries only."""
+    stored in it (Constant nodes' values). Every name is a key from the start, so `in` stays
+    dict's own lookup (the tiler asks it for every input of every node); reads convert."""
 
     def __init__(self, protos: dict[str, onnx.TensorProto]):
-        super().__init__()
-        self._protos = protos
+        super().__init__((name, _Unread(t)) for name, t in protos.items())
 
-    def __missing__(self, name: str):
-        proto = self._protos.get(name)
-        if proto is None:
-            raise KeyError(name)
-        value = self[name] = numpy_helper.to_array(proto)
+    def __getitem__(self, name: str):
+        value = dict.__getitem__(self, name)
+        if type(value) is _Unread:
+            value = numpy_helper.to_array(value.proto)
+            dict.__setitem__(self, name, value)
         return value
-
-    def __contains__(self, name) -> bool:
-        return dict.__contains__(self, name) or name in self._protos
 
     def get(self, name, default=None):
         return self[name] if name in self else default
+
+    def values(self):
+        return [self[name] for name in self]
+
+    def items(self):
+        return [(name, self[name]) for name in self]
