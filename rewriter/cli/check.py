@@ -13,6 +13,7 @@ from rewriter.cli.gate import Gate
 from rewriter.cli.summary import table
 from rewriter.errors import UserError
 from rewriter.ir.opfacts import RANDOM_OPS
+from rewriter.ir.scope import proto_subgraphs
 from runtime.parity import normalized, random_inputs
 
 FLOAT_MIN_COSINE = 0.99999
@@ -66,9 +67,8 @@ def random_ops(model: onnx.ModelProto) -> list[str]:
 def _graphs(g: onnx.GraphProto):
     yield g
     for node in g.node:
-        for attr in node.attribute:
-            for body in [attr.g] if attr.type == onnx.AttributeProto.GRAPH else attr.graphs:
-                yield from _graphs(body)
+        for body in proto_subgraphs(node):
+            yield from _graphs(body)
 
 
 def _ulp(value: np.ndarray, scale: float) -> float:

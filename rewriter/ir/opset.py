@@ -26,6 +26,7 @@ from onnx import TensorProto, defs, helper, numpy_helper, shape_inference, versi
 from rewriter.errors import UserError
 from rewriter.ir.build import dims_only
 from rewriter.ir.constants import ConstantArrays
+from rewriter.ir.scope import proto_subgraphs
 
 
 class OpsetError(UserError):
@@ -115,9 +116,8 @@ class _Down:
         )
         out: list[onnx.NodeProto] = []
         for node in graph.node:
-            for attr in node.attribute:
-                for sub in [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs):
-                    self._graph(sub, scope)
+            for sub in proto_subgraphs(node):
+                self._graph(sub, scope)
             if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
                 value = _constant_value(node)
                 if value is not None:
@@ -537,9 +537,8 @@ def _value_types(model: onnx.ModelProto) -> _Types:
             elem[init.name] = init.data_type
             shapes[init.name] = list(init.dims)
         for node in graph.node:
-            for attr in node.attribute:
-                for sub in [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs):
-                    walk(sub)
+            for sub in proto_subgraphs(node):
+                walk(sub)
 
     walk(inferred.graph)
     return _Types(elem, shapes)

@@ -105,6 +105,11 @@ def outer_tensors(node: gs.Node) -> list[gs.Tensor]:
     return _outer_reads(_GsView.subgraphs(node), _GsView)
 
 
+def proto_subgraphs(node: onnx.NodeProto) -> list[onnx.GraphProto]:
+    """The bodies an onnx node holds (If branches, Loop/Scan bodies, a custom op's graphs)."""
+    return _ProtoView.subgraphs(node)
+
+
 def proto_has_body(node: onnx.NodeProto) -> bool:
     """Whether an onnx node holds subgraphs (If/Loop/Scan bodies, or a custom op's graph attribute)."""
     return bool(_ProtoView.subgraphs(node))

@@ -20,6 +20,8 @@ import numpy as np
 import onnx
 from onnx import AttributeProto, TensorProto, numpy_helper
 
+from rewriter.ir.scope import proto_subgraphs
+
 NARROW_FLOATS = frozenset({TensorProto.FLOAT16, TensorProto.BFLOAT16})
 _NUMPY = {TensorProto.FLOAT: np.float32, TensorProto.DOUBLE: np.float64}
 _TYPE_ATTRS = ("to", "dtype")  # INT attributes that name an element type (Cast, RandomNormal, EyeLike, ...)
@@ -50,8 +52,8 @@ def _types_in(g: onnx.GraphProto, types: frozenset[int], nodes: bool) -> set[int
                 found.add(attr.i)
             elif attr.type == AttributeProto.TENSOR and attr.t.data_type in types:
                 found.add(attr.t.data_type)
-            for body in [attr.g] if attr.type == AttributeProto.GRAPH else attr.graphs:
-                found |= _types_in(body, types, nodes)
+        for body in proto_subgraphs(node):
+            found |= _types_in(body, types, nodes)
     return found
 
 
@@ -120,15 +122,12 @@ class _Widener:
                 for i, t in enumerate(attr.tensors):
                     if t.data_type in self.types:
                         attr.tensors[i].CopyFrom(self.tensor(t))
-            elif attr.type == AttributeProto.GRAPH:
-                self.graph(attr.g)
-            elif attr.type == AttributeProto.GRAPHS:
-                for body in attr.graphs:
-                    self.graph(body)
             elif attr.type == AttributeProto.INT and attr.name in _TYPE_ATTRS and attr.i in self.types:
                 attr.i = self.to
             elif attr.type == AttributeProto.SPARSE_TENSOR and attr.sparse_tensor.values.data_type in self.types:
                 raise NotWidened(f"{node.op_type} {node.name!r}: a sparse tensor attribute")
+        for body in proto_subgraphs(node):
+            self.graph(body)
         if self.to == TensorProto.DOUBLE and node.op_type == "Constant":
             _double_constant(node)
 
@@ -208,14 +207,12 @@ def _rename_reads(node: onnx.NodeProto, renames: dict[str, str]) -> None:
     for i, name in enumerate(node.input):
         if name in renames:
             node.input[i] = renames[name]
-    for attr in node.attribute:
-        bodies = [attr.g] if attr.type == AttributeProto.GRAPH else attr.graphs
-        for body in bodies:
-            for inner in body.node:
-                _rename_reads(inner, renames)
-            for out in body.output:  # a body output may be an enclosing tensor itself
-                if out.name in renames:
-                    out.name = renames[out.name]
+    for body in proto_subgraphs(node):
+        for inner in body.node:
+            _rename_reads(inner, renames)
+        for out in body.output:  # a body output may be an enclosing tensor itself
+            if out.name in renames:
+                out.name = renames[out.name]
 
 
 def _set_type(values, name: str, tp: onnx.TypeProto) -> None:
@@ -230,9 +227,8 @@ def _all_names(g: onnx.GraphProto) -> set[str]:
         names.update(node.input)
         names.update(node.output)
         names.add(node.name)
-        for attr in node.attribute:
-            for body in [attr.g] if attr.type == AttributeProto.GRAPH else attr.graphs:
-                names |= _all_names(body)
+        for body in proto_subgraphs(node):
+            names |= _all_names(body)
     return names
 
 
