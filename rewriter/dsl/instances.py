@@ -709,6 +709,12 @@ class InstanceBuilder:
                 return ([int(given[j].size)], {"data": given[j]}) if j in given else (None, {})
 
             return self._explicit({"mode": mode, "coordinate_transformation_mode": ctm}, op, pn), resized
+        if op == "Cast":  # half the draws to the input's own type (a no-op Cast), the rest elsewhere
+            own = self.dtypes.get(pn.args[0].name) if pn.args else None
+            pool = [own, own] if own is not None else []
+            pool += [onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE]
+            pool += [onnx.TensorProto.INT32, onnx.TensorProto.INT64, onnx.TensorProto.BOOL]
+            return {"to": pick(op, pn, "to", pool)}, same
         if op == "Clip":
             lo, hi = self.choice([-1.0, 0.0]), self.choice([1.0, 6.0])
             return {}, lambda j: ([], {"data": np.array(lo if j == 1 else hi, np.float32)})
