@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +33,7 @@ from rewriter.ir.opfacts import RANDOM_OPS
 from rewriter.ir.opset import convert_model, default_opset
 from rewriter.ir.padding import make_pads_explicit
 from rewriter.ir.prefetch import take_bytes
+from rewriter.ir.quiet_ort import quiet_onnxruntime
 from rewriter.ir.scope import proto_has_body
 from rewriter.ir.validate import check_sizes, check_structure
 
@@ -268,28 +268,19 @@ def fold_constants(graph: gs.Graph) -> gs.Graph:
     changes on every run), nor anything computed from them. Subgraphs are folded once inlined."""
     if not foldable(graph):  # gs copies the whole graph to fold: skip when there is nothing
         return graph
-    _quiet_onnxruntime()  # when an earlier fold imported it
     # gs folds a Shape to its input's whole shape, blind to opset 15's start and end: while such a
     # Shape is left (inline_constants folds those of static inputs), gs folds no Shape at all
     sliced = any(n.op == "Shape" and (n.attrs.get("start", 0) != 0 or "end" in n.attrs) for n in graph.nodes)
-    graph.fold_constants(
-        fold_shapes=not sliced,
-        error_ok=True,
-        flatten_subgraphs=False,
-        recurse_subgraphs=False,
-        should_exclude_node=lambda node: node.op in RANDOM_OPS,
-    )
-    _quiet_onnxruntime()  # gs imports it only for what it cannot fold itself
+    with quiet_onnxruntime():  # gs evaluates what it cannot fold itself with onnxruntime
+        graph.fold_constants(
+            fold_shapes=not sliced,
+            error_ok=True,
+            flatten_subgraphs=False,
+            recurse_subgraphs=False,
+            should_exclude_node=lambda node: node.op in RANDOM_OPS,
+        )
     inline_constant_ifs(graph)
     return remove_dead_nodes(graph)
-
-
-def _quiet_onnxruntime() -> None:
-    """gs folds through onnxruntime, whose graph optimizer warns on stderr about what it cannot
-    simplify (184 lines on swin_t): not for our users. Never imported for this (100 ms)."""
-    ort = sys.modules.get("onnxruntime")
-    if ort is not None:
-        ort.set_default_logger_severity(3)
 
 
 def check_static(graph: gs.Graph) -> None:
