@@ -110,6 +110,35 @@ def test_value_used_twice(tmp_path, target):
     assert set(res.ops("host")) <= EDGE_OPS and res.ops("host")["Unsqueeze"] == 1
 
 
+def test_both_operands_squeezed_meet_at_rank4(tmp_path, target, capsys):
+    """Sub of two conv outputs, its square (the same value twice) and a residual sum: each op has
+    both operands squeezed, and binary_both_squeezed runs it on the rank-4 values directly rather
+    than unsqueezing one side again (one rewrite instead of two). One Hailo segment, exact."""
+    from rewriter.cli import main
+
+    n1, i1 = _conv("c1", "x", "a", 4, 6)
+    n2, i2 = _conv("c2", "x", "b", 4, 6, k=1, pads=(0, 0))
+    n3, i3 = _conv("c3", "r", "y", 6, 3)
+    body = [
+        n1,
+        n2,
+        helper.make_node("Sub", ["a", "b"], ["d"]),
+        helper.make_node("Mul", ["d", "d"], ["sq"]),
+        helper.make_node("Add", ["a", "sq"], ["r"]),
+        n3,
+    ]
+    model = _model(body, i1 + i2 + i3, t=33)
+    res = rewrite_and_run(model, tmp_path, target=target)
+    assert_hailo_clean(res)
+    assert len(res.steps_on("hailo")) == 1
+    assert {k: res.ops("hailo")[k] for k in ("Sub", "Mul", "Add")} == {"Sub": 1, "Mul": 1, "Add": 1}
+    capsys.readouterr()
+    assert main(["inspect", str(tmp_path / "model.onnx"), "--target", str(target), "--explain"]) == 0
+    fired = capsys.readouterr().out
+    assert fired.count("(binary_both_squeezed)") >= 3, fired
+    assert "(binary_squeezed_left_rank3)" not in fired
+
+
 CONST_SHAPES = {"C1": [6, 1], "1C1": [1, 6, 1], "T": [16], "scalar": []}
 
 
