@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 
 import numpy as np
 import onnx
@@ -168,10 +169,15 @@ class InstanceBuilder:
         self.spare_op = next(op for op in ("Neg", "Abs", "Softsign", "Sin") if op not in used)
 
     def op_assignments(self) -> list[dict]:
-        """Op variable -> op choices that together use every op of every set at least once."""
+        """Op variable -> op choices that together use every op of every set at least once; with
+        several variables, every combination while there are at most 64 (a Squeeze then an
+        Unsqueeze, not only each op after itself)."""
         if not self.opvars:
             return [{}]
-        n = max(len(v) for v in self.opvars.values())
+        keys, sets = list(self.opvars), list(self.opvars.values())
+        if len(keys) > 1 and math.prod(len(v) for v in sets) <= 64:
+            return [dict(zip(keys, combo)) for combo in itertools.product(*sets)]
+        n = max(len(v) for v in sets)
         return [{k: v[i % len(v)] for k, v in self.opvars.items()} for i in range(n)]
 
     @staticmethod
