@@ -27,12 +27,14 @@ from rewriter.ir.prefetch import source_entry as prefetched_entry
 from rewriter.ir.widen import TargetWidening
 from rewriter.partition.causes import host_causes
 from rewriter.partition.partitioner import Partition, forced_host_nodes, partition
+from rewriter.partition.placement import HOST
 from rewriter.plan.document import plan_document
 from rewriter.plan.merge_host import merge_host_steps
 from rewriter.plan.steps import PlannedStep, steps_from_partition
 from rewriter.plan.views import mark_views
 from rewriter.target import Target
 from rewriter.tiling import tile_steps
+from rewriter.tiling.host_causes import tiled_causes, tiled_host_nodes
 from rewriter.transform.pass_manager import Pass, PassContext, PassManager
 from runtime.schema import file_entry
 
@@ -95,6 +97,7 @@ class RewriteResult:
         step_of = {
             id(n): record["name"] for record, seg in zip(self.segments, self.partition.segments) for n in seg.nodes
         }
+        tiled_host = tiled_host_nodes(self.segments)
         rows = []
         for node in self.graph.nodes:
             placed = self.partition.placements[id(node)]
@@ -105,6 +108,9 @@ class RewriteResult:
                 "step": step_of.get(id(node)),
                 "reason": placed.reason,
             }
+            moved = tiled_host.get(node.name)
+            if moved is not None:  # tiling runs it in a host step between device stages
+                row.update(device=HOST, step=moved["step"], reason=moved["reason"])
             if has_origin(node):  # a rule made it: the source model's nodes it stands for
                 row["origin"] = origin_of(node)
             rows.append(row)
@@ -247,6 +253,7 @@ def _rewrite(model_path: Path, target: Target, options: RewriteOptions) -> Rewri
                 "host_steps": report.host_steps,
                 "stages": report.stages,
             }
+    causes += tiled_causes(segments)
     timings["tiling"] = time.perf_counter() - start
     traces = {t.name: t.lines() for t in tracers}
     trace = next(iter(traces.values()), [])

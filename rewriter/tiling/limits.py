@@ -127,40 +127,46 @@ def _auto_pad(at: dict) -> str:
 
 def kind(g: SegGraph, i: int) -> str:
     """ "tile" (time-local: runs inside a tiled stage) or "host" (a small host ONNX step)."""
+    return "host" if why_host(g, i) else "tile"
+
+
+def why_host(g: SegGraph, i: int) -> str | None:
+    """Why node i cannot run inside a tiled stage (the summary's cause), None when it can."""
     node, at = g.nodes[i], g.attrs[i]
     op = node.op_type
     outs = [o for o in node.output if o]
     if len(outs) != 1 or not all(g.rank4(x) for x in g.var_inputs(i) + outs) or not g.var_inputs(i):
-        return "host"
+        return "not one [N, C, H, W] output of [N, C, H, W] values"
     if op in CONVS:
         if not all(g.is_const(x) for x in node.input[1:] if x):
-            return "host"
+            return "weights computed in the model"
         if op == "ConvTranspose" and (at.get("group", 1) != 1 or "output_shape" in at or _auto_pad(at) != "NOTSET"):
-            return "host"
+            return "grouped, output_shape or auto_pad ConvTranspose"
         if op == "Conv" and at.get("group", 1) != 1 and not is_depthwise(g, i):
-            return "host"
-        return "tile"
+            return "a grouped conv that is not depthwise"
+        return None
     if op in POOLS:
         pads = at.get("pads") or [0, 0, 0, 0]
         if at.get("ceil_mode", 0) or _auto_pad(at) != "NOTSET":
-            return "host"
+            return "ceil_mode or auto_pad pooling"
         if (pads[1] or pads[3]) and (op == "MaxPool" or not at.get("count_include_pad", 0)):
-            return "host"  # -inf / count-excluding padding is not zero padding
-        return "tile"
+            return "pads time with -inf or excludes the padding from its count"  # not zero padding
+        return None
     if op in UNSAFE or (op == "Div" and not g.is_const(node.input[1])):
-        return "host"  # may turn finite values outside [0, W) into inf/NaN, which a 0 mask keeps
+        # may turn finite values outside [0, W) into inf/NaN, which a 0 mask keeps
+        return "may make inf or NaN of the zeros outside a tile"
     if op in UNARY or op in BINARY:
-        return "tile" if _elementwise_ok(g, i) else "host"
+        return None if _elementwise_ok(g, i) else "an operand broadcast over time: not time-local"
     if op == "Concat":
-        return "tile" if at.get("axis", 0) % 4 == 1 else "host"
+        return None if at.get("axis", 0) % 4 == 1 else "joins along an axis other than channels"
     if op == "Slice":
         consts = [x for x in node.input[1:] if x]
         if not all(g.is_const(x) for x in consts) or len(node.input) < 4:
-            return "host"
+            return "bounds computed in the model"
         axes = g.consts[node.input[3]].reshape(-1).tolist()
         steps = g.consts[node.input[4]].reshape(-1).tolist() if len(node.input) > 4 and node.input[4] else [1]
-        return "tile" if [a % 4 for a in axes] == [3] and steps == [1] else "host"
-    return "host"
+        return None if [a % 4 for a in axes] == [3] and steps == [1] else "a strided slice or one off the time axis"
+    return f"the tiler does not split {op} in time"
 
 
 def spatial(g: SegGraph, i: int) -> bool:

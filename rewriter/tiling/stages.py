@@ -13,7 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rewriter.tiling.graph import SegGraph
-from rewriter.tiling.limits import HEAVY, kind
+from rewriter.tiling.limits import HEAVY, why_host
+
+TOO_BIG = "does not fit one device stage within the target's limits"
 
 
 @dataclass
@@ -24,6 +26,7 @@ class Stage:
     nodes: list[int] = field(default_factory=list)  # topological order
     inputs: list[str] = field(default_factory=list)  # variable inputs from outside, first use order
     outputs: list[str] = field(default_factory=list)  # tensors needed after the stage
+    reasons: dict[int, str] = field(default_factory=dict)  # host stage: why each node runs there
 
     def split(self, g: SegGraph, at: int) -> tuple[Stage, Stage]:
         """Two consecutive stages: nodes before position `at` and from it on."""
@@ -67,20 +70,25 @@ def _components(g: SegGraph, nodes: list[int]) -> dict[int, int]:
     return {i: find(i) for i in nodes}
 
 
-def _device_kinds(g: SegGraph, forced_host: set[int]) -> list[str]:
-    kinds = ["host" if i in forced_host else kind(g, i) for i in range(len(g.nodes))]
-    for i, k in enumerate(kinds):
-        if k == "tile" and g.width(g.nodes[i].output[0]) == 1:
-            kinds[i] = "host"  # one column: nothing to tile, not worth a device call
+def _device_kinds(g: SegGraph, forced_host: set[int]) -> tuple[list[str], dict[int, str]]:
+    """Per node "tile" or "host", and why each host node is one."""
+    reasons = {i: TOO_BIG if i in forced_host else why_host(g, i) for i in range(len(g.nodes))}
+    reasons = {i: r for i, r in reasons.items() if r}
+    for i in range(len(g.nodes)):
+        if i not in reasons and g.width(g.nodes[i].output[0]) == 1:
+            reasons[i] = "one column wide: not worth a device call"
     # a connected piece of device nodes without a conv or pool would only be a round trip
-    comp = _components(g, [i for i, k in enumerate(kinds) if k == "tile"])
+    comp = _components(g, [i for i in range(len(g.nodes)) if i not in reasons])
     heavy = {comp[i] for i in comp if g.nodes[i].op_type in HEAVY}
-    return [("host" if k == "tile" and comp[i] not in heavy else k) for i, k in enumerate(kinds)]
+    for i in comp:
+        if comp[i] not in heavy:
+            reasons[i] = "no conv or pool beside it: a device call would only be a round trip"
+    return ["host" if i in reasons else "tile" for i in range(len(g.nodes))], reasons
 
 
 def form(g: SegGraph, forced_host: set[int] = frozenset()) -> list[Stage]:
     """Stages in execution order: device stages of level 0, host step of level 0, level 1, ..."""
-    kinds = _device_kinds(g, forced_host)
+    kinds, reasons = _device_kinds(g, forced_host)
     level = [0] * len(g.nodes)
     for i in range(len(g.nodes)):  # nodes are in topological order
         lv = 0
@@ -97,6 +105,7 @@ def form(g: SegGraph, forced_host: set[int] = frozenset()) -> list[Stage]:
         host = [i for i in range(len(g.nodes)) if level[i] == lv and kinds[i] == "host"]
         if host:
             stages.append(make(g, "host", host))
+            stages[-1].reasons = {i: reasons[i] for i in host}
     return stages
 
 

@@ -120,11 +120,16 @@ def tile_segment(
     g = g or SegGraph(step.model)
     report = TilingReport(step.name, True, reason)
     new: list[PlannedStep] = []
-    for k, (st, sm, f) in enumerate(plan_segment(g, limits)):
+    planned = plan_segment(g, limits)
+    for k, (st, sm, f) in enumerate(planned):
         name = f"{step.name}_s{k}"
         if st.kind == "host":
             new.append(host_step(g, st, name))
-            report.stages.append({"kind": "host", "nodes": len(st.nodes)})
+            between = any(p.kind == "tile" for p, _, _ in planned[:k]) and any(
+                p.kind == "tile" for p, _, _ in planned[k + 1 :]
+            )
+            ops = [{"node": g.nodes[i].name, "op": g.nodes[i].op_type, "reason": st.reasons.get(i)} for i in st.nodes]
+            report.stages.append({"kind": "host", "nodes": len(st.nodes), "ops": ops, "between": between, "step": name})
             continue
         new.append(device_step(g, st, sm, f, name, step.name))
         report.stages.append(
