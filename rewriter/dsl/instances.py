@@ -649,6 +649,8 @@ class InstanceBuilder:
                 if not ones:
                     raise Reject("no size-1 axis to squeeze")
                 axes = [self.choice(ones)]
+                if rng.random() < 0.5:  # counted from the end, as dynamo writes it
+                    axes = [axes[0] - r]
             return {}, lambda j: ([1], {"data": np.array(axes, np.int64)})
         if op == "Transpose":
             perm = pick(op, pn, "perm", [list(rng.permutation(r).tolist())])
