@@ -14,6 +14,7 @@ import onnx_graphsurgeon as gs
 
 from passes.dedupe_nodes import DedupeNodes
 from passes.fold_constants import FoldConstants
+from passes.gathered_linear_resize import GatheredLinearResize
 from passes.normalize_input import add_normalization, read_stats
 from passes.remove_dead import RemoveDeadNodes
 from passes.split_to_slices import SplitToSlices
@@ -147,8 +148,9 @@ def build_passes(target: Target, options: RewriteOptions) -> tuple[list[Pass], l
     file_passes, tracers = rule_file_passes(
         rule_files, trace_names(options), helpers_with(options.helper_files), options.disabled_rules
     )
-    passes: list[Pass] = [FoldConstants()] + file_passes
-    # what needs more than a pattern: a Split of any arity as Slices
+    # what needs more than a pattern: dynamo's gathered linear upsample as the Resize it is (before
+    # the rules reshape its pieces), a Split of any arity as Slices
+    passes: list[Pass] = [FoldConstants(), GatheredLinearResize()] + file_passes
     passes += [SplitToSlices(), DedupeNodes(), FoldConstants(), RemoveDeadNodes()]
     return passes, tracers
 
