@@ -18,6 +18,7 @@ from passes.gathered_linear_resize import GatheredLinearResize
 from passes.normalize_input import add_normalization, read_stats
 from passes.remove_dead import RemoveDeadNodes
 from passes.split_to_slices import SplitToSlices
+from passes.stacked_sum import StackedSumToAdds
 from rewriter.errors import UserError
 from rewriter.ir.annotations import has_origin, origin_of
 from rewriter.ir.freeze import frozen_values
@@ -148,9 +149,10 @@ def build_passes(target: Target, options: RewriteOptions) -> tuple[list[Pass], l
     file_passes, tracers = rule_file_passes(
         rule_files, trace_names(options), helpers_with(options.helper_files), options.disabled_rules
     )
-    # what needs more than a pattern: dynamo's gathered linear upsample as the Resize it is (before
-    # the rules reshape its pieces), a Split of any arity as Slices
-    passes: list[Pass] = [FoldConstants(), GatheredLinearResize()] + file_passes
+    # what needs more than a pattern: dynamo's gathered linear upsample as the Resize it is and a
+    # sum of stacked parts as Adds (both before the rules reshape their pieces), a Split of any
+    # arity as Slices
+    passes: list[Pass] = [FoldConstants(), GatheredLinearResize(), StackedSumToAdds()] + file_passes
     passes += [SplitToSlices(), DedupeNodes(), FoldConstants(), RemoveDeadNodes()]
     return passes, tracers
 
