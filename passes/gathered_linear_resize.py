@@ -19,9 +19,8 @@ from __future__ import annotations
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from rewriter.ir.annotations import tag
-from rewriter.ir.edit import FreshNames, detach
-from rewriter.transform.pass_manager import Pass, PassContext
+from passes.replace_nodes import ReplaceNodes
+from rewriter.ir.edit import FreshNames
 
 PASS_NAME = "gathered-linear-resize"
 MODES = ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric")
@@ -108,31 +107,23 @@ def match(add: gs.Node) -> tuple[gs.Tensor, str, int] | None:
     return None
 
 
-class GatheredLinearResize(Pass):
+class GatheredLinearResize(ReplaceNodes):
     name = PASS_NAME
+    op = "Add"
     idempotent = True  # what it writes never makes another match
 
-    def run(self, graph: gs.Graph, ctx: PassContext) -> list[str]:
-        created = []
-        fresh = None
-        for add in [n for n in graph.nodes if n.op == "Add" and len(n.inputs) == 2]:
-            found = match(add)
-            if found is None:
-                continue
-            x, mode, length = found
-            fresh = fresh or FreshNames(graph)
-            y = add.outputs[0]
-            n, c, _ = (int(v) for v in x.shape)
-            sizes = gs.Constant(fresh(f"{add.name}_sizes"), np.asarray([n, c, length], np.int64))
-            detach(add)
-            resize = gs.Node(
-                "Resize",
-                fresh(f"{add.name}_resize"),
-                attrs={"mode": "linear", "coordinate_transformation_mode": mode},
-                inputs=[x, gs.Variable.empty(), gs.Variable.empty(), sizes],
-                outputs=[y],
-            )
-            tag(resize, PASS_NAME)
-            graph.nodes.append(resize)
-            created.append(resize.name)
-        return created
+    def match(self, node: gs.Node):
+        return match(node) if len(node.inputs) == 2 else None
+
+    def build(self, add: gs.Node, found, fresh: FreshNames) -> list[gs.Node]:
+        x, mode, length = found
+        n, c, _ = (int(v) for v in x.shape)
+        sizes = gs.Constant(fresh(f"{add.name}_sizes"), np.asarray([n, c, length], np.int64))
+        resize = gs.Node(
+            "Resize",
+            fresh(f"{add.name}_resize"),
+            attrs={"mode": "linear", "coordinate_transformation_mode": mode},
+            inputs=[x, gs.Variable.empty(), gs.Variable.empty(), sizes],
+            outputs=[add.outputs[0]],
+        )
+        return [resize]

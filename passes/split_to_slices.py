@@ -7,9 +7,8 @@ from __future__ import annotations
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from rewriter.ir.annotations import tag
-from rewriter.ir.edit import FreshNames, detach
-from rewriter.transform.pass_manager import Pass, PassContext
+from passes.replace_nodes import ReplaceNodes
+from rewriter.ir.edit import FreshNames
 
 PASS_NAME = "split-to-slices"
 
@@ -32,32 +31,25 @@ def part_sizes(node: gs.Node) -> list[int] | None:
     return [int(s) for s in np.asarray(sizes.values).ravel()]
 
 
-class SplitToSlices(Pass):
+class SplitToSlices(ReplaceNodes):
     name = PASS_NAME
+    op = "Split"
+    toposort_after = True
 
-    def run(self, graph: gs.Graph, ctx: PassContext) -> list[str]:
-        created = []
-        fresh = None
-        for node in [n for n in graph.nodes if n.op == "Split"]:
-            sizes = part_sizes(node)
-            if sizes is None or len(sizes) != len(node.outputs):
-                continue
-            fresh = fresh or FreshNames(graph)
-            data, outputs = node.inputs[0], list(node.outputs)
-            axis = int(node.attrs.get("axis", 0)) % len(data.shape)
-            axes = gs.Constant(fresh(f"{node.name}_axes"), np.asarray([axis], np.int64))
-            detach(node)
-            start = 0
-            for out, size in zip(outputs, sizes):
-                bounds = [
-                    gs.Constant(fresh(f"{node.name}_{k}"), np.asarray([v], np.int64))
-                    for k, v in (("start", start), ("end", start + size))
-                ]
-                piece = gs.Node("Slice", fresh(f"{node.name}_slice"), inputs=[data, *bounds, axes], outputs=[out])
-                tag(piece, PASS_NAME)
-                graph.nodes.append(piece)
-                created.append(piece.name)
-                start += size
-        if created:
-            graph.toposort()
-        return created
+    def match(self, node: gs.Node) -> list[int] | None:
+        sizes = part_sizes(node)
+        return sizes if sizes is not None and len(sizes) == len(node.outputs) else None
+
+    def build(self, node: gs.Node, sizes: list[int], fresh: FreshNames) -> list[gs.Node]:
+        data = node.inputs[0]
+        axis = int(node.attrs.get("axis", 0)) % len(data.shape)
+        axes = gs.Constant(fresh(f"{node.name}_axes"), np.asarray([axis], np.int64))
+        pieces, start = [], 0
+        for out, size in zip(list(node.outputs), sizes):
+            bounds = [
+                gs.Constant(fresh(f"{node.name}_{k}"), np.asarray([v], np.int64))
+                for k, v in (("start", start), ("end", start + size))
+            ]
+            pieces.append(gs.Node("Slice", fresh(f"{node.name}_slice"), inputs=[data, *bounds, axes], outputs=[out]))
+            start += size
+        return pieces

@@ -13,9 +13,8 @@ from __future__ import annotations
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from rewriter.ir.annotations import tag
-from rewriter.ir.edit import FreshNames, detach
-from rewriter.transform.pass_manager import Pass, PassContext
+from passes.replace_nodes import ReplaceNodes
+from rewriter.ir.edit import FreshNames
 
 PASS_NAME = "stacked-sum-to-adds"
 
@@ -52,26 +51,18 @@ def stacked_parts(node: gs.Node) -> list[gs.Tensor] | None:
     return parts if len(shapes) == 1 and None not in shapes else None  # stacked parts share a shape
 
 
-class StackedSumToAdds(Pass):
+class StackedSumToAdds(ReplaceNodes):
     name = PASS_NAME
+    op = "ReduceSum"
     idempotent = True  # the Adds it writes are no ReduceSum
 
-    def run(self, graph: gs.Graph, ctx: PassContext) -> list[str]:
-        created = []
-        fresh = None
-        for node in [n for n in graph.nodes if n.op == "ReduceSum"]:
-            parts = stacked_parts(node)
-            if parts is None:
-                continue
-            fresh = fresh or FreshNames(graph)
-            y = node.outputs[0]
-            detach(node)
-            total = parts[0]
-            for k, part in enumerate(parts[1:], start=1):
-                out = y if k == len(parts) - 1 else gs.Variable(fresh(f"{node.name}_sum{k}"), y.dtype, y.shape)
-                add = gs.Node("Add", fresh(f"{node.name}_add"), inputs=[total, part], outputs=[out])
-                tag(add, PASS_NAME)
-                graph.nodes.append(add)
-                created.append(add.name)
-                total = out
-        return created
+    def match(self, node: gs.Node) -> list[gs.Tensor] | None:
+        return stacked_parts(node)
+
+    def build(self, node: gs.Node, parts: list[gs.Tensor], fresh: FreshNames) -> list[gs.Node]:
+        y, adds, total = node.outputs[0], [], parts[0]
+        for k, part in enumerate(parts[1:], start=1):
+            out = y if k == len(parts) - 1 else gs.Variable(fresh(f"{node.name}_sum{k}"), y.dtype, y.shape)
+            adds.append(gs.Node("Add", fresh(f"{node.name}_add"), inputs=[total, part], outputs=[out]))
+            total = out
+        return adds
