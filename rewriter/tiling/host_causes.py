@@ -9,37 +9,42 @@ sits in that has device stages before and after it in its segment.
 
 from __future__ import annotations
 
-MAX_EXAMPLES = 3
+from collections.abc import Iterator
+
+from rewriter.partition.causes import Cause
+
+
+def _moved(segments: list[dict]) -> Iterator[tuple[dict, dict]]:
+    """(host stage, node record) for every node tiling moved into a host step."""
+    for record in segments:
+        for stage in (record.get("tiled") or {}).get("stages", []):
+            for op in stage.get("ops", []):
+                yield stage, op
 
 
 def tiled_host_nodes(segments: list[dict]) -> dict[str, dict]:
     """node name -> {"op", "reason", "step"} for every node tiling moved into a host step."""
-    out = {}
-    for record in segments:
-        for stage in (record.get("tiled") or {}).get("stages", []):
-            for op in stage.get("ops", []):
-                out[op["node"]] = {"op": op["op"], "reason": _reason(op["reason"]), "step": stage["step"]}
-    return out
+    return {
+        op["node"]: {"op": op["op"], "reason": _reason(op["reason"]), "step": stage["step"]}
+        for stage, op in _moved(segments)
+    }
 
 
 def tiled_causes(segments: list[dict]) -> list[dict]:
-    """Cause records (rewriter.partition.causes.Cause.record's keys) for those nodes."""
-    causes: dict[str, dict] = {}
-    for record in segments:
-        for stage in (record.get("tiled") or {}).get("stages", []):
-            held = set()
-            for op in stage.get("ops", []):
-                key = f"{op['op']}: {_reason(op['reason'])}"
-                c = causes.setdefault(key, {"cause": key, "nodes": 0, "round_trips": 0, "examples": [], "segments": []})
-                c["nodes"] += 1
-                if len(c["examples"]) < MAX_EXAMPLES:
-                    c["examples"].append(op["node"])
-                held.add(key)
-            for key in held:
-                if stage.get("between"):
-                    causes[key]["round_trips"] += 1
-                    causes[key]["segments"].append(stage["step"])
-    return sorted(causes.values(), key=lambda c: (-c["round_trips"], -c["nodes"], c["cause"]))
+    """Cause records (the partition's, rewriter.partition.causes.Cause) for those nodes."""
+    causes: dict[str, Cause] = {}
+    held: dict[int, tuple[dict, set[str]]] = {}  # id(host stage) -> (stage, its causes)
+    for stage, op in _moved(segments):
+        key = f"{op['op']}: {_reason(op['reason'])}"
+        causes.setdefault(key, Cause(key)).nodes.append(op["node"])
+        held.setdefault(id(stage), (stage, set()))[1].add(key)
+    for stage, keys in held.values():
+        if stage.get("between"):
+            for key in keys:
+                causes[key].round_trips += 1
+                causes[key].segments.append(stage["step"])
+    ranked = sorted(causes.values(), key=lambda c: (-c.round_trips, -len(c.nodes), c.cause))
+    return [c.record() for c in ranked]
 
 
 def _reason(reason: str | None) -> str:
