@@ -70,8 +70,8 @@ def _components(g: SegGraph, nodes: list[int]) -> dict[int, int]:
     return {i: find(i) for i in nodes}
 
 
-def _device_kinds(g: SegGraph, forced_host: set[int]) -> tuple[list[str], dict[int, str]]:
-    """Per node "tile" or "host", and why each host node is one."""
+def _host_reasons(g: SegGraph, forced_host: set[int]) -> dict[int, str]:
+    """The nodes that run on the host, each with why; every other node is tiled."""
     reasons = {i: TOO_BIG if i in forced_host else why_host(g, i) for i in range(len(g.nodes))}
     reasons = {i: r for i, r in reasons.items() if r}
     for i in range(len(g.nodes)):
@@ -83,26 +83,26 @@ def _device_kinds(g: SegGraph, forced_host: set[int]) -> tuple[list[str], dict[i
     for i in comp:
         if comp[i] not in heavy:
             reasons[i] = "no conv or pool beside it: a device call would only be a round trip"
-    return ["host" if i in reasons else "tile" for i in range(len(g.nodes))], reasons
+    return reasons
 
 
 def form(g: SegGraph, forced_host: set[int] = frozenset()) -> list[Stage]:
     """Stages in execution order: device stages of level 0, host step of level 0, level 1, ..."""
-    kinds, reasons = _device_kinds(g, forced_host)
+    reasons = _host_reasons(g, forced_host)
     level = [0] * len(g.nodes)
     for i in range(len(g.nodes)):  # nodes are in topological order
         lv = 0
         for x in g.var_inputs(i):
             j = g.producer.get(x)
             if j is not None:
-                lv = max(lv, level[j] + (kinds[j] == "host" and kinds[i] == "tile"))
+                lv = max(lv, level[j] + (j in reasons and i not in reasons))
         level[i] = lv
     top = max(level, default=0)
     stages: list[Stage] = []
     for lv in range(top + 1):
-        device = [i for i in range(len(g.nodes)) if level[i] == lv and kinds[i] == "tile"]
+        device = [i for i in range(len(g.nodes)) if level[i] == lv and i not in reasons]
         stages += _by_width(g, device)
-        host = [i for i in range(len(g.nodes)) if level[i] == lv and kinds[i] == "host"]
+        host = [i for i in range(len(g.nodes)) if level[i] == lv and i in reasons]
         if host:
             stages.append(make(g, "host", host))
             stages[-1].reasons = {i: reasons[i] for i in host}
